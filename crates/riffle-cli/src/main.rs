@@ -1,0 +1,56 @@
+//! `riffle`: one binary, every mode a subcommand.
+//!
+//! Exit codes: 0 when a job finishes (bounded sources exhausted), 1 on any
+//! error (the message says what to do), 130 when stopped with Ctrl-C.
+
+mod gen_cmd;
+mod progress;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Riffle: Flink SQL streaming in one small binary.
+#[derive(Debug, Parser)]
+#[command(name = "riffle", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a SQL file's job on the embedded mini-cluster (all cores of this machine).
+    Run(run::RunArgs),
+    /// Print the optimized logical plan and the job graph of a SQL file.
+    Explain(run::ExplainArgs),
+    /// Generate data files (e.g. Nexmark events as Flink JSON) for other engines to read.
+    Gen(gen_cmd::GenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Explain(a) => run::explain(a),
+        Command::Gen(a) => gen_cmd::generate(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,130 @@
+//! `riffle run` and `riffle explain`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result};
+use riffle_common::config::{Configuration, PARALLELISM_DEFAULT};
+use riffle_runtime::LocalExecutor;
+use riffle_sql::Session;
+
+use crate::progress::Progress;
+
+/// Arguments of `riffle run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The SQL file: DDL, SET statements and one or more INSERTs (they form one job).
+    pub file: PathBuf,
+    /// Parallelism of every operator (same as -D parallelism.default=N).
+    #[arg(short = 'p', long)]
+    pub parallelism: Option<usize>,
+    /// A configuration entry, Flink's key=value form; repeatable.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    pub define: Vec<String>,
+    /// Never show the live progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `riffle explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The SQL file.
+    pub file: PathBuf,
+    /// Parallelism (as in `run`).
+    #[arg(short = 'p', long)]
+    pub parallelism: Option<usize>,
+    /// A configuration entry; repeatable.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    pub define: Vec<String>,
+}
+
+fn config_from(parallelism: Option<usize>, define: &[String]) -> Result<Configuration> {
+    let mut config = Configuration::new();
+    for d in define {
+        config.set_pair(d)?;
+    }
+    if let Some(p) = parallelism {
+        config.set(PARALLELISM_DEFAULT, p.to_string());
+    }
+    for k in config.unknown_keys() {
+        tracing::warn!(key = %k, "configuration key is not used by Riffle");
+    }
+    Ok(config)
+}
+
+fn read(file: &PathBuf) -> Result<String> {
+    std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read SQL file '{}'", file.display()))
+}
+
+/// Plans and runs a file's job, showing progress.
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let sql = read(&args.file)?;
+    let mut session = Session::new(config_from(args.parallelism, &args.define)?);
+    let executor = LocalExecutor::new();
+    let script = session
+        .run_script(&sql, &executor.metrics())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    for m in &script.messages {
+        println!("{m}");
+    }
+    let Some(job) = script.job else {
+        eprintln!(
+            "{}: no INSERT or SELECT statement, nothing to run",
+            args.file.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let cancel = executor.cancel_handle();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        let interrupted = Arc::clone(&interrupted);
+        let _ = ctrlc::set_handler(move || {
+            interrupted.store(true, Ordering::Relaxed);
+            cancel.store(true, Ordering::Relaxed);
+        });
+    }
+    let show = !args.quiet && std::io::stderr().is_terminal();
+    let progress = Progress::start(executor.metrics(), show);
+    let result = executor.run(&job);
+    let elapsed = progress.stop();
+    match result {
+        Ok(outcome) => {
+            let secs = outcome.duration.as_secs_f64().max(1e-9);
+            eprintln!(
+                "Job '{}' finished in {:.2} s: {} records read ({:.0} records/s), {} records written.",
+                job.name,
+                secs,
+                outcome.source_records,
+                outcome.source_records as f64 / secs,
+                outcome.sink_records
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_cancelled() && interrupted.load(Ordering::Relaxed) => {
+            eprintln!(
+                "Job '{}' cancelled after {:.1} s.",
+                job.name,
+                elapsed.as_secs_f64()
+            );
+            Ok(ExitCode::from(130))
+        }
+        Err(e) => Err(anyhow::anyhow!("job '{}' failed: {e}", job.name)),
+    }
+}
+
+/// Prints the plans of a file's job.
+pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
+    let sql = read(&args.file)?;
+    let mut session = Session::new(config_from(args.parallelism, &args.define)?);
+    let text = session
+        .explain_script(&sql, &LocalExecutor::new().metrics())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

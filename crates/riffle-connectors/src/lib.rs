@@ -1,0 +1,117 @@
+//! Riffle's connectors, keyed by Flink's `connector` option value.
+//!
+//! Place in the data path: the planner (`riffle-sql`) looks a table's
+//! `connector` up in [`connector`], lets the connector check the table's
+//! `WITH (...)` options (unknown keys are an error that lists the allowed
+//! ones), and stores the source or sink factories it returns in the job graph;
+//! the runtime (`riffle-runtime`) then creates one reader or writer per subtask.
+//!
+//! The list in [`CONNECTORS`] is the single registry: no link-time or
+//! constructor-based registration.
+//!
+//! Must not depend on: the SQL layer.
+
+mod error;
+
+pub mod blackhole;
+pub mod datagen;
+pub mod filesystem;
+pub mod format;
+pub mod nexmark;
+pub mod options;
+pub mod print;
+pub mod tap;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use riffle_common::config::Configuration;
+use riffle_runtime::connector::{SinkFactory, SourceFactory};
+
+pub use error::{Error, Result};
+
+/// A table as the connectors see it: name, physical columns and options.
+#[derive(Debug, Clone)]
+pub struct TableDescriptor {
+    /// The table's name in the catalog.
+    pub name: String,
+    /// Physical columns (computed columns are the planner's business).
+    pub schema: SchemaRef,
+    /// The `WITH (...)` options, `connector` included.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A connector: validates options and builds sources and sinks.
+pub trait Connector: Send + Sync {
+    /// Flink's `connector` option value.
+    fn name(&self) -> &'static str;
+
+    /// Checks the table's options and column types; called at planning time.
+    fn validate(&self, table: &TableDescriptor) -> Result<()>;
+
+    /// A source over the given physical columns (`projection` = indices into
+    /// the table schema, `None` = all).
+    fn source(
+        &self,
+        table: &TableDescriptor,
+        projection: Option<Vec<usize>>,
+        config: &Configuration,
+    ) -> Result<Arc<dyn SourceFactory>> {
+        let _ = (projection, config);
+        Err(Error::Unsupported(format!(
+            "connector '{}' cannot be used as a source (table '{}')",
+            self.name(),
+            table.name
+        )))
+    }
+
+    /// A sink writing the given columns.
+    fn sink(
+        &self,
+        table: &TableDescriptor,
+        config: &Configuration,
+    ) -> Result<Arc<dyn SinkFactory>> {
+        let _ = config;
+        Err(Error::Unsupported(format!(
+            "connector '{}' cannot be used as a sink (table '{}')",
+            self.name(),
+            table.name
+        )))
+    }
+}
+
+/// Every connector Riffle ships.
+pub static CONNECTORS: &[&dyn Connector] = &[
+    &nexmark::NexmarkConnector,
+    &datagen::DatagenConnector,
+    &filesystem::FilesystemConnector,
+    &print::PrintConnector,
+    &blackhole::BlackholeConnector,
+];
+
+/// Looks a connector up by its `connector` option value.
+pub fn connector(name: &str) -> Result<&'static dyn Connector> {
+    CONNECTORS
+        .iter()
+        .copied()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = CONNECTORS.iter().map(|c| c.name()).collect();
+            Error::Options(format!(
+                "unknown connector '{name}'; available connectors: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// The connector of a table, from its `connector` option.
+pub fn connector_for(table: &TableDescriptor) -> Result<&'static dyn Connector> {
+    let name = table.options.get("connector").ok_or_else(|| {
+        Error::Options(format!(
+            "table '{}' has no 'connector' option; add WITH ('connector' = '...')",
+            table.name
+        ))
+    })?;
+    connector(name)
+}

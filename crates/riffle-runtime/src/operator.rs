@@ -1,0 +1,130 @@
+//! The operator API.
+//!
+//! An operator consumes [`Message`]s from one or two inputs and emits messages
+//! into an [`Output`]. Only [`Operator::process`] is required; watermarks and
+//! barriers are forwarded by default, so a stateless operator is one method.
+//!
+//! Rules every operator follows:
+//! - `process` may emit any number of chunks; it must not emit watermarks;
+//! - `on_watermark(w)` first emits every result the watermark completes (fired
+//!   windows, timers with time `<= w`), then forwards `w` (the default does only
+//!   the forwarding);
+//! - `on_end_of_input` is called once, after the task has delivered
+//!   `Watermark::MAX`; it emits remaining results (e.g. processing-time
+//!   windows) — the task forwards end-of-input itself;
+//! - processing-time timers: the task asks [`Operator::next_processing_timer`]
+//!   after each call and invokes [`Operator::on_processing_time`] when due.
+//!
+//! Two-input operators (joins) receive `input` 0 or 1 in `process`; the task
+//! combines watermarks over all channels of both inputs (the minimum), which is
+//! what a two-input operator needs.
+
+use std::fmt::Debug;
+
+use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
+
+use crate::Result;
+
+/// Where a subtask runs and what it may see of the job.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// The job's name.
+    pub job_name: String,
+    /// The vertex's name (its chain, as EXPLAIN prints it).
+    pub vertex_name: String,
+    /// Index of this subtask, `0..parallelism`.
+    pub subtask_index: usize,
+    /// Parallelism of the vertex.
+    pub parallelism: usize,
+    /// Number of key groups (`pipeline.max-parallelism`).
+    pub max_parallelism: usize,
+    /// Offset of `table.local-time-zone` from UTC in ms (for `PROCTIME()` and LTZ values).
+    pub local_time_zone_offset_ms: i64,
+}
+
+/// Collects what an operator emits.
+#[derive(Debug, Default)]
+pub struct Output {
+    messages: Vec<Message>,
+}
+
+impl Output {
+    /// Emits rows (empty chunks are dropped).
+    pub fn emit(&mut self, chunk: Chunk) {
+        if chunk.num_rows() > 0 {
+            self.messages.push(Message::Data(chunk));
+        }
+    }
+
+    /// Emits a watermark.
+    pub fn watermark(&mut self, wm: Watermark) {
+        self.messages.push(Message::Watermark(wm));
+    }
+
+    /// Emits a checkpoint barrier.
+    pub fn barrier(&mut self, b: CheckpointBarrier) {
+        self.messages.push(Message::Barrier(b));
+    }
+
+    /// Takes everything emitted so far.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Message> {
+        self.messages.drain(..)
+    }
+
+    /// Whether nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// A running operator instance (one per subtask).
+pub trait Operator: Send {
+    /// Handles a chunk of rows arriving on `input` (0, or 1 for the right side
+    /// of a two-input operator).
+    fn process(&mut self, input: usize, chunk: Chunk, out: &mut Output) -> Result<()>;
+
+    /// Handles the task's combined watermark. Default: forward it.
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<()> {
+        out.watermark(wm);
+        Ok(())
+    }
+
+    /// Handles a checkpoint barrier (aligned over all inputs). Default: forward it.
+    fn on_barrier(&mut self, barrier: CheckpointBarrier, out: &mut Output) -> Result<()> {
+        out.barrier(barrier);
+        Ok(())
+    }
+
+    /// All inputs have ended. Default: nothing left to emit.
+    fn on_end_of_input(&mut self, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+
+    /// The earliest processing time (epoch ms) at which this operator wants
+    /// [`Operator::on_processing_time`] to be called.
+    fn next_processing_timer(&self) -> Option<i64> {
+        None
+    }
+
+    /// Processing time has reached `now_ms`.
+    fn on_processing_time(&mut self, _now_ms: i64, _out: &mut Output) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds operator instances for subtasks; lives in the job graph.
+pub trait OperatorFactory: Send + Sync + Debug {
+    /// Short name, shown in EXPLAIN and in errors (e.g. `Calc`, `WindowAggregate`).
+    fn name(&self) -> String;
+
+    /// One-line description of what it computes, for EXPLAIN.
+    fn explain(&self) -> String;
+
+    /// Whether the operator's output may contain retractions (`-U`, `-D`).
+    fn produces_updates(&self) -> bool {
+        false
+    }
+
+    /// Creates the instance for one subtask.
+    fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>>;
+}

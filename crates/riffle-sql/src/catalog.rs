@@ -1,0 +1,310 @@
+//! The catalog: tables, views and functions created by the statements so far,
+//! and the DataFusion context provider that resolves names against it.
+//!
+//! A table with computed columns or a watermark is planned as an inline view
+//! over its physical columns: `TableScan(physical) → Projection(computed) →
+//! WatermarkNode`, so DataFusion coerces, prunes and explains it like any
+//! other plan and the runtime sees where the watermark is assigned.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::{DataFusionError, TableReference};
+use datafusion_expr::planner::{ExprPlanner, RelationPlanner};
+use datafusion_expr::{
+    AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableSource, WindowUDF,
+};
+use datafusion_sql::planner::ContextProvider;
+use riffle_connectors::TableDescriptor;
+
+use crate::ddl::{ColumnDef, CreateTable};
+
+/// A table from `CREATE TABLE`.
+#[derive(Debug, Clone)]
+pub struct CatalogTable {
+    /// The DDL as parsed.
+    pub ddl: CreateTable,
+    /// The table's name.
+    pub name: String,
+    /// Physical columns (what the connector reads or writes).
+    pub physical: SchemaRef,
+}
+
+impl CatalogTable {
+    /// Builds the table and checks its columns.
+    pub fn try_new(ddl: CreateTable) -> crate::Result<Self> {
+        let name = ddl
+            .name
+            .0
+            .last()
+            .map(|p| p.to_string().trim_matches('`').to_string())
+            .unwrap_or_default();
+        let mut fields: Vec<Field> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for c in &ddl.columns {
+            let n = match c {
+                ColumnDef::Physical(f) => {
+                    fields.push(f.clone());
+                    f.name().clone()
+                }
+                ColumnDef::Computed { name, .. } => name.clone(),
+                ColumnDef::Metadata(f) => {
+                    return Err(crate::Error::Unsupported {
+                        location: Some(ddl.location),
+                        message: format!(
+                            "metadata column '{}' of table '{name}' (no connector provides metadata yet)",
+                            f.name()
+                        ),
+                    });
+                }
+            };
+            if names.contains(&n) {
+                return Err(crate::Error::Plan {
+                    location: Some(ddl.location),
+                    message: format!("table '{name}' declares column '{n}' twice"),
+                });
+            }
+            names.push(n);
+        }
+        if let Some((col, _)) = &ddl.watermark
+            && !names.contains(&col.value)
+        {
+            return Err(crate::Error::Plan {
+                location: Some((col.span.start.line, col.span.start.column)),
+                message: format!(
+                    "the watermark column '{}' is not a column of table '{name}'; columns: {}",
+                    col.value,
+                    names.join(", ")
+                ),
+            });
+        }
+        Ok(CatalogTable {
+            physical: Arc::new(Schema::new(fields)),
+            name,
+            ddl,
+        })
+    }
+
+    /// What the connectors see.
+    pub fn descriptor(&self) -> TableDescriptor {
+        TableDescriptor {
+            name: self.name.clone(),
+            schema: Arc::clone(&self.physical),
+            options: self.ddl.options.clone(),
+        }
+    }
+
+    /// Whether the table needs the inline view (computed columns or a watermark).
+    pub fn needs_view(&self) -> bool {
+        self.ddl.watermark.is_some()
+            || self
+                .ddl
+                .columns
+                .iter()
+                .any(|c| matches!(c, ColumnDef::Computed { .. }))
+    }
+}
+
+/// The planning-time source of a physical table; the physical planner finds
+/// the catalog table through it.
+#[derive(Debug)]
+pub struct PhysicalTableSource {
+    /// The table.
+    pub table: Arc<CatalogTable>,
+}
+
+impl TableSource for PhysicalTableSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.table.physical)
+    }
+}
+
+/// A view (or a table's inline view): planning inlines its plan.
+#[derive(Debug)]
+pub struct ViewSource {
+    /// The view's plan.
+    pub plan: LogicalPlan,
+}
+
+impl TableSource for ViewSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::new(self.plan.schema().as_arrow().clone())
+    }
+
+    fn get_logical_plan(&self) -> Option<std::borrow::Cow<'_, LogicalPlan>> {
+        Some(std::borrow::Cow::Borrowed(&self.plan))
+    }
+}
+
+/// Names and functions visible to a statement.
+#[derive(Clone)]
+pub struct Catalog {
+    /// Tables by name.
+    pub tables: HashMap<String, Arc<CatalogTable>>,
+    /// Table and view sources by name, as planning sees them.
+    pub sources: HashMap<String, Arc<dyn TableSource>>,
+    /// Scalar functions by lower-case name (built-ins, Flink overrides, then user functions).
+    pub functions: HashMap<String, Arc<ScalarUDF>>,
+    /// Aggregate functions by lower-case name.
+    pub aggregates: HashMap<String, Arc<AggregateUDF>>,
+    /// Window functions by lower-case name.
+    pub windows: HashMap<String, Arc<WindowUDF>>,
+    /// Expression planners (field access, EXTRACT, ...).
+    pub expr_planners: Vec<Arc<dyn ExprPlanner>>,
+    /// Relation planners (window table functions).
+    pub relation_planners: Vec<Arc<dyn RelationPlanner>>,
+    /// DataFusion options.
+    pub options: ConfigOptions,
+    /// Names looked up and not found during the current statement (for error locations).
+    pub missing: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn add_udf(map: &mut HashMap<String, Arc<ScalarUDF>>, f: Arc<ScalarUDF>) {
+    for alias in f.aliases() {
+        map.insert(alias.to_ascii_lowercase(), Arc::clone(&f));
+    }
+    map.insert(f.name().to_ascii_lowercase(), f);
+}
+
+impl Catalog {
+    /// A catalog with all built-in functions.
+    pub fn new() -> Self {
+        let mut functions = HashMap::new();
+        for f in datafusion_functions::all_default_functions() {
+            add_udf(&mut functions, f);
+        }
+        for f in datafusion_functions_nested::all_default_nested_functions() {
+            add_udf(&mut functions, f);
+        }
+        // Flink's definitions win over DataFusion's same-named functions.
+        for f in riffle_functions::flink_scalar_functions() {
+            add_udf(&mut functions, f);
+        }
+        let mut aggregates = HashMap::new();
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for alias in f.aliases() {
+                aggregates.insert(alias.to_ascii_lowercase(), Arc::clone(&f));
+            }
+            aggregates.insert(f.name().to_ascii_lowercase(), f);
+        }
+        let mut windows = HashMap::new();
+        for f in datafusion_functions_window::all_default_window_functions() {
+            for alias in f.aliases() {
+                windows.insert(alias.to_ascii_lowercase(), Arc::clone(&f));
+            }
+            windows.insert(f.name().to_ascii_lowercase(), f);
+        }
+        let expr_planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+            Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
+            Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+            Arc::new(datafusion_functions_window::planner::WindowFunctionPlanner),
+        ];
+        let mut options = ConfigOptions::default();
+        options.execution.time_zone = Some("+00:00".to_string());
+        Catalog {
+            tables: HashMap::new(),
+            sources: HashMap::new(),
+            functions,
+            aggregates,
+            windows,
+            expr_planners,
+            relation_planners: Vec::new(),
+            options,
+            missing: Arc::default(),
+        }
+    }
+
+    /// All table and view names.
+    pub fn object_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.sources.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("objects", &self.object_names())
+            .field("functions", &self.functions.len())
+            .finish()
+    }
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ContextProvider for Catalog {
+    fn get_table_source(
+        &self,
+        name: TableReference,
+    ) -> datafusion_common::Result<Arc<dyn TableSource>> {
+        let table = name.table();
+        match self.sources.get(table) {
+            Some(s) => Ok(Arc::clone(s)),
+            None => {
+                if let Ok(mut m) = self.missing.lock() {
+                    m.push(table.to_string());
+                }
+                Err(DataFusionError::Plan(format!("Object '{table}' not found")))
+            }
+        }
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.expr_planners
+    }
+
+    fn get_relation_planners(&self) -> &[Arc<dyn RelationPlanner>] {
+        &self.relation_planners
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.functions.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    fn get_higher_order_meta(&self, _name: &str) -> Option<Arc<HigherOrderUDF>> {
+        None
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.aggregates.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    fn get_window_meta(&self, name: &str) -> Option<Arc<WindowUDF>> {
+        self.windows.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.functions.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        self.windows.keys().cloned().collect()
+    }
+}

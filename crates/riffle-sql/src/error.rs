@@ -1,0 +1,147 @@
+//! SQL errors: what went wrong, and where in the file.
+
+/// Errors raised while parsing or planning SQL.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text does not parse. The message carries `line:column`.
+    #[error("SQL parse error at {line}:{column}: {message}")]
+    Parse {
+        /// 1-based line.
+        line: u64,
+        /// 1-based column.
+        column: u64,
+        /// What the parser expected.
+        message: String,
+    },
+    /// The statement parses but cannot be planned (unknown object, type mismatch, ...).
+    #[error("SQL validation error{}: {message}", location.map(|(l, c)| format!(" at {l}:{c}")).unwrap_or_default())]
+    Plan {
+        /// Where, when known.
+        location: Option<(u64, u64)>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A valid Flink construct Riffle does not support yet.
+    #[error("unsupported{}: {message}", location.map(|(l, c)| format!(" at {l}:{c}")).unwrap_or_default())]
+    Unsupported {
+        /// Where, when known.
+        location: Option<(u64, u64)>,
+        /// What is not supported.
+        message: String,
+    },
+    /// A connector rejected the table's options.
+    #[error("{0}")]
+    Connector(#[from] riffle_connectors::Error),
+    /// Bad configuration (`SET`, `-D`).
+    #[error(transparent)]
+    Config(#[from] riffle_common::Error),
+    /// Building runtime operators failed.
+    #[error(transparent)]
+    Runtime(#[from] riffle_runtime::Error),
+}
+
+impl Error {
+    /// A planning error without a location.
+    pub fn plan(message: impl Into<String>) -> Self {
+        Error::Plan {
+            location: None,
+            message: message.into(),
+        }
+    }
+
+    /// An unsupported-feature error without a location.
+    pub fn unsupported(message: impl Into<String>) -> Self {
+        Error::Unsupported {
+            location: None,
+            message: message.into(),
+        }
+    }
+
+    /// Adds a location if the error has none.
+    pub fn at(self, loc: Option<(u64, u64)>) -> Self {
+        match self {
+            Error::Plan {
+                location: None,
+                message,
+            } => Error::Plan {
+                location: loc,
+                message,
+            },
+            Error::Unsupported {
+                location: None,
+                message,
+            } => Error::Unsupported {
+                location: loc,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<datafusion_common::DataFusionError> for Error {
+    fn from(e: datafusion_common::DataFusionError) -> Self {
+        let location = e
+            .diagnostic()
+            .and_then(|d| d.span)
+            .map(|s| (s.start.line, s.start.column));
+        let message = clean_message(&e);
+        match e.find_root() {
+            datafusion_common::DataFusionError::NotImplemented(_) => {
+                Error::Unsupported { location, message }
+            }
+            _ => Error::Plan { location, message },
+        }
+    }
+}
+
+/// Strips DataFusion's layer prefixes ("Error during planning: ...") so the
+/// message reads as ours.
+fn clean_message(e: &datafusion_common::DataFusionError) -> String {
+    let mut s = e.find_root().to_string();
+    for prefix in [
+        "Error during planning: ",
+        "Schema error: ",
+        "This feature is not implemented: ",
+        "Execution error: ",
+        "Optimizer rule",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            s = rest.to_string();
+        }
+    }
+    s
+}
+
+impl From<datafusion_sql::sqlparser::parser::ParserError> for Error {
+    fn from(e: datafusion_sql::sqlparser::parser::ParserError) -> Self {
+        let text = e.to_string();
+        let text = text
+            .strip_prefix("sql parser error: ")
+            .unwrap_or(&text)
+            .to_string();
+        // sqlparser appends " at Line: L, Column: C".
+        if let Some(idx) = text.rfind(" at Line: ") {
+            let (msg, loc) = text.split_at(idx);
+            let nums: Vec<u64> = loc
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            if let [line, column] = nums[..] {
+                return Error::Parse {
+                    line,
+                    column,
+                    message: msg.to_string(),
+                };
+            }
+        }
+        Error::Parse {
+            line: 0,
+            column: 0,
+            message: text,
+        }
+    }
+}
+
+/// Result with the SQL error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

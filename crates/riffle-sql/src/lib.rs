@@ -1,0 +1,28 @@
+//! Riffle's Flink SQL front end.
+//!
+//! Place in the data path: receives SQL text (from the CLI, later from the
+//! JobManager's submission endpoint), parses it in Flink's dialect, keeps the
+//! catalog of tables, views and functions, plans each INSERT through
+//! DataFusion's SQL planner, and hands a [`riffle_runtime::JobGraph`] of
+//! operator chains and exchanges to the runtime.
+//!
+//! Entry points: [`Session`] (run statements, get the job), [`parse_statements`]
+//! (the Flink statement splitter).
+//!
+//! Must not depend on: the cluster crates (JobManager, TaskManager); the job
+//! graph is the only thing handed on.
+
+mod error;
+mod naming;
+mod nodes;
+mod physical;
+
+pub mod catalog;
+pub mod ddl;
+pub mod dialect;
+pub mod session;
+pub mod statements;
+
+pub use error::{Error, Result};
+pub use session::{Script, Session};
+pub use statements::parse_statements;

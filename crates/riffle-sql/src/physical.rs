@@ -1,0 +1,230 @@
+//! From an optimized logical plan to the runtime's job graph.
+//!
+//! The walk is bottom-up. Each node either extends the chain of the vertex its
+//! input ended in (projections, filters, watermark assignment, sinks: all
+//! forward, so they chain) or starts a new vertex behind a hash exchange
+//! (keyed operators, added with the stateful operators). A stream remembers
+//! whether it can carry retractions and which operator makes them, so a sink
+//! that only takes appends is rejected at planning time, naming that operator.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion_common::DFSchema;
+use datafusion_expr::LogicalPlan;
+use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
+use riffle_runtime::metrics::JobMetrics;
+use riffle_runtime::operators::{CalcFactory, SinkOperatorFactory, WatermarkAssignerFactory};
+use riffle_runtime::{JobGraph, OperatorFactory, Vertex};
+
+use crate::catalog::PhysicalTableSource;
+use crate::nodes::WatermarkNode;
+use crate::session::{PlannedSink, Session};
+use crate::{Error, Result};
+
+/// Where a planned subtree ends.
+#[derive(Debug, Clone)]
+struct Stream {
+    /// The vertex whose chain produces the rows.
+    vertex: usize,
+    /// The operator that makes the stream updating, if any.
+    updates_from: Option<String>,
+}
+
+struct Builder<'a> {
+    session: &'a Session,
+    vertices: Vec<Vertex>,
+    edges: Vec<riffle_runtime::Edge>,
+    parallelism: usize,
+    props: ExecutionProps,
+}
+
+/// Builds the job of a script's sinks.
+pub(crate) fn build_job(
+    session: &Session,
+    sinks: &[PlannedSink],
+    metrics: &Arc<JobMetrics>,
+) -> Result<JobGraph> {
+    let mut b = Builder {
+        session,
+        vertices: Vec::new(),
+        edges: Vec::new(),
+        parallelism: session.config.parallelism()?,
+        props: ExecutionProps::new(),
+    };
+    let mut names = Vec::new();
+    for sink in sinks {
+        let stream = b.plan(&sink.plan).map_err(|e| e.at(Some(sink.location)))?;
+        let (name, factory) = match &sink.table {
+            Some(t) => {
+                let desc = t.descriptor();
+                let connector = riffle_connectors::connector_for(&desc)?;
+                (t.name.clone(), connector.sink(&desc, &session.config)?)
+            }
+            None => {
+                let mut desc_opts = std::collections::BTreeMap::new();
+                desc_opts.insert("connector".to_string(), "print".to_string());
+                let desc = riffle_connectors::TableDescriptor {
+                    name: "query".into(),
+                    schema: arrow_schema(sink.plan.schema()),
+                    options: desc_opts,
+                };
+                (
+                    "query".to_string(),
+                    riffle_connectors::connector("print")?.sink(&desc, &session.config)?,
+                )
+            }
+        };
+        if let Some(op) = &stream.updates_from
+            && !factory.accepts_updates()
+        {
+            return Err(Error::Plan {
+                location: Some(sink.location),
+                message: format!(
+                    "Table sink '{name}' doesn't support consuming update changes which is produced by node {op}"
+                ),
+            });
+        }
+        let mut writers = vec![factory];
+        if let Some(dir) = session.config.get(riffle_common::config::SINK_TAP_DIR) {
+            writers.push(riffle_connectors::tap::tap(dir, &name));
+        }
+        b.push(
+            stream.vertex,
+            Arc::new(SinkOperatorFactory {
+                table: name.clone(),
+                writers,
+                metrics: Arc::clone(metrics),
+            }),
+        );
+        names.push(name);
+    }
+    let job_name = session
+        .config
+        .get("pipeline.name")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("insert-into_{}", names.join(",")));
+    Ok(JobGraph {
+        name: job_name,
+        vertices: b.vertices,
+        edges: b.edges,
+        config: session.config.clone(),
+    })
+}
+
+fn arrow_schema(s: &DFSchema) -> SchemaRef {
+    Arc::new(Schema::new(s.as_arrow().fields().clone()))
+}
+
+impl Builder<'_> {
+    fn push(&mut self, vertex: usize, op: Arc<dyn OperatorFactory>) {
+        if let Some(v) = self.vertices.get_mut(vertex) {
+            let name = op.name();
+            v.name = if v.name.is_empty() {
+                name
+            } else {
+                format!("{} -> {name}", v.name)
+            };
+            v.operators.push(op);
+        }
+    }
+
+    fn physical(
+        &self,
+        e: &datafusion_expr::Expr,
+        schema: &DFSchema,
+    ) -> Result<Arc<dyn PhysicalExpr>> {
+        Ok(create_physical_expr(
+            e,
+            schema,
+            &self.props,
+            &PhysicalPlanningContext::default(),
+        )?)
+    }
+
+    fn plan(&mut self, plan: &LogicalPlan) -> Result<Stream> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let Some(src) = scan.source.downcast_ref::<PhysicalTableSource>() else {
+                    return Err(Error::Plan {
+                        location: None,
+                        message: format!("table '{}' has no connector", scan.table_name),
+                    });
+                };
+                if !scan.filters.is_empty() {
+                    return Err(Error::plan("filters pushed into a scan are not supported"));
+                }
+                let desc = src.table.descriptor();
+                let connector = riffle_connectors::connector_for(&desc)?;
+                let factory =
+                    connector.source(&desc, scan.projection.clone(), &self.session.config)?;
+                let id = self.vertices.len();
+                self.vertices.push(Vertex {
+                    id,
+                    name: format!("Source: {}[{}]", src.table.name, connector.name()),
+                    parallelism: self.parallelism,
+                    source: Some(factory),
+                    operators: Vec::new(),
+                });
+                Ok(Stream {
+                    vertex: id,
+                    updates_from: None,
+                })
+            }
+            LogicalPlan::Projection(p) => {
+                let input = self.plan(&p.input)?;
+                let exprs = p
+                    .expr
+                    .iter()
+                    .map(|e| self.physical(e, p.input.schema()))
+                    .collect::<Result<Vec<_>>>()?;
+                let calc = CalcFactory::try_new(None, Some(exprs), arrow_schema(&p.schema))?;
+                self.push(input.vertex, Arc::new(calc));
+                Ok(input)
+            }
+            LogicalPlan::Filter(f) => {
+                let input = self.plan(&f.input)?;
+                let pred = self.physical(&f.predicate, f.input.schema())?;
+                let calc = CalcFactory::try_new(Some(pred), None, arrow_schema(f.input.schema()))?;
+                self.push(input.vertex, Arc::new(calc));
+                Ok(input)
+            }
+            LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
+            LogicalPlan::Extension(ext) => {
+                if let Some(wm) = ext.node.as_any().downcast_ref::<WatermarkNode>() {
+                    let input = self.plan(&wm.input)?;
+                    let schema = wm.input.schema();
+                    let rowtime_index = schema
+                        .fields()
+                        .iter()
+                        .position(|f| f.name() == &wm.rowtime)
+                        .ok_or_else(|| {
+                            Error::plan(format!("rowtime column '{}' was pruned", wm.rowtime))
+                        })?;
+                    let expr = self.physical(&wm.expr, schema)?;
+                    let interval_ms = self.session.config.auto_watermark_interval_ms()?;
+                    self.push(
+                        input.vertex,
+                        Arc::new(WatermarkAssignerFactory {
+                            rowtime_index,
+                            rowtime_name: wm.rowtime.clone(),
+                            expr,
+                            interval_ms,
+                        }),
+                    );
+                    return Ok(input);
+                }
+                Err(Error::unsupported(format!(
+                    "plan node {} in a streaming job",
+                    ext.node.name()
+                )))
+            }
+            other => Err(Error::unsupported(format!(
+                "{} is not supported in streaming jobs yet",
+                other.display()
+            ))),
+        }
+    }
+}
