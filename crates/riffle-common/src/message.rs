@@ -8,6 +8,8 @@
 //! - a [`CheckpointBarrier`] separates the records before a checkpoint from the
 //!   ones after it; every operator forwards it after handling all records before
 //!   it (alignment over several inputs is the task's job);
+//! - [`Message::Idle`] marks a channel whose source has produced nothing for the idle
+//!   timeout; the receiver leaves it out of the watermark minimum until it is active again;
 //! - [`Message::EndOfInput`] is the last message on a channel. Bounded sources
 //!   send a watermark of `i64::MAX` first, so end of input flushes all windows.
 
@@ -44,6 +46,9 @@ pub enum Message {
     Watermark(Watermark),
     /// A checkpoint barrier.
     Barrier(CheckpointBarrier),
+    /// The sender has become idle (`true`: no data for `table.exec.source.idle-timeout`,
+    /// its watermark must not hold others back) or active again (`false`).
+    Idle(bool),
     /// The channel is finished.
     EndOfInput,
 }

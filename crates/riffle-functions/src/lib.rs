@@ -33,6 +33,7 @@ pub mod count_char;
 pub mod date_format;
 pub mod date_part;
 pub mod modulo;
+pub mod proctime;
 pub mod regexp_extract;
 pub mod rename;
 pub mod split_index;
@@ -46,6 +47,7 @@ pub use count_char::CountChar;
 pub use date_format::DateFormat;
 pub use date_part::{DatePart, DatePartFunc};
 pub use modulo::Mod;
+pub use proctime::Proctime;
 pub use regexp_extract::RegexpExtract;
 pub use rename::{RenamedFunction, rename_function};
 pub use split_index::SplitIndex;
@@ -63,6 +65,7 @@ pub fn flink_scalar_functions() -> Vec<Arc<ScalarUDF>> {
         udf(SplitIndex::new()),
         udf(RegexpExtract::new()),
         udf(Mod::new()),
+        udf(Proctime::new()),
     ];
     functions.extend(
         DatePart::ALL

@@ -173,15 +173,42 @@ pub fn take_chunk(chunk: &Chunk, indices: &UInt32Array) -> Result<Chunk> {
         .iter()
         .map(|c| take(c.as_ref(), indices, None))
         .collect::<arrow::error::Result<Vec<_>>>()?;
-    let mut out = chunk.with_columns(chunk.schema(), columns)?;
-    if let Some(kinds) = &chunk.kinds {
-        let k = take(kinds.as_ref(), indices, None)?;
-        let k = k
-            .as_any()
-            .downcast_ref::<UInt8Array>()
-            .cloned()
-            .ok_or_else(|| Error::Internal("change-kind column is not UInt8".into()))?;
-        out = Chunk::with_kinds(out.data, k)?;
+    let data = arrow::record_batch::RecordBatch::try_new_with_options(
+        chunk.schema(),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(indices.len())),
+    )?;
+    match &chunk.kinds {
+        None => Ok(Chunk::insert_only(data)),
+        Some(kinds) => {
+            let k = take(kinds.as_ref(), indices, None)?;
+            let k = k
+                .as_any()
+                .downcast_ref::<UInt8Array>()
+                .cloned()
+                .ok_or_else(|| Error::Internal("change-kind column is not UInt8".into()))?;
+            Ok(Chunk::with_kinds(data, k)?)
+        }
     }
-    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    #[test]
+    fn take_chunk_changes_the_row_count() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let b =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))]).unwrap();
+        let c = Chunk::with_kinds(b, UInt8Array::from(vec![0, 1, 2])).unwrap();
+        let fewer = take_chunk(&c, &UInt32Array::from(vec![2])).unwrap();
+        assert_eq!(fewer.num_rows(), 1);
+        assert_eq!(fewer.kind(0), riffle_common::RowKind::UpdateAfter);
+        let more = take_chunk(&c, &UInt32Array::from(vec![0, 0, 1, 1])).unwrap();
+        assert_eq!(more.num_rows(), 4);
+    }
 }

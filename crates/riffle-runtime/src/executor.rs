@@ -109,6 +109,7 @@ impl LocalExecutor {
     /// Wires channels and instantiates every subtask.
     fn build(&self, graph: &JobGraph) -> Result<Vec<Subtask>> {
         let max_parallelism = graph.config.max_parallelism()?;
+        let idle_timeout_ms = graph.config.source_idle_timeout_ms()?;
         let tz = graph.config.local_time_zone_offset_ms()?;
         // Per vertex and subtask: the input channel and which operator input each channel feeds.
         let mut senders: Vec<Vec<Option<Sender<Envelope>>>> = Vec::new();
@@ -230,6 +231,7 @@ impl LocalExecutor {
                     outputs,
                     metrics: Arc::clone(&self.metrics),
                     cancel: Arc::clone(&self.cancel),
+                    idle_timeout_ms,
                 });
             }
         }

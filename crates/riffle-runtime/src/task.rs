@@ -11,7 +11,11 @@
 //! `on_end_of_input` in chain order, and the task sends end-of-input downstream.
 //!
 //! Source vertices pull their reader instead, in the same thread, so source,
-//! chained operators and output cost no thread hand-off.
+//! chained operators and output cost no thread hand-off. A source that has
+//! produced nothing for `table.exec.source.idle-timeout` declares itself idle
+//! downstream; a receiver leaves idle channels out of the watermark minimum
+//! (and is idle itself, downstream, when all its open channels are), so one
+//! silent split does not stall every window. Data makes a channel active again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +40,7 @@ struct ChannelState {
     input: usize,
     watermark: i64,
     ended: bool,
+    idle: bool,
 }
 
 /// The input side of a non-source subtask.
@@ -44,6 +49,8 @@ pub struct InputGate {
     channels: Vec<ChannelState>,
     combined: i64,
     barrier_counts: HashMap<u64, usize>,
+    /// Whether this task told its downstream that it is idle.
+    idle: bool,
 }
 
 impl InputGate {
@@ -57,10 +64,12 @@ impl InputGate {
                     input,
                     watermark: i64::MIN,
                     ended: false,
+                    idle: false,
                 })
                 .collect(),
             combined: i64::MIN,
             barrier_counts: HashMap::new(),
+            idle: false,
         }
     }
 
@@ -73,14 +82,25 @@ impl InputGate {
         self.channels.iter().filter(|c| !c.ended).count()
     }
 
+    /// Whether every open channel is idle (and at least one is open).
+    fn all_idle(&self) -> bool {
+        let mut open = self.channels.iter().filter(|c| !c.ended).peekable();
+        open.peek().is_some() && open.all(|c| c.idle)
+    }
+
     fn recompute(&mut self) -> Option<Watermark> {
-        let min = self
-            .channels
-            .iter()
-            .filter(|c| !c.ended)
-            .map(|c| c.watermark)
-            .min()
-            .unwrap_or(i64::MAX);
+        let open = || self.channels.iter().filter(|c| !c.ended);
+        let min = if open().next().is_some() && open().all(|c| c.idle) {
+            // Every open channel is idle: what they reached is final for now
+            // (Flink's valve then emits the maximum over all channels).
+            open().map(|c| c.watermark).max().unwrap_or(i64::MIN)
+        } else {
+            open()
+                .filter(|c| !c.idle)
+                .map(|c| c.watermark)
+                .min()
+                .unwrap_or(i64::MAX)
+        };
         if min > self.combined {
             self.combined = min;
             Some(Watermark(min))
@@ -106,6 +126,8 @@ pub struct Subtask {
     pub metrics: Arc<JobMetrics>,
     /// Set when the job is cancelled or failing.
     pub cancel: Arc<AtomicBool>,
+    /// `table.exec.source.idle-timeout` in ms (0: never idle).
+    pub idle_timeout_ms: i64,
 }
 
 fn now_ms() -> i64 {
@@ -151,14 +173,28 @@ impl Subtask {
             .source
             .take()
             .ok_or_else(|| Error::Internal("source task without a reader".into()))?;
+        let mut last_data = std::time::Instant::now();
+        let mut idle = false;
         loop {
             self.check_cancel()?;
             match reader.poll()? {
                 SourcePoll::Batch(b) => {
+                    last_data = std::time::Instant::now();
+                    if idle {
+                        idle = false;
+                        self.send_downstream(Message::Idle(false))?;
+                    }
                     self.metrics.add_source_records(b.num_rows());
                     self.push(0, vec![Message::Data(Chunk::insert_only(b))])?;
                 }
                 SourcePoll::Pending => {
+                    if !idle
+                        && self.idle_timeout_ms > 0
+                        && last_data.elapsed().as_millis() as i64 >= self.idle_timeout_ms
+                    {
+                        idle = true;
+                        self.send_downstream(Message::Idle(true))?;
+                    }
                     let wait = self
                         .next_timer()
                         .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 10) as u64))
@@ -208,7 +244,19 @@ impl Subtask {
         match msg {
             Message::Data(chunk) => {
                 let input = state.input;
+                if state.idle {
+                    state.idle = false;
+                    self.on_idleness(gate)?;
+                }
                 self.push_input(input, chunk)
+            }
+            Message::Idle(idle) => {
+                state.idle = idle;
+                self.on_idleness(gate)?;
+                match gate.recompute() {
+                    Some(w) => self.push(0, vec![Message::Watermark(w)]),
+                    None => Ok(()),
+                }
             }
             Message::Watermark(w) => {
                 state.watermark = state.watermark.max(w.0);
@@ -237,6 +285,16 @@ impl Subtask {
         }
     }
 
+    /// Tells downstream when this task as a whole turns idle or active.
+    fn on_idleness(&mut self, gate: &mut InputGate) -> Result<()> {
+        let all_idle = gate.all_idle();
+        if all_idle != gate.idle {
+            gate.idle = all_idle;
+            self.send_downstream(Message::Idle(all_idle))?;
+        }
+        Ok(())
+    }
+
     /// Delivers a chunk to the head operator's given input.
     fn push_input(&mut self, input: usize, chunk: Chunk) -> Result<()> {
         let mut out = Output::default();
@@ -260,7 +318,7 @@ impl Subtask {
                     Message::Data(c) => op.process(0, c, &mut out)?,
                     Message::Watermark(w) => op.on_watermark(w, &mut out)?,
                     Message::Barrier(b) => op.on_barrier(b, &mut out)?,
-                    Message::EndOfInput => {}
+                    Message::Idle(_) | Message::EndOfInput => {}
                 }
             }
             msgs.extend(out.drain());

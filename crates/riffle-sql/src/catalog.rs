@@ -189,6 +189,15 @@ impl Catalog {
             }
             aggregates.insert(f.name().to_ascii_lowercase(), f);
         }
+        // Flink's result types for SUM and AVG (see `aggregates`).
+        for f in [
+            crate::aggregates::FlinkNumericAggregate::sum(),
+            crate::aggregates::FlinkNumericAggregate::avg(),
+        ] {
+            let f = Arc::new(datafusion_expr::AggregateUDF::new_from_impl(f));
+            aggregates.insert(f.name().to_string(), f);
+        }
+        aggregates.remove("mean");
         let mut windows = HashMap::new();
         for f in datafusion_functions_window::all_default_window_functions() {
             for alias in f.aliases() {
@@ -214,7 +223,7 @@ impl Catalog {
             aggregates,
             windows,
             expr_planners,
-            relation_planners: Vec::new(),
+            relation_planners: vec![Arc::new(crate::window_tvf::WindowTvfPlanner)],
             options,
             missing: Arc::default(),
         }

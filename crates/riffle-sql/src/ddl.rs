@@ -27,8 +27,8 @@ pub enum ColumnDef {
     Computed {
         /// Column name.
         name: String,
-        /// The expression, over the physical columns.
-        expr: Expr,
+        /// The expression, over the physical columns (boxed: it is large).
+        expr: Box<Expr>,
     },
     /// A metadata column (`name TYPE METADATA [FROM 'key'] [VIRTUAL]`).
     Metadata(Field),
@@ -158,7 +158,7 @@ fn parse_column(p: &mut Parser) -> Result<ColumnDef, ParserError> {
         }
         return Ok(ColumnDef::Computed {
             name: name.value,
-            expr,
+            expr: Box::new(expr),
         });
     }
     let (dt, mut nullable) = parse_type(p)?;

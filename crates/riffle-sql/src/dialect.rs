@@ -72,13 +72,21 @@ impl Dialect for FlinkDialect {
     }
 }
 
-/// Parses `TABLE name [PARTITION BY a, b]` into `__riffle_table_arg(name, a, b)`.
+/// Parses `TABLE name [PARTITION BY a | (a, b)]` into `__riffle_table_arg(name, a, b)`.
 fn parse_table_arg(parser: &mut Parser) -> Result<Expr, ParserError> {
     parser.next_token(); // TABLE
     let name = parser.parse_object_name(false)?;
     let mut args = vec![name.to_string()];
+    // Flink's grammar: `PARTITION BY col` or `PARTITION BY (a, b)`; a bare
+    // comma ends the table argument.
     if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
-        let keys = parser.parse_comma_separated(Parser::parse_expr)?;
+        let keys = if parser.consume_token(&Token::LParen) {
+            let keys = parser.parse_comma_separated(Parser::parse_expr)?;
+            parser.expect_token(&Token::RParen)?;
+            keys
+        } else {
+            vec![parser.parse_expr()?]
+        };
         args.extend(keys.iter().map(ToString::to_string));
     }
     let text = format!("{TABLE_ARG}({})", args.join(", "));

@@ -12,16 +12,21 @@
 //! Must not depend on: the cluster crates (JobManager, TaskManager); the job
 //! graph is the only thing handed on.
 
+mod aggregate_plan;
+mod aggregates;
 mod error;
+mod legacy_window;
 mod naming;
 mod nodes;
 mod physical;
+mod rank;
 
 pub mod catalog;
 pub mod ddl;
 pub mod dialect;
 pub mod session;
 pub mod statements;
+pub mod window_tvf;
 
 pub use error::{Error, Result};
 pub use session::{Script, Session};

@@ -17,28 +17,31 @@ use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
 use riffle_runtime::metrics::JobMetrics;
 use riffle_runtime::operators::{CalcFactory, SinkOperatorFactory, WatermarkAssignerFactory};
-use riffle_runtime::{JobGraph, OperatorFactory, Vertex};
+use riffle_runtime::{JobGraph, OperatorFactory, Partitioning, Vertex};
 
 use crate::catalog::PhysicalTableSource;
-use crate::nodes::WatermarkNode;
+use crate::nodes::{WatermarkNode, WindowTvfNode};
 use crate::session::{PlannedSink, Session};
 use crate::{Error, Result};
 
 /// Where a planned subtree ends.
 #[derive(Debug, Clone)]
-struct Stream {
+pub(crate) struct Stream {
     /// The vertex whose chain produces the rows.
-    vertex: usize,
+    pub(crate) vertex: usize,
     /// The operator that makes the stream updating, if any.
-    updates_from: Option<String>,
+    pub(crate) updates_from: Option<String>,
 }
 
-struct Builder<'a> {
-    session: &'a Session,
+pub(crate) struct Builder<'a> {
+    pub(crate) session: &'a Session,
     vertices: Vec<Vertex>,
     edges: Vec<riffle_runtime::Edge>,
-    parallelism: usize,
+    pub(crate) parallelism: usize,
     props: ExecutionProps,
+    /// Set while planning the input of a session window aggregate: the only
+    /// place a `SESSION` table function may appear.
+    pub(crate) session_window_ok: bool,
 }
 
 /// Builds the job of a script's sinks.
@@ -53,6 +56,7 @@ pub(crate) fn build_job(
         edges: Vec::new(),
         parallelism: session.config.parallelism()?,
         props: ExecutionProps::new(),
+        session_window_ok: false,
     };
     let mut names = Vec::new();
     for sink in sinks {
@@ -114,12 +118,41 @@ pub(crate) fn build_job(
     })
 }
 
-fn arrow_schema(s: &DFSchema) -> SchemaRef {
+pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
     Arc::new(Schema::new(s.as_arrow().fields().clone()))
 }
 
 impl Builder<'_> {
-    fn push(&mut self, vertex: usize, op: Arc<dyn OperatorFactory>) {
+    /// Starts a vertex fed from `input` through an exchange: hash by `keys`,
+    /// or everything to one subtask when there are no keys.
+    pub(crate) fn keyed_vertex(
+        &mut self,
+        input: &Stream,
+        keys: Vec<Arc<dyn PhysicalExpr>>,
+    ) -> usize {
+        let (partitioning, parallelism) = if keys.is_empty() {
+            (Partitioning::Single, 1)
+        } else {
+            (Partitioning::Hash(keys), self.parallelism)
+        };
+        let id = self.vertices.len();
+        self.vertices.push(Vertex {
+            id,
+            name: String::new(),
+            parallelism,
+            source: None,
+            operators: Vec::new(),
+        });
+        self.edges.push(riffle_runtime::Edge {
+            from: input.vertex,
+            to: id,
+            input: 0,
+            partitioning,
+        });
+        id
+    }
+
+    pub(crate) fn push(&mut self, vertex: usize, op: Arc<dyn OperatorFactory>) {
         if let Some(v) = self.vertices.get_mut(vertex) {
             let name = op.name();
             v.name = if v.name.is_empty() {
@@ -131,7 +164,7 @@ impl Builder<'_> {
         }
     }
 
-    fn physical(
+    pub(crate) fn physical(
         &self,
         e: &datafusion_expr::Expr,
         schema: &DFSchema,
@@ -144,7 +177,7 @@ impl Builder<'_> {
         )?)
     }
 
-    fn plan(&mut self, plan: &LogicalPlan) -> Result<Stream> {
+    pub(crate) fn plan(&mut self, plan: &LogicalPlan) -> Result<Stream> {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 let Some(src) = scan.source.downcast_ref::<PhysicalTableSource>() else {
@@ -174,7 +207,16 @@ impl Builder<'_> {
                 })
             }
             LogicalPlan::Projection(p) => {
-                let input = self.plan(&p.input)?;
+                let input = match crate::rank::rank_filter_below(&p.input)? {
+                    Some((f, rank)) => {
+                        let used = p
+                            .expr
+                            .iter()
+                            .any(|e| e.column_refs().iter().any(|c| c.name == rank.column));
+                        self.plan_rank(f, rank, used)?
+                    }
+                    None => self.plan(&p.input)?,
+                };
                 let exprs = p
                     .expr
                     .iter()
@@ -185,6 +227,9 @@ impl Builder<'_> {
                 Ok(input)
             }
             LogicalPlan::Filter(f) => {
+                if let Some(rank) = crate::rank::match_rank(f)? {
+                    return self.plan_rank(f, rank, true);
+                }
                 let input = self.plan(&f.input)?;
                 let pred = self.physical(&f.predicate, f.input.schema())?;
                 let calc = CalcFactory::try_new(Some(pred), None, arrow_schema(f.input.schema()))?;
@@ -192,7 +237,11 @@ impl Builder<'_> {
                 Ok(input)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
+            LogicalPlan::Aggregate(a) => self.plan_aggregate(a),
             LogicalPlan::Extension(ext) => {
+                if let Some(w) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
+                    return self.plan_window_tvf(w);
+                }
                 if let Some(wm) = ext.node.as_any().downcast_ref::<WatermarkNode>() {
                     let input = self.plan(&wm.input)?;
                     let schema = wm.input.schema();

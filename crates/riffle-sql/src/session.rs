@@ -301,7 +301,7 @@ impl Session {
             return Ok(physical);
         }
         let scan = LogicalPlanBuilder::scan(table.name.clone(), physical, None)?.build()?;
-        let scan_schema = scan.schema().clone();
+        let scan_schema = Arc::clone(scan.schema());
         let planner = SqlToRel::new_with_options(&self.catalog, Self::parser_options());
         let mut exprs = Vec::new();
         for c in &table.ddl.columns {
@@ -312,7 +312,7 @@ impl Session {
                 ))),
                 ColumnDef::Computed { name, expr } => {
                     let e = planner.sql_to_expr(
-                        expr.clone(),
+                        expr.as_ref().clone(),
                         &scan_schema,
                         &mut PlannerContext::new(),
                     )?;
@@ -374,6 +374,8 @@ impl Session {
             m.clear();
         }
         let mut stmt = stmt;
+        crate::legacy_window::apply(&mut stmt)
+            .map_err(|message| Error::Plan { location, message })?;
         crate::naming::apply(&mut stmt);
         let planner = SqlToRel::new_with_options(&self.catalog, Self::parser_options());
         let plan = planner

@@ -1,10 +1,19 @@
 //! The operators, one per file. Each file holds the typed factory (what the
 //! job graph stores) and the running operator (one per subtask).
 
+pub mod aggregate;
 pub mod calc;
+pub mod rank;
 pub mod sink;
 pub mod watermark;
+pub mod window_tvf;
 
+pub use aggregate::{
+    AggCall, AggFunction, GroupAggregateFactory, SessionAggregateFactory, TimeDomain,
+    WindowAggregateFactory,
+};
 pub use calc::CalcFactory;
+pub use rank::{RankFactory, SortKey};
 pub use sink::SinkOperatorFactory;
 pub use watermark::WatermarkAssignerFactory;
+pub use window_tvf::{WindowKind, WindowTvfFactory};

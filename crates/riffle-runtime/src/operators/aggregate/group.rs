@@ -1,0 +1,263 @@
+//! `GroupAggregate`: unbounded `GROUP BY`, emitting a changelog.
+//!
+//! Each key keeps its accumulators, a count of the rows it holds and the
+//! result it emitted last. After every input chunk the keys the chunk touched
+//! emit their change: `+I` for a new key, `-U` old / `+U` new for a changed
+//! result, `-D` when the key's last row was retracted, nothing when the result
+//! did not change. Emitting once per chunk rather than once per row is Flink's
+//! mini-batch behaviour: the folded result is the same, the changelog shorter.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion_common::ScalarValue;
+use datafusion_physical_expr::PhysicalExpr;
+use riffle_common::{Chunk, RowKind};
+
+use super::acc::{Acc, AggCall, BoundAggs};
+use super::keys::{GroupKeys, assemble};
+use crate::Result;
+use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
+use crate::state::KeyedState;
+
+/// Unbounded group aggregation, as stored in the job graph.
+#[derive(Debug, Clone)]
+pub struct GroupAggregateFactory {
+    /// Group keys, evaluated on the input.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Aggregate calls.
+    pub aggs: Vec<AggCall>,
+    /// Schema of the input.
+    pub input_schema: SchemaRef,
+    /// Schema of the output: the keys, then one column per call.
+    pub output_schema: SchemaRef,
+    /// Whether the input carries retractions.
+    pub input_updates: bool,
+}
+
+impl OperatorFactory for GroupAggregateFactory {
+    fn name(&self) -> String {
+        "GroupAggregate".into()
+    }
+
+    fn explain(&self) -> String {
+        super::explain_aggs(&self.keys, &self.aggs, &self.output_schema)
+    }
+
+    fn produces_updates(&self) -> bool {
+        true
+    }
+
+    fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(GroupAggregate {
+            aggs: BoundAggs::bind(&self.aggs, &self.input_schema, self.input_updates)?,
+            keys: GroupKeys::new(&self.keys, &self.input_schema, task.max_parallelism)?,
+            spec: self.clone(),
+            state: KeyedState::default(),
+            touched: Vec::new(),
+        }))
+    }
+}
+
+struct GroupState {
+    /// Rows currently folded in (accumulated minus retracted).
+    rows: i64,
+    accs: Vec<Acc>,
+    /// The result emitted last, if any.
+    emitted: Option<Vec<ScalarValue>>,
+    touched: bool,
+}
+
+struct GroupAggregate {
+    spec: GroupAggregateFactory,
+    aggs: BoundAggs,
+    keys: GroupKeys,
+    state: KeyedState<GroupState>,
+    touched: Vec<Box<[u8]>>,
+}
+
+impl GroupAggregate {
+    fn flush(&mut self, out: &mut Output) -> Result<()> {
+        let mut keys: Vec<Box<[u8]>> = Vec::new();
+        let mut values = Vec::new();
+        let mut kinds = Vec::new();
+        for key in std::mem::take(&mut self.touched) {
+            let Some(st) = self.state.get_mut(&key) else {
+                continue;
+            };
+            st.touched = false;
+            if st.rows <= 0 {
+                if let Some(prev) = st.emitted.take() {
+                    keys.push(key.clone());
+                    values.push(prev);
+                    kinds.push(RowKind::Delete as u8);
+                }
+                self.state.remove(&key);
+                continue;
+            }
+            let new = self.aggs.values(&st.accs)?;
+            match st.emitted.take() {
+                None => {
+                    keys.push(key.clone());
+                    values.push(new.clone());
+                    kinds.push(RowKind::Insert as u8);
+                }
+                Some(prev) if prev == new => {}
+                Some(prev) => {
+                    keys.push(key.clone());
+                    values.push(prev);
+                    kinds.push(RowKind::UpdateBefore as u8);
+                    keys.push(key.clone());
+                    values.push(new.clone());
+                    kinds.push(RowKind::UpdateAfter as u8);
+                }
+            }
+            st.emitted = Some(new);
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let key_cols = self.keys.decode(&keys)?;
+        let agg_cols = self.aggs.columns(&values)?;
+        out.emit(assemble(
+            &self.spec.output_schema,
+            key_cols,
+            agg_cols,
+            Some(kinds),
+        )?);
+        Ok(())
+    }
+}
+
+impl Operator for GroupAggregate {
+    fn process(&mut self, _input: usize, chunk: Chunk, out: &mut Output) -> Result<()> {
+        let encoded = self.keys.encode(&chunk.data)?;
+        let inputs = self.aggs.evaluate(&chunk.data)?;
+        for row in 0..chunk.num_rows() {
+            let sign = if chunk.kind(row).is_accumulate() {
+                1
+            } else {
+                -1
+            };
+            let key = encoded.key(row);
+            if sign < 0 && self.state.get_mut(key).is_none() {
+                // Retracting a key that holds nothing: Flink ignores it too.
+                continue;
+            }
+            let aggs = &self.aggs;
+            let st = self
+                .state
+                .get_or_insert_with(key, encoded.key_group(row), || GroupState {
+                    rows: 0,
+                    accs: aggs.new_accs(),
+                    emitted: None,
+                    touched: false,
+                });
+            if !st.touched {
+                st.touched = true;
+                self.touched.push(key.into());
+            }
+            st.rows += sign;
+            self.aggs.update(&mut st.accs, &inputs, row, sign);
+        }
+        self.flush(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::aggregate::acc::AggFunction;
+    use crate::operators::aggregate::tests::{kinds_and_rows, run_chunks};
+    use arrow::array::{Int64Array, RecordBatch, StringArray, UInt8Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion_physical_expr::expressions::col;
+
+    fn factory(input_updates: bool) -> GroupAggregateFactory {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, false),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        GroupAggregateFactory {
+            keys: vec![col("k", &input).unwrap()],
+            aggs: vec![
+                AggCall {
+                    function: AggFunction::Count,
+                    arg: None,
+                    filter: None,
+                    distinct: false,
+                    output_type: DataType::Int64,
+                },
+                AggCall {
+                    function: AggFunction::Max,
+                    arg: Some(col("v", &input).unwrap()),
+                    filter: None,
+                    distinct: false,
+                    output_type: DataType::Int64,
+                },
+            ],
+            output_schema: Arc::new(Schema::new(vec![
+                Field::new("k", DataType::Utf8, false),
+                Field::new("c", DataType::Int64, false),
+                Field::new("m", DataType::Int64, true),
+            ])),
+            input_schema: input,
+            input_updates,
+        }
+    }
+
+    fn chunk(rows: &[(&str, i64)], kinds: Option<Vec<u8>>) -> Chunk {
+        let f = factory(false);
+        let b = RecordBatch::try_new(
+            f.input_schema,
+            vec![
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap();
+        match kinds {
+            None => Chunk::insert_only(b),
+            Some(k) => Chunk::with_kinds(b, UInt8Array::from(k)).unwrap(),
+        }
+    }
+
+    #[test]
+    fn emits_insert_then_update_pairs() {
+        let out = run_chunks(
+            &factory(false),
+            vec![
+                chunk(&[("a", 1), ("b", 5), ("a", 3)], None),
+                chunk(&[("a", 2)], None),
+            ],
+        );
+        assert_eq!(
+            kinds_and_rows(&out),
+            vec![
+                "+I a,2,3", "+I b,1,5", // first chunk, one change per key
+                "-U a,2,3", "+U a,3,3",
+            ]
+        );
+    }
+
+    #[test]
+    fn retracting_the_last_row_deletes_the_key() {
+        let out = run_chunks(
+            &factory(true),
+            vec![
+                chunk(&[("a", 1), ("a", 4)], None),
+                chunk(&[("a", 4)], Some(vec![1])),
+                chunk(&[("a", 1)], Some(vec![3])),
+                chunk(&[("z", 1)], Some(vec![3])),
+            ],
+        );
+        assert_eq!(
+            kinds_and_rows(&out),
+            vec!["+I a,2,4", "-U a,2,4", "+U a,1,1", "-D a,1,1"]
+        );
+    }
+}

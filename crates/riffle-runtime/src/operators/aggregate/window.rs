@@ -1,0 +1,282 @@
+//! `WindowAggregate`: aggregation per key and window, one final result per
+//! window when time passes its end.
+//!
+//! The rows arrive with their window already assigned (the window table
+//! function ran upstream, one row per window a record belongs to), so the
+//! window is just part of the key; the operator only needs to know which key
+//! column is `window_end`. A window fires when the watermark reaches
+//! `window_end - 1` (Flink's trigger time), or, for processing-time windows,
+//! when the wall clock reaches `window_end`. A row whose window has already
+//! fired is late and dropped — for hopping and cumulative windows that is per
+//! window, exactly as Flink's slice-shared windows behave. End of input fires
+//! everything left.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::Array;
+use arrow::datatypes::SchemaRef;
+use datafusion_physical_expr::PhysicalExpr;
+use riffle_common::{Chunk, Watermark};
+
+use super::acc::{Acc, AggCall, BoundAggs};
+use super::keys::{GroupKeys, assemble};
+use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
+use crate::operators::watermark::to_millis;
+use crate::state::KeyedState;
+use crate::{Error, Result};
+
+/// Which clock closes windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeDomain {
+    /// The watermark (rowtime windows).
+    EventTime,
+    /// The wall clock (`PROCTIME()` windows).
+    ProcessingTime,
+}
+
+/// Window aggregation, as stored in the job graph.
+#[derive(Debug, Clone)]
+pub struct WindowAggregateFactory {
+    /// Group keys, including `window_start` and `window_end`.
+    pub keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Which key is `window_end`.
+    pub end_key: usize,
+    /// Aggregate calls.
+    pub aggs: Vec<AggCall>,
+    /// Schema of the input.
+    pub input_schema: SchemaRef,
+    /// Schema of the output: the keys, then one column per call.
+    pub output_schema: SchemaRef,
+    /// The clock that fires windows.
+    pub time: TimeDomain,
+    /// Subtracted from `window_end` to get epoch ms (the local time zone's
+    /// offset for windows over `TIMESTAMP_LTZ`, else 0).
+    pub end_offset_ms: i64,
+}
+
+impl OperatorFactory for WindowAggregateFactory {
+    fn name(&self) -> String {
+        "WindowAggregate".into()
+    }
+
+    fn explain(&self) -> String {
+        let clock = match self.time {
+            TimeDomain::EventTime => "rowtime",
+            TimeDomain::ProcessingTime => "proctime",
+        };
+        format!(
+            "{}, fire=[{clock} >= window_end]",
+            super::explain_aggs(&self.keys, &self.aggs, &self.output_schema)
+        )
+    }
+
+    fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
+        let end = self
+            .keys
+            .get(self.end_key)
+            .cloned()
+            .ok_or_else(|| Error::Internal("window_end key out of range".into()))?;
+        Ok(Box::new(WindowAggregate {
+            aggs: BoundAggs::bind(&self.aggs, &self.input_schema, false)?,
+            keys: GroupKeys::new(&self.keys, &self.input_schema, task.max_parallelism)?,
+            end,
+            spec: self.clone(),
+            windows: BTreeMap::new(),
+            watermark: i64::MIN,
+            late_dropped: 0,
+        }))
+    }
+}
+
+struct WindowAggregate {
+    spec: WindowAggregateFactory,
+    aggs: BoundAggs,
+    keys: GroupKeys,
+    end: Arc<dyn PhysicalExpr>,
+    /// Trigger time (epoch ms at which the window is complete) → keys.
+    windows: BTreeMap<i64, KeyedState<Vec<Acc>>>,
+    watermark: i64,
+    late_dropped: u64,
+}
+
+impl WindowAggregate {
+    /// Emits and forgets every window whose trigger time is `<= t`.
+    fn fire(&mut self, t: i64, out: &mut Output) -> Result<()> {
+        let later = match t.checked_add(1) {
+            Some(next) => self.windows.split_off(&next),
+            None => BTreeMap::new(),
+        };
+        let fired = std::mem::replace(&mut self.windows, later);
+        for (_, keyed) in fired {
+            let mut keys = Vec::with_capacity(keyed.len());
+            let mut values = Vec::with_capacity(keyed.len());
+            for (k, _, accs) in keyed.iter() {
+                keys.push(Box::<[u8]>::from(k));
+                values.push(self.aggs.values(accs)?);
+            }
+            let key_cols = self.keys.decode(&keys)?;
+            let agg_cols = self.aggs.columns(&values)?;
+            out.emit(assemble(
+                &self.spec.output_schema,
+                key_cols,
+                agg_cols,
+                None,
+            )?);
+        }
+        Ok(())
+    }
+}
+
+impl Operator for WindowAggregate {
+    fn process(&mut self, _input: usize, chunk: Chunk, _out: &mut Output) -> Result<()> {
+        let n = chunk.num_rows();
+        let ends = to_millis(&self.end.evaluate(&chunk.data)?.into_array(n)?)?;
+        let encoded = self.keys.encode(&chunk.data)?;
+        let inputs = self.aggs.evaluate(&chunk.data)?;
+        for row in 0..n {
+            if ends.is_null(row) {
+                continue;
+            }
+            let trigger = ends.value(row) - self.spec.end_offset_ms - 1;
+            if self.spec.time == TimeDomain::EventTime && trigger <= self.watermark {
+                self.late_dropped += 1;
+                continue;
+            }
+            let aggs = &self.aggs;
+            let accs = self.windows.entry(trigger).or_default().get_or_insert_with(
+                encoded.key(row),
+                encoded.key_group(row),
+                || aggs.new_accs(),
+            );
+            self.aggs.update(accs, &inputs, row, 1);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<()> {
+        if self.spec.time == TimeDomain::EventTime {
+            self.watermark = self.watermark.max(wm.0);
+            self.fire(wm.0, out)?;
+        }
+        out.watermark(wm);
+        Ok(())
+    }
+
+    fn on_end_of_input(&mut self, out: &mut Output) -> Result<()> {
+        if self.late_dropped > 0 {
+            tracing::debug!(
+                dropped = self.late_dropped,
+                "late records dropped by window aggregate"
+            );
+        }
+        self.fire(i64::MAX, out)
+    }
+
+    fn next_processing_timer(&self) -> Option<i64> {
+        match self.spec.time {
+            TimeDomain::ProcessingTime => self.windows.keys().next().map(|t| t.saturating_add(1)),
+            TimeDomain::EventTime => None,
+        }
+    }
+
+    fn on_processing_time(&mut self, now_ms: i64, out: &mut Output) -> Result<()> {
+        if self.spec.time == TimeDomain::ProcessingTime {
+            self.fire(now_ms - 1, out)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::aggregate::acc::AggFunction;
+    use crate::operators::aggregate::tests::{kinds_and_rows, run_messages};
+    use arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion_physical_expr::expressions::col;
+    use riffle_common::Message;
+
+    fn ts() -> DataType {
+        DataType::Timestamp(TimeUnit::Millisecond, None)
+    }
+
+    fn factory() -> WindowAggregateFactory {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("window_start", ts(), false),
+            Field::new("window_end", ts(), false),
+        ]));
+        WindowAggregateFactory {
+            keys: vec![
+                col("k", &input).unwrap(),
+                col("window_start", &input).unwrap(),
+                col("window_end", &input).unwrap(),
+            ],
+            end_key: 2,
+            aggs: vec![AggCall {
+                function: AggFunction::Count,
+                arg: None,
+                filter: None,
+                distinct: false,
+                output_type: DataType::Int64,
+            }],
+            output_schema: Arc::new(Schema::new(vec![
+                Field::new("k", DataType::Int64, false),
+                Field::new("window_start", ts(), false),
+                Field::new("window_end", ts(), false),
+                Field::new("c", DataType::Int64, false),
+            ])),
+            input_schema: input,
+            time: TimeDomain::EventTime,
+            end_offset_ms: 0,
+        }
+    }
+
+    fn rows(r: &[(i64, i64)]) -> Message {
+        let f = factory();
+        Message::Data(Chunk::insert_only(
+            RecordBatch::try_new(
+                f.input_schema,
+                vec![
+                    Arc::new(Int64Array::from(r.iter().map(|x| x.0).collect::<Vec<_>>())),
+                    Arc::new(TimestampMillisecondArray::from(
+                        r.iter().map(|x| x.1).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(TimestampMillisecondArray::from(
+                        r.iter().map(|x| x.1 + 10).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap(),
+        ))
+    }
+
+    #[test]
+    fn fires_at_end_minus_one_and_drops_late_rows() {
+        let out = run_messages(
+            &factory(),
+            vec![
+                rows(&[(1, 0), (2, 0), (1, 0)]),
+                Message::Watermark(Watermark(8)),
+                rows(&[(1, 10)]),
+                Message::Watermark(Watermark(9)),
+                rows(&[(1, 0), (1, 10)]), // the first is late
+                Message::EndOfInput,
+            ],
+        );
+        let mut got = kinds_and_rows(&out);
+        got[1..3].sort();
+        assert_eq!(
+            got,
+            vec![
+                "WM 8",
+                "+I 1,1970-01-01T00:00:00,1970-01-01T00:00:00.010,2",
+                "+I 2,1970-01-01T00:00:00,1970-01-01T00:00:00.010,1",
+                "WM 9",
+                "+I 1,1970-01-01T00:00:00.010,1970-01-01T00:00:00.020,2",
+            ]
+        );
+    }
+}

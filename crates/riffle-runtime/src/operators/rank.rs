@@ -1,0 +1,413 @@
+//! `Rank`: `ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...)` with a filter
+//! on the row number — Top-N and deduplication.
+//!
+//! Per partition key the operator keeps the best `end` rows in order. Rows
+//! that compare equal keep their arrival order: for Top-N and "keep first"
+//! the earlier row wins, for "keep last" deduplication (`ORDER BY time DESC`,
+//! row number 1, number not selected) the later row wins — Flink's rules.
+//! After each input chunk every touched partition emits the difference
+//! between what it emitted before and what it holds now: with the row number
+//! selected, per rank position (`-U` old / `+U` new, `+I` for a new position);
+//! without it, per row (`-D` evicted / `+I` entered, or `-U`/`+U` when only
+//! one row is kept).
+//!
+//! The input must be append-only.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, UInt64Array};
+use arrow::compute::SortOptions;
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use datafusion_physical_expr::PhysicalExpr;
+use riffle_common::{Chunk, RowKind};
+
+use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
+use crate::operators::aggregate::keys::{GroupKeys, assemble};
+use crate::state::KeyedState;
+use crate::{Error, Result};
+
+/// One `ORDER BY` term.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    /// The expression, over the input.
+    pub expr: Arc<dyn PhysicalExpr>,
+    /// `DESC`.
+    pub descending: bool,
+    /// `NULLS FIRST`.
+    pub nulls_first: bool,
+}
+
+/// Top-N / deduplication, as stored in the job graph.
+#[derive(Debug, Clone)]
+pub struct RankFactory {
+    /// `PARTITION BY`.
+    pub partition: Vec<Arc<dyn PhysicalExpr>>,
+    /// `ORDER BY` (empty: arrival order, i.e. processing time).
+    pub order: Vec<SortKey>,
+    /// First row number kept (1-based).
+    pub start: usize,
+    /// Last row number kept.
+    pub end: usize,
+    /// Whether the row number is selected downstream.
+    pub output_rank: bool,
+    /// Among equal rows, the later arrival ranks first ("keep last").
+    pub later_wins_ties: bool,
+    /// Schema of the input.
+    pub input_schema: SchemaRef,
+    /// The input columns and the row number (`UInt64`).
+    pub output_schema: SchemaRef,
+}
+
+impl RankFactory {
+    /// Whether this is deduplication (row number 1, number not selected).
+    pub fn is_deduplicate(&self) -> bool {
+        self.start == 1 && self.end == 1 && !self.output_rank
+    }
+}
+
+impl OperatorFactory for RankFactory {
+    fn name(&self) -> String {
+        if self.is_deduplicate() {
+            "Deduplicate".into()
+        } else {
+            "Rank".into()
+        }
+    }
+
+    fn explain(&self) -> String {
+        let p: Vec<String> = self.partition.iter().map(|e| e.to_string()).collect();
+        let o: Vec<String> = self
+            .order
+            .iter()
+            .map(|k| format!("{}{}", k.expr, if k.descending { " DESC" } else { " ASC" }))
+            .collect();
+        let keep = if self.later_wins_ties {
+            "last"
+        } else {
+            "first"
+        };
+        format!(
+            "partitionBy=[{}], orderBy=[{}], rankRange=[{}..{}], outputRankNumber={}, ties=[keep {keep}]",
+            p.join(", "),
+            o.join(", "),
+            self.start,
+            self.end,
+            self.output_rank
+        )
+    }
+
+    fn produces_updates(&self) -> bool {
+        // Keeping the first row by arrival never replaces it.
+        !(self.is_deduplicate() && self.order.is_empty() && !self.later_wins_ties)
+    }
+
+    fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
+        if self.start == 0 || self.end < self.start {
+            return Err(Error::Internal(format!(
+                "bad rank range {}..{}",
+                self.start, self.end
+            )));
+        }
+        let order_fields = self
+            .order
+            .iter()
+            .map(|k| {
+                Ok(SortField::new_with_options(
+                    k.expr.data_type(&self.input_schema)?,
+                    SortOptions {
+                        descending: k.descending,
+                        nulls_first: k.nulls_first,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let row_fields = self
+            .input_schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(Box::new(Rank {
+            keys: GroupKeys::new(&self.partition, &self.input_schema, task.max_parallelism)?,
+            order: if order_fields.is_empty() {
+                None
+            } else {
+                Some(RowConverter::new(order_fields)?)
+            },
+            rows: RowConverter::new(row_fields)?,
+            spec: self.clone(),
+            state: KeyedState::default(),
+            touched: Vec::new(),
+            seq: 0,
+        }))
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    sort: Box<[u8]>,
+    seq: u64,
+    row: Arc<[u8]>,
+}
+
+#[derive(Default)]
+struct Partition {
+    /// The best rows, in rank order.
+    held: Vec<Entry>,
+    /// What was emitted last: (sequence number, row) per rank position kept.
+    emitted: Vec<(u64, Arc<[u8]>)>,
+    touched: bool,
+}
+
+struct Rank {
+    spec: RankFactory,
+    keys: GroupKeys,
+    order: Option<RowConverter>,
+    rows: RowConverter,
+    state: KeyedState<Partition>,
+    touched: Vec<Box<[u8]>>,
+    seq: u64,
+}
+
+/// Rows to emit: (row bytes, row number, kind).
+type Emitted = Vec<(Arc<[u8]>, u64, RowKind)>;
+
+/// Appends what changed in a partition since it last emitted.
+fn diff(spec: &RankFactory, p: &mut Partition, out: &mut Emitted) {
+    let first = spec.start - 1;
+    let now: Vec<(u64, Arc<[u8]>)> = p
+        .held
+        .iter()
+        .skip(first)
+        .map(|e| (e.seq, Arc::clone(&e.row)))
+        .collect();
+    let before = std::mem::replace(&mut p.emitted, now);
+    let now = &p.emitted;
+    if spec.output_rank {
+        for i in 0..before.len().max(now.len()) {
+            let rank = (first + i + 1) as u64;
+            match (before.get(i), now.get(i)) {
+                (Some(b), Some(n)) if b.0 != n.0 => {
+                    out.push((Arc::clone(&b.1), rank, RowKind::UpdateBefore));
+                    out.push((Arc::clone(&n.1), rank, RowKind::UpdateAfter));
+                }
+                (None, Some(n)) => out.push((Arc::clone(&n.1), rank, RowKind::Insert)),
+                (Some(b), None) => out.push((Arc::clone(&b.1), rank, RowKind::Delete)),
+                _ => {}
+            }
+        }
+        return;
+    }
+    let rank = spec.start as u64;
+    if spec.end == spec.start {
+        // One row kept: a replacement is an update of the key's row.
+        match (before.first(), now.first()) {
+            (Some(b), Some(n)) if b.0 != n.0 => {
+                out.push((Arc::clone(&b.1), rank, RowKind::UpdateBefore));
+                out.push((Arc::clone(&n.1), rank, RowKind::UpdateAfter));
+            }
+            (None, Some(n)) => out.push((Arc::clone(&n.1), rank, RowKind::Insert)),
+            (Some(b), None) => out.push((Arc::clone(&b.1), rank, RowKind::Delete)),
+            _ => {}
+        }
+        return;
+    }
+    for b in &before {
+        if !now.iter().any(|n| n.0 == b.0) {
+            out.push((Arc::clone(&b.1), rank, RowKind::Delete));
+        }
+    }
+    for n in now {
+        if !before.iter().any(|b| b.0 == n.0) {
+            out.push((Arc::clone(&n.1), rank, RowKind::Insert));
+        }
+    }
+}
+
+impl Operator for Rank {
+    fn process(&mut self, _input: usize, chunk: Chunk, out: &mut Output) -> Result<()> {
+        if !chunk.is_insert_only() {
+            return Err(Error::User(
+                "Top-N and deduplication need an append-only input; this one has updates".into(),
+            ));
+        }
+        let n = chunk.num_rows();
+        let encoded = self.keys.encode(&chunk.data)?;
+        let sort_rows = match &self.order {
+            None => None,
+            Some(conv) => {
+                let cols = self
+                    .spec
+                    .order
+                    .iter()
+                    .map(|k| k.expr.evaluate(&chunk.data).and_then(|v| v.into_array(n)))
+                    .collect::<datafusion_common::Result<Vec<ArrayRef>>>()?;
+                Some(conv.convert_columns(&cols)?)
+            }
+        };
+        let full = self.rows.convert_columns(chunk.data.columns())?;
+        let limit = self.spec.end;
+        for row in 0..n {
+            self.seq += 1;
+            let sort: &[u8] = match &sort_rows {
+                Some(r) => r.row(row).data(),
+                None => &[],
+            };
+            let key = encoded.key(row);
+            let p = self
+                .state
+                .get_or_insert_with(key, encoded.key_group(row), Partition::default);
+            // Position: after all rows that rank before or tie (earlier wins),
+            // or before all ties (later wins).
+            let pos = if self.spec.later_wins_ties {
+                p.held.partition_point(|e| e.sort.as_ref() < sort)
+            } else {
+                p.held.partition_point(|e| e.sort.as_ref() <= sort)
+            };
+            if pos >= limit {
+                continue;
+            }
+            p.held.insert(
+                pos,
+                Entry {
+                    sort: sort.into(),
+                    seq: self.seq,
+                    row: Arc::from(full.row(row).data()),
+                },
+            );
+            p.held.truncate(limit);
+            if !p.touched {
+                p.touched = true;
+                self.touched.push(key.into());
+            }
+        }
+        let mut emitted: Emitted = Vec::new();
+        for key in std::mem::take(&mut self.touched) {
+            if let Some(p) = self.state.get_mut(&key) {
+                p.touched = false;
+                diff(&self.spec, p, &mut emitted);
+            }
+        }
+        if emitted.is_empty() {
+            return Ok(());
+        }
+        let parser = self.rows.parser();
+        let mut cols = self
+            .rows
+            .convert_rows(emitted.iter().map(|e| parser.parse(&e.0)))?;
+        cols.push(Arc::new(UInt64Array::from_iter_values(
+            emitted.iter().map(|e| e.1),
+        )));
+        let kinds = emitted.iter().map(|e| e.2 as u8).collect();
+        out.emit(assemble(
+            &self.spec.output_schema,
+            cols,
+            Vec::new(),
+            Some(kinds),
+        )?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::aggregate::tests::{kinds_and_rows, run_chunks};
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion_physical_expr::expressions::col;
+
+    fn factory(end: usize, output_rank: bool, later_wins_ties: bool) -> RankFactory {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("v", DataType::Int64, false),
+            Field::new("id", DataType::Int64, false),
+        ]));
+        let mut out: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        out.push(Field::new("rn", DataType::UInt64, false));
+        RankFactory {
+            partition: vec![col("k", &input).unwrap()],
+            order: vec![SortKey {
+                expr: col("v", &input).unwrap(),
+                descending: true,
+                nulls_first: false,
+            }],
+            start: 1,
+            end,
+            output_rank,
+            later_wins_ties,
+            input_schema: input,
+            output_schema: Arc::new(Schema::new(out)),
+        }
+    }
+
+    fn chunk(rows: &[(i64, i64, i64)]) -> Chunk {
+        let f = factory(1, false, false);
+        Chunk::insert_only(
+            RecordBatch::try_new(
+                f.input_schema,
+                vec![
+                    Arc::new(Int64Array::from(
+                        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(Int64Array::from(
+                        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(Int64Array::from(
+                        rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn top_n_keeps_arrival_order_among_ties_and_updates_ranks() {
+        let out = run_chunks(
+            &factory(2, true, false),
+            vec![
+                chunk(&[(1, 5, 1), (1, 5, 2)]),
+                chunk(&[(1, 5, 3), (1, 7, 4)]),
+            ],
+        );
+        assert_eq!(
+            kinds_and_rows(&out),
+            vec![
+                "+I 1,5,1,1",
+                "+I 1,5,2,2",
+                "-U 1,5,1,1",
+                "+U 1,7,4,1",
+                "-U 1,5,2,2",
+                "+U 1,5,1,2",
+            ]
+        );
+    }
+
+    #[test]
+    fn keep_last_deduplication_lets_later_ties_win() {
+        let out = run_chunks(
+            &factory(1, false, true),
+            vec![
+                chunk(&[(1, 5, 1), (2, 1, 2)]),
+                chunk(&[(1, 5, 3), (1, 4, 4)]),
+            ],
+        );
+        assert_eq!(
+            kinds_and_rows(&out),
+            vec!["+I 1,5,1,1", "+I 2,1,2,1", "-U 1,5,1,1", "+U 1,5,3,1"]
+        );
+    }
+
+    #[test]
+    fn rejects_updating_input() {
+        let f = factory(1, false, false);
+        let mut op = f
+            .create(&crate::operators::aggregate::tests::task())
+            .unwrap();
+        let c = chunk(&[(1, 1, 1)]);
+        let c = Chunk::with_kinds(c.data, arrow::array::UInt8Array::from(vec![3])).unwrap();
+        assert!(op.process(0, c, &mut Output::default()).is_err());
+    }
+}

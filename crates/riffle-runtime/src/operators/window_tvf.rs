@@ -1,0 +1,251 @@
+//! The window table functions `TUMBLE`, `HOP`, `CUMULATE` and `SESSION`:
+//! append `window_start`, `window_end` and `window_time` to every row.
+//!
+//! A row belongs to one tumbling window, to `size / slide` hopping windows and
+//! to up to `size / step` cumulative windows; it is repeated once per window,
+//! as Flink's table function does. For `SESSION` the row gets its provisional
+//! session `[ts, ts + gap)`, which the session aggregate merges. Windows of a
+//! `TIMESTAMP_LTZ` column are aligned to the local time zone (days start at
+//! local midnight); `window_start`/`window_end` are then local `TIMESTAMP`s and
+//! `window_time` is the `TIMESTAMP_LTZ` instant `window_end - 1 ms`.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, UInt32Array};
+use arrow::compute::cast;
+use arrow::datatypes::SchemaRef;
+use riffle_common::Chunk;
+
+use crate::exchange::take_chunk;
+use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
+use crate::operators::watermark::to_millis;
+use crate::{Error, Result};
+
+/// Which windows a row belongs to (all lengths in ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// `TUMBLE(size [, offset])`.
+    Tumble { size: i64, offset: i64 },
+    /// `HOP(slide, size [, offset])`.
+    Hop { slide: i64, size: i64, offset: i64 },
+    /// `CUMULATE(step, size [, offset])`.
+    Cumulate { step: i64, size: i64, offset: i64 },
+    /// `SESSION(gap)`: the provisional session of the row alone.
+    Session { gap: i64 },
+}
+
+impl std::fmt::Display for WindowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WindowKind::Tumble { size, offset } => {
+                write!(f, "TUMBLE(size={size}ms, offset={offset}ms)")
+            }
+            WindowKind::Hop {
+                slide,
+                size,
+                offset,
+            } => {
+                write!(f, "HOP(slide={slide}ms, size={size}ms, offset={offset}ms)")
+            }
+            WindowKind::Cumulate { step, size, offset } => {
+                write!(
+                    f,
+                    "CUMULATE(step={step}ms, size={size}ms, offset={offset}ms)"
+                )
+            }
+            WindowKind::Session { gap } => write!(f, "SESSION(gap={gap}ms)"),
+        }
+    }
+}
+
+/// Start of the window of length `size` that contains `ts` (Flink's
+/// `getWindowStartWithOffset`).
+pub fn window_start(ts: i64, offset: i64, size: i64) -> i64 {
+    ts - (ts - offset).rem_euclid(size)
+}
+
+impl WindowKind {
+    /// Calls `f(start, end)` for every window containing `ts`.
+    pub fn assign(&self, ts: i64, mut f: impl FnMut(i64, i64)) {
+        match *self {
+            WindowKind::Tumble { size, offset } => {
+                let s = window_start(ts, offset, size);
+                f(s, s + size);
+            }
+            WindowKind::Hop {
+                slide,
+                size,
+                offset,
+            } => {
+                let mut s = window_start(ts, offset, slide);
+                while s > ts - size {
+                    f(s, s + size);
+                    s -= slide;
+                }
+            }
+            WindowKind::Cumulate { step, size, offset } => {
+                let s = window_start(ts, offset, size);
+                let mut end = window_start(ts, offset, step) + step;
+                while end <= s + size {
+                    f(s, end);
+                    end += step;
+                }
+            }
+            WindowKind::Session { gap } => f(ts, ts + gap),
+        }
+    }
+}
+
+/// A window table function, as stored in the job graph.
+#[derive(Debug, Clone)]
+pub struct WindowTvfFactory {
+    /// The windows.
+    pub kind: WindowKind,
+    /// Index of the time attribute column in the input.
+    pub time_index: usize,
+    /// Added to the time attribute before aligning (the local time zone's
+    /// offset for `TIMESTAMP_LTZ`, else 0).
+    pub local_offset_ms: i64,
+    /// Input columns, then `window_start`, `window_end`, `window_time`.
+    pub schema: SchemaRef,
+}
+
+impl OperatorFactory for WindowTvfFactory {
+    fn name(&self) -> String {
+        "WindowTableFunction".into()
+    }
+
+    fn explain(&self) -> String {
+        let time = self
+            .schema
+            .fields()
+            .get(self.time_index)
+            .map(|f| f.name().as_str())
+            .unwrap_or("?");
+        format!("window=[{}], time_col=[{time}]", self.kind)
+    }
+
+    fn create(&self, _task: &TaskInfo) -> Result<Box<dyn Operator>> {
+        if self.schema.fields().len() < self.time_index + 4 {
+            return Err(Error::Internal(
+                "window table function schema too short".into(),
+            ));
+        }
+        Ok(Box::new(WindowTvf { spec: self.clone() }))
+    }
+}
+
+struct WindowTvf {
+    spec: WindowTvfFactory,
+}
+
+impl Operator for WindowTvf {
+    fn process(&mut self, _input: usize, chunk: Chunk, out: &mut Output) -> Result<()> {
+        let col = chunk
+            .data
+            .columns()
+            .get(self.spec.time_index)
+            .ok_or_else(|| Error::Internal("time column out of range".into()))?;
+        let times = to_millis(col)?;
+        let offset = self.spec.local_offset_ms;
+        let n = chunk.num_rows();
+        let mut indices = Vec::with_capacity(n);
+        let mut starts = Vec::with_capacity(n);
+        let mut ends = Vec::with_capacity(n);
+        for row in 0..n {
+            if times.is_null(row) {
+                continue; // a NULL time attribute belongs to no window
+            }
+            self.spec.kind.assign(times.value(row) + offset, |s, e| {
+                indices.push(row as u32);
+                starts.push(s);
+                ends.push(e);
+            });
+        }
+        let base =
+            if indices.len() == n && indices.iter().enumerate().all(|(i, r)| *r as usize == i) {
+                chunk
+            } else {
+                take_chunk(&chunk, &UInt32Array::from(indices))?
+            };
+        let fields = self.spec.schema.fields();
+        let k = fields.len();
+        let times: Vec<i64> = ends.iter().map(|e| e - offset - 1).collect();
+        let mut cols: Vec<ArrayRef> = base.data.columns().to_vec();
+        for (values, field) in [starts, ends, times].into_iter().zip(&fields[k - 3..]) {
+            let arr: ArrayRef = Arc::new(Int64Array::from(values));
+            cols.push(cast(&arr, field.data_type())?);
+        }
+        out.emit(base.with_columns(Arc::clone(&self.spec.schema), cols)?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(k: WindowKind, ts: i64) -> Vec<(i64, i64)> {
+        let mut v = Vec::new();
+        k.assign(ts, |s, e| v.push((s, e)));
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn assigns_like_flink() {
+        assert_eq!(
+            windows(
+                WindowKind::Tumble {
+                    size: 10,
+                    offset: 0
+                },
+                15
+            ),
+            vec![(10, 20)]
+        );
+        assert_eq!(
+            windows(
+                WindowKind::Tumble {
+                    size: 10,
+                    offset: 0
+                },
+                -1
+            ),
+            vec![(-10, 0)]
+        );
+        assert_eq!(
+            windows(
+                WindowKind::Tumble {
+                    size: 10,
+                    offset: 3
+                },
+                2
+            ),
+            vec![(-7, 3)]
+        );
+        assert_eq!(
+            windows(
+                WindowKind::Hop {
+                    slide: 5,
+                    size: 10,
+                    offset: 0
+                },
+                12
+            ),
+            vec![(5, 15), (10, 20)]
+        );
+        assert_eq!(
+            windows(
+                WindowKind::Cumulate {
+                    step: 5,
+                    size: 20,
+                    offset: 0
+                },
+                27
+            ),
+            vec![(20, 30), (20, 35), (20, 40)]
+        );
+        assert_eq!(windows(WindowKind::Session { gap: 7 }, 3), vec![(3, 10)]);
+    }
+}
