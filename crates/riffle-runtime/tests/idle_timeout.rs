@@ -4,7 +4,7 @@
 //! Two source subtasks feed one window aggregate. Subtask 0 emits rows whose
 //! watermark completes the window `[0, 10)`, then waits (polling `Pending`)
 //! until the sink has received that window or a deadline passes; subtask 1
-//! emits nothing and waits the same way. With the idle timeout the window
+//! emits nothing and waits the same way, twice as long. With the idle timeout the window
 //! fires while both sources are still running; without it, only at the end.
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
@@ -93,7 +93,10 @@ impl SourceReader for Reader {
             return Ok(SourcePoll::Batch(b));
         }
         let fired = self.fired.load(Ordering::SeqCst);
-        if fired || self.started.elapsed() >= self.deadline {
+        // The silent subtask outlives the other, so that only idleness (not its end)
+        // can release the watermark while subtask 0 runs.
+        let deadline = self.deadline * (self.subtask as u32 + 1);
+        if fired || self.started.elapsed() >= deadline {
             if self.subtask == 0 {
                 self.fired_while_running.store(fired, Ordering::SeqCst);
             }

@@ -184,6 +184,40 @@ impl Operator for WindowTvf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operators::aggregate::tests::{kinds_and_rows, run_chunks};
+    use arrow::array::{RecordBatch, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    #[test]
+    fn ltz_windows_align_to_the_local_day() {
+        let ltz = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        let local = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let input = Arc::new(Schema::new(vec![Field::new("ts", ltz.clone(), false)]));
+        let f = WindowTvfFactory {
+            kind: WindowKind::Tumble {
+                size: 86_400_000,
+                offset: 0,
+            },
+            time_index: 0,
+            local_offset_ms: 8 * 3_600_000,
+            schema: Arc::new(Schema::new(vec![
+                Field::new("ts", ltz.clone(), false),
+                Field::new("window_start", local.clone(), false),
+                Field::new("window_end", local, false),
+                Field::new("window_time", ltz, false),
+            ])),
+        };
+        // 1970-01-01 20:00 UTC is 04:00 on 2 January in UTC+8.
+        let ts = TimestampMillisecondArray::from(vec![20 * 3_600_000]).with_timezone("UTC");
+        let chunk = Chunk::insert_only(RecordBatch::try_new(input, vec![Arc::new(ts)]).unwrap());
+        let out = kinds_and_rows(&run_chunks(&f, vec![chunk]));
+        assert_eq!(
+            out,
+            vec![
+                "+I 1970-01-01T20:00:00Z,1970-01-02T00:00:00,1970-01-03T00:00:00,1970-01-02T15:59:59.999Z"
+            ]
+        );
+    }
 
     fn windows(k: WindowKind, ts: i64) -> Vec<(i64, i64)> {
         let mut v = Vec::new();

@@ -1,0 +1,124 @@
+//! Runs the real `riffle` binary on small SQL files: results written by
+//! real sinks, and the errors a user sees.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn riffle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("riffle runs")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// All JSON lines of all files under `dir`.
+fn json_rows(dir: &Path) -> Vec<serde_json::Value> {
+    let mut rows = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        rows.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
+    }
+    rows
+}
+
+#[test]
+fn processing_time_windows_count_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sql = format!(
+        "CREATE TABLE gen (
+            k BIGINT,
+            pt AS PROCTIME()
+        ) WITH (
+            'connector' = 'datagen',
+            'number-of-rows' = '3000',
+            'rows-per-second' = '6000',
+            'fields.k.kind' = 'sequence', 'fields.k.start' = '1', 'fields.k.end' = '3000'
+        );
+        CREATE TABLE sink (s TIMESTAMP(3), e TIMESTAMP(3), c BIGINT, total BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'
+        );
+        INSERT INTO sink
+        SELECT window_start, window_end, COUNT(*), SUM(k)
+        FROM TABLE(TUMBLE(TABLE gen, DESCRIPTOR(pt), INTERVAL '200' MILLISECOND))
+        GROUP BY window_start, window_end;",
+        out.display()
+    );
+    let file = write(dir.path(), "job.sql", &sql);
+    let o = riffle(&["run", "--quiet", "-p", "2", &file]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = json_rows(&out);
+    let count: i64 = rows.iter().map(|r| r["c"].as_i64().unwrap()).sum();
+    let total: i64 = rows.iter().map(|r| r["total"].as_i64().unwrap()).sum();
+    assert_eq!(count, 3000);
+    assert_eq!(total, 3000 * 3001 / 2);
+    // Half a second of rows at 200 ms per window: more than one window fired.
+    assert!(rows.len() > 1, "{rows:?}");
+}
+
+#[test]
+fn updating_results_cannot_go_to_an_append_only_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "CREATE TABLE gen (k BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+        CREATE TABLE sink (k BIGINT, c BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+        INSERT INTO sink SELECT k, COUNT(*) FROM gen GROUP BY k;",
+        dir.path().join("out").display()
+    );
+    let file = write(dir.path(), "job.sql", &sql);
+    let o = riffle(&["run", "--quiet", &file]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(
+            "doesn't support consuming update changes which is produced by node GroupAggregate"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn planning_errors_name_the_place_and_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "job.sql",
+        "CREATE TABLE gen (k BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+         SELECT k FROM gen;\n\
+         SELECT k,\n  COUNT(*) FROM bidz GROUP BY k;\n",
+    );
+    let o = riffle(&["run", "--quiet", &file]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("Object 'bidz' not found"), "{err}");
+    assert!(err.contains("4:"), "no line number in: {err}");
+}
+
+#[test]
+fn window_functions_check_their_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "job.sql",
+        "CREATE TABLE gen (k BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'datagen', 'number-of-rows' = '10');\n\
+         SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE gen, DESCRIPTOR(ts), INTERVAL '1' SECOND))\n\
+         GROUP BY window_start, window_end;\n",
+    );
+    let o = riffle(&["run", "--quiet", &file]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("requires the timecol to be a time attribute"),
+        "{err}"
+    );
+}
