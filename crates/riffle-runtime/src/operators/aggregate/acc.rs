@@ -157,14 +157,72 @@ pub(crate) enum Acc {
     Extreme(Option<ScalarValue>),
     /// Value → multiplicity (retractable MIN/MAX).
     Multiset(BTreeMap<Ordered, i64>),
-    /// Value → multiplicity (DISTINCT).
-    Distinct(HashMap<ScalarValue, i64>),
+    /// The DISTINCT values of one argument, shared by every DISTINCT call
+    /// over it (held by the first such call).
+    Shared(SharedDistinct),
+    /// A DISTINCT call whose values live in its group's [`Acc::Shared`].
+    Member,
+}
+
+/// Value → multiplicity per call of a distinct group, and per call the
+/// number of values whose multiplicity is positive (the `COUNT(DISTINCT)`).
+///
+/// `COUNT(DISTINCT bidder) FILTER (WHERE a)`, `... FILTER (WHERE b)` share one
+/// map, so each row costs one hash lookup per argument rather than per call
+/// (Flink keeps one map view per argument the same way).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedDistinct {
+    map: HashMap<ScalarValue, Box<[i64]>>,
+    distinct: Vec<i64>,
+}
+
+impl SharedDistinct {
+    fn new(calls: usize) -> Self {
+        SharedDistinct {
+            map: HashMap::new(),
+            distinct: vec![0; calls],
+        }
+    }
+
+    /// Adds `deltas[p]` to the multiplicity of `key` for every call `p`.
+    fn add(&mut self, key: ScalarValue, deltas: &[i64]) {
+        if !self.map.contains_key(&key) {
+            if deltas.iter().all(|d| *d <= 0) {
+                return;
+            }
+            self.map
+                .insert(key.clone(), vec![0; deltas.len()].into_boxed_slice());
+        }
+        let SharedDistinct { map, distinct } = self;
+        let Some(counts) = map.get_mut(&key) else {
+            return;
+        };
+        for (p, d) in deltas.iter().enumerate() {
+            if *d == 0 {
+                continue;
+            }
+            let old = counts[p];
+            counts[p] = old + d;
+            if old <= 0 && counts[p] > 0 {
+                distinct[p] += 1;
+            } else if old > 0 && counts[p] <= 0 {
+                distinct[p] -= 1;
+            }
+        }
+        if counts.iter().all(|c| *c <= 0) {
+            map.remove(&key);
+        }
+    }
 }
 
 /// All calls of one aggregate operator, bound to its input.
 #[derive(Debug)]
 pub(crate) struct BoundAggs {
     aggs: Vec<BoundAgg>,
+    /// DISTINCT calls grouped by argument; the first call holds the state.
+    groups: Vec<Vec<usize>>,
+    /// For each DISTINCT call: (group, position in the group).
+    member_of: Vec<Option<(usize, usize)>>,
 }
 
 fn domain_of(t: &DataType) -> Domain {
@@ -222,12 +280,50 @@ impl BoundAggs {
                 retracting,
             });
         }
-        Ok(BoundAggs { aggs })
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_keys: Vec<(String, DataType)> = Vec::new();
+        let mut member_of = vec![None; aggs.len()];
+        for (i, a) in aggs.iter().enumerate() {
+            if !a.call.distinct {
+                continue;
+            }
+            let key = (
+                a.call
+                    .arg
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+                a.arg_type.clone(),
+            );
+            let g = match group_keys.iter().position(|k| *k == key) {
+                Some(g) => g,
+                None => {
+                    group_keys.push(key);
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                }
+            };
+            member_of[i] = Some((g, groups[g].len()));
+            groups[g].push(i);
+        }
+        Ok(BoundAggs {
+            aggs,
+            groups,
+            member_of,
+        })
     }
 
     /// Fresh accumulators for a new key.
     pub fn new_accs(&self) -> Vec<Acc> {
-        self.aggs.iter().map(BoundAgg::new_acc).collect()
+        self.aggs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match self.member_of[i] {
+                Some((g, 0)) => Acc::Shared(SharedDistinct::new(self.groups[g].len())),
+                Some(_) => Acc::Member,
+                None => a.new_acc(),
+            })
+            .collect()
     }
 
     /// Evaluates every call's argument and filter over a batch.
@@ -238,24 +334,92 @@ impl BoundAggs {
     /// Folds row `row` into `accs` with sign `+1` or `-1`.
     pub fn update(&self, accs: &mut [Acc], inputs: &[AggInput], row: usize, sign: i64) {
         for ((agg, acc), input) in self.aggs.iter().zip(accs.iter_mut()).zip(inputs) {
-            agg.update(acc, input, row, sign);
+            if !agg.call.distinct {
+                agg.update(acc, input, row, sign);
+            }
+        }
+        let mut deltas = [0i64; 16];
+        for members in &self.groups {
+            let leader = members[0];
+            let Some(Arg::Any(arr)) = inputs.get(leader).map(|i| &i.arg) else {
+                continue;
+            };
+            if arr.is_null(row) {
+                continue;
+            }
+            let mut any = false;
+            let mut big = Vec::new();
+            let deltas: &mut [i64] = if members.len() <= deltas.len() {
+                &mut deltas[..members.len()]
+            } else {
+                big.resize(members.len(), 0);
+                &mut big
+            };
+            for (p, m) in members.iter().enumerate() {
+                let pass = match inputs.get(*m).and_then(|i| i.filter.as_ref()) {
+                    None => true,
+                    Some(f) => f.is_valid(row) && f.value(row),
+                };
+                deltas[p] = if pass { sign } else { 0 };
+                any |= pass;
+            }
+            if !any {
+                continue;
+            }
+            let key = match arr.as_any().downcast_ref::<Int64Array>() {
+                Some(ints) => ScalarValue::Int64(Some(ints.value(row))),
+                None => match ScalarValue::try_from_array(arr, row) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                },
+            };
+            if let Some(Acc::Shared(shared)) = accs.get_mut(leader) {
+                shared.add(key, deltas);
+            }
         }
     }
 
     /// Folds `other` into `accs` (merging session windows).
     pub fn merge(&self, accs: &mut [Acc], other: Vec<Acc>) {
         for ((agg, acc), o) in self.aggs.iter().zip(accs.iter_mut()).zip(other) {
-            agg.merge(acc, o);
+            match (acc, o) {
+                (Acc::Shared(mine), Acc::Shared(theirs)) => {
+                    for (k, counts) in theirs.map {
+                        mine.add(k, &counts);
+                    }
+                }
+                (acc, o) => agg.merge(acc, o),
+            }
         }
     }
 
     /// The current results, in each call's natural type.
     pub fn values(&self, accs: &[Acc]) -> Result<Vec<ScalarValue>> {
-        self.aggs
-            .iter()
-            .zip(accs)
-            .map(|(agg, acc)| agg.value(acc))
-            .collect()
+        let mut out = Vec::with_capacity(self.aggs.len());
+        for (i, (agg, acc)) in self.aggs.iter().zip(accs).enumerate() {
+            out.push(match self.member_of[i] {
+                None => agg.value(acc)?,
+                Some((g, p)) => {
+                    let leader = self.groups[g][0];
+                    let Some(Acc::Shared(shared)) = accs.get(leader) else {
+                        return Err(Error::Internal("distinct state missing".into()));
+                    };
+                    if agg.call.function == AggFunction::Count {
+                        ScalarValue::Int64(Some(shared.distinct[p]))
+                    } else {
+                        agg.distinct_value(
+                            shared
+                                .map
+                                .iter()
+                                .filter(|(_, c)| c[p] > 0)
+                                .map(|(k, _)| k.clone())
+                                .collect(),
+                        )?
+                    }
+                }
+            });
+        }
+        Ok(out)
     }
 
     /// Builds the result columns from rows of [`BoundAggs::values`], cast to
@@ -296,9 +460,6 @@ fn downcast<T: Clone + 'static>(arr: &ArrayRef) -> Result<T> {
 
 impl BoundAgg {
     fn new_acc(&self) -> Acc {
-        if self.call.distinct {
-            return Acc::Distinct(HashMap::new());
-        }
         match (self.call.function, self.domain) {
             (AggFunction::Count, _) => Acc::Count(0),
             (AggFunction::Min | AggFunction::Max, _) if self.retracting => {
@@ -404,7 +565,6 @@ impl BoundAgg {
                 };
                 match acc {
                     Acc::Count(c) => *c += sign,
-                    Acc::Distinct(m) => m.add(v, sign),
                     Acc::Multiset(m) => m.add(Ordered(v), sign),
                     Acc::Extreme(cur) if sign > 0 && self.beats(&v, cur.as_ref()) => {
                         *cur = Some(v);
@@ -445,11 +605,6 @@ impl BoundAgg {
                 *cur = Some(v);
             }
             (Acc::Multiset(m), Acc::Multiset(o)) => {
-                for (k, c) in o {
-                    m.add(k, c);
-                }
-            }
-            (Acc::Distinct(m), Acc::Distinct(o)) => {
                 for (k, c) in o {
                     m.add(k, c);
                 }
@@ -498,14 +653,18 @@ impl BoundAgg {
                 v.map(|o| o.0.clone())
                     .unwrap_or_else(|| null_of(&self.natural_type))
             }
-            Acc::Distinct(m) => self.distinct_value(m)?,
+            Acc::Shared(_) | Acc::Member => {
+                return Err(Error::Internal(
+                    "distinct state read without its group".into(),
+                ));
+            }
         })
     }
 
     /// Folds the distinct values into a plain accumulator and reads it.
-    fn distinct_value(&self, m: &HashMap<ScalarValue, i64>) -> Result<ScalarValue> {
+    fn distinct_value(&self, values: Vec<ScalarValue>) -> Result<ScalarValue> {
         if self.call.function == AggFunction::Count {
-            return Ok(ScalarValue::Int64(Some(m.len() as i64)));
+            return Ok(ScalarValue::Int64(Some(values.len() as i64)));
         }
         let plain = BoundAgg {
             call: AggCall {
@@ -518,7 +677,6 @@ impl BoundAgg {
             retracting: false,
         };
         let mut acc = plain.new_acc();
-        let values: Vec<ScalarValue> = m.keys().cloned().collect();
         if values.is_empty() {
             return plain.value(&acc);
         }
@@ -717,6 +875,44 @@ mod tests {
         assert_eq!(
             v,
             vec![ScalarValue::Int64(Some(2)), ScalarValue::Int64(Some(3))]
+        );
+    }
+
+    #[test]
+    fn filtered_distinct_calls_share_one_map_and_merge() {
+        let gt1 = Arc::new(datafusion_physical_expr::expressions::BinaryExpr::new(
+            Arc::new(Column::new("v", 1)),
+            datafusion_expr::Operator::Gt,
+            Arc::new(datafusion_physical_expr::expressions::Literal::new(
+                ScalarValue::Int64(Some(1)),
+            )),
+        ));
+        let mut filtered = call(AggFunction::Count, "v", true, DataType::Int64);
+        filtered.filter = Some(gt1);
+        let calls = [
+            call(AggFunction::Count, "v", true, DataType::Int64),
+            filtered,
+            call(AggFunction::Max, "v", true, DataType::Int64),
+        ];
+        let aggs = BoundAggs::bind(&calls, &schema(), true).unwrap();
+        assert_eq!(aggs.groups, vec![vec![0, 1, 2]]);
+        let b = batch(vec![Some(1), Some(2), Some(2), Some(3)], vec![None; 4]);
+        let inputs = aggs.evaluate(&b).unwrap();
+        let mut left = aggs.new_accs();
+        let mut right = aggs.new_accs();
+        aggs.update(&mut left, &inputs, 0, 1);
+        aggs.update(&mut left, &inputs, 1, 1);
+        aggs.update(&mut right, &inputs, 2, 1);
+        aggs.update(&mut right, &inputs, 3, 1);
+        aggs.update(&mut right, &inputs, 3, -1);
+        aggs.merge(&mut left, right);
+        assert_eq!(
+            aggs.values(&left).unwrap(),
+            vec![
+                ScalarValue::Int64(Some(2)),
+                ScalarValue::Int64(Some(1)),
+                ScalarValue::Int64(Some(2)),
+            ]
         );
     }
 
