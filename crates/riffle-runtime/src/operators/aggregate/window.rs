@@ -10,6 +10,12 @@
 //! fired is late and dropped — for hopping and cumulative windows that is per
 //! window, exactly as Flink's slice-shared windows behave. End of input fires
 //! everything left.
+//!
+//! Processing-time windows are assigned where the table function runs, before
+//! the exchange; a row that reaches this operator after its window fired
+//! (delayed in a channel) opens that window again and fires with the next
+//! timer, rather than being dropped. Flink assigns at the window operator
+//! itself, so it never sees such a row; moving the assignment here is the fix.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
