@@ -122,3 +122,21 @@ fn window_functions_check_their_arguments() {
         "{err}"
     );
 }
+
+#[test]
+fn unknown_user_functions_list_the_compiled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "job.sql",
+        "CREATE FUNCTION f AS 'com.example.Missing';\n",
+    );
+    let o = riffle(&["run", "--quiet", &file]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("no function 'com.example.Missing'")
+            && err.contains("com.github.nexmark.flink.udf.CountChar"),
+        "{err}"
+    );
+}

@@ -106,6 +106,14 @@ pub fn user_function_by_identifier(identifier: &str) -> Option<Arc<ScalarUDF>> {
         .map(|f| Arc::new((f.make)()))
 }
 
+/// Every identifier [`user_function_by_identifier`] accepts, for error messages.
+pub fn user_function_identifiers() -> Vec<&'static str> {
+    USER_FUNCTIONS
+        .iter()
+        .flat_map(|f| f.identifiers.iter().copied())
+        .collect()
+}
+
 fn udf(function: impl datafusion_expr::ScalarUDFImpl + 'static) -> Arc<ScalarUDF> {
     Arc::new(ScalarUDF::new_from_impl(function))
 }

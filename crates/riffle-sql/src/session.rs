@@ -222,7 +222,8 @@ impl Session {
                 let f = riffle_functions::user_function_by_identifier(&identifier).ok_or_else(|| Error::Plan {
                     location,
                     message: format!(
-                        "cannot create function '{name}': no function '{identifier}' is compiled into this binary"
+                        "cannot create function '{name}': no function '{identifier}' is compiled into this binary (available: {})",
+                        riffle_functions::user_function_identifiers().join(", ")
                     ),
                 })?;
                 let f = riffle_functions::rename_function(&f, &name);
