@@ -152,6 +152,22 @@ impl Builder<'_> {
         id
     }
 
+    /// Chains a projection as a `Calc` onto `vertex`.
+    pub(crate) fn push_projection(
+        &mut self,
+        vertex: usize,
+        p: &datafusion_expr::logical_plan::Projection,
+    ) -> Result<()> {
+        let exprs = p
+            .expr
+            .iter()
+            .map(|e| self.physical(e, p.input.schema()))
+            .collect::<Result<Vec<_>>>()?;
+        let calc = CalcFactory::try_new(None, Some(exprs), arrow_schema(&p.schema))?;
+        self.push(vertex, Arc::new(calc));
+        Ok(())
+    }
+
     pub(crate) fn push(&mut self, vertex: usize, op: Arc<dyn OperatorFactory>) {
         if let Some(v) = self.vertices.get_mut(vertex) {
             let name = op.name();
@@ -217,13 +233,7 @@ impl Builder<'_> {
                     }
                     None => self.plan(&p.input)?,
                 };
-                let exprs = p
-                    .expr
-                    .iter()
-                    .map(|e| self.physical(e, p.input.schema()))
-                    .collect::<Result<Vec<_>>>()?;
-                let calc = CalcFactory::try_new(None, Some(exprs), arrow_schema(&p.schema))?;
-                self.push(input.vertex, Arc::new(calc));
+                self.push_projection(input.vertex, p)?;
                 Ok(input)
             }
             LogicalPlan::Filter(f) => {

@@ -245,13 +245,7 @@ impl Builder<'_> {
         let v = self.keyed_vertex(&input, partition);
         self.push(v, Arc::new(op));
         for p in &m.projections {
-            let exprs = p
-                .expr
-                .iter()
-                .map(|e| self.physical(e, p.input.schema()))
-                .collect::<Result<Vec<_>>>()?;
-            let calc = CalcFactory::try_new(None, Some(exprs), arrow_schema(&p.schema))?;
-            self.push(v, Arc::new(calc));
+            self.push_projection(v, p)?;
         }
         if let Some(pred) = conjunction(m.rest.clone()) {
             let pred = self.physical(&pred, f.input.schema())?;

@@ -184,7 +184,9 @@ fn diff(spec: &RankFactory, p: &mut Partition, out: &mut Emitted) {
         .collect();
     let before = std::mem::replace(&mut p.emitted, now);
     let now = &p.emitted;
-    if spec.output_rank {
+    // Per rank position: with the row number selected, and when only one row is
+    // kept (a replacement is then an update of the key's row).
+    if spec.output_rank || spec.end == spec.start {
         for i in 0..before.len().max(now.len()) {
             let rank = (first + i + 1) as u64;
             match (before.get(i), now.get(i)) {
@@ -199,20 +201,8 @@ fn diff(spec: &RankFactory, p: &mut Partition, out: &mut Emitted) {
         }
         return;
     }
+    // Otherwise per row: evicted rows are deleted, entering rows inserted.
     let rank = spec.start as u64;
-    if spec.end == spec.start {
-        // One row kept: a replacement is an update of the key's row.
-        match (before.first(), now.first()) {
-            (Some(b), Some(n)) if b.0 != n.0 => {
-                out.push((Arc::clone(&b.1), rank, RowKind::UpdateBefore));
-                out.push((Arc::clone(&n.1), rank, RowKind::UpdateAfter));
-            }
-            (None, Some(n)) => out.push((Arc::clone(&n.1), rank, RowKind::Insert)),
-            (Some(b), None) => out.push((Arc::clone(&b.1), rank, RowKind::Delete)),
-            _ => {}
-        }
-        return;
-    }
     for b in &before {
         if !now.iter().any(|n| n.0 == b.0) {
             out.push((Arc::clone(&b.1), rank, RowKind::Delete));

@@ -124,6 +124,28 @@ enum Arg {
     Any(ArrayRef),
 }
 
+impl Arg {
+    fn is_null(&self, row: usize) -> bool {
+        match self {
+            Arg::Star => false,
+            Arg::Int(a) => a.is_null(row),
+            Arg::Float(a) => a.is_null(row),
+            Arg::Dec(a) => a.is_null(row),
+            Arg::Any(a) => a.is_null(row),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Arg::Star => 0,
+            Arg::Int(a) => a.len(),
+            Arg::Float(a) => a.len(),
+            Arg::Dec(a) => a.len(),
+            Arg::Any(a) => a.len(),
+        }
+    }
+}
+
 /// A scalar with a total order, for the multiset of retractable MIN/MAX.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Ordered(ScalarValue);
@@ -485,9 +507,10 @@ impl BoundAgg {
             None => Arg::Star,
             Some(e) => {
                 let arr = e.evaluate(batch)?.into_array(n)?;
+                // Only SUM and AVG do arithmetic; COUNT needs just the NULLs,
                 // MIN/MAX and DISTINCT compare values in their own type.
                 let numeric = !self.call.distinct
-                    && !matches!(self.call.function, AggFunction::Min | AggFunction::Max);
+                    && matches!(self.call.function, AggFunction::Sum | AggFunction::Avg);
                 match self.domain {
                     Domain::Int if numeric => {
                         Arg::Int(downcast::<Int64Array>(&cast(&arr, &DataType::Int64)?)?)
@@ -511,60 +534,29 @@ impl BoundAgg {
         {
             return;
         }
+        if input.arg.is_null(row) {
+            return;
+        }
         match (&input.arg, acc) {
-            (Arg::Star, Acc::Count(c)) => *c += sign,
-            (Arg::Star, _) => {}
-            (Arg::Int(a), acc) => {
-                if a.is_null(row) {
-                    return;
-                }
-                let v = a.value(row);
-                match acc {
-                    Acc::Count(c) => *c += sign,
-                    Acc::Int { sum, n } => {
-                        *sum = sum.wrapping_add(v.wrapping_mul(sign));
-                        *n += sign;
-                    }
-                    _ => {}
-                }
+            // COUNT(*) counts every row, COUNT(x) every non-NULL x.
+            (_, Acc::Count(c)) => *c += sign,
+            (Arg::Int(a), Acc::Int { sum, n }) => {
+                *sum = sum.wrapping_add(a.value(row).wrapping_mul(sign));
+                *n += sign;
             }
-            (Arg::Float(a), acc) => {
-                if a.is_null(row) {
-                    return;
-                }
-                let v = a.value(row);
-                match acc {
-                    Acc::Count(c) => *c += sign,
-                    Acc::Float { sum, n } => {
-                        *sum += v * sign as f64;
-                        *n += sign;
-                    }
-                    _ => {}
-                }
+            (Arg::Float(a), Acc::Float { sum, n }) => {
+                *sum += a.value(row) * sign as f64;
+                *n += sign;
             }
-            (Arg::Dec(a), acc) => {
-                if a.is_null(row) {
-                    return;
-                }
-                let v = a.value(row);
-                match acc {
-                    Acc::Count(c) => *c += sign,
-                    Acc::Dec { sum, n } => {
-                        *sum = sum.wrapping_add(v.wrapping_mul(sign as i128));
-                        *n += sign;
-                    }
-                    _ => {}
-                }
+            (Arg::Dec(a), Acc::Dec { sum, n }) => {
+                *sum = sum.wrapping_add(a.value(row).wrapping_mul(sign as i128));
+                *n += sign;
             }
-            (Arg::Any(a), acc) => {
-                if a.is_null(row) {
-                    return;
-                }
+            (Arg::Any(a), acc @ (Acc::Multiset(_) | Acc::Extreme(_))) => {
                 let Ok(v) = ScalarValue::try_from_array(a, row) else {
                     return;
                 };
                 match acc {
-                    Acc::Count(c) => *c += sign,
                     Acc::Multiset(m) => m.add(Ordered(v), sign),
                     Acc::Extreme(cur) if sign > 0 && self.beats(&v, cur.as_ref()) => {
                         *cur = Some(v);
@@ -572,6 +564,7 @@ impl BoundAgg {
                     _ => {}
                 }
             }
+            _ => {}
         }
     }
 
@@ -691,14 +684,7 @@ impl BoundAgg {
             arg: batch_arg,
             filter: None,
         };
-        let n = match &input.arg {
-            Arg::Any(a) => a.len(),
-            Arg::Int(a) => a.len(),
-            Arg::Float(a) => a.len(),
-            Arg::Dec(a) => a.len(),
-            Arg::Star => 0,
-        };
-        for row in 0..n {
+        for row in 0..input.arg.len() {
             plain.update(&mut acc, &input, row, 1);
         }
         plain.value(&acc)

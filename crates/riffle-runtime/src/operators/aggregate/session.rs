@@ -21,7 +21,7 @@ use riffle_common::{Chunk, Watermark};
 
 use super::acc::{Acc, AggCall, BoundAggs};
 use super::keys::{GroupKeys, assemble};
-use super::window::TimeDomain;
+use super::window::{Clock, TimeDomain};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::watermark::to_millis;
 use crate::state::KeyedState;
@@ -104,7 +104,7 @@ impl OperatorFactory for SessionAggregateFactory {
             spec: self.clone(),
             sessions: KeyedState::default(),
             timers: BTreeMap::new(),
-            watermark: i64::MIN,
+            clock: Clock::new(self.time, self.end_offset_ms),
         }))
     }
 }
@@ -127,14 +127,10 @@ struct SessionAggregate {
     sessions: KeyedState<Vec<Session>>,
     /// Trigger time → keys that may have a session due then (checked on firing).
     timers: BTreeMap<i64, Vec<Box<[u8]>>>,
-    watermark: i64,
+    clock: Clock,
 }
 
 impl SessionAggregate {
-    fn trigger(&self, end: i64) -> i64 {
-        end - self.spec.end_offset_ms - 1
-    }
-
     fn fire(&mut self, t: i64, out: &mut Output) -> Result<()> {
         let later = match t.checked_add(1) {
             Some(next) => self.timers.split_off(&next),
@@ -144,14 +140,13 @@ impl SessionAggregate {
         let mut keys = Vec::new();
         let mut bounds = Vec::new();
         let mut values = Vec::new();
-        let offset = self.spec.end_offset_ms;
         for key in due.into_values().flatten() {
             let Some(list) = self.sessions.get_mut(&key) else {
                 continue;
             };
             let mut kept = Vec::with_capacity(list.len());
             for s in list.drain(..) {
-                if s.end - offset - 1 <= t {
+                if self.clock.trigger(s.end) <= t {
                     keys.push(key.clone());
                     bounds.push((s.start, s.end));
                     values.push(self.aggs.values(&s.accs)?);
@@ -178,7 +173,7 @@ impl SessionAggregate {
         let times = match &self.time_type {
             None => None,
             Some(t) => Some(as_type(
-                bounds.iter().map(|b| b.1 - offset - 1).collect(),
+                bounds.iter().map(|b| self.clock.trigger(b.1)).collect(),
                 t,
             )?),
         };
@@ -214,7 +209,6 @@ impl Operator for SessionAggregate {
         let ends = to_millis(&self.end.evaluate(&chunk.data)?.into_array(n)?)?;
         let encoded = self.keys.encode(&chunk.data)?;
         let inputs = self.aggs.evaluate(&chunk.data)?;
-        let event_time = self.spec.time == TimeDomain::EventTime;
         for row in 0..n {
             if starts.is_null(row) || ends.is_null(row) {
                 continue;
@@ -226,7 +220,7 @@ impl Operator for SessionAggregate {
                 .sessions
                 .get_mut(key)
                 .is_some_and(|list| list.iter().any(intersects));
-            if !merges && event_time && self.trigger(end) <= self.watermark {
+            if !merges && self.clock.has_fired(end) {
                 continue; // late: its own session is already complete
             }
             let aggs = &self.aggs;
@@ -247,16 +241,17 @@ impl Operator for SessionAggregate {
             }
             aggs.update(&mut accs, &inputs, row, 1);
             list.push(Session { start, end, accs });
-            let trigger = end - self.spec.end_offset_ms - 1;
-            self.timers.entry(trigger).or_default().push(key.into());
+            self.timers
+                .entry(self.clock.trigger(end))
+                .or_default()
+                .push(key.into());
         }
         Ok(())
     }
 
     fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<()> {
-        if self.spec.time == TimeDomain::EventTime {
-            self.watermark = self.watermark.max(wm.0);
-            self.fire(wm.0, out)?;
+        if let Some(t) = self.clock.on_watermark(wm.0) {
+            self.fire(t, out)?;
         }
         out.watermark(wm);
         Ok(())
@@ -267,17 +262,14 @@ impl Operator for SessionAggregate {
     }
 
     fn next_processing_timer(&self) -> Option<i64> {
-        match self.spec.time {
-            TimeDomain::ProcessingTime => self.timers.keys().next().map(|t| t.saturating_add(1)),
-            TimeDomain::EventTime => None,
-        }
+        self.clock.next_timer(self.timers.keys().next().copied())
     }
 
     fn on_processing_time(&mut self, now_ms: i64, out: &mut Output) -> Result<()> {
-        if self.spec.time == TimeDomain::ProcessingTime {
-            self.fire(now_ms - 1, out)?;
+        match self.clock.on_processing_time(now_ms) {
+            Some(t) => self.fire(t, out),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

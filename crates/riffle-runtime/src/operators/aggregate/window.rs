@@ -41,6 +41,59 @@ pub enum TimeDomain {
     ProcessingTime,
 }
 
+/// When windows fire; shared by the window and session aggregates.
+///
+/// A window ending at `end` (a `window_end` value) is complete at its trigger
+/// time `end - offset - 1` in epoch ms: on the watermark for event time, on
+/// the wall clock for processing time. Only event time has late rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    time: TimeDomain,
+    end_offset_ms: i64,
+    watermark: i64,
+}
+
+impl Clock {
+    pub(crate) fn new(time: TimeDomain, end_offset_ms: i64) -> Self {
+        Clock {
+            time,
+            end_offset_ms,
+            watermark: i64::MIN,
+        }
+    }
+
+    /// The trigger time of a window ending at `end`.
+    pub(crate) fn trigger(&self, end: i64) -> i64 {
+        end.saturating_sub(self.end_offset_ms).saturating_sub(1)
+    }
+
+    /// Whether a window ending at `end` has already fired.
+    pub(crate) fn has_fired(&self, end: i64) -> bool {
+        self.time == TimeDomain::EventTime && self.trigger(end) <= self.watermark
+    }
+
+    /// A watermark arrived: fire windows with triggers up to the returned time.
+    pub(crate) fn on_watermark(&mut self, wm: i64) -> Option<i64> {
+        (self.time == TimeDomain::EventTime).then(|| {
+            self.watermark = self.watermark.max(wm);
+            wm
+        })
+    }
+
+    /// The wall-clock time to be woken at, given the earliest pending trigger.
+    pub(crate) fn next_timer(&self, earliest: Option<i64>) -> Option<i64> {
+        match self.time {
+            TimeDomain::ProcessingTime => earliest.map(|t| t.saturating_add(1)),
+            TimeDomain::EventTime => None,
+        }
+    }
+
+    /// The wall clock reached `now`: fire windows with triggers up to the returned time.
+    pub(crate) fn on_processing_time(&self, now: i64) -> Option<i64> {
+        (self.time == TimeDomain::ProcessingTime).then(|| now - 1)
+    }
+}
+
 /// Window aggregation, as stored in the job graph.
 #[derive(Debug, Clone)]
 pub struct WindowAggregateFactory {
@@ -89,7 +142,7 @@ impl OperatorFactory for WindowAggregateFactory {
             end,
             spec: self.clone(),
             windows: BTreeMap::new(),
-            watermark: i64::MIN,
+            clock: Clock::new(self.time, self.end_offset_ms),
             late_dropped: 0,
         }))
     }
@@ -102,7 +155,7 @@ struct WindowAggregate {
     end: Arc<dyn PhysicalExpr>,
     /// Trigger time (epoch ms at which the window is complete) → keys.
     windows: BTreeMap<i64, KeyedState<Vec<Acc>>>,
-    watermark: i64,
+    clock: Clock,
     late_dropped: u64,
 }
 
@@ -144,8 +197,9 @@ impl Operator for WindowAggregate {
             if ends.is_null(row) {
                 continue;
             }
-            let trigger = ends.value(row) - self.spec.end_offset_ms - 1;
-            if self.spec.time == TimeDomain::EventTime && trigger <= self.watermark {
+            let end = ends.value(row);
+            let trigger = self.clock.trigger(end);
+            if self.clock.has_fired(end) {
                 self.late_dropped += 1;
                 continue;
             }
@@ -161,9 +215,8 @@ impl Operator for WindowAggregate {
     }
 
     fn on_watermark(&mut self, wm: Watermark, out: &mut Output) -> Result<()> {
-        if self.spec.time == TimeDomain::EventTime {
-            self.watermark = self.watermark.max(wm.0);
-            self.fire(wm.0, out)?;
+        if let Some(t) = self.clock.on_watermark(wm.0) {
+            self.fire(t, out)?;
         }
         out.watermark(wm);
         Ok(())
@@ -180,17 +233,14 @@ impl Operator for WindowAggregate {
     }
 
     fn next_processing_timer(&self) -> Option<i64> {
-        match self.spec.time {
-            TimeDomain::ProcessingTime => self.windows.keys().next().map(|t| t.saturating_add(1)),
-            TimeDomain::EventTime => None,
-        }
+        self.clock.next_timer(self.windows.keys().next().copied())
     }
 
     fn on_processing_time(&mut self, now_ms: i64, out: &mut Output) -> Result<()> {
-        if self.spec.time == TimeDomain::ProcessingTime {
-            self.fire(now_ms - 1, out)?;
+        match self.clock.on_processing_time(now_ms) {
+            Some(t) => self.fire(t, out),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
