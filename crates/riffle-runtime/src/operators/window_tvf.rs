@@ -61,7 +61,7 @@ impl std::fmt::Display for WindowKind {
 /// Start of the window of length `size` that contains `ts` (Flink's
 /// `getWindowStartWithOffset`).
 pub fn window_start(ts: i64, offset: i64, size: i64) -> i64 {
-    ts - (ts - offset).rem_euclid(size)
+    ts.saturating_sub(ts.saturating_sub(offset).rem_euclid(size))
 }
 
 impl WindowKind {
@@ -70,7 +70,7 @@ impl WindowKind {
         match *self {
             WindowKind::Tumble { size, offset } => {
                 let s = window_start(ts, offset, size);
-                f(s, s + size);
+                f(s, s.saturating_add(size));
             }
             WindowKind::Hop {
                 slide,
@@ -78,20 +78,26 @@ impl WindowKind {
                 offset,
             } => {
                 let mut s = window_start(ts, offset, slide);
-                while s > ts - size {
-                    f(s, s + size);
-                    s -= slide;
+                while s > ts.saturating_sub(size) {
+                    f(s, s.saturating_add(size));
+                    match s.checked_sub(slide) {
+                        Some(next) => s = next,
+                        None => break,
+                    }
                 }
             }
             WindowKind::Cumulate { step, size, offset } => {
                 let s = window_start(ts, offset, size);
-                let mut end = window_start(ts, offset, step) + step;
-                while end <= s + size {
+                let mut end = window_start(ts, offset, step).saturating_add(step);
+                while end <= s.saturating_add(size) {
                     f(s, end);
-                    end += step;
+                    match end.checked_add(step) {
+                        Some(next) => end = next,
+                        None => break,
+                    }
                 }
             }
-            WindowKind::Session { gap } => f(ts, ts + gap),
+            WindowKind::Session { gap } => f(ts, ts.saturating_add(gap)),
         }
     }
 }
@@ -156,11 +162,13 @@ impl Operator for WindowTvf {
             if times.is_null(row) {
                 continue; // a NULL time attribute belongs to no window
             }
-            self.spec.kind.assign(times.value(row) + offset, |s, e| {
-                indices.push(row as u32);
-                starts.push(s);
-                ends.push(e);
-            });
+            self.spec
+                .kind
+                .assign(times.value(row).saturating_add(offset), |s, e| {
+                    indices.push(row as u32);
+                    starts.push(s);
+                    ends.push(e);
+                });
         }
         let base =
             if indices.len() == n && indices.iter().enumerate().all(|(i, r)| *r as usize == i) {
@@ -170,7 +178,10 @@ impl Operator for WindowTvf {
             };
         let fields = self.spec.schema.fields();
         let k = fields.len();
-        let times: Vec<i64> = ends.iter().map(|e| e - offset - 1).collect();
+        let times: Vec<i64> = ends
+            .iter()
+            .map(|e| e.saturating_sub(offset).saturating_sub(1))
+            .collect();
         let mut cols: Vec<ArrayRef> = base.data.columns().to_vec();
         for (values, field) in [starts, ends, times].into_iter().zip(&fields[k - 3..]) {
             let arr: ArrayRef = Arc::new(Int64Array::from(values));
@@ -281,5 +292,27 @@ mod tests {
             vec![(20, 30), (20, 35), (20, 40)]
         );
         assert_eq!(windows(WindowKind::Session { gap: 7 }, 3), vec![(3, 10)]);
+        // Timestamps at the ends of the range neither overflow nor loop.
+        for ts in [i64::MIN, i64::MAX] {
+            for k in [
+                WindowKind::Tumble {
+                    size: 10,
+                    offset: 3,
+                },
+                WindowKind::Hop {
+                    slide: 5,
+                    size: 10,
+                    offset: 0,
+                },
+                WindowKind::Cumulate {
+                    step: 5,
+                    size: 20,
+                    offset: 0,
+                },
+                WindowKind::Session { gap: 7 },
+            ] {
+                assert!(windows(k, ts).len() <= 4);
+            }
+        }
     }
 }

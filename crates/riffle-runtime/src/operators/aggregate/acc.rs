@@ -631,7 +631,14 @@ impl BoundAgg {
                     (_, 0) => ScalarValue::Decimal128(None, 38, scale),
                     (AggFunction::Avg, n) => {
                         let rs = avg_decimal_scale(scale);
-                        let scaled = sum * 10i128.pow((rs - scale) as u32);
+                        let scaled = 10i128
+                            .checked_pow((rs - scale) as u32)
+                            .and_then(|f| sum.checked_mul(f))
+                            .ok_or_else(|| {
+                                Error::User(format!(
+                                    "AVG overflows DECIMAL(38, {rs}) (sum {sum} at scale {scale})"
+                                ))
+                            })?;
                         ScalarValue::Decimal128(Some(div_half_up(scaled, n as i128)), 38, rs)
                     }
                     _ => ScalarValue::Decimal128(Some(*sum), 38, scale),
