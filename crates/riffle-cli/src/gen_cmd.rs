@@ -69,6 +69,8 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
         parallelism: Some(1),
         define: Vec::new(),
         quiet: false,
+        jobmanager: None,
+        detached: false,
     });
     let _ = std::fs::remove_dir_all(&dir);
     code

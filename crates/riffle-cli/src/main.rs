@@ -3,6 +3,8 @@
 //! Exit codes: 0 when a job finishes (bounded sources exhausted), 1 on any
 //! error (the message says what to do), 130 when stopped with Ctrl-C.
 
+mod client;
+mod cluster_cmd;
 mod gen_cmd;
 mod progress;
 mod run;
@@ -27,6 +29,18 @@ enum Command {
     Explain(run::ExplainArgs),
     /// Generate data files (e.g. Nexmark events as Flink JSON) for other engines to read.
     Gen(gen_cmd::GenArgs),
+    /// Run a JobManager (session cluster) until killed.
+    Jobmanager(cluster_cmd::ProcessArgs),
+    /// Run a TaskManager until killed.
+    Taskmanager(cluster_cmd::ProcessArgs),
+    /// Run a JobManager for exactly one job (application / job cluster); exits with the job.
+    StandaloneJob(cluster_cmd::StandaloneArgs),
+    /// List the jobs of a cluster.
+    List(client::ListArgs),
+    /// Cancel a job.
+    Cancel(client::CancelArgs),
+    /// Show a cluster's overview.
+    Info(client::InfoArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +50,12 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Explain(a) => run::explain(a),
         Command::Gen(a) => gen_cmd::generate(a),
+        Command::Jobmanager(a) => cluster_cmd::jobmanager(a),
+        Command::Taskmanager(a) => cluster_cmd::taskmanager(a),
+        Command::StandaloneJob(a) => cluster_cmd::standalone_job(a),
+        Command::List(a) => client::list(a),
+        Command::Cancel(a) => client::cancel(a),
+        Command::Info(a) => client::info(a),
     };
     match result {
         Ok(code) => code,

@@ -27,6 +27,12 @@ pub struct RunArgs {
     /// Never show the live progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Submit to the JobManager at this REST address (host:port) instead of running embedded.
+    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+    pub jobmanager: Option<String>,
+    /// With -m: return after submission instead of waiting for the job's end.
+    #[arg(short = 'd', long, requires = "jobmanager")]
+    pub detached: bool,
 }
 
 /// Arguments of `riffle explain`.
@@ -64,6 +70,19 @@ fn read(file: &PathBuf) -> Result<String> {
 /// Plans and runs a file's job, showing progress.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
+    if let Some(jm) = &args.jobmanager {
+        let mut pairs = Vec::new();
+        for d in &args.define {
+            let (k, v) = d
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("-D {d}: expected key=value"))?;
+            pairs.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let target = crate::client::Target {
+            jobmanager: jm.clone(),
+        };
+        return crate::client::submit(&target, sql, args.parallelism, &pairs, args.detached);
+    }
     let mut session = Session::new(config_from(args.parallelism, &args.define)?);
     let executor = LocalExecutor::new();
     let script = session

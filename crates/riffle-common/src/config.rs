@@ -5,11 +5,33 @@
 //! feed one map; a bad value fails with the key named. Keys Riffle does not
 //! know are kept and reported by [`Configuration::unknown_keys`] so callers can
 //! warn once instead of silently dropping them.
+//!
+//! Submodules, one concept each: `keys` (the catalogue of known keys and their
+//! types), `value` (text to typed values, [`PortRange`]), `cluster` (the
+//! JobManager/TaskManager options), `yaml` and `flat` (the two file formats),
+//! `load` (files, `RIFFLE_PROPERTIES` and `-D` in Flink's precedence) and
+//! `validate` (start-up checking).
 
 use std::collections::BTreeMap;
 
 use crate::time::parse_duration_ms;
 use crate::{Error, Result};
+
+mod cluster;
+mod flat;
+mod keys;
+mod load;
+mod validate;
+pub(crate) mod value;
+mod yaml;
+
+pub use cluster::*;
+pub use keys::{KNOWN_KEYS, ValueKind, key_kind};
+pub use load::{
+    CONF_DIR_ENV, CONFIG_FILE, LEGACY_CONFIG_FILE, PROPERTIES_ENV, load_cluster_config,
+    load_cluster_config_from_env,
+};
+pub use value::{MAX_INT, PortRange};
 
 /// `parallelism.default`: parallelism of operators without their own.
 pub const PARALLELISM_DEFAULT: &str = "parallelism.default";
@@ -27,48 +49,8 @@ pub const RUNTIME_MODE: &str = "execution.runtime-mode";
 pub const BATCH_SIZE: &str = "riffle.batch-size";
 /// Riffle: when set, every sink also writes its changelog as JSON lines into this directory.
 pub const SINK_TAP_DIR: &str = "riffle.sink.tap-dir";
-
-/// Every key Riffle interprets, with a one-line description (for messages and docs).
-pub const KNOWN_KEYS: &[(&str, &str)] = &[
-    (PARALLELISM_DEFAULT, "default parallelism of operators"),
-    (MAX_PARALLELISM, "number of key groups (default 128)"),
-    (
-        AUTO_WATERMARK_INTERVAL,
-        "watermark emission interval; 0 = after every record",
-    ),
-    (
-        SOURCE_IDLE_TIMEOUT,
-        "time after which a silent source is idle (0 = never)",
-    ),
-    (LOCAL_TIME_ZONE, "session time zone (default UTC)"),
-    (RUNTIME_MODE, "streaming (batch is not supported)"),
-    (
-        BATCH_SIZE,
-        "rows per batch produced by sources (default 8192)",
-    ),
-    (
-        SINK_TAP_DIR,
-        "directory where every sink also writes its changelog as JSON lines",
-    ),
-    (
-        "table.exec.mini-batch.enabled",
-        "accepted for compatibility; Riffle always batches",
-    ),
-    (
-        "table.exec.mini-batch.allow-latency",
-        "accepted for compatibility",
-    ),
-    ("table.exec.mini-batch.size", "accepted for compatibility"),
-    (
-        "table.optimizer.distinct-agg.split.enabled",
-        "accepted for compatibility",
-    ),
-    (
-        "table.exec.state.ttl",
-        "accepted; state TTL is not enforced yet",
-    ),
-    ("pipeline.name", "job name"),
-];
+/// `execution.checkpointing.interval`: checkpoint interval; unset = checkpointing disabled.
+pub const CHECKPOINTING_INTERVAL: &str = "execution.checkpointing.interval";
 
 /// A set of configuration entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,6 +80,13 @@ impl Configuration {
         Ok(())
     }
 
+    /// Copies every entry of `other` into `self`; `other` wins on conflicts.
+    pub fn merge_from(&mut self, other: &Configuration) {
+        for (k, v) in &other.entries {
+            self.entries.insert(k.clone(), v.clone());
+        }
+    }
+
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(String::as_str)
@@ -119,17 +108,8 @@ impl Configuration {
 
     /// A positive integer value, or `default` when unset.
     pub fn get_usize(&self, key: &str, default: usize) -> Result<usize> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(Error::InvalidConfig {
-                    key: key.into(),
-                    value: v.into(),
-                    reason: "expected a positive integer".into(),
-                }),
-            },
-        }
+        self.get(key)
+            .map_or(Ok(default), |v| value::parse_positive_usize(key, v))
     }
 
     /// A duration in milliseconds, or `default` when unset.
@@ -165,6 +145,13 @@ impl Configuration {
         self.get_usize(BATCH_SIZE, 8192)
     }
 
+    /// `execution.checkpointing.interval` in ms; `None` when unset or zero
+    /// (checkpointing disabled).
+    pub fn checkpointing_interval_ms(&self) -> Result<Option<i64>> {
+        let ms = self.get_duration_ms(CHECKPOINTING_INTERVAL, 0)?;
+        Ok((ms > 0).then_some(ms))
+    }
+
     /// `table.local-time-zone` (default `UTC`); only fixed offsets and UTC are supported.
     pub fn local_time_zone_offset_ms(&self) -> Result<i64> {
         let Some(v) = self.get(LOCAL_TIME_ZONE) else {
@@ -179,7 +166,7 @@ impl Configuration {
 }
 
 /// Parses `UTC`, `Z`, `GMT`, `+08:00`, `UTC+8`, `GMT-05:30` into an offset in ms.
-fn parse_zone_offset_ms(v: &str) -> Option<i64> {
+pub(crate) fn parse_zone_offset_ms(v: &str) -> Option<i64> {
     let v = v.trim();
     let rest = v
         .strip_prefix("UTC")

@@ -1,4 +1,12 @@
-//! Errors of the shared layer: configuration values and change-kind columns.
+//! Errors of the shared layer: configuration values and files, and change-kind
+//! columns.
+//!
+//! Every configuration error is the caller's fault (a file, an environment
+//! variable or a flag) and names where it came from: the key for a bad value,
+//! the line for bad syntax, the path or variable for a whole source, so a
+//! start-up failure can be fixed without guessing.
+
+use std::path::PathBuf;
 
 /// Errors raised by the shared vocabulary types.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +20,32 @@ pub enum Error {
         value: String,
         /// What was expected.
         reason: String,
+    },
+    /// Configuration text (a `config.yaml`, a `flink-conf.yaml` or the
+    /// `RIFFLE_PROPERTIES` variable) is malformed at a line. The caller's fault.
+    #[error("syntax error at line {line}: {reason}")]
+    ConfigSyntax {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// A configuration file or directory exists (or was named) but cannot be read.
+    #[error("cannot read configuration {}: {error}", .path.display())]
+    ConfigRead {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O failure.
+        error: std::io::Error,
+    },
+    /// An error inside one configuration source, with the source named (a file
+    /// path or an environment variable).
+    #[error("{origin}: {error}")]
+    ConfigSource {
+        /// Where the configuration came from.
+        origin: String,
+        /// What went wrong in it.
+        error: Box<Error>,
     },
     /// A change-kind byte outside Flink's RowKind range.
     #[error("invalid change kind byte {0}: expected 0 (+I), 1 (-U), 2 (+U) or 3 (-D)")]

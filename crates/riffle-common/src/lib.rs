@@ -7,7 +7,10 @@
 //!
 //! Entry points: [`RowKind`] and [`Chunk`] (a batch of rows with their change
 //! kinds), [`Message`] (data plus the in-band control messages), [`keygroup`]
-//! (Flink's key-group arithmetic), [`config`] (Flink-style configuration).
+//! (Flink's key-group arithmetic), [`config`] (Flink-style configuration:
+//! [`Configuration`], loaded for a cluster process by [`load_cluster_config`]),
+//! [`restart`] (restart strategies: [`RestartStrategy`] and the pure
+//! [`RestartTracker`] that decides after each failure).
 //!
 //! This crate must not depend on DataFusion or on any other Riffle crate: it is
 //! the bottom of the dependency graph and must stay cheap to build.
@@ -18,8 +21,14 @@ mod message;
 
 pub mod config;
 pub mod keygroup;
+pub mod process;
+pub mod restart;
 pub mod time;
 
 pub use chunk::{Chunk, RowKind};
+pub use config::{
+    Configuration, LogFormat, PortRange, load_cluster_config, load_cluster_config_from_env,
+};
 pub use error::{Error, Result};
 pub use message::{CheckpointBarrier, Message, Watermark};
+pub use restart::{ExponentialDelay, RestartDecision, RestartStrategy, RestartTracker};

@@ -9,16 +9,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, ArrayRef, UInt8Array, UInt32Array};
 use arrow::compute::take;
-use crossbeam_channel::{SendTimeoutError, Sender};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use datafusion_common::hash_utils::{RandomState, create_hashes};
 use riffle_common::keygroup::{key_group_for_hash, subtask_for_key_group};
 use riffle_common::{Chunk, Message};
 
 use crate::graph::Partitioning;
+use crate::metrics::TaskMetrics;
 use crate::{Error, Result};
 
 /// A message tagged with the receiver-side channel index it arrived on.
@@ -35,6 +36,7 @@ pub struct EdgeWriter {
     next_rebalance: usize,
     cancel: Arc<AtomicBool>,
     hashes: Vec<u64>,
+    metrics: Arc<TaskMetrics>,
 }
 
 impl EdgeWriter {
@@ -45,8 +47,10 @@ impl EdgeWriter {
         subtask_index: usize,
         max_parallelism: usize,
         cancel: Arc<AtomicBool>,
+        metrics: Arc<TaskMetrics>,
     ) -> Self {
         EdgeWriter {
+            metrics,
             partitioning,
             targets,
             next_rebalance: subtask_index,
@@ -62,20 +66,28 @@ impl EdgeWriter {
             .targets
             .get(target)
             .ok_or_else(|| Error::Internal(format!("no downstream subtask {target}")))?;
-        let mut env = (*channel, msg);
-        loop {
+        let mut env = match tx.try_send((*channel, msg)) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(back)) => back,
+            Err(TrySendError::Disconnected(_)) => return Err(Error::Cancelled),
+        };
+        // The channel is full: the time until it has room is backpressure.
+        let blocked = Instant::now();
+        let result = loop {
             match tx.send_timeout(env, Duration::from_millis(100)) {
-                Ok(()) => return Ok(()),
+                Ok(()) => break Ok(()),
                 Err(SendTimeoutError::Timeout(back)) => {
                     if self.cancel.load(Ordering::Relaxed) {
-                        return Err(Error::Cancelled);
+                        break Err(Error::Cancelled);
                     }
                     env = back;
                 }
                 // The receiver is gone: the job is failing or cancelled.
-                Err(SendTimeoutError::Disconnected(_)) => return Err(Error::Cancelled),
+                Err(SendTimeoutError::Disconnected(_)) => break Err(Error::Cancelled),
             }
-        }
+        };
+        self.metrics.add_backpressured(blocked.elapsed());
+        result
     }
 
     /// Routes one message.

@@ -17,6 +17,7 @@
 mod error;
 
 pub mod connector;
+pub mod deploy;
 pub mod exchange;
 pub mod executor;
 pub mod graph;

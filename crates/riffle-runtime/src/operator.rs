@@ -30,6 +30,8 @@ use crate::Result;
 pub struct TaskInfo {
     /// The job's name.
     pub job_name: String,
+    /// The vertex's index in the job graph.
+    pub vertex_id: usize,
     /// The vertex's name (its chain, as EXPLAIN prints it).
     pub vertex_name: String,
     /// Index of this subtask, `0..parallelism`.

@@ -20,14 +20,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use riffle_common::{Chunk, Message, Watermark};
 
 use crate::connector::{SourcePoll, SourceReader};
 use crate::exchange::{EdgeWriter, Envelope};
-use crate::metrics::JobMetrics;
+use crate::metrics::{JobMetrics, TaskMetrics};
 use crate::operator::{Operator, Output, TaskInfo};
 use crate::{Error, Result};
 
@@ -124,6 +124,8 @@ pub struct Subtask {
     pub outputs: Vec<EdgeWriter>,
     /// Shared counters.
     pub metrics: Arc<JobMetrics>,
+    /// This subtask's counters.
+    pub task_metrics: Arc<TaskMetrics>,
     /// Set when the job is cancelled or failing.
     pub cancel: Arc<AtomicBool>,
     /// `table.exec.source.idle-timeout` in ms (0: never idle).
@@ -200,6 +202,7 @@ impl Subtask {
                         .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 10) as u64))
                         .unwrap_or(Duration::from_millis(1));
                     std::thread::sleep(wait);
+                    self.task_metrics.add_idle(wait);
                 }
                 SourcePoll::End => break,
             }
@@ -221,7 +224,10 @@ impl Subtask {
                 .next_timer()
                 .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 50) as u64))
                 .unwrap_or(IDLE_WAIT);
-            match gate.rx.recv_timeout(timeout) {
+            let waiting = Instant::now();
+            let received = gate.rx.recv_timeout(timeout);
+            self.task_metrics.add_idle(waiting.elapsed());
+            match received {
                 Ok((channel, msg)) => self.on_envelope(&mut gate, channel, msg)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
@@ -248,22 +254,18 @@ impl Subtask {
                     state.idle = false;
                     self.on_idleness(gate)?;
                 }
+                self.task_metrics
+                    .add_in(chunk.num_rows(), chunk.data.get_array_memory_size());
                 self.push_input(input, chunk)
             }
             Message::Idle(idle) => {
                 state.idle = idle;
                 self.on_idleness(gate)?;
-                match gate.recompute() {
-                    Some(w) => self.push(0, vec![Message::Watermark(w)]),
-                    None => Ok(()),
-                }
+                self.advance_watermark(gate)
             }
             Message::Watermark(w) => {
                 state.watermark = state.watermark.max(w.0);
-                match gate.recompute() {
-                    Some(w) => self.push(0, vec![Message::Watermark(w)]),
-                    None => Ok(()),
-                }
+                self.advance_watermark(gate)
             }
             Message::Barrier(b) => {
                 let count = gate.barrier_counts.entry(b.checkpoint_id).or_insert(0);
@@ -277,11 +279,21 @@ impl Subtask {
             }
             Message::EndOfInput => {
                 state.ended = true;
-                match gate.recompute() {
-                    Some(w) => self.push(0, vec![Message::Watermark(w)]),
-                    None => Ok(()),
-                }
+                self.advance_watermark(gate)
             }
+        }
+    }
+
+    /// Hands the combined input watermark to the chain when it advanced.
+    fn advance_watermark(&mut self, gate: &mut InputGate) -> Result<()> {
+        match gate.recompute() {
+            Some(w) => {
+                self.task_metrics
+                    .input_watermark
+                    .store(w.0, Ordering::Relaxed);
+                self.push(0, vec![Message::Watermark(w)])
+            }
+            None => Ok(()),
         }
     }
 
@@ -330,6 +342,16 @@ impl Subtask {
     }
 
     fn send_downstream(&mut self, msg: Message) -> Result<()> {
+        match &msg {
+            Message::Data(c) => self
+                .task_metrics
+                .add_out(c.num_rows(), c.data.get_array_memory_size()),
+            Message::Watermark(w) => self
+                .task_metrics
+                .output_watermark
+                .store(w.0, Ordering::Relaxed),
+            _ => {}
+        }
         match self.outputs.len() {
             0 => Ok(()),
             1 => self.outputs[0].send(msg),

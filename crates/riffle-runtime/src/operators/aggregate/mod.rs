@@ -44,6 +44,7 @@ pub(crate) mod tests {
 
     pub(crate) fn task() -> TaskInfo {
         TaskInfo {
+            vertex_id: 0,
             job_name: "test".into(),
             vertex_name: "test".into(),
             subtask_index: 0,

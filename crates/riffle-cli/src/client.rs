@@ -1,0 +1,265 @@
+//! Commands that talk to a running JobManager over its REST API, with the
+//! flags and output of Flink's `flink` CLI: `list`, `cancel`, `info`, and
+//! `run -m` (submission through Riffle's SQL endpoint).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// The `-m HOST:PORT` option.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// The JobManager's REST address (host:port) to connect to.
+    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+    pub jobmanager: String,
+}
+
+/// Arguments of `riffle list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Show running and restarting jobs.
+    #[arg(short = 'r', long)]
+    pub running: bool,
+    /// Show scheduled jobs.
+    #[arg(short = 's', long)]
+    pub scheduled: bool,
+    /// Show all jobs, finished ones included.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+}
+
+/// Arguments of `riffle cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The job to cancel.
+    pub job_id: String,
+}
+
+/// Arguments of `riffle info`.
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub target: Target,
+}
+
+struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(target: &Target) -> Client {
+        let base = if target.jobmanager.starts_with("http") {
+            target.jobmanager.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{}", target.jobmanager.trim_end_matches('/'))
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Client { base, agent }
+    }
+
+    fn answer(
+        &self,
+        what: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value> {
+        let mut r = r.with_context(|| {
+            format!(
+                "cannot reach the JobManager at {} ({what}); is it running?",
+                self.base
+            )
+        })?;
+        let status = r.status();
+        let body: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            let errors = body["errors"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            bail!("{what} failed ({status}): {errors}");
+        }
+        Ok(body)
+    }
+
+    fn get(&self, path: &str) -> Result<Value> {
+        let r = self.agent.get(format!("{}/v1{path}", self.base)).call();
+        self.answer(&format!("GET {path}"), r)
+    }
+}
+
+fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%d.%m.%Y %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// `riffle list`.
+pub fn list(args: ListArgs) -> Result<ExitCode> {
+    let client = Client::new(&args.target);
+    println!("Waiting for response...");
+    let body = client.get("/jobs/overview")?;
+    let jobs = body["jobs"].as_array().cloned().unwrap_or_default();
+    let (mut running, mut scheduled, mut terminated) = (Vec::new(), Vec::new(), Vec::new());
+    for j in &jobs {
+        let state = j["state"].as_str().unwrap_or("");
+        match state {
+            "CREATED" | "INITIALIZING" => scheduled.push(j),
+            "FINISHED" | "FAILED" | "CANCELED" => terminated.push(j),
+            _ => running.push(j),
+        }
+    }
+    let by_start = |v: &mut Vec<&Value>| v.sort_by_key(|j| j["start-time"].as_i64().unwrap_or(0));
+    by_start(&mut running);
+    by_start(&mut scheduled);
+    by_start(&mut terminated);
+    let line = |j: &Value| {
+        format!(
+            "{} : {} : {} ({})",
+            format_time(j["start-time"].as_i64().unwrap_or(0)),
+            j["jid"].as_str().unwrap_or(""),
+            j["name"].as_str().unwrap_or(""),
+            j["state"].as_str().unwrap_or("")
+        )
+    };
+    let (show_running, show_scheduled) = if args.all || (!args.running && !args.scheduled) {
+        (true, true)
+    } else {
+        (args.running, args.scheduled)
+    };
+    let section = |title: &str, list: &[&Value], empty: &str| {
+        if list.is_empty() {
+            println!("{empty}");
+        } else {
+            println!("{title}");
+            for j in list {
+                println!("{}", line(j));
+            }
+            println!("--------------------------------------------------------------");
+        }
+    };
+    if show_running {
+        section(
+            "------------------ Running/Restarting Jobs -------------------",
+            &running,
+            "No running jobs.",
+        );
+    }
+    if show_scheduled {
+        section(
+            "----------------------- Scheduled Jobs -----------------------",
+            &scheduled,
+            "No scheduled jobs.",
+        );
+    }
+    if args.all {
+        section(
+            "---------------------- Terminated Jobs -----------------------",
+            &terminated,
+            "No terminated jobs.",
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `riffle cancel`.
+pub fn cancel(args: CancelArgs) -> Result<ExitCode> {
+    let client = Client::new(&args.target);
+    println!("Cancelling job {}.", args.job_id);
+    let r = client
+        .agent
+        .patch(format!(
+            "{}/v1/jobs/{}?mode=cancel",
+            client.base, args.job_id
+        ))
+        .send_empty();
+    client.answer("cancel", r)?;
+    println!("Cancelled job {}.", args.job_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `riffle info`: the cluster overview.
+pub fn info(args: InfoArgs) -> Result<ExitCode> {
+    let client = Client::new(&args.target);
+    let o = client.get("/overview")?;
+    println!(
+        "TaskManagers: {}, slots: {} total, {} available; jobs: {} running, {} finished, {} cancelled, {} failed",
+        o["taskmanagers"],
+        o["slots-total"],
+        o["slots-available"],
+        o["jobs-running"],
+        o["jobs-finished"],
+        o["jobs-cancelled"],
+        o["jobs-failed"]
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `riffle run -m`: submits a script; waits for the end unless `detached`.
+pub fn submit(
+    target: &Target,
+    script: String,
+    parallelism: Option<usize>,
+    config: &[(String, String)],
+    detached: bool,
+) -> Result<ExitCode> {
+    let client = Client::new(target);
+    let conf: serde_json::Map<String, Value> = config
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let mut body = json!({ "script": script, "flinkConfiguration": conf });
+    if let Some(p) = parallelism {
+        body["parallelism"] = json!(p);
+    }
+    let r = client
+        .agent
+        .post(format!("{}/v1/sql/jobs", client.base))
+        .send_json(&body);
+    let answer = client.answer("job submission", r)?;
+    let id = answer["jobid"].as_str().unwrap_or("").to_string();
+    println!("Job has been submitted with JobID {id}");
+    if detached {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let s = client.get(&format!("/jobs/{id}/status"))?;
+        match s["status"].as_str().unwrap_or("") {
+            "FINISHED" => {
+                println!("Job {id} finished.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            st @ ("FAILED" | "CANCELED") => {
+                let ex = client.get(&format!("/jobs/{id}/exceptions"))?;
+                let cause = ex["exceptionHistory"]["entries"][0]["stacktrace"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                bail!(
+                    "job {id} ended in state {st}{}",
+                    if cause.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {cause}")
+                    }
+                );
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The JobManager: the process that coordinates a cluster.
+//!
+//! Place in the system: TaskManagers register here and heartbeat
+//! ([`rpc`]); jobs arrive as SQL scripts through the REST API ([`rest`]) or,
+//! in application mode, at start-up; the JobManager plans each script to
+//! learn its vertices, places the subtasks into free slots and deploys them,
+//! and follows task states to the job's end. Failures (a task error, a lost
+//! TaskManager) restart the job per its restart strategy. The rules live in
+//! [`cluster`], free of I/O; this module wires them to sockets and a clock.
+
+pub mod cluster;
+pub mod job;
+pub mod rest;
+pub mod rpc;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use riffle_common::config::Configuration;
+use riffle_common::restart::RestartTracker;
+use riffle_rpc::{AbstractId, JobId, ResourceId};
+use riffle_runtime::metrics::JobMetrics;
+use serde::Deserialize;
+
+use crate::cluster::{Cluster, Timeouts, new_job};
+use crate::job::{JobSpec, JobStatus, VertexInfo};
+use crate::rpc::{Connections, Shared};
+
+/// The Flink REST API version this server follows (for `flink-version` fields).
+pub const FLINK_API_VERSION: &str = "2.3.0";
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The body of `POST /v1/sql/jobs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSubmission {
+    /// The SQL script: DDL, SET statements and INSERTs.
+    pub script: String,
+    /// A job id to use (32 hex), else random.
+    #[serde(rename = "jobId")]
+    pub job_id: Option<String>,
+    /// Default parallelism of the job.
+    pub parallelism: Option<usize>,
+    /// Extra configuration for this job.
+    #[serde(rename = "flinkConfiguration", default)]
+    pub flink_configuration: BTreeMap<String, String>,
+}
+
+/// Why a submission was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubmitError {
+    /// The script or options are wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// A job with that id exists.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Everything the REST handlers and background threads share.
+pub struct JobManagerState {
+    /// Cluster rules and connections.
+    pub shared: Arc<Shared>,
+    /// The cluster configuration (for `/jobmanager/config` and as job defaults).
+    pub cluster_config: BTreeMap<String, String>,
+    /// Where the REST API listens.
+    pub rest_address: String,
+}
+
+impl JobManagerState {
+    /// Plans and registers a job; it is deployed as soon as slots are free.
+    pub fn submit(&self, req: SqlSubmission) -> Result<JobId, SubmitError> {
+        let id = match &req.job_id {
+            Some(s) => s
+                .parse::<JobId>()
+                .map_err(|e| SubmitError::Invalid(e.to_string()))?,
+            None => JobId::random(),
+        };
+        let mut config = self.cluster_config.clone();
+        config.extend(req.flink_configuration.clone());
+        if let Some(p) = req.parallelism {
+            config.insert(
+                riffle_common::config::PARALLELISM_DEFAULT.into(),
+                p.to_string(),
+            );
+        }
+        let spec = JobSpec {
+            id,
+            script: req.script,
+            config,
+        };
+        self.submit_spec(spec)
+    }
+
+    /// Plans and registers a job from a spec.
+    pub fn submit_spec(&self, spec: JobSpec) -> Result<JobId, SubmitError> {
+        let mut config = Configuration::new();
+        for (k, v) in &spec.config {
+            config.set(k.clone(), v.clone());
+        }
+        let strategy = config
+            .restart_strategy()
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let mut session = riffle_sql::Session::new(config);
+        let script = session
+            .run_script(&spec.script, &Arc::new(JobMetrics::default()))
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let graph = script.job.ok_or_else(|| {
+            SubmitError::Invalid(
+                "the script has no INSERT or SELECT statement: nothing to run".into(),
+            )
+        })?;
+        let max_parallelism = graph
+            .config
+            .max_parallelism()
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let vertices: Vec<VertexInfo> = graph
+            .vertices
+            .iter()
+            .map(|v| VertexInfo {
+                id: AbstractId::from_seed(&format!("{}/vertex/{}", spec.id, v.id)),
+                name: v.name.clone(),
+                parallelism: v.parallelism,
+                max_parallelism,
+                inputs: graph
+                    .inputs_of(v.id)
+                    .map(|e| (e.from, e.partitioning.ship_strategy()))
+                    .collect(),
+            })
+            .collect();
+        let id = spec.id;
+        let name = graph.name.clone();
+        let result = self.shared.apply(|c, now| {
+            if c.jobs
+                .get(&id)
+                .is_some_and(|j| !j.status.is_globally_terminal())
+            {
+                return (
+                    Err(SubmitError::Conflict(format!(
+                        "Job {id} already exists and is not finished"
+                    ))),
+                    Vec::new(),
+                );
+            }
+            let job = new_job(spec, name, vertices, RestartTracker::new(strategy), now);
+            (Ok(id), c.submit(job))
+        });
+        result.unwrap_or_else(|| Err(SubmitError::Invalid("JobManager state is poisoned".into())))
+    }
+
+    /// The status of a job, if known.
+    pub fn job_status(&self, id: JobId) -> Option<JobStatus> {
+        self.shared
+            .cluster
+            .lock()
+            .ok()?
+            .jobs
+            .get(&id)
+            .map(|j| j.status)
+    }
+}
+
+/// How a JobManager is set up.
+#[derive(Debug, Clone)]
+pub struct JobManagerOptions {
+    /// The cluster configuration.
+    pub config: Configuration,
+    /// Address the RPC port binds to.
+    pub rpc_bind: String,
+    /// RPC port (0 = any).
+    pub rpc_port: u16,
+    /// Address the REST API binds to.
+    pub rest_bind: String,
+    /// REST port (0 = any).
+    pub rest_port: u16,
+}
+
+/// A running JobManager.
+pub struct JobManager {
+    /// Shared state.
+    pub state: Arc<JobManagerState>,
+    /// The bound RPC port.
+    pub rpc_port: u16,
+    /// The bound REST port.
+    pub rest_port: u16,
+}
+
+impl std::fmt::Debug for JobManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobManager")
+            .field("rpc_port", &self.rpc_port)
+            .field("rest_port", &self.rest_port)
+            .finish()
+    }
+}
+
+impl JobManager {
+    /// Binds the RPC and REST ports and starts serving.
+    pub fn start(options: JobManagerOptions) -> Result<JobManager, String> {
+        let cfg = &options.config;
+        let timeouts = Timeouts {
+            heartbeat_ms: cfg.heartbeat_timeout_ms().map_err(|e| e.to_string())?,
+            slot_request_ms: cfg.slot_request_timeout_ms().map_err(|e| e.to_string())?,
+            cancel_ms: 10_000,
+        };
+        let heartbeat_interval_ms = cfg.heartbeat_interval_ms().map_err(|e| e.to_string())? as u64;
+        let rpc =
+            TcpListener::bind((options.rpc_bind.as_str(), options.rpc_port)).map_err(|e| {
+                format!(
+                    "cannot bind the JobManager RPC port {}:{}: {e}",
+                    options.rpc_bind, options.rpc_port
+                )
+            })?;
+        let rpc_port = rpc.local_addr().map_err(|e| e.to_string())?.port();
+        let rest =
+            TcpListener::bind((options.rest_bind.as_str(), options.rest_port)).map_err(|e| {
+                format!(
+                    "cannot bind the REST port {}:{} (rest.port / rest.bind-port): {e}",
+                    options.rest_bind, options.rest_port
+                )
+            })?;
+        let rest_port = rest.local_addr().map_err(|e| e.to_string())?.port();
+        rest.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let shared = Arc::new(Shared {
+            cluster: Mutex::new(Cluster::new(timeouts)),
+            connections: Connections::default(),
+            resource_id: ResourceId::random(),
+            heartbeat_interval_ms,
+        });
+        let state = Arc::new(JobManagerState {
+            shared: Arc::clone(&shared),
+            cluster_config: cfg
+                .entries()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            rest_address: format!("{}:{rest_port}", options.rest_bind),
+        });
+        rpc::serve(rpc, Arc::clone(&shared)).map_err(|e| e.to_string())?;
+        let ticker = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("jm-tick".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                    ticker.apply(|c, now| ((), c.tick(now)));
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        let app = rest::router(Arc::clone(&state));
+        std::thread::Builder::new()
+            .name("jm-rest".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the REST runtime");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(rest) {
+                        Ok(l) => {
+                            if let Err(e) = axum::serve(l, app).await {
+                                tracing::error!(error = %e, "REST server stopped");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot serve REST"),
+                    }
+                });
+            })
+            .map_err(|e| e.to_string())?;
+        tracing::info!(rpc_port, rest_port, "JobManager started");
+        Ok(JobManager {
+            state,
+            rpc_port,
+            rest_port,
+        })
+    }
+}

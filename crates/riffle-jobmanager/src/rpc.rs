@@ -1,0 +1,200 @@
+//! The JobManager's side of the control protocol: accepts TaskManager
+//! connections, feeds their messages into the [`Cluster`] rules and sends
+//! what the rules return.
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use riffle_rpc::ResourceId;
+use riffle_rpc::control::{PROTOCOL_VERSION, ToJobManager, ToTaskManager, receive, send};
+
+use crate::cluster::{Cluster, Outgoing};
+use crate::now_ms;
+
+/// Write halves of the TaskManager connections.
+#[derive(Default)]
+pub struct Connections {
+    streams: Mutex<HashMap<ResourceId, Arc<Mutex<TcpStream>>>>,
+}
+
+impl Connections {
+    /// Sends rule outputs; a failed send leaves detection to the heartbeat and reader.
+    pub fn dispatch(&self, out: Vec<Outgoing>) {
+        for (tm, msg) in out {
+            let stream = self.streams.lock().ok().and_then(|m| m.get(&tm).cloned());
+            let Some(stream) = stream else { continue };
+            if let Ok(mut s) = stream.lock()
+                && let Err(e) = send(&mut *s, &msg)
+            {
+                tracing::warn!(resource_id = %tm, error = %e, "cannot send to TaskManager");
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Shared state of the JobManager.
+pub struct Shared {
+    /// The cluster rules and state.
+    pub cluster: Mutex<Cluster>,
+    /// Connections to TaskManagers.
+    pub connections: Connections,
+    /// This JobManager's resource id.
+    pub resource_id: ResourceId,
+    /// `heartbeat.interval` in ms.
+    pub heartbeat_interval_ms: u64,
+}
+
+impl Shared {
+    /// Runs a rule under the lock and sends its output.
+    pub fn apply<T>(
+        &self,
+        rule: impl FnOnce(&mut Cluster, i64) -> (T, Vec<Outgoing>),
+    ) -> Option<T> {
+        let (value, out) = {
+            let mut c = self.cluster.lock().ok()?;
+            rule(&mut c, now_ms())
+        };
+        self.connections.dispatch(out);
+        Some(value)
+    }
+}
+
+/// Accepts TaskManagers on `listener`.
+pub fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("jm-rpc".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(stream) = conn else { continue };
+                let shared = Arc::clone(&shared);
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("jm-tm-conn".into())
+                        .spawn(move || {
+                            if let Err(e) = connection(stream, &shared) {
+                                tracing::debug!(error = %e, "TaskManager connection ended");
+                            }
+                        });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start a connection thread");
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn connection(stream: TcpStream, shared: &Shared) -> riffle_rpc::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut reader = stream.try_clone()?;
+    let writer = Arc::new(Mutex::new(stream));
+    let info = match receive::<ToJobManager>(&mut reader)? {
+        Some(ToJobManager::Register(info)) => info,
+        Some(_) => {
+            return Err(riffle_rpc::Error::Protocol(
+                "a TaskManager must register first".into(),
+            ));
+        }
+        None => return Ok(()),
+    };
+    if info.protocol_version != PROTOCOL_VERSION {
+        if let Ok(mut w) = writer.lock() {
+            let _ = send(
+                &mut *w,
+                &ToTaskManager::Refused {
+                    reason: format!(
+                        "protocol version {} is not {PROTOCOL_VERSION}: run the same Riffle version everywhere",
+                        info.protocol_version
+                    ),
+                },
+            );
+        }
+        return Ok(());
+    }
+    let tm = info.resource_id;
+    if let Ok(mut w) = writer.lock() {
+        send(
+            &mut *w,
+            &ToTaskManager::Registered {
+                jobmanager_id: shared.resource_id,
+                heartbeat_interval_ms: shared.heartbeat_interval_ms,
+                heartbeat_timeout_ms: 0,
+            },
+        )?;
+    }
+    if let Ok(mut m) = shared.connections.streams.lock() {
+        m.insert(tm, Arc::clone(&writer));
+    }
+    shared.apply(|c, now| ((), c.register(info, peer, now)));
+    // Heartbeat timeouts are the tick's job; here only the socket decides.
+    reader.set_read_timeout(None)?;
+    let result = read_loop(&mut reader, tm, shared, &writer);
+    let still_ours = shared
+        .connections
+        .streams
+        .lock()
+        .map(|mut m| {
+            let ours = m.get(&tm).is_some_and(|w| Arc::ptr_eq(w, &writer));
+            if ours {
+                m.remove(&tm);
+            }
+            ours
+        })
+        .unwrap_or(false);
+    if still_ours {
+        let reason = match &result {
+            Ok(()) => "the TaskManager closed its connection".to_string(),
+            Err(e) => format!("the connection to the TaskManager broke: {e}"),
+        };
+        shared.apply(|c, now| ((), c.taskmanager_lost(tm, &reason, now)));
+    }
+    result
+}
+
+fn read_loop(
+    reader: &mut TcpStream,
+    tm: ResourceId,
+    shared: &Shared,
+    writer: &Arc<Mutex<TcpStream>>,
+) -> riffle_rpc::Result<()> {
+    while let Some(msg) = receive::<ToJobManager>(reader)? {
+        match msg {
+            ToJobManager::Register(_) => {
+                return Err(riffle_rpc::Error::Protocol("registered twice".into()));
+            }
+            ToJobManager::Heartbeat { subtasks, process } => {
+                shared.apply(|c, now| {
+                    c.heartbeat(tm, subtasks, process, now);
+                    ((), Vec::new())
+                });
+                if let Ok(mut w) = writer.lock() {
+                    send(&mut *w, &ToTaskManager::HeartbeatAck)?;
+                }
+            }
+            ToJobManager::TaskState {
+                job_id,
+                attempt,
+                vertex,
+                subtask,
+                state,
+                failure,
+            } => {
+                shared.apply(|c, now| {
+                    (
+                        (),
+                        c.task_state(tm, job_id, attempt, vertex, subtask, state, failure, now),
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! The job attempts running on this TaskManager.
+//!
+//! Deploying an attempt plans the shipped SQL script into the job graph,
+//! checks it matches the JobManager's plan, wires the local subtasks (local
+//! channels between them, network channels to the others) and starts one
+//! thread per subtask. Every state change goes back to the JobManager
+//! through the [`Reporter`]. The registry also answers the data server: an
+//! incoming channel is delivered into the input queue of the subtask it
+//! names, but only for the attempt it was opened for, so a straggler of a
+//! cancelled attempt never feeds the restarted one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Sender;
+use riffle_common::config::Configuration;
+use riffle_rpc::JobId;
+use riffle_rpc::control::{Deployment, ExecutionState, SubtaskReport, ToJobManager};
+use riffle_rpc::net::{Handshake, InputRegistry, open_channel};
+use riffle_runtime::deploy::{ChannelAddr, RemoteChannels, SubtaskId, Wiring, spawn, wire};
+use riffle_runtime::exchange::Envelope;
+use riffle_runtime::metrics::JobMetrics;
+use riffle_runtime::{JobGraph, Result as RtResult};
+
+/// Sends messages to the JobManager (dropped while disconnected).
+pub trait Reporter: Send + Sync {
+    /// Sends one message.
+    fn report(&self, msg: ToJobManager);
+}
+
+/// One running attempt.
+struct Attempt {
+    cancel: Arc<AtomicBool>,
+    inputs: HashMap<SubtaskId, Sender<Envelope>>,
+    metrics: Arc<JobMetrics>,
+    /// Subtasks still running here.
+    running: usize,
+}
+
+/// All attempts on this TaskManager.
+#[derive(Default)]
+pub struct Attempts {
+    inner: Mutex<BTreeMap<(JobId, u32), Attempt>>,
+    reporter: Mutex<Option<Arc<dyn Reporter>>>,
+}
+
+impl Attempts {
+    /// Cancels one attempt (a no-op if it is not here).
+    pub fn cancel(&self, job_id: JobId, attempt: u32) {
+        if let Ok(map) = self.inner.lock()
+            && let Some(a) = map.get(&(job_id, attempt))
+        {
+            a.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Cancels everything (the JobManager is gone).
+    pub fn cancel_all(&self) {
+        if let Ok(map) = self.inner.lock() {
+            for a in map.values() {
+                a.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counters of every running subtask, for heartbeats.
+    pub fn reports(&self) -> Vec<SubtaskReport> {
+        let Ok(map) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for ((job_id, attempt), a) in map.iter() {
+            for t in a.metrics.tasks() {
+                let s = t.sample();
+                out.push(SubtaskReport {
+                    job_id: *job_id,
+                    attempt: *attempt,
+                    vertex: t.vertex,
+                    subtask: t.subtask,
+                    records_in: s.records_in,
+                    records_out: s.records_out,
+                    bytes_in: s.bytes_in,
+                    bytes_out: s.bytes_out,
+                    busy_ms: s.busy_ns / 1_000_000,
+                    idle_ms: s.idle_ns / 1_000_000,
+                    backpressured_ms: s.backpressured_ns / 1_000_000,
+                    backpressured_ms_per_second: 0.0,
+                    busy_ms_per_second: 0.0,
+                    input_watermark: s.input_watermark,
+                    output_watermark: s.output_watermark,
+                });
+            }
+        }
+        out
+    }
+
+    /// Every running attempt's metrics, for the metric reporter.
+    pub fn metrics(&self) -> Vec<(JobId, Arc<JobMetrics>)> {
+        self.inner
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|((j, _), a)| (*j, Arc::clone(&a.metrics)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn finish_one(&self, job_id: JobId, attempt: u32) {
+        if let Ok(mut map) = self.inner.lock()
+            && let Some(a) = map.get_mut(&(job_id, attempt))
+        {
+            a.running = a.running.saturating_sub(1);
+            if a.running == 0 {
+                map.remove(&(job_id, attempt));
+            }
+        }
+    }
+}
+
+impl InputRegistry for Attempts {
+    fn lookup(&self, hs: &Handshake) -> Option<(Sender<Envelope>, Arc<AtomicBool>)> {
+        let map = self.inner.lock().ok()?;
+        let a = map.get(&(hs.job_id, hs.attempt))?;
+        Some((a.inputs.get(&hs.to)?.clone(), Arc::clone(&a.cancel)))
+    }
+
+    fn channel_failed(&self, hs: &Handshake, reason: String) {
+        tracing::warn!(job_id = %hs.job_id, subtask = ?hs.to, %reason, "input channel failed");
+        // The downstream subtask cannot finish correctly: fail the attempt here.
+        self.cancel(hs.job_id, hs.attempt);
+        if let Some(r) = self.reporter.lock().ok().and_then(|r| r.clone()) {
+            r.report(failed(hs.job_id, hs.attempt, hs.to, reason));
+        }
+    }
+}
+
+fn failed(job_id: JobId, attempt: u32, id: SubtaskId, reason: String) -> ToJobManager {
+    ToJobManager::TaskState {
+        job_id,
+        attempt,
+        vertex: id.0,
+        subtask: id.1,
+        state: ExecutionState::Failed,
+        failure: Some(reason),
+    }
+}
+
+/// Channels to subtasks on other TaskManagers.
+struct NetChannels<'a> {
+    deployment: &'a Deployment,
+    cancel: Arc<AtomicBool>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl RemoteChannels for NetChannels<'_> {
+    fn open(&self, addr: ChannelAddr) -> RtResult<Sender<Envelope>> {
+        let d = self.deployment;
+        let peer = d
+            .placement
+            .get(addr.to.0)
+            .and_then(|v| v.get(addr.to.1))
+            .cloned()
+            .ok_or_else(|| {
+                riffle_runtime::Error::Internal(format!("no placement for subtask {:?}", addr.to))
+            })?;
+        let (job_id, attempt, from) = (d.job_id, d.attempt, addr.from);
+        let reporter = Arc::clone(&self.reporter);
+        let cancel = Arc::clone(&self.cancel);
+        let on_error = Arc::new(move |reason: String| {
+            cancel.store(true, Ordering::Relaxed);
+            reporter.report(failed(job_id, attempt, from, reason));
+        });
+        Ok(open_channel(
+            peer,
+            Handshake {
+                job_id,
+                attempt,
+                from: addr.from,
+                to: addr.to,
+                channel: addr.channel,
+            },
+            Arc::clone(&self.cancel),
+            on_error,
+        )?)
+    }
+}
+
+/// Plans a deployment's script into its job graph.
+pub fn plan(d: &Deployment, metrics: &Arc<JobMetrics>) -> Result<JobGraph, String> {
+    let mut config = Configuration::new();
+    for (k, v) in &d.config {
+        config.set(k.clone(), v.clone());
+    }
+    let mut session = riffle_sql::Session::new(config);
+    let script = session
+        .run_script(&d.script, metrics)
+        .map_err(|e| format!("planning the job failed: {e}"))?;
+    let graph = script
+        .job
+        .ok_or_else(|| "the job's script has no INSERT or SELECT".to_string())?;
+    let planned: Vec<usize> = graph.vertices.iter().map(|v| v.parallelism).collect();
+    if planned != d.parallelism {
+        return Err(format!(
+            "the TaskManager planned vertex parallelisms {planned:?}, the JobManager {:?}; \
+             are both the same Riffle version?",
+            d.parallelism
+        ));
+    }
+    Ok(graph)
+}
+
+impl Attempts {
+    /// The reporter failures of incoming channels go to.
+    pub fn set_reporter(&self, r: Arc<dyn Reporter>) {
+        if let Ok(mut slot) = self.reporter.lock() {
+            *slot = Some(r);
+        }
+    }
+}
+
+/// Deploys an attempt: plans, wires and starts its local subtasks.
+pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporter>) {
+    let (job_id, attempt) = (d.job_id, d.attempt);
+    let state = move |id: SubtaskId, state: ExecutionState, failure: Option<String>| {
+        ToJobManager::TaskState {
+            job_id,
+            attempt,
+            vertex: id.0,
+            subtask: id.1,
+            state,
+            failure,
+        }
+    };
+    let fail_all = |reason: String| {
+        for &id in &d.subtasks {
+            reporter.report(state(id, ExecutionState::Failed, Some(reason.clone())));
+        }
+    };
+    let metrics = Arc::new(JobMetrics::default());
+    let graph = match plan(&d, &metrics) {
+        Ok(g) => g,
+        Err(e) => return fail_all(e),
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let local: std::collections::HashSet<SubtaskId> = d.subtasks.iter().copied().collect();
+    let remote = NetChannels {
+        deployment: &d,
+        cancel: Arc::clone(&cancel),
+        reporter: Arc::clone(&reporter),
+    };
+    let Wiring { subtasks, inputs } = match wire(
+        &graph,
+        &|id| local.contains(&id),
+        &remote,
+        &metrics,
+        &cancel,
+    ) {
+        Ok(w) => w,
+        Err(e) => return fail_all(format!("deploying the job failed: {e}")),
+    };
+    if let Ok(mut map) = attempts.inner.lock() {
+        map.insert(
+            (job_id, attempt),
+            Attempt {
+                cancel: Arc::clone(&cancel),
+                inputs,
+                metrics,
+                running: subtasks.len(),
+            },
+        );
+    }
+    for st in &subtasks {
+        let id = (st.info.vertex_id, st.info.subtask_index);
+        reporter.report(state(id, ExecutionState::Running, None));
+    }
+    let done = Arc::clone(attempts);
+    let r = Arc::clone(&reporter);
+    let on_exit = Arc::new(move |(id, result): (SubtaskId, RtResult<()>)| {
+        let msg = match result {
+            Ok(()) => state(id, ExecutionState::Finished, None),
+            Err(e) if e.is_cancelled() => state(id, ExecutionState::Canceled, None),
+            Err(e) => {
+                tracing::error!(%job_id, subtask = ?id, error = %e, "subtask failed");
+                state(id, ExecutionState::Failed, Some(e.to_string()))
+            }
+        };
+        r.report(msg);
+        done.finish_one(job_id, attempt);
+    });
+    if let Err(e) = spawn(subtasks, &cancel, on_exit) {
+        cancel.store(true, Ordering::Relaxed);
+        fail_all(format!("cannot start subtask threads: {e}"));
+    }
+}

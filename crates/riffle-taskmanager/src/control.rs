@@ -1,0 +1,259 @@
+//! Registration, heartbeats and commands from the JobManager.
+//!
+//! One connection to the JobManager at a time. The loop registers, then
+//! reads commands; a separate thread sends a heartbeat every
+//! `heartbeat.interval`. If the connection breaks or the JobManager leaves a
+//! heartbeat unanswered for `heartbeat.timeout`, the TaskManager cancels its
+//! attempts and registers again after a pause (the JobManager may be
+//! restarting).
+
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use riffle_rpc::ResourceId;
+use riffle_rpc::control::{
+    PROTOCOL_VERSION, ProcessReport, TaskManagerInfo, ToJobManager, ToTaskManager, receive, send,
+};
+
+use crate::attempts::{Attempts, Reporter, deploy};
+use crate::hardware;
+
+/// How a TaskManager is set up (from `config.yaml`, `-D` and the command line).
+#[derive(Debug, Clone)]
+pub struct TaskManagerOptions {
+    /// Resource id (`taskmanager.resource-id` or random).
+    pub resource_id: ResourceId,
+    /// `jobmanager.rpc.address:jobmanager.rpc.port`.
+    pub jobmanager: String,
+    /// Host other TaskManagers reach this one at (`taskmanager.host`).
+    pub host: String,
+    /// Address the data port binds to (`taskmanager.bind-host`).
+    pub bind_host: String,
+    /// Data port (`taskmanager.data.port`; 0 = any).
+    pub data_port: u16,
+    /// `taskmanager.numberOfTaskSlots`.
+    pub slots: usize,
+    /// `heartbeat.interval`.
+    pub heartbeat_interval: Duration,
+    /// `heartbeat.timeout`.
+    pub heartbeat_timeout: Duration,
+    /// Port of the Prometheus endpoint, if one runs.
+    pub metrics_port: Option<u16>,
+}
+
+/// A running TaskManager.
+pub struct TaskManager {
+    options: TaskManagerOptions,
+    data_port: u16,
+    attempts: Arc<Attempts>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for TaskManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskManager")
+            .field("resource_id", &self.options.resource_id)
+            .field("data_port", &self.data_port)
+            .finish()
+    }
+}
+
+/// The connection's write half, shared by heartbeats and task reports.
+#[derive(Default)]
+struct Link {
+    stream: Mutex<Option<TcpStream>>,
+}
+
+impl Reporter for Link {
+    fn report(&self, msg: ToJobManager) {
+        if let Ok(mut guard) = self.stream.lock()
+            && let Some(s) = guard.as_mut()
+            && let Err(e) = send(s, &msg)
+        {
+            tracing::warn!(error = %e, "cannot reach the JobManager");
+            *guard = None;
+        }
+    }
+}
+
+impl TaskManager {
+    /// Binds the data port and starts registering with the JobManager.
+    pub fn start(options: TaskManagerOptions) -> std::io::Result<Arc<TaskManager>> {
+        let listener = TcpListener::bind((options.bind_host.as_str(), options.data_port))?;
+        let data_port = listener.local_addr()?.port();
+        let attempts = Arc::new(Attempts::default());
+        riffle_rpc::net::serve(listener, Arc::clone(&attempts) as _)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let tm = Arc::new(TaskManager {
+            options,
+            data_port,
+            attempts,
+            stop: Arc::new(AtomicBool::new(false)),
+        });
+        let me = Arc::clone(&tm);
+        std::thread::Builder::new()
+            .name("tm-control".into())
+            .spawn(move || me.control_loop())?;
+        tracing::info!(
+            resource_id = %tm.options.resource_id,
+            data_port,
+            slots = tm.options.slots,
+            "TaskManager started"
+        );
+        Ok(tm)
+    }
+
+    /// The bound data port.
+    pub fn data_port(&self) -> u16 {
+        self.data_port
+    }
+
+    /// The resource id.
+    pub fn resource_id(&self) -> ResourceId {
+        self.options.resource_id
+    }
+
+    /// Every running attempt's metrics.
+    pub fn job_metrics(
+        &self,
+    ) -> Vec<(riffle_rpc::JobId, Arc<riffle_runtime::metrics::JobMetrics>)> {
+        self.attempts.metrics()
+    }
+
+    /// Stops registering and cancels everything.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.attempts.cancel_all();
+    }
+
+    fn control_loop(self: Arc<Self>) {
+        let mut announced_failure = false;
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.session() {
+                Ok(()) => announced_failure = false,
+                Err(e) => {
+                    if !announced_failure {
+                        tracing::warn!(
+                            jobmanager = %self.options.jobmanager,
+                            error = %e,
+                            "not connected to the JobManager; retrying"
+                        );
+                        announced_failure = true;
+                    }
+                }
+            }
+            self.attempts.cancel_all();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// One registration: returns when the connection to the JobManager is lost.
+    fn session(&self) -> Result<(), String> {
+        let addr = self
+            .options
+            .jobmanager
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {}: {e}", self.options.jobmanager))?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", self.options.jobmanager))?;
+        let mut stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let o = &self.options;
+        send(
+            &mut stream,
+            &ToJobManager::Register(TaskManagerInfo {
+                resource_id: o.resource_id,
+                protocol_version: PROTOCOL_VERSION,
+                host: o.host.clone(),
+                data_port: self.data_port,
+                metrics_port: o.metrics_port,
+                slots: o.slots,
+                cpu_cores: hardware::cpu_cores(),
+                physical_memory: hardware::physical_memory(),
+            }),
+        )
+        .map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(|e| e.to_string())?;
+        let mut reader = stream.try_clone().map_err(|e| e.to_string())?;
+        let link = Arc::new(Link {
+            stream: Mutex::new(Some(stream)),
+        });
+        self.attempts
+            .set_reporter(Arc::clone(&link) as Arc<dyn Reporter>);
+        let mut last_ack = Instant::now();
+        let mut last_beat = Instant::now() - o.heartbeat_interval;
+        let mut registered = false;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if registered && last_beat.elapsed() >= o.heartbeat_interval {
+                let p = riffle_common::process::process_stats();
+                link.report(ToJobManager::Heartbeat {
+                    subtasks: self.attempts.reports(),
+                    process: ProcessReport {
+                        rss_bytes: p.rss_bytes,
+                        cpu_ms: p.cpu_ms,
+                    },
+                });
+                last_beat = Instant::now();
+            }
+            if last_ack.elapsed() > o.heartbeat_timeout {
+                return Err(format!(
+                    "the JobManager did not answer for {:?} (heartbeat.timeout)",
+                    o.heartbeat_timeout
+                ));
+            }
+            if link.stream.lock().map(|s| s.is_none()).unwrap_or(true) {
+                return Err("the connection to the JobManager broke".into());
+            }
+            let msg = match receive::<ToTaskManager>(&mut reader) {
+                Ok(Some(m)) => m,
+                Ok(None) => return Err("the JobManager closed the connection".into()),
+                Err(riffle_rpc::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            last_ack = Instant::now();
+            match msg {
+                ToTaskManager::Registered { jobmanager_id, .. } => {
+                    registered = true;
+                    tracing::info!(%jobmanager_id, "registered at the JobManager");
+                }
+                ToTaskManager::Refused { reason } => {
+                    return Err(format!("the JobManager refused registration: {reason}"));
+                }
+                ToTaskManager::HeartbeatAck => {}
+                ToTaskManager::Deploy(d) => {
+                    tracing::info!(job_id = %d.job_id, attempt = d.attempt, subtasks = d.subtasks.len(), "deploying");
+                    let attempts = Arc::clone(&self.attempts);
+                    let reporter = Arc::clone(&link) as Arc<dyn Reporter>;
+                    let spawned = std::thread::Builder::new()
+                        .name("tm-deploy".into())
+                        .spawn(move || deploy(&attempts, *d, reporter));
+                    if let Err(e) = spawned {
+                        tracing::error!(error = %e, "cannot start a deployment thread");
+                    }
+                }
+                ToTaskManager::Cancel { job_id, attempt } => {
+                    tracing::info!(%job_id, attempt, "cancelling");
+                    self.attempts.cancel(job_id, attempt);
+                }
+            }
+        }
+    }
+}
