@@ -338,7 +338,7 @@ impl Cluster {
                     "Could not acquire the minimum required resources: the job needs {need} slot(s), \
                      {} of {} are free after waiting {slot_timeout} ms (slot.request.timeout). \
                      Start more TaskManagers or raise taskmanager.numberOfTaskSlots.",
-                    self.slots_available_excluding(id),
+                    self.slots_available(),
                     self.slots_total()
                 );
                 let Some(job) = self.jobs.get_mut(&id) else {
@@ -403,10 +403,6 @@ impl Cluster {
         job.set_all_tasks(ExecutionState::Deploying, now);
         job.set_status(JobStatus::Running, now);
         out
-    }
-
-    fn slots_available_excluding(&self, _id: JobId) -> usize {
-        self.slots_available()
     }
 
     /// `need` free slots, round-robin over TaskManagers, or `None`.

@@ -105,16 +105,10 @@ fn with_job<T>(
     f: impl FnOnce(&Cluster, &Job) -> T,
 ) -> Result<T, ApiError> {
     let id = parse_job_id(jobid)?;
-    let c = state
-        .shared
-        .cluster
-        .lock()
-        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "state poisoned".into()))?;
-    let job = c
-        .jobs
-        .get(&id)
-        .ok_or_else(|| not_found(format!("Job {id} not found")))?;
-    Ok(f(&c, job))
+    with_cluster(state, |c| match c.jobs.get(&id) {
+        Some(job) => Ok(f(c, job)),
+        None => Err(not_found(format!("Job {id} not found"))),
+    })?
 }
 
 fn with_cluster<T>(state: &Shared, f: impl FnOnce(&Cluster) -> T) -> Result<T, ApiError> {
@@ -287,8 +281,7 @@ fn plan(job: &Job) -> Value {
     let nodes: Vec<Value> = job
         .vertices
         .iter()
-        .enumerate()
-        .map(|(i, v)| {
+        .map(|v| {
             let inputs: Vec<Value> = v
                 .inputs
                 .iter()
@@ -313,7 +306,6 @@ fn plan(job: &Job) -> Value {
             if !inputs.is_empty() {
                 node["inputs"] = Value::Array(inputs);
             }
-            let _ = i;
             node
         })
         .collect();

@@ -335,30 +335,19 @@ pub fn serve(listener: TcpListener, registry: Arc<dyn InputRegistry>) -> Result<
 
 fn receive_channel(stream: TcpStream, registry: &dyn InputRegistry) -> Result<()> {
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(POLL))?;
     let mut writer = stream.try_clone()?;
-    let never = Arc::new(AtomicBool::new(false));
-    let mut first = Cancellable {
-        stream: stream.try_clone()?,
-        cancel: Arc::clone(&never),
-    };
     // Bound the wait for a handshake so idle probes do not hold a thread forever.
-    let hs: Handshake = {
-        let started = Instant::now();
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let frame = read_frame(&mut first.stream);
-        stream.set_read_timeout(Some(POLL))?;
-        match frame? {
-            Some((HANDSHAKE, p)) => serde_json::from_slice(&p)?,
-            Some((k, _)) => {
-                return Err(Error::Protocol(format!(
-                    "expected a handshake, got frame kind {k} after {:?}",
-                    started.elapsed()
-                )));
-            }
-            None => return Ok(()),
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let hs: Handshake = match read_frame(&mut writer)? {
+        Some((HANDSHAKE, p)) => serde_json::from_slice(&p)?,
+        Some((k, _)) => {
+            return Err(Error::Protocol(format!(
+                "expected a handshake, got frame kind {k}"
+            )));
         }
+        None => return Ok(()),
     };
+    stream.set_read_timeout(Some(POLL))?;
     let started = Instant::now();
     let (input, cancel) = loop {
         if let Some(found) = registry.lookup(&hs) {

@@ -20,7 +20,7 @@ use riffle_rpc::control::{Deployment, ExecutionState, SubtaskReport, ToJobManage
 use riffle_rpc::net::{Handshake, InputRegistry, open_channel};
 use riffle_runtime::deploy::{ChannelAddr, RemoteChannels, SubtaskId, Wiring, spawn, wire};
 use riffle_runtime::exchange::Envelope;
-use riffle_runtime::metrics::JobMetrics;
+use riffle_runtime::metrics::{JobMetrics, TaskRates, TaskSample};
 use riffle_runtime::{JobGraph, Result as RtResult};
 
 /// Sends messages to the JobManager (dropped while disconnected).
@@ -43,6 +43,8 @@ struct Attempt {
 pub struct Attempts {
     inner: Mutex<BTreeMap<(JobId, u32), Attempt>>,
     reporter: Mutex<Option<Arc<dyn Reporter>>>,
+    /// The previous heartbeat's sample per subtask, for the per-second rates.
+    previous: Mutex<HashMap<(JobId, u32, SubtaskId), TaskSample>>,
 }
 
 impl Attempts {
@@ -64,15 +66,22 @@ impl Attempts {
         }
     }
 
-    /// Counters of every running subtask, for heartbeats.
+    /// Counters of every running subtask, with rates since the previous call, for heartbeats.
     pub fn reports(&self) -> Vec<SubtaskReport> {
-        let Ok(map) = self.inner.lock() else {
+        let (Ok(map), Ok(mut previous)) = (self.inner.lock(), self.previous.lock()) else {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let mut current = HashMap::new();
         for ((job_id, attempt), a) in map.iter() {
             for t in a.metrics.tasks() {
                 let s = t.sample();
+                let key = (*job_id, *attempt, (t.vertex, t.subtask));
+                let rates = previous
+                    .get(&key)
+                    .map(|old| TaskRates::between(old, &s))
+                    .unwrap_or_default();
+                current.insert(key, s);
                 out.push(SubtaskReport {
                     job_id: *job_id,
                     attempt: *attempt,
@@ -85,13 +94,15 @@ impl Attempts {
                     busy_ms: s.busy_ns / 1_000_000,
                     idle_ms: s.idle_ns / 1_000_000,
                     backpressured_ms: s.backpressured_ns / 1_000_000,
-                    backpressured_ms_per_second: 0.0,
-                    busy_ms_per_second: 0.0,
+                    backpressured_ms_per_second: rates.backpressured_ms,
+                    busy_ms_per_second: rates.busy_ms,
                     input_watermark: s.input_watermark,
                     output_watermark: s.output_watermark,
                 });
             }
         }
+        // Finished attempts drop out here too.
+        *previous = current;
         out
     }
 
