@@ -56,17 +56,25 @@ fn start_jobmanager(config: Configuration) -> Result<JobManager> {
         rpc_port: config.jobmanager_rpc_port()?,
         rest_bind: config.rest_bind_address()?,
         rest_port: *config.rest_bind_port()?.ports().start(),
+        metrics_ports: config.prometheus_endpoint()?,
         config,
     };
     JobManager::start(options).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn metrics_note(port: Option<u16>) -> String {
+    port.map(|p| format!(", metrics on port {p}"))
+        .unwrap_or_default()
 }
 
 /// `riffle jobmanager`: runs until killed.
 pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
     let jm = start_jobmanager(cluster_config(&args.define)?)?;
     eprintln!(
-        "JobManager running: RPC port {}, REST API at http://{}",
-        jm.rpc_port, jm.state.rest_address
+        "JobManager running: RPC port {}, REST API at http://{}{}",
+        jm.rpc_port,
+        jm.state.rest_address,
+        metrics_note(jm.metrics_port)
     );
     loop {
         std::thread::sleep(Duration::from_secs(3600));
@@ -96,13 +104,14 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
         slots: config.number_of_task_slots()?,
         heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms()? as u64),
         heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms()? as u64),
-        metrics_port: None,
+        metrics_ports: config.prometheus_endpoint()?,
     };
     let tm = TaskManager::start(options).context("cannot start the TaskManager")?;
     eprintln!(
-        "TaskManager {} running: data port {}",
+        "TaskManager {} running: data port {}{}",
         tm.resource_id(),
-        tm.data_port()
+        tm.data_port(),
+        metrics_note(tm.metrics_port())
     );
     loop {
         std::thread::sleep(Duration::from_secs(3600));

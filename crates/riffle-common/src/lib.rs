@@ -22,6 +22,7 @@ mod message;
 pub mod config;
 pub mod keygroup;
 pub mod process;
+pub mod prometheus;
 pub mod restart;
 pub mod time;
 

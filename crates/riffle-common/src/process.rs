@@ -38,6 +38,41 @@ fn cpu_ms() -> Option<u64> {
     Some(ticks * 10)
 }
 
+/// CPU load between successive readings: CPU time used over wall time
+/// times cores, so 1.0 means every core was busy.
+#[derive(Debug)]
+pub struct CpuMeter {
+    cores: f64,
+    last: std::sync::Mutex<(std::time::Instant, u64)>,
+}
+
+impl Default for CpuMeter {
+    fn default() -> Self {
+        CpuMeter {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+            last: std::sync::Mutex::new((std::time::Instant::now(), process_stats().cpu_ms)),
+        }
+    }
+}
+
+impl CpuMeter {
+    /// The load since the previous call (or since creation), given the
+    /// process's CPU time now.
+    pub fn load(&self, cpu_ms: u64) -> f64 {
+        let Ok(mut last) = self.last.lock() else {
+            return 0.0;
+        };
+        let now = std::time::Instant::now();
+        let wall_ms = now.duration_since(last.0).as_secs_f64() * 1000.0;
+        let used = cpu_ms.saturating_sub(last.1) as f64;
+        *last = (now, cpu_ms);
+        if wall_ms <= 0.0 {
+            return 0.0;
+        }
+        (used / wall_ms / self.cores).clamp(0.0, 1.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

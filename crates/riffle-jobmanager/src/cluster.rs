@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use riffle_common::restart::{RestartDecision, RestartTracker};
 use riffle_rpc::control::{
-    Deployment, ExecutionState, ProcessReport, SubtaskReport, TaskManagerInfo, ToTaskManager,
+    Deployment, ExecutionState, ProcessReport, SubtaskReport, TaskManagerInfo, TaskUpdate,
+    ToTaskManager,
 };
 use riffle_rpc::{JobId, ResourceId};
 
@@ -187,18 +188,16 @@ impl Cluster {
     }
 
     /// A subtask changed state.
-    #[allow(clippy::too_many_arguments)]
-    pub fn task_state(
-        &mut self,
-        tm: ResourceId,
-        job_id: JobId,
-        attempt: u32,
-        vertex: usize,
-        subtask: usize,
-        state: ExecutionState,
-        failure: Option<String>,
-        now: i64,
-    ) -> Vec<Outgoing> {
+    pub fn task_state(&mut self, tm: ResourceId, update: TaskUpdate, now: i64) -> Vec<Outgoing> {
+        let TaskUpdate {
+            job_id,
+            attempt,
+            vertex,
+            subtask,
+            state,
+            failure,
+            counters,
+        } = update;
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return Vec::new();
         };
@@ -209,6 +208,9 @@ impl Cluster {
             return Vec::new();
         };
         *slot = state;
+        if let Some(c) = counters.filter(|c| c.job_id == job_id && c.attempt == attempt) {
+            job.reports.insert((vertex, subtask), c);
+        }
         if let Some(t) = job.since.get_mut(vertex).and_then(|v| v.get_mut(subtask)) {
             *t = now;
         }
@@ -596,6 +598,41 @@ mod tests {
             .count()
     }
 
+    fn update(
+        job_id: JobId,
+        attempt: u32,
+        vertex: usize,
+        subtask: usize,
+        state: ExecutionState,
+        failure: Option<&str>,
+    ) -> TaskUpdate {
+        TaskUpdate {
+            job_id,
+            attempt,
+            vertex,
+            subtask,
+            state,
+            failure: failure.map(str::to_string),
+            counters: None,
+        }
+    }
+
+    #[test]
+    fn final_counters_ride_on_the_finished_report() {
+        let mut c = Cluster::new(timeouts());
+        c.register(tm("a", 1), String::new(), 0);
+        c.submit(job(1, RestartStrategy::None));
+        let id = JobId::from_seed("job");
+        let mut u = update(id, 0, 0, 0, ExecutionState::Finished, None);
+        u.counters = Some(SubtaskReport {
+            job_id: id,
+            records_out: 42,
+            ..SubtaskReport::default()
+        });
+        c.task_state(ResourceId::from_seed("a"), u, 5);
+        assert_eq!(c.jobs[&id].reports[&(0, 0)].records_out, 42);
+    }
+
     #[test]
     fn a_job_spreads_over_taskmanagers_and_finishes() {
         let mut c = Cluster::new(timeouts());
@@ -609,7 +646,7 @@ mod tests {
         let slots = c.jobs[&id].slots.clone();
         for (v, p) in [(0, 4), (1, 1)] {
             for (s, tm) in slots.iter().enumerate().take(p) {
-                c.task_state(*tm, id, 0, v, s, ExecutionState::Finished, None, 5);
+                c.task_state(*tm, update(id, 0, v, s, ExecutionState::Finished, None), 5);
             }
         }
         assert_eq!(c.jobs[&id].status, JobStatus::Finished);
@@ -640,12 +677,7 @@ mod tests {
         // Reports of the old attempt are ignored.
         c.task_state(
             ResourceId::from_seed("a"),
-            id,
-            0,
-            0,
-            0,
-            ExecutionState::Failed,
-            None,
+            update(id, 0, 0, 0, ExecutionState::Failed, None),
             301,
         );
         assert_eq!(c.jobs[&id].status, JobStatus::Running);
@@ -659,12 +691,14 @@ mod tests {
         let id = JobId::from_seed("job");
         c.task_state(
             ResourceId::from_seed("a"),
-            id,
-            0,
-            1,
-            0,
-            ExecutionState::Failed,
-            Some("division by zero".into()),
+            update(
+                id,
+                0,
+                1,
+                0,
+                ExecutionState::Failed,
+                Some("division by zero"),
+            ),
             7,
         );
         let j = &c.jobs[&id];

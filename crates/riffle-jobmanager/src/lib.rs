@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod job;
+pub mod metrics;
 pub mod rest;
 pub mod rpc;
 
@@ -18,9 +19,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use riffle_common::config::Configuration;
+use riffle_common::config::{Configuration, PortRange};
 use riffle_common::restart::RestartTracker;
-use riffle_rpc::{AbstractId, JobId, ResourceId};
+use riffle_rpc::{JobId, ResourceId};
 use riffle_runtime::metrics::JobMetrics;
 use serde::Deserialize;
 
@@ -127,7 +128,7 @@ impl JobManagerState {
             .vertices
             .iter()
             .map(|v| VertexInfo {
-                id: AbstractId::from_seed(&format!("{}/vertex/{}", spec.id, v.id)),
+                id: riffle_rpc::ids::vertex_id(spec.id, v.id),
                 name: v.name.clone(),
                 parallelism: v.parallelism,
                 max_parallelism,
@@ -182,6 +183,9 @@ pub struct JobManagerOptions {
     pub rest_bind: String,
     /// REST port (0 = any).
     pub rest_port: u16,
+    /// Ports the Prometheus endpoint may bind to (`metrics.reporter.prom.port`);
+    /// `None` runs no endpoint.
+    pub metrics_ports: Option<PortRange>,
 }
 
 /// A running JobManager.
@@ -192,6 +196,8 @@ pub struct JobManager {
     pub rpc_port: u16,
     /// The bound REST port.
     pub rest_port: u16,
+    /// The bound Prometheus port, if the endpoint runs.
+    pub metrics_port: Option<u16>,
 }
 
 impl std::fmt::Debug for JobManager {
@@ -200,6 +206,27 @@ impl std::fmt::Debug for JobManager {
             .field("rpc_port", &self.rpc_port)
             .field("rest_port", &self.rest_port)
             .finish()
+    }
+}
+
+/// Starts the Prometheus endpoint; a port that cannot be bound is logged
+/// and the JobManager runs without one, as Flink's reporter does.
+fn serve_metrics(bind: &str, ports: &PortRange, host: String, shared: &Arc<Shared>) -> Option<u16> {
+    let shared = Arc::clone(shared);
+    let cpu = riffle_common::process::CpuMeter::default();
+    let render: riffle_common::prometheus::Render = Arc::new(move || {
+        shared
+            .cluster
+            .lock()
+            .map(|c| metrics::render(&c, &host, now_ms(), &cpu))
+            .unwrap_or_default()
+    });
+    match riffle_common::prometheus::serve(bind, ports, render) {
+        Ok(port) => Some(port),
+        Err(e) => {
+            tracing::warn!(ports = %ports, error = %e, "cannot start the Prometheus endpoint (metrics.reporter.prom.port)");
+            None
+        }
     }
 }
 
@@ -282,11 +309,21 @@ impl JobManager {
                 });
             })
             .map_err(|e| e.to_string())?;
-        tracing::info!(rpc_port, rest_port, "JobManager started");
+        let metrics_port = match &options.metrics_ports {
+            Some(ports) => {
+                let host = cfg
+                    .jobmanager_rpc_address()
+                    .unwrap_or_else(|_| "localhost".into());
+                serve_metrics(&options.rpc_bind, ports, host, &shared)
+            }
+            None => None,
+        };
+        tracing::info!(rpc_port, rest_port, ?metrics_port, "JobManager started");
         Ok(JobManager {
             state,
             rpc_port,
             rest_port,
+            metrics_port,
         })
     }
 }

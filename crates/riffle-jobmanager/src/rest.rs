@@ -545,24 +545,10 @@ fn metric_list(available: Vec<(&'static str, String)>, get: Option<String>) -> V
 }
 
 fn job_metric_values(job: &Job, now: i64) -> Vec<(&'static str, String)> {
-    let uptime = match (job.status, job.timestamps.get(&JobStatus::Running)) {
-        (JobStatus::Running, Some(t)) => now - t,
-        _ => 0,
-    };
-    vec![
-        ("numRestarts", job.num_restarts.to_string()),
-        ("fullRestarts", job.num_restarts.to_string()),
-        ("uptime", uptime.to_string()),
-        (
-            "downtime",
-            (if job.status == JobStatus::Restarting {
-                now - job.last_modification
-            } else {
-                0
-            })
-            .to_string(),
-        ),
-    ]
+    crate::metrics::job_gauges(job, now)
+        .into_iter()
+        .map(|(name, _, v)| (name, v.to_string()))
+        .collect()
 }
 
 async fn job_metrics(
@@ -861,25 +847,13 @@ async fn jobmanager_metrics(
 ) -> ApiResult {
     let p = riffle_common::process::process_stats();
     ok(with_cluster(&state, |c| {
-        let running = c
-            .jobs
-            .values()
-            .filter(|j| j.status == JobStatus::Running)
-            .count();
-        metric_list(
-            vec![
-                (
-                    "numRegisteredTaskManagers",
-                    c.taskmanagers.len().to_string(),
-                ),
-                ("numRunningJobs", running.to_string()),
-                ("taskSlotsTotal", c.slots_total().to_string()),
-                ("taskSlotsAvailable", c.slots_available().to_string()),
-                ("Status.ProcessTree.Memory.RSS", p.rss_bytes.to_string()),
-                ("Status.ProcessTree.CPU.Time", p.cpu_ms.to_string()),
-            ],
-            q.get,
-        )
+        let mut values: Vec<(&str, String)> = crate::metrics::cluster_gauges(c)
+            .into_iter()
+            .map(|(name, _, v)| (name, v.to_string()))
+            .collect();
+        values.push(("Status.ProcessTree.Memory.RSS", p.rss_bytes.to_string()));
+        values.push(("Status.ProcessTree.CPU.Time", p.cpu_ms.to_string()));
+        metric_list(values, q.get)
     })?)
 }
 

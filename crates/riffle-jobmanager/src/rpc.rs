@@ -179,20 +179,8 @@ fn read_loop(
                     send(&mut *w, &ToTaskManager::HeartbeatAck)?;
                 }
             }
-            ToJobManager::TaskState {
-                job_id,
-                attempt,
-                vertex,
-                subtask,
-                state,
-                failure,
-            } => {
-                shared.apply(|c, now| {
-                    (
-                        (),
-                        c.task_state(tm, job_id, attempt, vertex, subtask, state, failure, now),
-                    )
-                });
+            ToJobManager::TaskState(update) => {
+                shared.apply(|c, now| ((), c.task_state(tm, update, now)));
             }
         }
     }

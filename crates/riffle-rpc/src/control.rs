@@ -26,7 +26,7 @@ use crate::{Error, Result};
 pub const CONTROL: u8 = 1;
 
 /// The protocol version both sides must speak.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Flink's `ExecutionState` of a subtask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -174,20 +174,28 @@ pub enum ToJobManager {
         process: ProcessReport,
     },
     /// A subtask changed state.
-    TaskState {
-        /// Job.
-        job_id: JobId,
-        /// Attempt.
-        attempt: u32,
-        /// Vertex index.
-        vertex: usize,
-        /// Subtask index.
-        subtask: usize,
-        /// New state.
-        state: ExecutionState,
-        /// For `Failed`: the error, as text.
-        failure: Option<String>,
-    },
+    TaskState(TaskUpdate),
+}
+
+/// A subtask's new state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskUpdate {
+    /// Job.
+    pub job_id: JobId,
+    /// Attempt.
+    pub attempt: u32,
+    /// Vertex index.
+    pub vertex: usize,
+    /// Subtask index.
+    pub subtask: usize,
+    /// New state.
+    pub state: ExecutionState,
+    /// For `Failed`: the error, as text.
+    pub failure: Option<String>,
+    /// For terminal states: the subtask's last counters, so a job shorter than
+    /// a heartbeat interval still reports what it did.
+    #[serde(default)]
+    pub counters: Option<SubtaskReport>,
 }
 
 /// One attempt of a job, for the TaskManagers to run their share of.
@@ -276,14 +284,15 @@ mod tests {
                 cpu_cores: 2,
                 physical_memory: 1 << 30,
             }),
-            ToJobManager::TaskState {
+            ToJobManager::TaskState(TaskUpdate {
                 job_id: JobId::from_seed("j"),
                 attempt: 1,
                 vertex: 0,
                 subtask: 1,
                 state: ExecutionState::Failed,
                 failure: Some("boom".into()),
-            },
+                counters: None,
+            }),
         ];
         let mut buf = Vec::new();
         for m in &msgs {

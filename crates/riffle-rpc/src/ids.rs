@@ -43,6 +43,13 @@ impl AbstractId {
     }
 }
 
+/// The id of a job's vertex (Flink's `JobVertexID`): derived from the job id
+/// and the vertex index, so the JobManager's REST API and the TaskManagers'
+/// metric labels agree without exchanging it.
+pub fn vertex_id(job_id: JobId, vertex: usize) -> AbstractId {
+    AbstractId::from_seed(&format!("{job_id}/vertex/{vertex}"))
+}
+
 fn fnv1a_128(bytes: &[u8]) -> u128 {
     const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
     const PRIME: u128 = 0x0000000001000000000000000000013B;

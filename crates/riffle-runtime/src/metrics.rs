@@ -87,6 +87,10 @@ pub struct TaskMetrics {
     pub bytes_in: AtomicU64,
     /// `numBytesOut`: in-memory size of the sent batches.
     pub bytes_out: AtomicU64,
+    /// Rows the chain's source produced (the source operator's `numRecordsOut`).
+    pub source_out: AtomicU64,
+    /// Rows that entered the chain's last operator (its `numRecordsIn`).
+    pub tail_in: AtomicU64,
     /// Time spent waiting for input, in ns.
     pub idle_ns: AtomicU64,
     /// Time spent blocked on a full downstream channel, in ns.
@@ -109,6 +113,8 @@ impl TaskMetrics {
             records_out: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            source_out: AtomicU64::new(0),
+            tail_in: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
             backpressured_ns: AtomicU64::new(0),
             input_watermark: AtomicI64::new(i64::MIN),
@@ -126,6 +132,16 @@ impl TaskMetrics {
     pub fn add_out(&self, rows: usize, bytes: usize) {
         self.records_out.fetch_add(rows as u64, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Adds rows produced by the chain's source.
+    pub fn add_source_out(&self, rows: usize) {
+        self.source_out.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    /// Adds rows that entered the chain's last operator.
+    pub fn add_tail_in(&self, rows: usize) {
+        self.tail_in.fetch_add(rows as u64, Ordering::Relaxed);
     }
 
     /// Adds time spent waiting for input.
@@ -151,6 +167,8 @@ impl TaskMetrics {
             records_out: self.records_out.load(Ordering::Relaxed),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            source_out: self.source_out.load(Ordering::Relaxed),
+            tail_in: self.tail_in.load(Ordering::Relaxed),
             idle_ns,
             backpressured_ns,
             busy_ns: elapsed_ns.saturating_sub(idle_ns + backpressured_ns),
@@ -173,6 +191,10 @@ pub struct TaskSample {
     pub bytes_in: u64,
     /// Bytes out.
     pub bytes_out: u64,
+    /// Rows the chain's source produced.
+    pub source_out: u64,
+    /// Rows that entered the chain's last operator.
+    pub tail_in: u64,
     /// Accumulated idle time.
     pub idle_ns: u64,
     /// Accumulated backpressured time.
@@ -196,6 +218,10 @@ pub struct TaskRates {
     pub bytes_in: f64,
     /// `numBytesOutPerSecond`.
     pub bytes_out: f64,
+    /// The source operator's `numRecordsOutPerSecond`.
+    pub source_out: f64,
+    /// The last operator's `numRecordsInPerSecond`.
+    pub tail_in: f64,
     /// `busyTimeMsPerSecond`.
     pub busy_ms: f64,
     /// `idleTimeMsPerSecond`.
@@ -218,6 +244,8 @@ impl TaskRates {
             records_out: per(old.records_out, new.records_out),
             bytes_in: per(old.bytes_in, new.bytes_in),
             bytes_out: per(old.bytes_out, new.bytes_out),
+            source_out: per(old.source_out, new.source_out),
+            tail_in: per(old.tail_in, new.tail_in),
             busy_ms: ms(old.busy_ns, new.busy_ns),
             idle_ms: ms(old.idle_ns, new.idle_ns),
             backpressured_ms: ms(old.backpressured_ns, new.backpressured_ns),

@@ -187,6 +187,7 @@ impl Subtask {
                         self.send_downstream(Message::Idle(false))?;
                     }
                     self.metrics.add_source_records(b.num_rows());
+                    self.task_metrics.add_source_out(b.num_rows());
                     self.push(0, vec![Message::Data(Chunk::insert_only(b))])?;
                 }
                 SourcePoll::Pending => {
@@ -321,13 +322,19 @@ impl Subtask {
     /// Sends messages through operators `from..` of the chain, then downstream.
     fn push(&mut self, from: usize, mut msgs: Vec<Message>) -> Result<()> {
         let mut out = Output::default();
-        for op in self.chain.iter_mut().skip(from) {
+        let tail = self.chain.len().saturating_sub(1);
+        for (i, op) in self.chain.iter_mut().enumerate().skip(from) {
             if msgs.is_empty() {
                 return Ok(());
             }
             for msg in msgs.drain(..) {
                 match msg {
-                    Message::Data(c) => op.process(0, c, &mut out)?,
+                    Message::Data(c) => {
+                        if i == tail {
+                            self.task_metrics.add_tail_in(c.num_rows());
+                        }
+                        op.process(0, c, &mut out)?
+                    }
                     Message::Watermark(w) => op.on_watermark(w, &mut out)?,
                     Message::Barrier(b) => op.on_barrier(b, &mut out)?,
                     Message::Idle(_) | Message::EndOfInput => {}

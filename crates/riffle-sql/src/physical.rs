@@ -91,12 +91,18 @@ pub(crate) fn build_job(
                 ),
             });
         }
+        let vertex = match &sink.table {
+            Some(t) => b
+                .sink_vertex(&stream, &t.descriptor().options, &name)
+                .map_err(|e| e.at(Some(sink.location)))?,
+            None => stream.vertex,
+        };
         let mut writers = vec![factory];
         if let Some(dir) = session.config.get(riffle_common::config::SINK_TAP_DIR) {
             writers.push(riffle_connectors::tap::tap(dir, &name));
         }
         b.push(
-            stream.vertex,
+            vertex,
             Arc::new(SinkOperatorFactory {
                 table: name.clone(),
                 writers,
@@ -123,6 +129,59 @@ pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
 }
 
 impl Builder<'_> {
+    /// The vertex a sink is chained onto: the input's, or a vertex of its own
+    /// fed by a rebalance when the table's `sink.parallelism` differs (as in
+    /// Flink, where a sink with another parallelism cannot be chained).
+    fn sink_vertex(
+        &mut self,
+        input: &Stream,
+        options: &std::collections::BTreeMap<String, String>,
+        table: &str,
+    ) -> Result<usize> {
+        let Some(raw) = options.get("sink.parallelism") else {
+            return Ok(input.vertex);
+        };
+        let parallelism = raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                Error::plan(format!(
+                    "table '{table}': 'sink.parallelism' must be a positive integer, got '{raw}'"
+                ))
+            })?;
+        let upstream = self
+            .vertices
+            .get(input.vertex)
+            .map_or(self.parallelism, |v| v.parallelism);
+        if parallelism == upstream {
+            return Ok(input.vertex);
+        }
+        if let Some(op) = &input.updates_from {
+            return Err(Error::plan(format!(
+                "table '{table}': 'sink.parallelism' = {parallelism} differs from its input's \
+                 parallelism {upstream}, but the input carries updates (from {op}) whose order \
+                 would be lost; remove 'sink.parallelism'"
+            )));
+        }
+        let id = self.vertices.len();
+        self.vertices.push(Vertex {
+            id,
+            name: String::new(),
+            parallelism,
+            source: None,
+            operators: Vec::new(),
+        });
+        self.edges.push(riffle_runtime::Edge {
+            from: input.vertex,
+            to: id,
+            input: 0,
+            partitioning: Partitioning::Rebalance,
+        });
+        Ok(id)
+    }
+
     /// Starts a vertex fed from `input` through an exchange: hash by `keys`,
     /// or everything to one subtask when there are no keys.
     pub(crate) fn keyed_vertex(
@@ -285,5 +344,48 @@ impl Builder<'_> {
                 other.display()
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn graph(sink_options: &str) -> Result<JobGraph> {
+        let mut config = riffle_common::config::Configuration::new();
+        config.set("parallelism.default", "4");
+        let mut session = Session::new(config);
+        let sql = format!(
+            "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+             CREATE TABLE k (id BIGINT) WITH ('connector' = 'blackhole'{sink_options});
+             INSERT INTO k SELECT id FROM src;"
+        );
+        let script = session.run_script(&sql, &Arc::new(JobMetrics::default()))?;
+        Ok(script.job.unwrap())
+    }
+
+    #[test]
+    fn a_sink_with_its_own_parallelism_gets_its_own_vertex() {
+        let chained = graph("").unwrap();
+        assert_eq!(chained.vertices.len(), 1);
+        let same = graph(", 'sink.parallelism' = '4'").unwrap();
+        assert_eq!(same.vertices.len(), 1);
+        let g = graph(", 'sink.parallelism' = '1'").unwrap();
+        assert_eq!(g.vertices.len(), 2);
+        assert_eq!(g.vertices[1].parallelism, 1);
+        assert!(
+            g.vertices[1].name.starts_with("Sink"),
+            "{}",
+            g.vertices[1].name
+        );
+        assert!(matches!(g.edges[0].partitioning, Partitioning::Rebalance));
+        let bad = graph(", 'sink.parallelism' = 'two'")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.contains("'sink.parallelism' must be a positive integer"),
+            "{bad}"
+        );
     }
 }

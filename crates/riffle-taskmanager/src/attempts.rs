@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Sender;
 use riffle_common::config::Configuration;
 use riffle_rpc::JobId;
-use riffle_rpc::control::{Deployment, ExecutionState, SubtaskReport, ToJobManager};
+use riffle_rpc::control::{Deployment, ExecutionState, SubtaskReport, TaskUpdate, ToJobManager};
 use riffle_rpc::net::{Handshake, InputRegistry, open_channel};
 use riffle_runtime::deploy::{ChannelAddr, RemoteChannels, SubtaskId, Wiring, spawn, wire};
 use riffle_runtime::exchange::Envelope;
@@ -31,6 +31,9 @@ pub trait Reporter: Send + Sync {
 
 /// One running attempt.
 struct Attempt {
+    job_name: String,
+    /// Vertex names (operator names joined by ` -> `).
+    vertex_names: Vec<String>,
     cancel: Arc<AtomicBool>,
     inputs: HashMap<SubtaskId, Sender<Envelope>>,
     metrics: Arc<JobMetrics>,
@@ -43,8 +46,32 @@ struct Attempt {
 pub struct Attempts {
     inner: Mutex<BTreeMap<(JobId, u32), Attempt>>,
     reporter: Mutex<Option<Arc<dyn Reporter>>>,
-    /// The previous heartbeat's sample per subtask, for the per-second rates.
-    previous: Mutex<HashMap<(JobId, u32, SubtaskId), TaskSample>>,
+    /// The last sample and the rates up to it, per subtask ([`Attempts::sample`]).
+    rates: Mutex<HashMap<TaskKey, (TaskSample, TaskRates)>>,
+}
+
+/// A subtask of an attempt.
+type TaskKey = (JobId, u32, SubtaskId);
+
+/// A running subtask's counters and where it belongs, for metric reporters.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    /// Job.
+    pub job_id: JobId,
+    /// The job's name.
+    pub job_name: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Vertex index.
+    pub vertex: usize,
+    /// Vertex name (operator names joined by ` -> `).
+    pub vertex_name: String,
+    /// Subtask index.
+    pub subtask: usize,
+    /// Counters now.
+    pub sample: TaskSample,
+    /// Per-second rates over the last sampling period.
+    pub rates: TaskRates,
 }
 
 impl Attempts {
@@ -66,44 +93,65 @@ impl Attempts {
         }
     }
 
-    /// Counters of every running subtask, with rates since the previous call, for heartbeats.
-    pub fn reports(&self) -> Vec<SubtaskReport> {
-        let (Ok(map), Ok(mut previous)) = (self.inner.lock(), self.previous.lock()) else {
-            return Vec::new();
+    /// Takes a sample of every running subtask and updates the per-second
+    /// rates; called once a second, so heartbeats and the Prometheus endpoint
+    /// see the same rates however often they ask.
+    pub fn sample(&self) {
+        let Ok(map) = self.inner.lock() else { return };
+        let Ok(mut rates) = self.rates.lock() else {
+            return;
         };
-        let mut out = Vec::new();
         let mut current = HashMap::new();
         for ((job_id, attempt), a) in map.iter() {
             for t in a.metrics.tasks() {
                 let s = t.sample();
                 let key = (*job_id, *attempt, (t.vertex, t.subtask));
-                let rates = previous
+                let r = rates
                     .get(&key)
-                    .map(|old| TaskRates::between(old, &s))
+                    .map(|(old, _)| TaskRates::between(old, &s))
                     .unwrap_or_default();
-                current.insert(key, s);
-                out.push(SubtaskReport {
+                current.insert(key, (s, r));
+            }
+        }
+        // Finished attempts drop out here.
+        *rates = current;
+    }
+
+    /// Every running subtask with its counters and rates.
+    pub fn tasks(&self) -> Vec<TaskView> {
+        let (Ok(map), Ok(rates)) = (self.inner.lock(), self.rates.lock()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for ((job_id, attempt), a) in map.iter() {
+            for t in a.metrics.tasks() {
+                let key = (*job_id, *attempt, (t.vertex, t.subtask));
+                out.push(TaskView {
                     job_id: *job_id,
+                    job_name: a.job_name.clone(),
                     attempt: *attempt,
                     vertex: t.vertex,
+                    vertex_name: a.vertex_names.get(t.vertex).cloned().unwrap_or_default(),
                     subtask: t.subtask,
-                    records_in: s.records_in,
-                    records_out: s.records_out,
-                    bytes_in: s.bytes_in,
-                    bytes_out: s.bytes_out,
-                    busy_ms: s.busy_ns / 1_000_000,
-                    idle_ms: s.idle_ns / 1_000_000,
-                    backpressured_ms: s.backpressured_ns / 1_000_000,
-                    backpressured_ms_per_second: rates.backpressured_ms,
-                    busy_ms_per_second: rates.busy_ms,
-                    input_watermark: s.input_watermark,
-                    output_watermark: s.output_watermark,
+                    sample: t.sample(),
+                    rates: rates.get(&key).map(|(_, r)| *r).unwrap_or_default(),
                 });
             }
         }
-        // Finished attempts drop out here too.
-        *previous = current;
         out
+    }
+
+    /// Counters of every running subtask, for heartbeats.
+    pub fn reports(&self) -> Vec<SubtaskReport> {
+        self.tasks().iter().map(report).collect()
+    }
+
+    /// The current counters of one subtask, for its final state report.
+    fn final_counters(&self, job_id: JobId, attempt: u32, id: SubtaskId) -> Option<SubtaskReport> {
+        self.tasks()
+            .iter()
+            .find(|t| (t.job_id, t.attempt, (t.vertex, t.subtask)) == (job_id, attempt, id))
+            .map(report)
     }
 
     /// Every running attempt's metrics, for the metric reporter.
@@ -147,15 +195,49 @@ impl InputRegistry for Attempts {
     }
 }
 
-fn failed(job_id: JobId, attempt: u32, id: SubtaskId, reason: String) -> ToJobManager {
-    ToJobManager::TaskState {
+/// A subtask's counters as heartbeats carry them.
+fn report(t: &TaskView) -> SubtaskReport {
+    let s = &t.sample;
+    SubtaskReport {
+        job_id: t.job_id,
+        attempt: t.attempt,
+        vertex: t.vertex,
+        subtask: t.subtask,
+        records_in: s.records_in,
+        records_out: s.records_out,
+        bytes_in: s.bytes_in,
+        bytes_out: s.bytes_out,
+        busy_ms: s.busy_ns / 1_000_000,
+        idle_ms: s.idle_ns / 1_000_000,
+        backpressured_ms: s.backpressured_ns / 1_000_000,
+        backpressured_ms_per_second: t.rates.backpressured_ms,
+        busy_ms_per_second: t.rates.busy_ms,
+        input_watermark: s.input_watermark,
+        output_watermark: s.output_watermark,
+    }
+}
+
+/// A task state message.
+fn task_state(
+    job_id: JobId,
+    attempt: u32,
+    id: SubtaskId,
+    state: ExecutionState,
+    failure: Option<String>,
+) -> ToJobManager {
+    ToJobManager::TaskState(TaskUpdate {
         job_id,
         attempt,
         vertex: id.0,
         subtask: id.1,
-        state: ExecutionState::Failed,
-        failure: Some(reason),
-    }
+        state,
+        failure,
+        counters: None,
+    })
+}
+
+fn failed(job_id: JobId, attempt: u32, id: SubtaskId, reason: String) -> ToJobManager {
+    task_state(job_id, attempt, id, ExecutionState::Failed, Some(reason))
 }
 
 /// Channels to subtasks on other TaskManagers.
@@ -235,14 +317,7 @@ impl Attempts {
 pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporter>) {
     let (job_id, attempt) = (d.job_id, d.attempt);
     let state = move |id: SubtaskId, state: ExecutionState, failure: Option<String>| {
-        ToJobManager::TaskState {
-            job_id,
-            attempt,
-            vertex: id.0,
-            subtask: id.1,
-            state,
-            failure,
-        }
+        task_state(job_id, attempt, id, state, failure)
     };
     let fail_all = |reason: String| {
         for &id in &d.subtasks {
@@ -275,6 +350,8 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
         map.insert(
             (job_id, attempt),
             Attempt {
+                job_name: d.job_name.clone(),
+                vertex_names: graph.vertices.iter().map(|v| v.name.clone()).collect(),
                 cancel: Arc::clone(&cancel),
                 inputs,
                 metrics,
@@ -289,7 +366,7 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     let done = Arc::clone(attempts);
     let r = Arc::clone(&reporter);
     let on_exit = Arc::new(move |(id, result): (SubtaskId, RtResult<()>)| {
-        let msg = match result {
+        let mut msg = match result {
             Ok(()) => state(id, ExecutionState::Finished, None),
             Err(e) if e.is_cancelled() => state(id, ExecutionState::Canceled, None),
             Err(e) => {
@@ -297,6 +374,9 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
                 state(id, ExecutionState::Failed, Some(e.to_string()))
             }
         };
+        if let ToJobManager::TaskState(u) = &mut msg {
+            u.counters = done.final_counters(job_id, attempt, id);
+        }
         r.report(msg);
         done.finish_one(job_id, attempt);
     });

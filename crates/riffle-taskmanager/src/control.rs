@@ -17,8 +17,12 @@ use riffle_rpc::control::{
     PROTOCOL_VERSION, ProcessReport, TaskManagerInfo, ToJobManager, ToTaskManager, receive, send,
 };
 
+use riffle_common::config::PortRange;
+use riffle_common::process::CpuMeter;
+use riffle_common::prometheus::{self, Render};
+
 use crate::attempts::{Attempts, Reporter, deploy};
-use crate::hardware;
+use crate::{hardware, metrics};
 
 /// How a TaskManager is set up (from `config.yaml`, `-D` and the command line).
 #[derive(Debug, Clone)]
@@ -39,14 +43,16 @@ pub struct TaskManagerOptions {
     pub heartbeat_interval: Duration,
     /// `heartbeat.timeout`.
     pub heartbeat_timeout: Duration,
-    /// Port of the Prometheus endpoint, if one runs.
-    pub metrics_port: Option<u16>,
+    /// Ports the Prometheus endpoint may bind to (`metrics.reporter.prom.port`);
+    /// `None` runs no endpoint.
+    pub metrics_ports: Option<PortRange>,
 }
 
 /// A running TaskManager.
 pub struct TaskManager {
     options: TaskManagerOptions,
     data_port: u16,
+    metrics_port: Option<u16>,
     attempts: Arc<Attempts>,
     stop: Arc<AtomicBool>,
 }
@@ -78,6 +84,29 @@ impl Reporter for Link {
     }
 }
 
+/// Starts the Prometheus endpoint; a port that cannot be bound is logged
+/// and the TaskManager runs without one, as Flink's reporter does.
+fn serve_metrics(
+    o: &TaskManagerOptions,
+    ports: &PortRange,
+    attempts: &Arc<Attempts>,
+) -> Option<u16> {
+    let (host, tm_id) = (o.host.clone(), o.resource_id.to_string());
+    let attempts = Arc::clone(attempts);
+    let cpu = CpuMeter::default();
+    let render: Render = Arc::new(move || metrics::render(&host, &tm_id, &attempts.tasks(), &cpu));
+    match prometheus::serve(&o.bind_host, ports, render) {
+        Ok(port) => {
+            tracing::info!(port, "Prometheus endpoint started");
+            Some(port)
+        }
+        Err(e) => {
+            tracing::warn!(ports = %ports, error = %e, "cannot start the Prometheus endpoint (metrics.reporter.prom.port)");
+            None
+        }
+    }
+}
+
 impl TaskManager {
     /// Binds the data port and starts registering with the JobManager.
     pub fn start(options: TaskManagerOptions) -> std::io::Result<Arc<TaskManager>> {
@@ -86,11 +115,26 @@ impl TaskManager {
         let attempts = Arc::new(Attempts::default());
         riffle_rpc::net::serve(listener, Arc::clone(&attempts) as _)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let metrics_port = match &options.metrics_ports {
+            Some(ports) => serve_metrics(&options, ports, &attempts),
+            None => None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sampled, stopped) = (Arc::clone(&attempts), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("tm-metrics".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    sampled.sample();
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })?;
         let tm = Arc::new(TaskManager {
             options,
             data_port,
+            metrics_port,
             attempts,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop,
         });
         let me = Arc::clone(&tm);
         std::thread::Builder::new()
@@ -108,6 +152,11 @@ impl TaskManager {
     /// The bound data port.
     pub fn data_port(&self) -> u16 {
         self.data_port
+    }
+
+    /// The bound Prometheus port, if the endpoint runs.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The resource id.
@@ -172,7 +221,7 @@ impl TaskManager {
                 protocol_version: PROTOCOL_VERSION,
                 host: o.host.clone(),
                 data_port: self.data_port,
-                metrics_port: o.metrics_port,
+                metrics_port: self.metrics_port,
                 slots: o.slots,
                 cpu_cores: hardware::cpu_cores(),
                 physical_memory: hardware::physical_memory(),

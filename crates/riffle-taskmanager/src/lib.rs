@@ -10,9 +10,12 @@
 //! control loop in the background; when the JobManager is lost (connection
 //! closed or no heartbeat answer within `heartbeat.timeout`) every running
 //! attempt is cancelled and the TaskManager registers again, as Flink's do.
+//! Its metrics are served to Prometheus ([`metrics`]) on
+//! `metrics.reporter.prom.port`.
 
 mod attempts;
 mod control;
 mod hardware;
+mod metrics;
 
 pub use control::{TaskManager, TaskManagerOptions};

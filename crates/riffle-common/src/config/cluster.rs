@@ -181,6 +181,16 @@ impl Configuration {
         self.get_port_range(PROM_PORT, PortRange::single(9249))
     }
 
+    /// The Prometheus endpoint's ports, or `None` when `metrics.reporters`
+    /// is set and does not name `prom` (Riffle's only reporter, on by default).
+    pub fn prometheus_endpoint(&self) -> Result<Option<PortRange>> {
+        let reporters = self.metrics_reporters();
+        if !reporters.is_empty() && !reporters.iter().any(|r| r == "prom") {
+            return Ok(None);
+        }
+        self.prometheus_port().map(Some)
+    }
+
     /// `metrics.reporters` split on `,` (Flink's form) or `;` (a YAML list);
     /// empty when unset.
     pub fn metrics_reporters(&self) -> Vec<String> {
