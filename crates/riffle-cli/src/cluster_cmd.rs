@@ -42,7 +42,16 @@ pub struct StandaloneArgs {
 
 /// Loads and checks the cluster configuration; unknown keys are warned about once.
 pub fn cluster_config(define: &[String]) -> Result<Configuration> {
-    let config = load_cluster_config_from_env(define).context("cannot load the configuration")?;
+    let config = load_cluster_config_from_env(define);
+    // Log in the configured format from here on; a broken configuration is
+    // still reported (as text) before the process exits.
+    let format = config
+        .as_ref()
+        .ok()
+        .and_then(|c| c.log_format().ok())
+        .unwrap_or_default();
+    crate::logging::init(format, "info");
+    let config = config.context("cannot load the configuration")?;
     config.validate().context("invalid configuration")?;
     for k in config.unknown_keys() {
         tracing::warn!(key = %k, "configuration key is not used by Riffle");
@@ -70,7 +79,7 @@ fn metrics_note(port: Option<u16>) -> String {
 /// `riffle jobmanager`: runs until killed.
 pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
     let jm = start_jobmanager(cluster_config(&args.define)?)?;
-    eprintln!(
+    tracing::info!(
         "JobManager running: RPC port {}, REST API at http://{}{}",
         jm.rpc_port,
         jm.state.rest_address,
@@ -107,7 +116,7 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
         metrics_ports: config.prometheus_endpoint()?,
     };
     let tm = TaskManager::start(options).context("cannot start the TaskManager")?;
-    eprintln!(
+    tracing::info!(
         "TaskManager {} running: data port {}{}",
         tm.resource_id(),
         tm.data_port(),
@@ -133,9 +142,11 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let jm = start_jobmanager(config)?;
-    eprintln!(
-        "JobManager running job {id}: RPC port {}, REST API at http://{}",
-        jm.rpc_port, jm.state.rest_address
+    tracing::info!(
+        "JobManager running job {id}: RPC port {}, REST API at http://{}{}",
+        jm.rpc_port,
+        jm.state.rest_address,
+        metrics_note(jm.metrics_port)
     );
     jm.state
         .submit_spec(JobSpec {
@@ -148,7 +159,7 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(200));
         match jm.state.job_status(id) {
             Some(JobStatus::Finished) => {
-                eprintln!("Job {id} finished.");
+                tracing::info!("Job {id} finished.");
                 return Ok(ExitCode::SUCCESS);
             }
             Some(s) if s.is_globally_terminal() => {

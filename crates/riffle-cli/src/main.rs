@@ -6,6 +6,7 @@
 mod client;
 mod cluster_cmd;
 mod gen_cmd;
+mod logging;
 mod progress;
 mod run;
 
@@ -45,7 +46,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The cluster processes start logging once their configuration is read.
+    if !matches!(
+        cli.command,
+        Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_)
+    ) {
+        logging::init(riffle_common::LogFormat::Text, "warn");
+    }
     let result = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Explain(a) => run::explain(a),
@@ -64,13 +71,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RIFFLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -15,6 +15,8 @@ struct Cluster {
     processes: Vec<Child>,
     /// The Prometheus port of each process, in the same order.
     metrics_ports: Vec<u16>,
+    /// Configuration lines added for every process.
+    extra: String,
     rest: String,
     rpc_port: u16,
 }
@@ -48,10 +50,15 @@ fn properties(rpc_port: u16, rest_port: u16, prom_port: u16) -> String {
 
 impl Cluster {
     fn start(taskmanagers: usize) -> Cluster {
+        Self::start_with(taskmanagers, "")
+    }
+
+    fn start_with(taskmanagers: usize, extra: &str) -> Cluster {
         let (rpc_port, rest_port) = (free_port(), free_port());
         let mut c = Cluster {
             processes: Vec::new(),
             metrics_ports: Vec::new(),
+            extra: extra.to_string(),
             rest: format!("127.0.0.1:{rest_port}"),
             rpc_port,
         };
@@ -67,22 +74,24 @@ impl Cluster {
     }
 
     fn spawn(&mut self, role: &str) {
-        self.spawn_with(role, Stdio::null());
+        self.spawn_with(role, Stdio::null(), Stdio::null());
     }
 
-    /// Starts a process whose standard output (where `print` sinks write) goes to `stdout`.
-    fn spawn_with(&mut self, role: &str, stdout: Stdio) -> &mut Child {
+    /// Starts a process whose standard output (where `print` sinks write) goes
+    /// to `stdout` and whose log goes to `stderr`.
+    fn spawn_with(&mut self, role: &str, stdout: Stdio, stderr: Stdio) -> &mut Child {
         let rest_port: u16 = self.rest.rsplit(':').next().unwrap().parse().unwrap();
         let prom_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_riffle"))
             .arg(role)
             .env(
                 "RIFFLE_PROPERTIES",
-                properties(self.rpc_port, rest_port, prom_port),
+                properties(self.rpc_port, rest_port, prom_port) + &self.extra,
             )
             .env_remove("RIFFLE_CONF_DIR")
+            .env_remove("RIFFLE_LOG")
             .stdout(stdout)
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.processes.push(child);
@@ -475,7 +484,7 @@ fn a_slow_sink_slows_the_sources_with_bounded_memory_and_metrics_pass_promtool()
     // drains slowly, so the sink blocks on a full pipe like a slow external system.
     let printed = Arc::new(AtomicU64::new(0));
     for _ in 0..2 {
-        let child = cluster.spawn_with("taskmanager", Stdio::piped());
+        let child = cluster.spawn_with("taskmanager", Stdio::piped(), Stdio::null());
         let mut out = child.stdout.take().unwrap();
         let printed = Arc::clone(&printed);
         std::thread::spawn(move || {
@@ -656,4 +665,62 @@ fn a_slow_sink_slows_the_sources_with_bounded_memory_and_metrics_pass_promtool()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     cluster.wait_for(|v| v["status"] == "CANCELED", &format!("/jobs/{id}/status"));
+}
+
+#[test]
+fn json_logs_name_the_job_and_task_on_every_task_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start_with(0, "riffle.log.format: json\n");
+    let log = dir.path().join("tm.log");
+    let file = std::fs::File::create(&log).unwrap();
+    cluster.spawn_with("taskmanager", Stdio::null(), Stdio::from(file));
+    cluster.wait_for(|o| o["taskmanagers"].as_u64() == Some(1), "/overview");
+    let sql = dir.path().join("small.sql");
+    std::fs::write(
+        &sql,
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '100');
+         CREATE TABLE k (id BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO k SELECT id FROM src;",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args([
+            "run",
+            "-m",
+            &cluster.rest,
+            "-d",
+            "-p",
+            "2",
+            sql.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    cluster.wait_finished(&id);
+    // The FINISHED reports are sent after the log lines are written.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut task_lines = 0;
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        if v["target"] == "riffle_runtime::deploy" {
+            task_lines += 1;
+            let spans = v["spans"].as_array().unwrap();
+            assert_eq!(spans[0]["job_id"], id.as_str(), "{line}");
+            let task = spans[1]["task"].as_str().unwrap();
+            assert!(task.starts_with("Source: src[datagen]"), "{line}");
+            assert!(task.ends_with("/2)"), "{line}");
+        }
+    }
+    // RUNNING and FINISHED for each of the two subtasks.
+    assert_eq!(task_lines, 4, "{text}");
 }

@@ -249,15 +249,33 @@ pub fn spawn(
     on_exit: Arc<dyn Fn(Exit) + Send + Sync>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>> {
     let mut handles = Vec::new();
+    // The caller's span (the TaskManager's names the job and attempt) is the
+    // parent of every subtask's span, so each log line of a task says which
+    // job and task it comes from.
+    let parent = tracing::Span::current();
     for st in subtasks {
         let id = (st.info.vertex_id, st.info.subtask_index);
         let name = format!("{}-{}", st.info.vertex_name, st.info.subtask_index);
+        let task = format!(
+            "{} ({}/{})",
+            st.info.vertex_name,
+            st.info.subtask_index + 1,
+            st.info.parallelism
+        );
+        let span = tracing::info_span!(parent: &parent, "task", task = %task);
         let cancel = Arc::clone(cancel);
         let on_exit = Arc::clone(&on_exit);
         let handle = std::thread::Builder::new()
             .name(name.chars().take(15).collect())
             .spawn(move || {
+                let _entered = span.enter();
+                tracing::info!("switched to RUNNING");
                 let result = st.run();
+                match &result {
+                    Ok(()) => tracing::info!("switched to FINISHED"),
+                    Err(e) if e.is_cancelled() => tracing::info!("switched to CANCELED"),
+                    Err(e) => tracing::warn!(error = %e, "switched to FAILED"),
+                }
                 if result.is_err() {
                     cancel.store(true, Ordering::Relaxed);
                 }

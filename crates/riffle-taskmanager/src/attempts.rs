@@ -316,6 +316,8 @@ impl Attempts {
 /// Deploys an attempt: plans, wires and starts its local subtasks.
 pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporter>) {
     let (job_id, attempt) = (d.job_id, d.attempt);
+    // Every log line of this attempt's subtasks carries the job id and attempt.
+    let _span = tracing::info_span!("job", job_id = %job_id, attempt).entered();
     let state = move |id: SubtaskId, state: ExecutionState, failure: Option<String>| {
         task_state(job_id, attempt, id, state, failure)
     };
