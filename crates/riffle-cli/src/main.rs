@@ -7,6 +7,7 @@ mod client;
 mod cluster_cmd;
 mod gen_cmd;
 mod logging;
+mod minicluster;
 mod progress;
 mod run;
 
@@ -47,11 +48,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The cluster processes start logging once their configuration is read.
-    if !matches!(
-        cli.command,
-        Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_)
-    ) {
-        logging::init(riffle_common::LogFormat::Text, "warn");
+    match &cli.command {
+        Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_) => {}
+        // The embedded cluster's own warnings (a failed attempt, no restart)
+        // repeat what the run's final error says.
+        Command::Run(a) if a.jobmanager.is_none() => logging::init(
+            riffle_common::LogFormat::Text,
+            "warn,riffle_jobmanager=off,riffle_taskmanager=off",
+        ),
+        _ => logging::init(riffle_common::LogFormat::Text, "warn"),
     }
     let result = match cli.command {
         Command::Run(a) => run::run(a),

@@ -17,8 +17,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts drawing (if `show`) every half second.
-    pub fn start(metrics: Arc<JobMetrics>, show: bool) -> Self {
+    /// Starts drawing (if `show`) every half second, from the metrics
+    /// `current` returns (the running attempt's; `None` before it starts).
+    pub fn start(
+        current: impl Fn() -> Option<Arc<JobMetrics>> + Send + 'static,
+        show: bool,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let handle = show.then(|| {
@@ -28,8 +32,11 @@ impl Progress {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(500));
                     let now = Instant::now();
+                    let Some(metrics) = current() else { continue };
                     let n = metrics.source_records.load(Ordering::Relaxed);
-                    let rate = (n - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
+                    // A restarted attempt counts from zero again.
+                    let rate =
+                        n.saturating_sub(last.1) as f64 / (now - last.0).as_secs_f64().max(1e-9);
                     last = (now, n);
                     let wm = match metrics.current_watermark() {
                         Some(i64::MAX) => "end".to_string(),

@@ -1,16 +1,21 @@
 //! `riffle run` and `riffle explain`.
+//!
+//! `riffle run FILE.sql` runs the job on the embedded mini-cluster
+//! ([`MiniCluster`]); with `-m HOST:PORT` it submits to a session cluster.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use riffle_common::config::{Configuration, PARALLELISM_DEFAULT};
-use riffle_runtime::LocalExecutor;
+use riffle_jobmanager::job::JobStatus;
+use riffle_runtime::metrics::JobMetrics;
 use riffle_sql::Session;
 
+use crate::minicluster::MiniCluster;
 use crate::progress::Progress;
 
 /// Arguments of `riffle run`.
@@ -83,10 +88,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         };
         return crate::client::submit(&target, sql, args.parallelism, &pairs, args.detached);
     }
-    let mut session = Session::new(config_from(args.parallelism, &args.define)?);
-    let executor = LocalExecutor::new();
+    let config = config_from(args.parallelism, &args.define)?;
+    // Planned here first: errors name the file, EXPLAIN and SET print, and
+    // the graph says how many slots the embedded cluster needs.
+    let mut session = Session::new(config.clone());
     let script = session
-        .run_script(&sql, &executor.metrics())
+        .run_script(&sql, &Arc::new(JobMetrics::default()))
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     for m in &script.messages {
         println!("{m}");
@@ -98,34 +105,59 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     };
-    let cancel = executor.cancel_handle();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slots = job
+        .vertices
+        .iter()
+        .map(|v| v.parallelism)
+        .max()
+        .unwrap_or(1);
+    let cluster = MiniCluster::start(&config, slots)?;
+    let started = std::time::Instant::now();
+    let id = cluster
+        .submit(&sql, &config)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
     {
-        let cancel = Arc::clone(&cancel);
         let interrupted = Arc::clone(&interrupted);
-        let _ = ctrlc::set_handler(move || {
-            interrupted.store(true, Ordering::Relaxed);
-            cancel.store(true, Ordering::Relaxed);
-        });
+        let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::Relaxed));
     }
     let show = !args.quiet && std::io::stderr().is_terminal();
-    let progress = Progress::start(executor.metrics(), show);
-    let result = executor.run(&job);
+    let progress = Progress::start(cluster.metrics_fn(id), show);
+    // Ctrl-C cancels the job through the JobManager, as `riffle cancel` would.
+    let status = loop {
+        if interrupted.load(Ordering::Relaxed) {
+            cluster.cancel(id);
+            break cluster.wait(id)?;
+        }
+        match cluster.wait_for(id, std::time::Duration::from_millis(50))? {
+            Some(s) => break s,
+            None => continue,
+        }
+    };
     let elapsed = progress.stop();
-    match result {
-        Ok(outcome) => {
-            let secs = outcome.duration.as_secs_f64().max(1e-9);
+    let (read, written) = cluster
+        .metrics(id)
+        .map(|m| {
+            (
+                m.source_records.load(Ordering::Relaxed),
+                m.sink_records.load(Ordering::Relaxed),
+            )
+        })
+        .unwrap_or_default();
+    match status {
+        JobStatus::Finished => {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
             eprintln!(
                 "Job '{}' finished in {:.2} s: {} records read ({:.0} records/s), {} records written.",
                 job.name,
                 secs,
-                outcome.source_records,
-                outcome.source_records as f64 / secs,
-                outcome.sink_records
+                read,
+                read as f64 / secs,
+                written
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) if e.is_cancelled() && interrupted.load(Ordering::Relaxed) => {
+        JobStatus::Canceled if interrupted.load(Ordering::Relaxed) => {
             eprintln!(
                 "Job '{}' cancelled after {:.1} s.",
                 job.name,
@@ -133,7 +165,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::from(130))
         }
-        Err(e) => Err(anyhow::anyhow!("job '{}' failed: {e}", job.name)),
+        other => Err(anyhow::anyhow!(
+            "job '{}' failed: {}",
+            job.name,
+            cluster
+                .failure(id)
+                .unwrap_or_else(|| format!("it ended in state {}", other.name()))
+        )),
     }
 }
 
@@ -142,7 +180,7 @@ pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
     let mut session = Session::new(config_from(args.parallelism, &args.define)?);
     let text = session
-        .explain_script(&sql, &LocalExecutor::new().metrics())
+        .explain_script(&sql, &Arc::new(JobMetrics::default()))
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)

@@ -140,3 +140,56 @@ fn unknown_user_functions_list_the_compiled_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failing_job_reports_its_root_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "fail.sql",
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+         CREATE TABLE k (v INT) WITH ('connector' = 'blackhole');
+         INSERT INTO k SELECT CAST(CONCAT('x', CAST(id AS STRING)) AS INT) FROM src;",
+    );
+    let o = riffle(&["run", &file]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(
+            "error: job 'insert-into_k' failed: Source: src[datagen] -> Calc -> Sink (1/1)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("Cannot cast string"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn ctrl_c_cancels_the_embedded_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "endless.sql",
+        "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
+         CREATE TABLE k (id BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO k SELECT id FROM src;",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["run", &file])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("Job 'insert-into_k' cancelled after"), "{err}");
+}

@@ -158,6 +158,22 @@ impl JobManagerState {
         result.unwrap_or_else(|| Err(SubmitError::Invalid("JobManager state is poisoned".into())))
     }
 
+    /// Cancels a job; `Err` says why it cannot be (unknown, already ended).
+    pub fn cancel(&self, id: JobId) -> Result<(), String> {
+        self.shared
+            .apply(|c, now| match c.cancel(id, now) {
+                Ok(out) => (Ok(()), out),
+                Err(e) => (Err(e), Vec::new()),
+            })
+            .unwrap_or_else(|| Err("JobManager state is poisoned".into()))
+    }
+
+    /// The latest failure of a job (its root cause when the job FAILED).
+    pub fn last_failure(&self, id: JobId) -> Option<String> {
+        let c = self.shared.cluster.lock().ok()?;
+        c.jobs.get(&id)?.failures.last().map(|f| f.message.clone())
+    }
+
     /// The status of a job, if known.
     pub fn job_status(&self, id: JobId) -> Option<JobStatus> {
         self.shared

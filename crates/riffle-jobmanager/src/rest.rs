@@ -415,16 +415,10 @@ async fn job_cancel(
             )));
         }
     }
-    let result = state
-        .shared
-        .apply(|c, now| match c.cancel(id, now) {
-            Ok(out) => (Ok(()), out),
-            Err(e) => (Err(e), Vec::new()),
-        })
-        .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "state poisoned".into()))?;
-    match result {
+    match state.cancel(id) {
         Ok(()) => Ok((StatusCode::ACCEPTED, axum::Json(json!({}))).into_response()),
         Err(e) if e.contains("not found") => Err(not_found(e)),
+        Err(e) if e.contains("poisoned") => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e)),
         Err(e) => Err(ApiError(StatusCode::CONFLICT, e)),
     }
 }

@@ -274,7 +274,7 @@ pub fn spawn(
                 match &result {
                     Ok(()) => tracing::info!("switched to FINISHED"),
                     Err(e) if e.is_cancelled() => tracing::info!("switched to CANCELED"),
-                    Err(e) => tracing::warn!(error = %e, "switched to FAILED"),
+                    Err(e) => tracing::info!(error = %e, "switched to FAILED"),
                 }
                 if result.is_err() {
                     cancel.store(true, Ordering::Relaxed);

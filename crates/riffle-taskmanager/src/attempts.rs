@@ -41,9 +41,14 @@ struct Attempt {
     running: usize,
 }
 
+/// Called with each attempt's metrics when it is deployed (the embedded
+/// mini-cluster shows them as the progress line).
+pub type AttemptObserver = Arc<dyn Fn(JobId, u32, &Arc<JobMetrics>) + Send + Sync>;
+
 /// All attempts on this TaskManager.
 #[derive(Default)]
 pub struct Attempts {
+    observer: Mutex<Option<AttemptObserver>>,
     inner: Mutex<BTreeMap<(JobId, u32), Attempt>>,
     reporter: Mutex<Option<Arc<dyn Reporter>>>,
     /// The last sample and the rates up to it, per subtask ([`Attempts::sample`]).
@@ -152,18 +157,6 @@ impl Attempts {
             .iter()
             .find(|t| (t.job_id, t.attempt, (t.vertex, t.subtask)) == (job_id, attempt, id))
             .map(report)
-    }
-
-    /// Every running attempt's metrics, for the metric reporter.
-    pub fn metrics(&self) -> Vec<(JobId, Arc<JobMetrics>)> {
-        self.inner
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|((j, _), a)| (*j, Arc::clone(&a.metrics)))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     fn finish_one(&self, job_id: JobId, attempt: u32) {
@@ -305,6 +298,13 @@ pub fn plan(d: &Deployment, metrics: &Arc<JobMetrics>) -> Result<JobGraph, Strin
 }
 
 impl Attempts {
+    /// Sets the observer of new attempts.
+    pub fn observe(&self, f: AttemptObserver) {
+        if let Ok(mut slot) = self.observer.lock() {
+            *slot = Some(f);
+        }
+    }
+
     /// The reporter failures of incoming channels go to.
     pub fn set_reporter(&self, r: Arc<dyn Reporter>) {
         if let Ok(mut slot) = self.reporter.lock() {
@@ -327,6 +327,9 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
         }
     };
     let metrics = Arc::new(JobMetrics::default());
+    if let Some(observe) = attempts.observer.lock().ok().and_then(|o| o.clone()) {
+        observe(job_id, attempt, &metrics);
+    }
     let graph = match plan(&d, &metrics) {
         Ok(g) => g,
         Err(e) => return fail_all(e),

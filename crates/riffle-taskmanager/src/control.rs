@@ -21,7 +21,7 @@ use riffle_common::config::PortRange;
 use riffle_common::process::CpuMeter;
 use riffle_common::prometheus::{self, Render};
 
-use crate::attempts::{Attempts, Reporter, deploy};
+use crate::attempts::{AttemptObserver, Attempts, Reporter, deploy};
 use crate::{hardware, metrics};
 
 /// How a TaskManager is set up (from `config.yaml`, `-D` and the command line).
@@ -164,11 +164,9 @@ impl TaskManager {
         self.options.resource_id
     }
 
-    /// Every running attempt's metrics.
-    pub fn job_metrics(
-        &self,
-    ) -> Vec<(riffle_rpc::JobId, Arc<riffle_runtime::metrics::JobMetrics>)> {
-        self.attempts.metrics()
+    /// Calls `f` with the metrics of every attempt deployed from now on.
+    pub fn observe_attempts(&self, f: AttemptObserver) {
+        self.attempts.observe(f);
     }
 
     /// Stops registering and cancels everything.

@@ -18,4 +18,5 @@ mod control;
 mod hardware;
 mod metrics;
 
+pub use attempts::AttemptObserver;
 pub use control::{TaskManager, TaskManagerOptions};
