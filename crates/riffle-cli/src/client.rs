@@ -48,13 +48,15 @@ pub struct InfoArgs {
     pub target: Target,
 }
 
-struct Client {
+/// A JobManager's REST API.
+pub(crate) struct Client {
     base: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    fn new(target: &Target) -> Client {
+    /// A client of `target` (`host:port` or a URL).
+    pub(crate) fn new(target: &Target) -> Client {
         let base = if target.jobmanager.starts_with("http") {
             target.jobmanager.trim_end_matches('/').to_string()
         } else {
@@ -96,9 +98,29 @@ impl Client {
         Ok(body)
     }
 
-    fn get(&self, path: &str) -> Result<Value> {
+    /// `GET /v1{path}`.
+    pub(crate) fn get(&self, path: &str) -> Result<Value> {
         let r = self.agent.get(format!("{}/v1{path}", self.base)).call();
         self.answer(&format!("GET {path}"), r)
+    }
+
+    /// Submits a script through `POST /v1/sql/jobs`; returns the job id.
+    pub(crate) fn submit_sql(&self, body: &Value) -> Result<String> {
+        let r = self
+            .agent
+            .post(format!("{}/v1/sql/jobs", self.base))
+            .send_json(body);
+        let answer = self.answer("job submission", r)?;
+        Ok(answer["jobid"].as_str().unwrap_or("").to_string())
+    }
+
+    /// Cancels a job (`PATCH /v1/jobs/:id?mode=cancel`).
+    pub(crate) fn cancel_job(&self, id: &str) -> Result<()> {
+        let r = self
+            .agent
+            .patch(format!("{}/v1/jobs/{id}?mode=cancel", self.base))
+            .send_empty();
+        self.answer("cancel", r).map(drop)
     }
 }
 
@@ -180,14 +202,7 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
 pub fn cancel(args: CancelArgs) -> Result<ExitCode> {
     let client = Client::new(&args.target);
     println!("Cancelling job {}.", args.job_id);
-    let r = client
-        .agent
-        .patch(format!(
-            "{}/v1/jobs/{}?mode=cancel",
-            client.base, args.job_id
-        ))
-        .send_empty();
-    client.answer("cancel", r)?;
+    client.cancel_job(&args.job_id)?;
     println!("Cancelled job {}.", args.job_id);
     Ok(ExitCode::SUCCESS)
 }
@@ -226,12 +241,7 @@ pub fn submit(
     if let Some(p) = parallelism {
         body["parallelism"] = json!(p);
     }
-    let r = client
-        .agent
-        .post(format!("{}/v1/sql/jobs", client.base))
-        .send_json(&body);
-    let answer = client.answer("job submission", r)?;
-    let id = answer["jobid"].as_str().unwrap_or("").to_string();
+    let id = client.submit_sql(&body)?;
     println!("Job has been submitted with JobID {id}");
     if detached {
         return Ok(ExitCode::SUCCESS);

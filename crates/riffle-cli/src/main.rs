@@ -10,6 +10,7 @@ mod logging;
 mod minicluster;
 mod progress;
 mod run;
+mod sql_client;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,8 @@ enum Command {
     Cancel(client::CancelArgs),
     /// Show a cluster's overview.
     Info(client::InfoArgs),
+    /// The interactive SQL client (on a cluster with -m, else embedded).
+    Sql(sql_client::SqlArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,10 @@ fn main() -> ExitCode {
         // The embedded cluster's own warnings (a failed attempt, no restart)
         // repeat what the run's final error says.
         Command::Run(a) if a.jobmanager.is_none() => logging::init(
+            riffle_common::LogFormat::Text,
+            "warn,riffle_jobmanager=off,riffle_taskmanager=off",
+        ),
+        Command::Sql(a) if a.jobmanager.is_none() => logging::init(
             riffle_common::LogFormat::Text,
             "warn,riffle_jobmanager=off,riffle_taskmanager=off",
         ),
@@ -68,6 +75,7 @@ fn main() -> ExitCode {
         Command::List(a) => client::list(a),
         Command::Cancel(a) => client::cancel(a),
         Command::Info(a) => client::info(a),
+        Command::Sql(a) => sql_client::sql(a),
     };
     match result {
         Ok(code) => code,

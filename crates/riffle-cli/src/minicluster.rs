@@ -72,6 +72,11 @@ impl MiniCluster {
         })
     }
 
+    /// The embedded JobManager's REST address (`127.0.0.1:port`).
+    pub fn rest_address(&self) -> String {
+        self.jobmanager.state.rest_address.clone()
+    }
+
     /// Submits a script with its configuration; returns the job id.
     pub fn submit(&self, script: &str, config: &Configuration) -> Result<JobId> {
         let id = JobId::random();

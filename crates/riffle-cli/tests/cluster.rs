@@ -724,3 +724,143 @@ fn json_logs_name_the_job_and_task_on_every_task_line() {
     // RUNNING and FINISHED for each of the two subtasks.
     assert_eq!(task_lines, 4, "{text}");
 }
+
+#[test]
+fn the_sql_client_submits_inserts_and_streams_query_results() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(1);
+    let out = dir.path().join("out");
+    let script = format!(
+        "CREATE TABLE src (id BIGINT) WITH (
+           'connector' = 'datagen', 'number-of-rows' = '50',
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '50');
+         CREATE TABLE out_t (id BIGINT) WITH (
+           'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+         SHOW TABLES;
+         DESCRIBE src;
+         SET 'parallelism.default' = '2';
+         SELECT id % 3 AS g, COUNT(*) AS n
+         FROM src
+         GROUP BY id % 3;
+         INSERT INTO out_t SELECT id FROM src WHERE id > 45;",
+        out.display()
+    );
+    let file = dir.path().join("client.sql");
+    std::fs::write(&file, script).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["sql", "-m", &cluster.rest, "-f", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for expected in [
+        "|        src |",
+        "|      out_t |",
+        "|   id | BIGINT | TRUE |",
+        "| op | g | n |",
+        "[INFO] SQL update statement has been successfully submitted to the cluster:",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in\n{stdout}");
+    }
+    // The changelog of the aggregate ends in the final counts.
+    let mut last = std::collections::BTreeMap::new();
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("| +I |") || l.starts_with("| +U |"))
+    {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        last.insert(cells[2].to_string(), cells[3].to_string());
+    }
+    let expected: std::collections::BTreeMap<String, String> =
+        [("0", "16"), ("1", "17"), ("2", "17")]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+    assert_eq!(last, expected, "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Job ID: "))
+        .unwrap()
+        .to_string();
+    cluster.wait_finished(&id);
+    assert_eq!(sorted_lines(&out), ["46", "47", "48", "49", "50"]);
+
+    // A mistake names its place and stops the script.
+    std::fs::write(&file, "SHOW TABLES;\nSELECT nope FROM src;\nSHOW TABLES;").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["sql", "-m", &cluster.rest, "-f", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("[ERROR] Could not execute SQL statement."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("src"), "{stdout}");
+
+    // An endless query streams until Ctrl-C, which cancels its job.
+    std::fs::write(
+        &file,
+        "CREATE TABLE slow (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '20',
+           'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '100000');
+         SELECT id FROM slow;
+         SHOW TABLES;",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["sql", "-m", &cluster.rest, "-f", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Rows arrive while the job runs.
+    let mut seen = 0;
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("| +I |") {
+            seen += 1;
+            if seen == 5 {
+                break;
+            }
+        }
+    }
+    let running = cluster.get("/jobs/overview");
+    let job = running["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["state"] == "RUNNING")
+        .unwrap()["jid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        rest.iter().any(|l| l.contains("[INFO] Query cancelled")),
+        "{rest:?}"
+    );
+    // The script went on after the cancelled query.
+    assert!(
+        rest.iter().any(|l| l.contains("|       slow |")),
+        "{rest:?}"
+    );
+    cluster.wait_for(
+        |v| v["status"] == "CANCELED",
+        &format!("/jobs/{job}/status"),
+    );
+}

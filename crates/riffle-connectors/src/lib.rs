@@ -14,6 +14,7 @@
 mod error;
 
 pub mod blackhole;
+pub mod collect;
 pub mod datagen;
 pub mod filesystem;
 pub mod format;

@@ -157,6 +157,7 @@ impl Cluster {
             return Vec::new();
         };
         tracing::warn!(resource_id = %tm, %reason, "TaskManager lost");
+        self.forget_result_host(tm);
         let mut out = Vec::new();
         let affected: Vec<JobId> = self
             .jobs
@@ -512,6 +513,10 @@ pub fn new_job(
         .map(|v| vec![ExecutionState::Created; v.parallelism])
         .collect();
     let since = states.iter().map(|v| vec![now; v.len()]).collect();
+    let collects = spec
+        .config
+        .get(riffle_common::config::RESULT_COLLECT)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let mut job = Job {
         id: spec.id,
         name,
@@ -534,6 +539,7 @@ pub fn new_job(
         waiting_since: Some(now),
         cancel_deadline: None,
         reports: BTreeMap::new(),
+        results: collects.then(crate::results::ResultBuffer::default),
     };
     job.set_status(JobStatus::Initializing, now);
     job.set_status(JobStatus::Created, now);

@@ -149,6 +149,8 @@ pub struct Job {
     pub cancel_deadline: Option<i64>,
     /// Latest counters per (vertex, subtask) of the current attempt.
     pub reports: BTreeMap<(usize, usize), SubtaskReport>,
+    /// For a SQL client's query: its rows waiting to be fetched.
+    pub results: Option<crate::results::ResultBuffer>,
 }
 
 impl Job {

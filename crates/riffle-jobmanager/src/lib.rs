@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod job;
 pub mod metrics;
 pub mod rest;
+pub mod results;
 pub mod rpc;
 
 use std::collections::BTreeMap;

@@ -78,7 +78,8 @@ pub fn router(state: Shared) -> Router {
         .route("/taskmanagers/{tmid}/metrics", get(taskmanager_metrics))
         .route("/jobmanager/config", get(jobmanager_config))
         .route("/jobmanager/metrics", get(jobmanager_metrics))
-        .route("/sql/jobs", post(submit_sql));
+        .route("/sql/jobs", post(submit_sql))
+        .route("/sql/jobs/{jobid}/results", get(fetch_results));
     Router::new()
         .merge(api.clone())
         .nest("/v1", api)
@@ -870,4 +871,76 @@ async fn submit_sql(State(state): State<Shared>, body: Bytes) -> ApiResult {
         Err(crate::SubmitError::Conflict(m)) => Err(ApiError(StatusCode::CONFLICT, m)),
         Err(crate::SubmitError::Invalid(m)) => Err(bad_request(m)),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ResultsQuery {
+    token: Option<String>,
+}
+
+/// Flink's name of a change kind, as the SQL Gateway writes it.
+fn kind_name(short: &str) -> &'static str {
+    match short {
+        "-U" => "UPDATE_BEFORE",
+        "+U" => "UPDATE_AFTER",
+        "-D" => "DELETE",
+        _ => "INSERT",
+    }
+}
+
+/// `GET /v1/sql/jobs/:jobid/results?token=N`: a page of a query's rows,
+/// shaped like the SQL Gateway's fetch-results answer.
+async fn fetch_results(
+    State(state): State<Shared>,
+    Path(jobid): Path<String>,
+    Query(q): Query<ResultsQuery>,
+) -> ApiResult {
+    let id = parse_job_id(&jobid)?;
+    let token = match q.token.as_deref() {
+        None => 0,
+        Some(t) => t.parse::<u64>().map_err(|_| {
+            bad_request(format!(
+                "Bad request, could not parse parameter 'token': '{t}' is not a non-negative integer"
+            ))
+        })?,
+    };
+    let fetched = state
+        .shared
+        .apply(|c, _| match c.fetch_results(id, token) {
+            Ok((page, out)) => {
+                let status = c.jobs.get(&id).map(|j| j.status.name()).unwrap_or("");
+                (Ok((page, status)), out)
+            }
+            Err(e) => (Err(e), Vec::new()),
+        })
+        .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "state poisoned".into()))?;
+    let (page, status) = match fetched {
+        Ok(v) => v,
+        Err(e) if e.contains("not found") => return Err(not_found(e)),
+        Err(e) => return Err(bad_request(e)),
+    };
+    let body = match page {
+        crate::results::Page::End => json!({
+            "resultType": "EOS",
+            "isQueryResult": true,
+            "jobID": id.to_string(),
+            "jobStatus": status,
+            "results": { "rowFormat": "PLAIN_TEXT", "data": [] },
+        }),
+        crate::results::Page::Rows(rows) => json!({
+            "resultType": if rows.is_empty() { "NOT_READY" } else { "PAYLOAD" },
+            "isQueryResult": true,
+            "jobID": id.to_string(),
+            "jobStatus": status,
+            "results": {
+                "rowFormat": "PLAIN_TEXT",
+                "data": rows
+                    .iter()
+                    .map(|r| json!({ "kind": kind_name(&r.kind), "fields": r.fields }))
+                    .collect::<Vec<_>>(),
+            },
+            "nextResultUri": format!("/v1/sql/jobs/{id}/results?token={}", token + 1),
+        }),
+    };
+    ok(body)
 }

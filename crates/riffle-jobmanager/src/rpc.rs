@@ -182,6 +182,16 @@ fn read_loop(
             ToJobManager::TaskState(update) => {
                 shared.apply(|c, now| ((), c.task_state(tm, update, now)));
             }
+            ToJobManager::Results {
+                job_id,
+                attempt,
+                rows,
+            } => {
+                shared.apply(|c, _| {
+                    c.results(tm, job_id, attempt, rows);
+                    ((), Vec::new())
+                });
+            }
         }
     }
     Ok(())

@@ -175,6 +175,24 @@ pub enum ToJobManager {
     },
     /// A subtask changed state.
     TaskState(TaskUpdate),
+    /// Query result rows, answering [`ToTaskManager::FetchResults`].
+    Results {
+        /// Job.
+        job_id: JobId,
+        /// Attempt.
+        attempt: u32,
+        /// The rows taken from the attempt's collect buffer (maybe none).
+        rows: Vec<ResultRow>,
+    },
+}
+
+/// One row of a query's result, as the SQL client receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Flink's change kind: `+I`, `-U`, `+U` or `-D`.
+    pub kind: String,
+    /// The values as text; `None` is NULL.
+    pub fields: Vec<Option<String>>,
 }
 
 /// A subtask's new state.
@@ -247,6 +265,18 @@ pub enum ToTaskManager {
         job_id: JobId,
         /// Attempt.
         attempt: u32,
+    },
+    /// Send up to `max_rows` query result rows of a job attempt (answered
+    /// with [`ToJobManager::Results`]). Pulling keeps the JobManager's
+    /// memory bounded: rows wait on the TaskManager, whose collect sink
+    /// blocks when its buffer is full.
+    FetchResults {
+        /// Job.
+        job_id: JobId,
+        /// Attempt.
+        attempt: u32,
+        /// The most rows to send.
+        max_rows: usize,
     },
 }
 

@@ -324,6 +324,49 @@ pub fn parse_type(p: &mut Parser) -> Result<(DataType, bool), ParserError> {
     Ok((dt, nullable))
 }
 
+/// Flink's SQL name of a column type (the inverse of [`parse_type`]), for `DESCRIBE`.
+pub fn flink_type_name(dt: &DataType) -> String {
+    match dt {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTES".into(),
+        DataType::Date32 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME(0)".into(),
+        DataType::Timestamp(TimeUnit::Millisecond, None) => "TIMESTAMP(3)".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP(9)".into(),
+        DataType::Timestamp(TimeUnit::Millisecond, Some(_)) => "TIMESTAMP_LTZ(3)".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP_LTZ(9)".into(),
+        DataType::Struct(fields) => format!(
+            "ROW<{}>",
+            fields
+                .iter()
+                .map(|f| format!("`{}` {}", f.name(), flink_type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("ARRAY<{}>", flink_type_name(f.data_type()))
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP<{}, {}>",
+                flink_type_name(kv[0].data_type()),
+                flink_type_name(kv[1].data_type())
+            ),
+            other => other.to_string(),
+        },
+        DataType::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
 /// `>`, also splitting a `>>` token (nested `ROW<a ROW<b INT>>`).
 fn expect_gt(p: &mut Parser) -> Result<(), ParserError> {
     let tok = p.peek_token();

@@ -26,6 +26,7 @@ pub mod ddl;
 pub mod dialect;
 pub mod session;
 pub mod statements;
+pub mod tableau;
 pub mod window_tvf;
 
 pub use error::{Error, Result};

@@ -67,6 +67,12 @@ pub(crate) fn build_job(
                 let connector = riffle_connectors::connector_for(&desc)?;
                 (t.name.clone(), connector.sink(&desc, &session.config)?)
             }
+            None if let Some(buffer) = &session.collector => (
+                "query".to_string(),
+                Arc::new(riffle_connectors::collect::CollectSink::new(Arc::clone(
+                    buffer,
+                ))) as Arc<dyn riffle_runtime::connector::SinkFactory>,
+            ),
             None => {
                 let mut desc_opts = std::collections::BTreeMap::new();
                 desc_opts.insert("connector".to_string(), "print".to_string());

@@ -33,6 +33,8 @@ pub struct Script {
     pub job: Option<JobGraph>,
     /// Text produced by `EXPLAIN` and `SET` (listing) statements.
     pub messages: Vec<String>,
+    /// Column names of each bare query, in order (the SQL client's headers).
+    pub query_columns: Vec<Vec<String>>,
 }
 
 /// A session: configuration plus catalog.
@@ -42,6 +44,9 @@ pub struct Session {
     pub config: Configuration,
     /// Tables, views and functions.
     pub catalog: Catalog,
+    /// Where bare queries send their rows when a client fetches them (the
+    /// SQL client's `SELECT`); without one they go to the `print` sink.
+    pub collector: Option<Arc<riffle_connectors::collect::CollectBuffer>>,
 }
 
 /// One planned INSERT (or bare query) waiting to become part of the job.
@@ -61,6 +66,7 @@ impl Session {
         Session {
             config,
             catalog: Catalog::new(),
+            collector: None,
         }
     }
 
@@ -84,12 +90,28 @@ impl Session {
         for st in statements {
             self.execute(st, &mut sinks, &mut messages, metrics)?;
         }
+        let query_columns = sinks
+            .iter()
+            .filter(|s| s.table.is_none())
+            .map(|s| {
+                s.plan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect()
+            })
+            .collect();
         let job = if sinks.is_empty() {
             None
         } else {
             Some(crate::physical::build_job(self, &sinks, metrics)?)
         };
-        Ok(Script { job, messages })
+        Ok(Script {
+            job,
+            messages,
+            query_columns,
+        })
     }
 
     /// Runs a script's statements and describes, instead of running, its
@@ -228,6 +250,35 @@ impl Session {
                 })?;
                 let f = riffle_functions::rename_function(&f, &name);
                 self.catalog.functions.insert(key, f);
+            }
+            Statement::ShowTables => {
+                let rows: Vec<Vec<String>> = self
+                    .catalog
+                    .object_names()
+                    .into_iter()
+                    .map(|n| vec![n])
+                    .collect();
+                messages.push(crate::tableau::render(&["table name"], &rows));
+            }
+            Statement::Describe(name) => {
+                let n = name.to_string().trim_matches('`').to_string();
+                let source = self.catalog.sources.get(&n).ok_or_else(|| Error::Plan {
+                    location,
+                    message: format!("table or view '{n}' does not exist"),
+                })?;
+                let rows: Vec<Vec<String>> = source
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            f.name().clone(),
+                            crate::ddl::flink_type_name(f.data_type()),
+                            if f.is_nullable() { "TRUE" } else { "FALSE" }.to_string(),
+                        ]
+                    })
+                    .collect();
+                messages.push(crate::tableau::render(&["name", "type", "null"], &rows));
             }
             Statement::Drop {
                 kind,

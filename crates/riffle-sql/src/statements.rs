@@ -63,6 +63,10 @@ pub enum Statement {
     Explain(Box<Located>),
     /// A bare query (results go to the terminal).
     Query(Box<Query>),
+    /// `SHOW TABLES`.
+    ShowTables,
+    /// `DESCRIBE name` / `DESC name`.
+    Describe(ObjectName),
     /// `DROP TABLE|VIEW|FUNCTION [IF EXISTS] name`.
     Drop {
         /// What kind of object.
@@ -203,6 +207,22 @@ fn parse_statement(p: &mut Parser, location: (u64, u64)) -> Result<Statement> {
         let _ = p.parse_keywords(&[Keyword::PLAN, Keyword::FOR]);
         let inner = parse_one(p)?;
         return Ok(Statement::Explain(Box::new(inner)));
+    }
+    if word_is(&tok, "SHOW") {
+        p.next_token();
+        if !p.parse_keyword(Keyword::TABLES) {
+            let next = p.peek_token();
+            return Err(ParserError::ParserError(format!(
+                "expected TABLES after SHOW, found {} at {}",
+                next.token, next.span.start
+            ))
+            .into());
+        }
+        return Ok(Statement::ShowTables);
+    }
+    if word_is(&tok, "DESCRIBE") || word_is(&tok, "DESC") {
+        p.next_token();
+        return Ok(Statement::Describe(p.parse_object_name(false)?));
     }
     if p.parse_keyword(Keyword::DROP) {
         let _ = p.parse_keyword(Keyword::TEMPORARY);

@@ -15,8 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
 use riffle_common::config::Configuration;
+use riffle_connectors::collect::CollectBuffer;
 use riffle_rpc::JobId;
-use riffle_rpc::control::{Deployment, ExecutionState, SubtaskReport, TaskUpdate, ToJobManager};
+use riffle_rpc::control::{
+    Deployment, ExecutionState, ResultRow, SubtaskReport, TaskUpdate, ToJobManager,
+};
 use riffle_rpc::net::{Handshake, InputRegistry, open_channel};
 use riffle_runtime::deploy::{ChannelAddr, RemoteChannels, SubtaskId, Wiring, spawn, wire};
 use riffle_runtime::exchange::Envelope;
@@ -35,6 +38,8 @@ struct Attempt {
     /// Vertex names (operator names joined by ` -> `).
     vertex_names: Vec<String>,
     cancel: Arc<AtomicBool>,
+    /// Rows of the job's query for the SQL client, when it has one.
+    collector: Option<Arc<CollectBuffer>>,
     inputs: HashMap<SubtaskId, Sender<Envelope>>,
     metrics: Arc<JobMetrics>,
     /// Subtasks still running here.
@@ -51,6 +56,8 @@ pub struct Attempts {
     observer: Mutex<Option<AttemptObserver>>,
     inner: Mutex<BTreeMap<(JobId, u32), Attempt>>,
     reporter: Mutex<Option<Arc<dyn Reporter>>>,
+    /// Query rows of ended attempts not fetched yet.
+    leftovers: Mutex<HashMap<(JobId, u32), Arc<CollectBuffer>>>,
     /// The last sample and the rates up to it, per subtask ([`Attempts::sample`]).
     rates: Mutex<HashMap<TaskKey, (TaskSample, TaskRates)>>,
 }
@@ -85,7 +92,10 @@ impl Attempts {
         if let Ok(map) = self.inner.lock()
             && let Some(a) = map.get(&(job_id, attempt))
         {
-            a.cancel.store(true, Ordering::Relaxed);
+            a.stop();
+        }
+        if let Ok(mut left) = self.leftovers.lock() {
+            left.remove(&(job_id, attempt));
         }
     }
 
@@ -93,9 +103,41 @@ impl Attempts {
     pub fn cancel_all(&self) {
         if let Ok(map) = self.inner.lock() {
             for a in map.values() {
-                a.cancel.store(true, Ordering::Relaxed);
+                a.stop();
             }
         }
+        if let Ok(mut left) = self.leftovers.lock() {
+            left.clear();
+        }
+    }
+
+    /// Takes up to `max` query rows of an attempt, running or ended.
+    pub fn take_results(&self, job_id: JobId, attempt: u32, max: usize) -> Vec<ResultRow> {
+        let key = (job_id, attempt);
+        let live = self
+            .inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).and_then(|a| a.collector.clone()));
+        let rows = match live {
+            Some(buffer) => buffer.take(max),
+            None => {
+                let Ok(mut left) = self.leftovers.lock() else {
+                    return Vec::new();
+                };
+                let rows = left.get(&key).map(|b| b.take(max)).unwrap_or_default();
+                if left.get(&key).is_some_and(|b| b.is_empty()) {
+                    left.remove(&key);
+                }
+                rows
+            }
+        };
+        rows.into_iter()
+            .map(|r| ResultRow {
+                kind: r.kind.short_string().to_string(),
+                fields: r.fields,
+            })
+            .collect()
     }
 
     /// Takes a sample of every running subtask and updates the per-second
@@ -164,8 +206,13 @@ impl Attempts {
             && let Some(a) = map.get_mut(&(job_id, attempt))
         {
             a.running = a.running.saturating_sub(1);
-            if a.running == 0 {
-                map.remove(&(job_id, attempt));
+            if a.running == 0
+                && let Some(ended) = map.remove(&(job_id, attempt))
+                && let Some(buffer) = ended.collector.filter(|b| !b.is_empty())
+                && let Ok(mut left) = self.leftovers.lock()
+            {
+                // The query's last rows wait for the JobManager to fetch them.
+                left.insert((job_id, attempt), buffer);
             }
         }
     }
@@ -184,6 +231,16 @@ impl InputRegistry for Attempts {
         self.cancel(hs.job_id, hs.attempt);
         if let Some(r) = self.reporter.lock().ok().and_then(|r| r.clone()) {
             r.report(failed(hs.job_id, hs.attempt, hs.to, reason));
+        }
+    }
+}
+
+impl Attempt {
+    /// Cancels the subtasks and wakes a collect sink blocked on a full buffer.
+    fn stop(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        if let Some(c) = &self.collector {
+            c.close();
         }
     }
 }
@@ -273,13 +330,22 @@ impl RemoteChannels for NetChannels<'_> {
     }
 }
 
-/// Plans a deployment's script into its job graph.
-pub fn plan(d: &Deployment, metrics: &Arc<JobMetrics>) -> Result<JobGraph, String> {
+/// Rows a query's collect buffer holds before its sink waits for a fetch.
+const COLLECT_CAPACITY: usize = 8192;
+
+/// Plans a deployment's script into its job graph; a bare query's rows go
+/// to `collector` when given.
+pub fn plan(
+    d: &Deployment,
+    metrics: &Arc<JobMetrics>,
+    collector: Option<Arc<CollectBuffer>>,
+) -> Result<JobGraph, String> {
     let mut config = Configuration::new();
     for (k, v) in &d.config {
         config.set(k.clone(), v.clone());
     }
     let mut session = riffle_sql::Session::new(config);
+    session.collector = collector;
     let script = session
         .run_script(&d.script, metrics)
         .map_err(|e| format!("planning the job failed: {e}"))?;
@@ -330,7 +396,12 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     if let Some(observe) = attempts.observer.lock().ok().and_then(|o| o.clone()) {
         observe(job_id, attempt, &metrics);
     }
-    let graph = match plan(&d, &metrics) {
+    let collect = d
+        .config
+        .get(riffle_common::config::RESULT_COLLECT)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let collector = collect.then(|| Arc::new(CollectBuffer::new(COLLECT_CAPACITY)));
+    let graph = match plan(&d, &metrics, collector.clone()) {
         Ok(g) => g,
         Err(e) => return fail_all(e),
     };
@@ -355,6 +426,7 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
         map.insert(
             (job_id, attempt),
             Attempt {
+                collector,
                 job_name: d.job_name.clone(),
                 vertex_names: graph.vertices.iter().map(|v| v.name.clone()).collect(),
                 cancel: Arc::clone(&cancel),

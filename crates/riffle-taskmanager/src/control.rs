@@ -296,6 +296,18 @@ impl TaskManager {
                         tracing::error!(error = %e, "cannot start a deployment thread");
                     }
                 }
+                ToTaskManager::FetchResults {
+                    job_id,
+                    attempt,
+                    max_rows,
+                } => {
+                    let rows = self.attempts.take_results(job_id, attempt, max_rows);
+                    link.report(ToJobManager::Results {
+                        job_id,
+                        attempt,
+                        rows,
+                    });
+                }
                 ToTaskManager::Cancel { job_id, attempt } => {
                     tracing::info!(%job_id, attempt, "cancelling");
                     self.attempts.cancel(job_id, attempt);

@@ -49,6 +49,9 @@ pub const METRICS_REPORTERS: &str = "metrics.reporters";
 pub const PROM_FACTORY_CLASS: &str = "metrics.reporter.prom.factory.class";
 /// `metrics.reporter.prom.port`: port or port range of the Prometheus endpoint.
 pub const PROM_PORT: &str = "metrics.reporter.prom.port";
+/// Riffle: set by the SQL client on a `SELECT` it submits: the query's rows
+/// are kept for the client to fetch instead of being printed.
+pub const RESULT_COLLECT: &str = "riffle.result.collect";
 /// Riffle: log output format, `text` or `json`.
 pub const LOG_FORMAT: &str = "riffle.log.format";
 

@@ -8,9 +8,9 @@
 use super::cluster::{
     HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, JOBMANAGER_BIND_HOST, JOBMANAGER_RPC_ADDRESS,
     JOBMANAGER_RPC_PORT, LOG_FORMAT, LOG_FORMATS, METRICS_REPORTERS, PROM_FACTORY_CLASS, PROM_PORT,
-    REST_ADDRESS, REST_BIND_ADDRESS, REST_BIND_PORT, REST_PORT, SLOT_REQUEST_TIMEOUT,
-    TASKMANAGER_BIND_HOST, TASKMANAGER_DATA_PORT, TASKMANAGER_HOST, TASKMANAGER_RESOURCE_ID,
-    TASKMANAGER_RPC_PORT, TASKMANAGER_SLOTS,
+    REST_ADDRESS, REST_BIND_ADDRESS, REST_BIND_PORT, REST_PORT, RESULT_COLLECT,
+    SLOT_REQUEST_TIMEOUT, TASKMANAGER_BIND_HOST, TASKMANAGER_DATA_PORT, TASKMANAGER_HOST,
+    TASKMANAGER_RESOURCE_ID, TASKMANAGER_RPC_PORT, TASKMANAGER_SLOTS,
 };
 use super::{
     AUTO_WATERMARK_INTERVAL, BATCH_SIZE, CHECKPOINTING_INTERVAL, LOCAL_TIME_ZONE, MAX_PARALLELISM,
@@ -181,6 +181,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ),
     (LOG_FORMAT, "log format: text (default) or json"),
     (
+        RESULT_COLLECT,
+        "true: a bare SELECT's rows are kept for the SQL client to fetch",
+    ),
+    (
         "taskmanager.memory.process.size",
         "accepted for compatibility; no effect yet",
     ),
@@ -299,6 +303,7 @@ const KEY_KINDS: &[(&str, ValueKind)] = &[
     (PROM_FACTORY_CLASS, ValueKind::Text),
     (PROM_PORT, ValueKind::PortRange),
     (LOG_FORMAT, ValueKind::OneOf(LOG_FORMATS)),
+    (RESULT_COLLECT, ValueKind::Bool),
     ("taskmanager.memory.process.size", ValueKind::Text),
     ("jobmanager.memory.process.size", ValueKind::Text),
     ("taskmanager.memory.flink.size", ValueKind::Text),
