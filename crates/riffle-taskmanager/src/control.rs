@@ -177,10 +177,18 @@ impl TaskManager {
 
     fn control_loop(self: Arc<Self>) {
         let mut announced_failure = false;
+        // The first retries come quickly (a JobManager started at the same
+        // moment is up within milliseconds), later ones back off to 1 s.
+        let mut pause = Duration::from_millis(25);
         while !self.stop.load(Ordering::Relaxed) {
+            let began = Instant::now();
             match self.session() {
                 Ok(()) => announced_failure = false,
                 Err(e) => {
+                    // A session that lasted was a registration that broke: retry quickly.
+                    if began.elapsed() > Duration::from_secs(5) {
+                        pause = Duration::from_millis(25);
+                    }
                     if !announced_failure {
                         tracing::warn!(
                             jobmanager = %self.options.jobmanager,
@@ -192,7 +200,8 @@ impl TaskManager {
                 }
             }
             self.attempts.cancel_all();
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 
