@@ -136,8 +136,16 @@ impl Cluster {
         }
     }
 
+    /// `riffle run -m ... -d -p 4 EXTRA FILE`; returns the job id.
     fn submit(&self, file: &str, extra: &[&str]) -> String {
-        let mut args = vec!["run", "-m", &self.rest, "-d", "-p", "4"];
+        let mut args = vec!["-p", "4"];
+        args.extend_from_slice(extra);
+        self.submit_with(file, &args)
+    }
+
+    /// `riffle run -m ... -d ARGS FILE`; returns the job id.
+    fn submit_with(&self, file: &str, extra: &[&str]) -> String {
+        let mut args = vec!["run", "-m", &self.rest, "-d"];
         args.extend_from_slice(extra);
         args.push(file);
         let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
@@ -683,25 +691,7 @@ fn json_logs_name_the_job_and_task_on_every_task_line() {
          INSERT INTO k SELECT id FROM src;",
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
-        .args([
-            "run",
-            "-m",
-            &cluster.rest,
-            "-d",
-            "-p",
-            "2",
-            sql.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let id = String::from_utf8_lossy(&o.stdout)
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string();
+    let id = cluster.submit_with(sql.to_str().unwrap(), &["-p", "2"]);
     cluster.wait_finished(&id);
     // The FINISHED reports are sent after the log lines are written.
     let text = std::fs::read_to_string(&log).unwrap();

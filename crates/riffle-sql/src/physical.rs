@@ -171,21 +171,7 @@ impl Builder<'_> {
                  would be lost; remove 'sink.parallelism'"
             )));
         }
-        let id = self.vertices.len();
-        self.vertices.push(Vertex {
-            id,
-            name: String::new(),
-            parallelism,
-            source: None,
-            operators: Vec::new(),
-        });
-        self.edges.push(riffle_runtime::Edge {
-            from: input.vertex,
-            to: id,
-            input: 0,
-            partitioning: Partitioning::Rebalance,
-        });
-        Ok(id)
+        Ok(self.exchange_vertex(input, Partitioning::Rebalance, parallelism))
     }
 
     /// Starts a vertex fed from `input` through an exchange: hash by `keys`,
@@ -200,6 +186,16 @@ impl Builder<'_> {
         } else {
             (Partitioning::Hash(keys), self.parallelism)
         };
+        self.exchange_vertex(input, partitioning, parallelism)
+    }
+
+    /// Starts an empty vertex of `parallelism` fed from `input` through `partitioning`.
+    fn exchange_vertex(
+        &mut self,
+        input: &Stream,
+        partitioning: Partitioning,
+        parallelism: usize,
+    ) -> usize {
         let id = self.vertices.len();
         self.vertices.push(Vertex {
             id,
