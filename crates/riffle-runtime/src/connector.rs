@@ -26,9 +26,19 @@ pub enum SourcePoll {
 }
 
 /// One subtask's reader.
+///
+/// A reader's position is a list of splits (Flink's source model): each
+/// split is an independent part of the input with its own progress (a
+/// generator range and how far it got, a file and the rows read). On
+/// restore the splits are dealt to the new subtasks, so a job can resume
+/// with another parallelism and every record is still read exactly once.
 pub trait SourceReader: Send {
     /// Returns the next batch, `Pending`, or `End`.
     fn poll(&mut self) -> Result<SourcePoll>;
+
+    /// The position after the last batch returned, one entry per split
+    /// still holding input (a finished reader returns none).
+    fn snapshot_splits(&mut self) -> Result<Vec<Vec<u8>>>;
 }
 
 /// Creates readers; lives in the job graph.
@@ -39,16 +49,56 @@ pub trait SourceFactory: Send + Sync + Debug {
     fn schema(&self) -> SchemaRef;
     /// Whether the source ends by itself.
     fn is_bounded(&self) -> bool;
-    /// Creates the reader for one subtask. `batch_size` is the preferred number of rows per batch.
-    fn create_reader(&self, task: &TaskInfo, batch_size: usize) -> Result<Box<dyn SourceReader>>;
+    /// Creates the reader for one subtask. `batch_size` is the preferred
+    /// number of rows per batch. `restored` holds the splits dealt to this
+    /// subtask when the job resumes from a checkpoint (possibly none: then
+    /// the reader ends at once); `None` starts from the beginning.
+    fn create_reader(
+        &self,
+        task: &TaskInfo,
+        batch_size: usize,
+        restored: Option<Vec<Vec<u8>>>,
+    ) -> Result<Box<dyn SourceReader>>;
+
+    /// Names the format of this source's splits (see
+    /// [`crate::OperatorFactory::state_descriptor`]).
+    fn state_descriptor(&self) -> String {
+        format!("{} splits v1", self.connector())
+    }
 }
 
 /// One subtask's writer.
+///
+/// A sink that commits in two phases (exactly-once output) prepares its
+/// output at each checkpoint ([`SinkWriter::pre_commit`]: close what is in
+/// progress, return what still needs committing as state) and makes it
+/// visible when the checkpoint completes ([`SinkWriter::commit`]). After a
+/// failure, [`SinkWriter::recover`] commits what the restored checkpoint
+/// had prepared; what was written after it is never made visible.
 pub trait SinkWriter: Send {
     /// Writes rows with their change kinds.
     fn write(&mut self, chunk: &Chunk) -> Result<()>;
-    /// Input has ended: flush and close.
+    /// Input has ended: flush and close. With checkpointing, a committing
+    /// sink only prepares here; the final checkpoint commits.
     fn finish(&mut self) -> Result<()>;
+    /// Prepares everything written so far for commit at checkpoint
+    /// `checkpoint_id`; returns the pending commits to keep as state.
+    fn pre_commit(&mut self, _checkpoint_id: u64) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+    /// Checkpoint `checkpoint_id` completed: commit what was prepared up to it.
+    fn commit(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+    /// Restored pending commits (from [`SinkWriter::pre_commit`] of the
+    /// checkpoint the job resumes from): commit them, idempotently.
+    fn recover(&mut self, _pending: Vec<Vec<u8>>) -> Result<()> {
+        Ok(())
+    }
+    /// Whether this writer commits on checkpoints.
+    fn is_transactional(&self) -> bool {
+        false
+    }
 }
 
 /// Creates writers; lives in the job graph.

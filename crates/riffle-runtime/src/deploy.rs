@@ -14,8 +14,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Sender, bounded, unbounded};
+use riffle_common::keygroup::range_for_subtask;
 
+use crate::checkpoint::uid::operator_uids;
+use crate::checkpoint::{CheckpointContext, StateStore, TaskCommand, restore_state};
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::graph::{JobGraph, Partitioning};
 use crate::metrics::JobMetrics;
@@ -67,6 +70,26 @@ pub struct Wiring {
     /// The input channel of every local non-source subtask, for receivers of
     /// remote channels to deliver into.
     pub inputs: HashMap<SubtaskId, Sender<Envelope>>,
+    /// The command channel of every local subtask.
+    pub commands: HashMap<SubtaskId, Sender<TaskCommand>>,
+}
+
+/// How a job's subtasks take part in checkpoints.
+#[derive(Clone, Default)]
+pub struct Checkpointing {
+    /// Where snapshots go; `None`: the job takes no checkpoints.
+    pub context: Option<CheckpointContext>,
+    /// The checkpoint to restore from, if any.
+    pub restore: Option<Arc<dyn StateStore>>,
+}
+
+impl std::fmt::Debug for Checkpointing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointing")
+            .field("context", &self.context)
+            .field("restore", &self.restore.is_some())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Wiring {
@@ -127,14 +150,19 @@ impl ChannelMap {
     }
 }
 
-/// Builds the subtasks that `is_local` places in this process.
+/// Builds the subtasks that `is_local` places in this process, restoring
+/// their state when `checkpointing` names a checkpoint.
 pub fn wire(
     graph: &JobGraph,
     is_local: &dyn Fn(SubtaskId) -> bool,
     remote: &dyn RemoteChannels,
     metrics: &Arc<JobMetrics>,
     cancel: &Arc<AtomicBool>,
+    checkpointing: &Checkpointing,
 ) -> Result<Wiring> {
+    let uids = operator_uids(graph);
+    let periodic = graph.config.checkpointing_interval_ms()?.is_some();
+    let mut commands = HashMap::new();
     let max_parallelism = graph.config.max_parallelism()?;
     let idle_timeout_ms = graph.config.source_idle_timeout_ms()?;
     let tz = graph.config.local_time_zone_offset_ms()?;
@@ -173,17 +201,46 @@ pub fn wire(
                 parallelism: v.parallelism,
                 max_parallelism,
                 local_time_zone_offset_ms: tz,
+                checkpointing: periodic,
             };
             let task_metrics = metrics.register_task(v.id, &v.name, s);
-            let source = match &v.source {
-                Some(f) => Some(f.create_reader(&info, batch_size)?),
+            let vertex_uids = uids.get(v.id).cloned().unwrap_or_default();
+            let mut uid_iter = vertex_uids.into_iter();
+            let source_state = match &v.source {
+                Some(f) => uid_iter.next().map(|u| (u, f.state_descriptor())),
                 None => None,
             };
-            let chain = v
-                .operators
-                .iter()
-                .map(|f| f.create(&info))
-                .collect::<Result<Vec<_>>>()?;
+            let source = match &v.source {
+                Some(f) => {
+                    let restored = match (&checkpointing.restore, &source_state) {
+                        (Some(store), Some((uid, desc))) => {
+                            restore_state(store.as_ref(), uid, desc, &info)?.map(|r| r.items)
+                        }
+                        _ => None,
+                    };
+                    Some(f.create_reader(&info, batch_size, restored)?)
+                }
+                None => None,
+            };
+            let mut chain = Vec::with_capacity(v.operators.len());
+            let mut operator_state = Vec::with_capacity(v.operators.len());
+            for f in &v.operators {
+                let mut op = f.create(&info)?;
+                let identity = match (uid_iter.next(), f.state_descriptor()) {
+                    (Some(uid), Some(desc)) => Some((uid, desc)),
+                    _ => None,
+                };
+                if let (Some(store), Some((uid, desc))) = (&checkpointing.restore, &identity)
+                    && let Some(state) = restore_state(store.as_ref(), uid, desc, &info)?
+                {
+                    op.restore(state)
+                        .map_err(|e| e.context(format!("restoring {} ({uid})", f.name())))?;
+                }
+                chain.push(op);
+                operator_state.push(identity);
+            }
+            let (command_tx, command_rx) = unbounded();
+            commands.insert((v.id, s), command_tx);
             let mut outputs = Vec::new();
             for (ei, edge) in graph.edges.iter().enumerate() {
                 if edge.from != v.id {
@@ -229,12 +286,19 @@ pub fn wire(
                 task_metrics,
                 cancel: Arc::clone(cancel),
                 idle_timeout_ms,
+                source_state,
+                operator_state,
+                key_groups: range_for_subtask(s, max_parallelism, v.parallelism),
+                commands: command_rx,
+                checkpoints: checkpointing.context.clone(),
+                taking: None,
             });
         }
     }
     Ok(Wiring {
         subtasks,
         inputs: senders,
+        commands,
     })
 }
 

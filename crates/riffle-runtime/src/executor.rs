@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::deploy::{FirstError, NoRemote, Wiring, spawn, wire};
+use crate::deploy::{Checkpointing, FirstError, NoRemote, Wiring, spawn, wire};
 use crate::graph::JobGraph;
 use crate::metrics::JobMetrics;
 use crate::{Error, Result};
@@ -55,8 +55,16 @@ impl LocalExecutor {
     /// Runs the graph to completion.
     pub fn run(&self, graph: &JobGraph) -> Result<JobOutcome> {
         let start = Instant::now();
-        let Wiring { subtasks, inputs } =
-            wire(graph, &|_| true, &NoRemote, &self.metrics, &self.cancel)?;
+        let Wiring {
+            subtasks, inputs, ..
+        } = wire(
+            graph,
+            &|_| true,
+            &NoRemote,
+            &self.metrics,
+            &self.cancel,
+            &Checkpointing::default(),
+        )?;
         // Drop our copies of the input senders so receivers see disconnection if all producers die.
         drop(inputs);
         let first_error = Arc::new(FirstError::default());

@@ -16,6 +16,7 @@
 
 mod error;
 
+pub mod checkpoint;
 pub mod connector;
 pub mod deploy;
 pub mod exchange;

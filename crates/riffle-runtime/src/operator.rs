@@ -24,6 +24,7 @@ use std::fmt::Debug;
 use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
 
 use crate::Result;
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 
 /// Where a subtask runs and what it may see of the job.
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct TaskInfo {
     pub max_parallelism: usize,
     /// Offset of `table.local-time-zone` from UTC in ms (for `PROCTIME()` and LTZ values).
     pub local_time_zone_offset_ms: i64,
+    /// Whether the job takes periodic checkpoints; sinks then make output
+    /// visible only when a checkpoint covering it completes.
+    pub checkpointing: bool,
 }
 
 /// Collects what an operator emits.
@@ -112,6 +116,32 @@ pub trait Operator: Send {
     fn on_processing_time(&mut self, _now_ms: i64, _out: &mut Output) -> Result<()> {
         Ok(())
     }
+
+    /// Writes the operator's state for checkpoint `checkpoint_id`; called
+    /// when the barrier reaches the operator, before it is forwarded. Only
+    /// operators whose factory has a [`OperatorFactory::state_descriptor`]
+    /// are asked.
+    fn snapshot(&mut self, _checkpoint_id: u64, _snap: &mut OperatorSnapshot) -> Result<()> {
+        Ok(())
+    }
+
+    /// Loads state written by [`Operator::snapshot`] (possibly by other
+    /// subtasks, when the parallelism changed); called once, before any input.
+    fn restore(&mut self, _state: RestoredState) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint_id` completed on every subtask: make what it
+    /// covers visible (two-phase sinks commit here).
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether output waits for a checkpoint to be committed, so the subtask
+    /// must stay until the final checkpoint when its input ends.
+    fn commits_on_checkpoint(&self) -> bool {
+        false
+    }
 }
 
 /// Builds operator instances for subtasks; lives in the job graph.
@@ -129,4 +159,12 @@ pub trait OperatorFactory: Send + Sync + Debug {
 
     /// Creates the instance for one subtask.
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>>;
+
+    /// For operators with state: a short text naming the shape of that state
+    /// (key types, accumulator kinds). A restore compares it with the
+    /// checkpoint's, so a query changed incompatibly is refused by name.
+    /// `None` (the default) means the operator keeps no state.
+    fn state_descriptor(&self) -> Option<String> {
+        None
+    }
 }

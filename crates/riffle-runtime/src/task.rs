@@ -4,11 +4,22 @@
 //! every upstream subtask. The task keeps, per input channel, the last
 //! watermark and whether the channel has ended. The combined watermark is the
 //! minimum over the channels that have not ended (`i64::MAX` once all have);
-//! it is handed to the chain only when it advances. A checkpoint barrier is
-//! handed on once every open channel has delivered it (snapshots arrive with
-//! the fault-tolerance work; until then barriers only pass through). When all
-//! channels have ended, the chain sees `Watermark::MAX`, then each operator's
+//! it is handed to the chain only when it advances. When all channels have
+//! ended, the chain sees `Watermark::MAX`, then each operator's
 //! `on_end_of_input` in chain order, and the task sends end-of-input downstream.
+//!
+//! Checkpoints use aligned barriers. A channel that delivered barrier `n` is
+//! blocked: its later messages wait in the gate until every open channel has
+//! delivered `n` (or ended). Then the barrier runs through the chain; each
+//! stateful operator writes its snapshot just before forwarding it, so the
+//! snapshot holds exactly the effect of the records before the barrier on
+//! every input. The encoded files go to the [`SnapshotListener`], which
+//! uploads them while the subtask goes on. Sources take barriers from
+//! [`TaskCommand::Trigger`] between two batches and snapshot their splits
+//! first. With periodic checkpoints, a subtask whose chain commits output
+//! on checkpoints (an exactly-once sink) does not end with its input: it
+//! waits for the final checkpoint, so nothing becomes visible that a
+//! restore from an earlier checkpoint would produce again.
 //!
 //! Source vertices pull their reader instead, in the same thread, so source,
 //! chained operators and output cost no thread hand-off. A source that has
@@ -17,14 +28,19 @@
 //! (and is idle itself, downstream, when all its open channels are), so one
 //! silent split does not stall every window. Data makes a channel active again.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use riffle_common::{Chunk, Message, Watermark};
+use crossbeam_channel::{Receiver, select};
+use riffle_common::keygroup::KeyGroupRange;
+use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
 
+use crate::checkpoint::{
+    CheckpointContext, OperatorSnapshot, SnapshotFile, SnapshotListener, SubtaskSnapshot,
+    TaskCommand,
+};
 use crate::connector::{SourcePoll, SourceReader};
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::metrics::{JobMetrics, TaskMetrics};
@@ -43,12 +59,26 @@ struct ChannelState {
     idle: bool,
 }
 
+/// Barrier alignment in progress.
+#[derive(Debug)]
+struct Alignment {
+    barrier: CheckpointBarrier,
+    /// Channels that delivered the barrier.
+    blocked: Vec<bool>,
+    started: Instant,
+}
+
 /// The input side of a non-source subtask.
 pub struct InputGate {
     rx: Receiver<Envelope>,
     channels: Vec<ChannelState>,
     combined: i64,
-    barrier_counts: HashMap<u64, usize>,
+    /// The checkpoint being aligned, if any.
+    aligning: Option<Alignment>,
+    /// Messages of blocked channels, in arrival order.
+    held: VecDeque<Envelope>,
+    /// The newest checkpoint already passed on (older barriers are stale).
+    last_checkpoint: u64,
     /// Whether this task told its downstream that it is idle.
     idle: bool,
 }
@@ -68,7 +98,9 @@ impl InputGate {
                 })
                 .collect(),
             combined: i64::MIN,
-            barrier_counts: HashMap::new(),
+            aligning: None,
+            held: VecDeque::new(),
+            last_checkpoint: 0,
             idle: false,
         }
     }
@@ -76,6 +108,23 @@ impl InputGate {
     /// Gives back the receiver (used when the channel mapping is rebuilt).
     pub fn into_receiver(self) -> Receiver<Envelope> {
         self.rx
+    }
+
+    /// Whether a channel's messages are held back by an alignment.
+    fn is_blocked(&self, channel: usize) -> bool {
+        self.aligning
+            .as_ref()
+            .is_some_and(|a| a.blocked.get(channel).copied().unwrap_or(false))
+    }
+
+    /// Whether every open channel delivered the barrier being aligned.
+    fn aligned(&self) -> bool {
+        self.aligning.as_ref().is_some_and(|a| {
+            self.channels
+                .iter()
+                .enumerate()
+                .all(|(i, c)| c.ended || a.blocked.get(i).copied().unwrap_or(false))
+        })
     }
 
     fn open_channels(&self) -> usize {
@@ -130,6 +179,36 @@ pub struct Subtask {
     pub cancel: Arc<AtomicBool>,
     /// `table.exec.source.idle-timeout` in ms (0: never idle).
     pub idle_timeout_ms: i64,
+    /// The source's state identity `(uid, descriptor)`, for source vertices.
+    pub source_state: Option<(String, String)>,
+    /// Per chained operator: its state identity, `None` for stateless ones.
+    pub operator_state: Vec<Option<(String, String)>>,
+    /// The key groups this subtask owns (written into snapshot headers).
+    pub key_groups: KeyGroupRange,
+    /// Commands from the TaskManager (checkpoint triggers and completions).
+    pub commands: Receiver<TaskCommand>,
+    /// How the subtask takes part in checkpoints; `None`: it does not.
+    pub checkpoints: Option<CheckpointContext>,
+    /// The snapshot being taken while its barrier passes the chain.
+    pub(crate) taking: Option<Taking>,
+}
+
+/// A snapshot being taken while its barrier passes the chain.
+pub(crate) struct Taking {
+    barrier: CheckpointBarrier,
+    files: Vec<(String, Vec<u8>, u64)>,
+    sync: Duration,
+    alignment: Duration,
+}
+
+/// What a command asks the loop to do next.
+#[derive(Debug, PartialEq)]
+enum After {
+    Continue,
+    /// Stop producing (after a stop-with-savepoint barrier).
+    Pause,
+    /// End the subtask successfully.
+    Finish,
 }
 
 fn now_ms() -> i64 {
@@ -177,8 +256,20 @@ impl Subtask {
             .ok_or_else(|| Error::Internal("source task without a reader".into()))?;
         let mut last_data = std::time::Instant::now();
         let mut idle = false;
+        let mut paused = false;
         loop {
             self.check_cancel()?;
+            while let Ok(cmd) = self.commands.try_recv() {
+                match self.on_command(cmd, Some(reader.as_mut()))? {
+                    After::Continue => {}
+                    After::Pause => paused = true,
+                    After::Finish => return Ok(()),
+                }
+            }
+            if paused {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
             match reader.poll()? {
                 SourcePoll::Batch(b) => {
                     last_data = std::time::Instant::now();
@@ -211,7 +302,8 @@ impl Subtask {
         }
         // A finished bounded source completes all event time, as in Flink.
         self.push(0, vec![Message::Watermark(Watermark::MAX)])?;
-        self.flush_chain()
+        self.flush_chain()?;
+        self.await_final_checkpoint()
     }
 
     fn run_input(&mut self) -> Result<()> {
@@ -219,6 +311,8 @@ impl Subtask {
             .input
             .take()
             .ok_or_else(|| Error::Internal("task without input".into()))?;
+        let rx = gate.rx.clone();
+        let commands = self.commands.clone();
         while gate.open_channels() > 0 {
             self.check_cancel()?;
             let timeout = self
@@ -226,24 +320,224 @@ impl Subtask {
                 .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 50) as u64))
                 .unwrap_or(IDLE_WAIT);
             let waiting = Instant::now();
-            let received = gate.rx.recv_timeout(timeout);
-            self.task_metrics.add_idle(waiting.elapsed());
-            match received {
-                Ok((channel, msg)) => self.on_envelope(&mut gate, channel, msg)?,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.check_cancel()?;
-                    return Err(Error::Internal(
-                        "all upstream tasks vanished before end of input".into(),
-                    ));
+            select! {
+                recv(rx) -> received => {
+                    self.task_metrics.add_idle(waiting.elapsed());
+                    match received {
+                        Ok((channel, msg)) => self.on_envelope(&mut gate, channel, msg)?,
+                        Err(_) => {
+                            self.check_cancel()?;
+                            return Err(Error::Internal(
+                                "all upstream tasks vanished before end of input".into(),
+                            ));
+                        }
+                    }
                 }
+                recv(commands) -> cmd => {
+                    if let Ok(cmd) = cmd
+                        && self.on_command(cmd, None)? == After::Finish
+                    {
+                        return Ok(());
+                    }
+                }
+                default(timeout) => self.task_metrics.add_idle(waiting.elapsed()),
             }
             self.fire_timers()?;
         }
-        self.flush_chain()
+        self.flush_chain()?;
+        self.await_final_checkpoint()
+    }
+
+    /// Handles a command from the TaskManager. `reader` is the source's,
+    /// for source subtasks that are still reading.
+    fn on_command(
+        &mut self,
+        cmd: TaskCommand,
+        reader: Option<&mut dyn SourceReader>,
+    ) -> Result<After> {
+        match cmd {
+            TaskCommand::Trigger {
+                barrier,
+                drain,
+                stop,
+            } => {
+                let Some(reader) = reader else {
+                    // A running subtask with inputs gets its barriers in-band.
+                    return Ok(After::Continue);
+                };
+                if drain {
+                    self.push(0, vec![Message::Watermark(Watermark::MAX)])?;
+                }
+                self.start_snapshot(barrier, Duration::ZERO);
+                if let Some((uid, descriptor)) = self.source_state.clone() {
+                    let started = Instant::now();
+                    let mut snap = OperatorSnapshot::default();
+                    match reader.snapshot_splits() {
+                        Ok(splits) => {
+                            for split in splits {
+                                snap.item(split);
+                            }
+                            self.add_file(uid, &descriptor, snap, started, true);
+                        }
+                        Err(e) => self.snapshot_failed(barrier.checkpoint_id, e.to_string()),
+                    }
+                }
+                self.push(0, vec![Message::Barrier(barrier)])?;
+                self.finish_snapshot();
+                Ok(if stop { After::Pause } else { After::Continue })
+            }
+            TaskCommand::Complete {
+                checkpoint_id,
+                stop,
+            } => {
+                for op in &mut self.chain {
+                    op.notify_checkpoint_complete(checkpoint_id)?;
+                }
+                Ok(if stop { After::Finish } else { After::Continue })
+            }
+        }
+    }
+
+    /// With periodic checkpoints, a chain that commits on checkpoints stays
+    /// after its input ended until the final checkpoint completed.
+    fn await_final_checkpoint(&mut self) -> Result<()> {
+        let waits = self.checkpoints.as_ref().is_some_and(|c| c.periodic)
+            && self.chain.iter().any(|op| op.commits_on_checkpoint());
+        if !waits {
+            return Ok(());
+        }
+        if let Some(cx) = &self.checkpoints {
+            cx.listener
+                .end_of_input((self.info.vertex_id, self.info.subtask_index));
+        }
+        loop {
+            self.check_cancel()?;
+            let cmd = match self.commands.recv_timeout(IDLE_WAIT) {
+                Ok(cmd) => cmd,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                // The TaskManager dropped the attempt: nothing to commit into.
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Cancelled);
+                }
+            };
+            match cmd {
+                TaskCommand::Trigger { barrier, .. } => {
+                    // Input has ended: the snapshot is taken here directly.
+                    self.start_snapshot(barrier, Duration::ZERO);
+                    if let Some((uid, descriptor)) = self.source_state.clone() {
+                        // A finished source has no splits left.
+                        self.add_file(
+                            uid,
+                            &descriptor,
+                            OperatorSnapshot::default(),
+                            Instant::now(),
+                            true,
+                        );
+                    }
+                    for i in 0..self.chain.len() {
+                        self.snapshot_operator(i, barrier.checkpoint_id);
+                    }
+                    self.finish_snapshot();
+                }
+                TaskCommand::Complete {
+                    checkpoint_id,
+                    stop,
+                } => {
+                    for op in &mut self.chain {
+                        op.notify_checkpoint_complete(checkpoint_id)?;
+                    }
+                    if stop {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn listener(&self) -> Option<Arc<dyn SnapshotListener>> {
+        self.checkpoints.as_ref().map(|c| Arc::clone(&c.listener))
+    }
+
+    fn start_snapshot(&mut self, barrier: CheckpointBarrier, alignment: Duration) {
+        self.taking = Some(Taking {
+            barrier,
+            files: Vec::new(),
+            sync: Duration::ZERO,
+            alignment,
+        });
+    }
+
+    /// Encodes one operator instance's snapshot into the one being taken.
+    /// Empty state of an operator writes no file (it restores as empty);
+    /// a source always writes one, since no splits means "finished".
+    fn add_file(
+        &mut self,
+        uid: String,
+        descriptor: &str,
+        snap: OperatorSnapshot,
+        started: Instant,
+        always: bool,
+    ) {
+        let key_groups = self.key_groups;
+        if let Some(t) = self.taking.as_mut() {
+            if always || !snap.is_empty() {
+                let count = snap.keyed_count();
+                let bytes = SnapshotFile::encode(&uid, descriptor, key_groups, snap);
+                t.files.push((uid, bytes, count));
+            }
+            t.sync += started.elapsed();
+        }
+    }
+
+    /// Snapshots chain operator `i` if it has state.
+    fn snapshot_operator(&mut self, i: usize, checkpoint_id: u64) {
+        let Some(Some((uid, descriptor))) = self.operator_state.get(i).cloned() else {
+            return;
+        };
+        if self.taking.is_none() {
+            return;
+        }
+        let started = Instant::now();
+        let mut snap = OperatorSnapshot::default();
+        match self.chain[i].snapshot(checkpoint_id, &mut snap) {
+            Ok(()) => self.add_file(uid, &descriptor, snap, started, false),
+            Err(e) => self.snapshot_failed(checkpoint_id, format!("operator {uid}: {e}")),
+        }
+    }
+
+    fn snapshot_failed(&mut self, checkpoint_id: u64, reason: String) {
+        tracing::warn!(checkpoint_id, %reason, "cannot take my part of the checkpoint");
+        if let Some(l) = self.listener() {
+            l.snapshot_failed(
+                (self.info.vertex_id, self.info.subtask_index),
+                checkpoint_id,
+                reason,
+            );
+        }
+        self.taking = None;
+    }
+
+    /// Hands the finished snapshot to the listener.
+    fn finish_snapshot(&mut self) {
+        let Some(t) = self.taking.take() else { return };
+        if let Some(l) = self.listener() {
+            l.snapshot_taken(
+                (self.info.vertex_id, self.info.subtask_index),
+                SubtaskSnapshot {
+                    barrier: t.barrier,
+                    files: t.files,
+                    sync_ms: t.sync.as_millis() as u64,
+                    alignment_ms: t.alignment.as_millis() as u64,
+                },
+            );
+        }
     }
 
     fn on_envelope(&mut self, gate: &mut InputGate, channel: usize, msg: Message) -> Result<()> {
+        if gate.is_blocked(channel) {
+            gate.held.push_back((channel, msg));
+            return Ok(());
+        }
         let state = gate
             .channels
             .get_mut(channel)
@@ -268,21 +562,73 @@ impl Subtask {
                 state.watermark = state.watermark.max(w.0);
                 self.advance_watermark(gate)
             }
-            Message::Barrier(b) => {
-                let count = gate.barrier_counts.entry(b.checkpoint_id).or_insert(0);
-                *count += 1;
-                if *count >= gate.open_channels() {
-                    gate.barrier_counts.remove(&b.checkpoint_id);
-                    self.push(0, vec![Message::Barrier(b)])
-                } else {
-                    Ok(())
-                }
-            }
+            Message::Barrier(b) => self.on_barrier(gate, channel, b),
             Message::EndOfInput => {
                 state.ended = true;
-                self.advance_watermark(gate)
+                self.advance_watermark(gate)?;
+                self.complete_alignment(gate)
             }
         }
+    }
+
+    /// A barrier arrived on `channel`: block the channel until all have it.
+    fn on_barrier(
+        &mut self,
+        gate: &mut InputGate,
+        channel: usize,
+        b: CheckpointBarrier,
+    ) -> Result<()> {
+        if b.checkpoint_id <= gate.last_checkpoint {
+            return Ok(()); // stale: that checkpoint was passed on or given up
+        }
+        if let Some(a) = &gate.aligning
+            && b.checkpoint_id > a.barrier.checkpoint_id
+        {
+            // A newer checkpoint overtook the one being aligned, which can
+            // no longer complete here: give it up and release its channels.
+            let old = a.barrier.checkpoint_id;
+            tracing::debug!(old, new = b.checkpoint_id, "alignment superseded");
+            gate.last_checkpoint = old;
+            gate.aligning = None;
+            self.snapshot_failed(old, "superseded by a newer checkpoint".into());
+            gate.held.push_back((channel, Message::Barrier(b)));
+            return self.release_held(gate);
+        }
+        let n = gate.channels.len();
+        let a = gate.aligning.get_or_insert_with(|| Alignment {
+            barrier: b,
+            blocked: vec![false; n],
+            started: Instant::now(),
+        });
+        if let Some(slot) = a.blocked.get_mut(channel) {
+            *slot = true;
+        }
+        self.complete_alignment(gate)
+    }
+
+    /// Passes the aligned barrier on once every open channel delivered it,
+    /// then replays what the blocked channels sent meanwhile.
+    fn complete_alignment(&mut self, gate: &mut InputGate) -> Result<()> {
+        if !gate.aligned() {
+            return Ok(());
+        }
+        let Some(a) = gate.aligning.take() else {
+            return Ok(());
+        };
+        gate.last_checkpoint = a.barrier.checkpoint_id;
+        self.start_snapshot(a.barrier, a.started.elapsed());
+        self.push(0, vec![Message::Barrier(a.barrier)])?;
+        self.finish_snapshot();
+        self.release_held(gate)
+    }
+
+    /// Replays held messages; a barrier among them may block channels again.
+    fn release_held(&mut self, gate: &mut InputGate) -> Result<()> {
+        let held = std::mem::take(&mut gate.held);
+        for (channel, msg) in held {
+            self.on_envelope(gate, channel, msg)?;
+        }
+        Ok(())
     }
 
     /// Hands the combined input watermark to the chain when it advanced.
@@ -323,7 +669,7 @@ impl Subtask {
     fn push(&mut self, from: usize, mut msgs: Vec<Message>) -> Result<()> {
         let mut out = Output::default();
         let tail = self.chain.len().saturating_sub(1);
-        for (i, op) in self.chain.iter_mut().enumerate().skip(from) {
+        for i in from..self.chain.len() {
             if msgs.is_empty() {
                 return Ok(());
             }
@@ -333,10 +679,14 @@ impl Subtask {
                         if i == tail {
                             self.task_metrics.add_tail_in(c.num_rows());
                         }
-                        op.process(0, c, &mut out)?
+                        self.chain[i].process(0, c, &mut out)?
                     }
-                    Message::Watermark(w) => op.on_watermark(w, &mut out)?,
-                    Message::Barrier(b) => op.on_barrier(b, &mut out)?,
+                    Message::Watermark(w) => self.chain[i].on_watermark(w, &mut out)?,
+                    Message::Barrier(b) => {
+                        // Snapshot where the barrier stands, then let it pass.
+                        self.snapshot_operator(i, b.checkpoint_id);
+                        self.chain[i].on_barrier(b, &mut out)?
+                    }
                     Message::Idle(_) | Message::EndOfInput => {}
                 }
             }

@@ -67,7 +67,12 @@ impl SourceFactory for Source {
         true
     }
 
-    fn create_reader(&self, task: &TaskInfo, _batch_size: usize) -> Result<Box<dyn SourceReader>> {
+    fn create_reader(
+        &self,
+        task: &TaskInfo,
+        _batch_size: usize,
+        _restored: Option<Vec<Vec<u8>>>,
+    ) -> Result<Box<dyn SourceReader>> {
         Ok(Box::new(Reader {
             subtask: task.subtask_index,
             sent: false,
@@ -104,6 +109,10 @@ impl SourceReader for Reader {
         }
         std::thread::sleep(Duration::from_millis(5));
         Ok(SourcePoll::Pending)
+    }
+
+    fn snapshot_splits(&mut self) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
     }
 }
 

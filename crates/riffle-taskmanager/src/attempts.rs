@@ -21,7 +21,9 @@ use riffle_rpc::control::{
     Deployment, ExecutionState, ResultRow, SubtaskReport, TaskUpdate, ToJobManager,
 };
 use riffle_rpc::net::{Handshake, InputRegistry, open_channel};
-use riffle_runtime::deploy::{ChannelAddr, RemoteChannels, SubtaskId, Wiring, spawn, wire};
+use riffle_runtime::deploy::{
+    ChannelAddr, Checkpointing, RemoteChannels, SubtaskId, Wiring, spawn, wire,
+};
 use riffle_runtime::exchange::Envelope;
 use riffle_runtime::metrics::{JobMetrics, TaskRates, TaskSample};
 use riffle_runtime::{JobGraph, Result as RtResult};
@@ -412,12 +414,15 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
         cancel: Arc::clone(&cancel),
         reporter: Arc::clone(&reporter),
     };
-    let Wiring { subtasks, inputs } = match wire(
+    let Wiring {
+        subtasks, inputs, ..
+    } = match wire(
         &graph,
         &|id| local.contains(&id),
         &remote,
         &metrics,
         &cancel,
+        &Checkpointing::default(),
     ) {
         Ok(w) => w,
         Err(e) => return fail_all(format!("deploying the job failed: {e}")),

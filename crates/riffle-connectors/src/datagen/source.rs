@@ -1,4 +1,10 @@
 //! Generating datagen batches.
+//!
+//! Subtask `i` of `p` generates split `i` of `p`: its share of the rows and
+//! of every sequence, with its own random stream. A split's position is its
+//! row count and random state, so a restored split continues with exactly
+//! the rows an uninterrupted run would produce; a reader restored with
+//! another parallelism takes its splits in turn.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +16,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use riffle_runtime::TaskInfo;
+use riffle_runtime::checkpoint::{Decoder, Encoder};
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
 
 /// How one column is generated.
@@ -109,9 +116,32 @@ impl SourceFactory for DatagenSource {
         &self,
         task: &TaskInfo,
         batch_size: usize,
+        restored: Option<Vec<Vec<u8>>>,
     ) -> riffle_runtime::Result<Box<dyn SourceReader>> {
-        let p = task.parallelism;
-        let s = task.subtask_index;
+        let splits = match restored {
+            None => vec![self.split_reader(task.subtask_index, task.parallelism, batch_size)],
+            Some(items) => items
+                .iter()
+                .map(|item| {
+                    let mut d = Decoder::new(item);
+                    let (s, p) = (d.u64()? as usize, d.u64()? as usize);
+                    let emitted = u128::from(d.u64()?) | (u128::from(d.u64()?) << 64);
+                    let rng = d.u64()?;
+                    let mut split = self.split_reader(s, p, batch_size);
+                    split.emitted = emitted;
+                    split.paced_from = emitted;
+                    split.rng = rng;
+                    Ok(split)
+                })
+                .collect::<riffle_runtime::Result<Vec<_>>>()?,
+        };
+        Ok(Box::new(DatagenReader { splits, next: 0 }))
+    }
+}
+
+impl DatagenSource {
+    /// The generator of split `s` of `p`, at its start.
+    fn split_reader(&self, s: usize, p: usize, batch_size: usize) -> DatagenSplit {
         let mut limit: Option<u128> = self.number_of_rows.map(|n| split(n as u128, p, s).1);
         let mut fields = Vec::new();
         let cols: Vec<usize> = match &self.projection {
@@ -144,24 +174,32 @@ impl SourceFactory for DatagenSource {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        Ok(Box::new(DatagenReader {
+        DatagenSplit {
+            index: s,
+            of: p,
             schema: Arc::clone(&self.schema),
             fields,
             emitted: 0,
+            paced_from: 0,
             limit,
             batch_size,
             rate: (self.rows_per_second as f64 / p.max(1) as f64).max(1.0),
             started: Instant::now(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (s as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
             now_ms,
-        }))
+        }
     }
 }
 
-struct DatagenReader {
+/// One split's generator.
+struct DatagenSplit {
+    index: usize,
+    of: usize,
     schema: SchemaRef,
     fields: Vec<(DataType, FieldGen)>,
     emitted: u128,
+    /// Rows emitted when pacing started (a restore starts pacing anew).
+    paced_from: u128,
     limit: Option<u128>,
     batch_size: usize,
     rate: f64,
@@ -170,7 +208,53 @@ struct DatagenReader {
     now_ms: i64,
 }
 
-impl DatagenReader {
+/// A subtask's reader: its splits, polled in turn.
+struct DatagenReader {
+    splits: Vec<DatagenSplit>,
+    next: usize,
+}
+
+impl SourceReader for DatagenReader {
+    fn poll(&mut self) -> riffle_runtime::Result<SourcePoll> {
+        let n = self.splits.len();
+        let mut pending = false;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            match self.splits[i].poll()? {
+                SourcePoll::Batch(b) => {
+                    self.next = (i + 1) % n;
+                    return Ok(SourcePoll::Batch(b));
+                }
+                SourcePoll::Pending => pending = true,
+                SourcePoll::End => {}
+            }
+        }
+        Ok(if pending {
+            SourcePoll::Pending
+        } else {
+            SourcePoll::End
+        })
+    }
+
+    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+        Ok(self
+            .splits
+            .iter()
+            .filter(|s| s.limit.is_none_or(|l| s.emitted < l))
+            .map(|s| {
+                let mut e = Encoder::new();
+                e.u64(s.index as u64);
+                e.u64(s.of as u64);
+                e.u64(s.emitted as u64);
+                e.u64((s.emitted >> 64) as u64);
+                e.u64(s.rng);
+                e.into_bytes()
+            })
+            .collect())
+    }
+}
+
+impl DatagenSplit {
     fn next_u64(&mut self) -> u64 {
         // SplitMix64: small, fast and good enough for test data.
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -312,7 +396,7 @@ impl DatagenReader {
     }
 }
 
-impl SourceReader for DatagenReader {
+impl DatagenSplit {
     fn poll(&mut self) -> riffle_runtime::Result<SourcePoll> {
         let mut rows = self.batch_size as u128;
         if let Some(l) = self.limit {
@@ -322,7 +406,8 @@ impl SourceReader for DatagenReader {
             rows = rows.min(l - self.emitted);
         }
         // Pace to rows-per-second.
-        let allowed = (self.started.elapsed().as_secs_f64() * self.rate) as u128 + 1;
+        let allowed =
+            self.paced_from + (self.started.elapsed().as_secs_f64() * self.rate) as u128 + 1;
         if self.emitted >= allowed {
             return Ok(SourcePoll::Pending);
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use riffle_runtime::TaskInfo;
+use riffle_runtime::checkpoint::{Decoder, Encoder};
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
 
 use super::Format;
@@ -111,14 +112,26 @@ impl SourceFactory for FileSource {
         &self,
         task: &TaskInfo,
         batch_size: usize,
+        restored: Option<Vec<Vec<u8>>>,
     ) -> riffle_runtime::Result<Box<dyn SourceReader>> {
-        let files: Vec<PathBuf> = list_files(&self.path)
-            .map_err(|e| Error::Io(format!("cannot list '{}': {e}", self.path.display())))?
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % task.parallelism == task.subtask_index)
-            .map(|(_, f)| f)
-            .collect();
+        // A split is one file and the rows already read from it.
+        let files: Vec<(PathBuf, u64)> = match restored {
+            None => list_files(&self.path)
+                .map_err(|e| Error::Io(format!("cannot list '{}': {e}", self.path.display())))?
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % task.parallelism == task.subtask_index)
+                .map(|(_, f)| (f, 0))
+                .collect(),
+            Some(items) => items
+                .iter()
+                .map(|item| {
+                    let mut d = Decoder::new(item);
+                    let path = PathBuf::from(d.str()?);
+                    Ok((path, d.u64()?))
+                })
+                .collect::<riffle_runtime::Result<_>>()?,
+        };
         Ok(Box::new(FileReader {
             table: self.table.clone(),
             files,
@@ -136,12 +149,14 @@ type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::Arrow
 
 struct FileReader {
     table: String,
-    files: Vec<PathBuf>,
+    /// Files still to read, with the rows to skip (read before a restore).
+    files: Vec<(PathBuf, u64)>,
     format: Format,
     full_schema: SchemaRef,
     projection: Option<Vec<usize>>,
     batch_size: usize,
-    current: Option<(PathBuf, BatchIter)>,
+    /// The file being read, its batches and the rows consumed from it.
+    current: Option<(PathBuf, BatchIter, u64)>,
     ignore_parse_errors: bool,
 }
 
@@ -180,21 +195,38 @@ impl SourceReader for FileReader {
                 if self.files.is_empty() {
                     return Ok(SourcePoll::End);
                 }
-                let path = self.files.remove(0);
+                let (path, skip) = self.files.remove(0);
                 let iter = self.open(&path)?;
-                self.current = Some((path, iter));
+                let mut current = (path, iter, 0u64);
+                // Rows read before a restore are passed over.
+                while current.2 < skip {
+                    match current.1.next() {
+                        Some(Ok(b)) => {
+                            let n = b.num_rows() as u64;
+                            if current.2 + n > skip {
+                                let keep = (skip - current.2) as usize;
+                                let rest = b.slice(keep, b.num_rows() - keep);
+                                current.2 = skip;
+                                let rest = self.project(rest)?;
+                                current.2 += rest.num_rows() as u64;
+                                self.current = Some(current);
+                                return Ok(SourcePoll::Batch(rest));
+                            }
+                            current.2 += n;
+                        }
+                        _ => break,
+                    }
+                }
+                self.current = Some(current);
             }
-            let Some((path, iter)) = self.current.as_mut() else {
+            let Some((path, iter, consumed)) = self.current.as_mut() else {
                 continue;
             };
             match iter.next() {
                 None => self.current = None,
                 Some(Ok(batch)) => {
-                    let batch = match &self.projection {
-                        Some(p) => batch.project(p)?,
-                        None => batch,
-                    };
-                    return Ok(SourcePoll::Batch(batch));
+                    *consumed += batch.num_rows() as u64;
+                    return Ok(SourcePoll::Batch(self.project(batch)?));
                 }
                 Some(Err(e)) => {
                     if self.ignore_parse_errors {
@@ -210,5 +242,29 @@ impl SourceReader for FileReader {
                 }
             }
         }
+    }
+
+    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+        let split = |path: &PathBuf, rows: u64| {
+            let mut e = Encoder::new();
+            e.str(&path.to_string_lossy());
+            e.u64(rows);
+            e.into_bytes()
+        };
+        let mut out = Vec::new();
+        if let Some((path, _, consumed)) = &self.current {
+            out.push(split(path, *consumed));
+        }
+        out.extend(self.files.iter().map(|(p, skip)| split(p, *skip)));
+        Ok(out)
+    }
+}
+
+impl FileReader {
+    fn project(&self, batch: RecordBatch) -> riffle_runtime::Result<RecordBatch> {
+        Ok(match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        })
     }
 }

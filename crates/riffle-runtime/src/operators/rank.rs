@@ -24,6 +24,7 @@ use riffle_common::{Chunk, RowKind};
 
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::keys::{GroupKeys, assemble};
+use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::state::KeyedState;
 use crate::{Error, Result};
 
@@ -141,6 +142,32 @@ impl OperatorFactory for RankFactory {
             touched: Vec::new(),
             seq: 0,
         }))
+    }
+
+    fn state_descriptor(&self) -> Option<String> {
+        let types = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<_>>().join(", ");
+        let order = types(&mut self.order.iter().map(|k| {
+            let t = k
+                .expr
+                .data_type(&self.input_schema)
+                .map(|t| crate::checkpoint::codec::type_text(&t))
+                .unwrap_or_else(|e| format!("?({e})"));
+            format!("{t} {}", if k.descending { "DESC" } else { "ASC" })
+        }));
+        let rows = types(
+            &mut self
+                .input_schema
+                .fields()
+                .iter()
+                .map(|f| crate::checkpoint::codec::type_text(f.data_type())),
+        );
+        Some(format!(
+            "Rank v1 partition [{}] order [{order}] rows [{rows}] keep [{}..{}] later-wins [{}]",
+            crate::operators::aggregate::keys::keys_descriptor(&self.partition, &self.input_schema),
+            self.start,
+            self.end,
+            self.later_wins_ties
+        ))
     }
 }
 
@@ -298,6 +325,75 @@ impl Operator for Rank {
         )?);
         Ok(())
     }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        for (key, kg, p) in self.state.iter() {
+            snap.keyed(kg, key, |e| {
+                e.len_prefix(p.held.len());
+                for entry in &p.held {
+                    e.bytes(&entry.sort);
+                    e.u64(entry.seq);
+                    e.bytes(&entry.row);
+                }
+                e.len_prefix(p.emitted.len());
+                for (seq, row) in &p.emitted {
+                    e.u64(*seq);
+                    // Emitted rows are usually still held: refer to them.
+                    if p.held.iter().any(|h| h.seq == *seq) {
+                        e.u8(0);
+                    } else {
+                        e.u8(1);
+                        e.bytes(row);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        let mut max_seq = self.seq;
+        state.for_each_keyed(|entry| {
+            let mut d = Decoder::new(entry.value);
+            let n = d.len_prefix(24)?;
+            let mut held: Vec<Entry> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let sort: Box<[u8]> = d.bytes()?.into();
+                let seq = d.u64()?;
+                let row: Arc<[u8]> = Arc::from(d.bytes()?);
+                max_seq = max_seq.max(seq);
+                held.push(Entry { sort, seq, row });
+            }
+            let n = d.len_prefix(9)?;
+            let mut emitted = Vec::with_capacity(n);
+            for _ in 0..n {
+                let seq = d.u64()?;
+                let row = match d.u8()? {
+                    0 => held
+                        .iter()
+                        .find(|h| h.seq == seq)
+                        .map(|h| Arc::clone(&h.row))
+                        .ok_or_else(|| {
+                            Error::External("corrupt state: emitted row not held".into())
+                        })?,
+                    _ => Arc::from(d.bytes()?),
+                };
+                max_seq = max_seq.max(seq);
+                emitted.push((seq, row));
+            }
+            self.state
+                .get_or_insert_with(entry.key, entry.key_group, || Partition {
+                    held,
+                    emitted,
+                    touched: false,
+                });
+            Ok(())
+        })?;
+        // New rows must come after every restored one in arrival order.
+        self.seq = max_seq;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -399,5 +495,20 @@ mod tests {
         let c = chunk(&[(1, 1, 1)]);
         let c = Chunk::with_kinds(c.data, arrow::array::UInt8Array::from(vec![3])).unwrap();
         assert!(op.process(0, c, &mut Output::default()).is_err());
+    }
+
+    #[test]
+    fn restores_anywhere_with_the_same_output() {
+        use crate::operators::aggregate::tests::assert_restores_anywhere;
+        for f in [factory(2, true, false), factory(1, false, true)] {
+            assert_restores_anywhere(
+                &f,
+                vec![
+                    riffle_common::Message::Data(chunk(&[(1, 5, 1), (1, 5, 2), (2, 1, 2)])),
+                    riffle_common::Message::Data(chunk(&[(1, 5, 3), (1, 7, 4), (1, 4, 4)])),
+                    riffle_common::Message::Data(chunk(&[(2, 0, 9), (1, 8, 5)])),
+                ],
+            );
+        }
     }
 }

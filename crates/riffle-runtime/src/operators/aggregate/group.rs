@@ -14,9 +14,10 @@ use datafusion_common::ScalarValue;
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind};
 
-use super::acc::{Acc, AggCall, BoundAggs};
+use super::acc::{Acc, AggCall, BoundAggs, decode_accs, encode_accs};
 use super::keys::{GroupKeys, assemble};
 use crate::Result;
+use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::state::KeyedState;
 
@@ -56,6 +57,16 @@ impl OperatorFactory for GroupAggregateFactory {
             state: KeyedState::default(),
             touched: Vec::new(),
         }))
+    }
+
+    fn state_descriptor(&self) -> Option<String> {
+        Some(super::aggregate_descriptor(
+            "GroupAggregate",
+            &self.keys,
+            &self.aggs,
+            &self.input_schema,
+            self.input_updates,
+        ))
     }
 }
 
@@ -162,6 +173,54 @@ impl Operator for GroupAggregate {
         }
         self.flush(out)
     }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        for (key, kg, st) in self.state.iter() {
+            snap.keyed(kg, key, |e| {
+                e.i64(st.rows);
+                encode_accs(&st.accs, e)?;
+                match &st.emitted {
+                    None => e.u8(0),
+                    Some(values) => {
+                        e.u8(1);
+                        e.len_prefix(values.len());
+                        for v in values {
+                            e.scalar(v)?;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        state.for_each_keyed(|entry| {
+            let mut d = Decoder::new(entry.value);
+            let rows = d.i64()?;
+            let accs = decode_accs(&mut d)?;
+            let emitted = match d.u8()? {
+                0 => None,
+                _ => {
+                    let n = d.len_prefix(1)?;
+                    let mut values = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        values.push(d.scalar()?);
+                    }
+                    Some(values)
+                }
+            };
+            self.state
+                .get_or_insert_with(entry.key, entry.key_group, || GroupState {
+                    rows,
+                    accs,
+                    emitted,
+                    touched: false,
+                });
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +317,20 @@ mod tests {
         assert_eq!(
             kinds_and_rows(&out),
             vec!["+I a,2,4", "-U a,2,4", "+U a,1,1", "-D a,1,1"]
+        );
+    }
+
+    #[test]
+    fn restores_anywhere_with_the_same_output() {
+        use crate::operators::aggregate::tests::assert_restores_anywhere;
+        assert_restores_anywhere(
+            &factory(true),
+            vec![
+                riffle_common::Message::Data(chunk(&[("a", 1), ("a", 4), ("b", 2)], None)),
+                riffle_common::Message::Data(chunk(&[("a", 4)], Some(vec![1]))),
+                riffle_common::Message::Data(chunk(&[("a", 1)], Some(vec![3]))),
+                riffle_common::Message::Data(chunk(&[("b", 7), ("c", 1)], None)),
+            ],
         );
     }
 }

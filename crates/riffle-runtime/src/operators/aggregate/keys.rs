@@ -91,6 +91,18 @@ impl GroupKeys {
     }
 }
 
+/// Names the key types of `exprs` (for state descriptors).
+pub(crate) fn keys_descriptor(exprs: &[Arc<dyn PhysicalExpr>], input: &SchemaRef) -> String {
+    let types: Vec<String> = exprs
+        .iter()
+        .map(|e| match e.data_type(input) {
+            Ok(t) => crate::checkpoint::codec::type_text(&t),
+            Err(e) => format!("?({e})"),
+        })
+        .collect();
+    types.join(", ")
+}
+
 /// Builds an output chunk from key columns and result columns.
 pub(crate) fn assemble(
     schema: &SchemaRef,

@@ -19,11 +19,12 @@ use arrow::datatypes::{DataType, SchemaRef};
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, Watermark};
 
-use super::acc::{Acc, AggCall, BoundAggs};
+use super::acc::{Acc, AggCall, BoundAggs, decode_accs, encode_accs};
 use super::keys::{GroupKeys, assemble};
 use super::window::{Clock, TimeDomain};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::watermark::to_millis;
+use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::state::KeyedState;
 use crate::{Error, Result};
 
@@ -106,6 +107,16 @@ impl OperatorFactory for SessionAggregateFactory {
             timers: BTreeMap::new(),
             clock: Clock::new(self.time, self.end_offset_ms),
         }))
+    }
+
+    fn state_descriptor(&self) -> Option<String> {
+        Some(super::aggregate_descriptor(
+            "SessionWindowAggregate",
+            &self.partition_keys(),
+            &self.aggs,
+            &self.input_schema,
+            false,
+        ))
     }
 }
 
@@ -265,6 +276,45 @@ impl Operator for SessionAggregate {
         self.clock.next_timer(self.timers.keys().next().copied())
     }
 
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        for (key, kg, list) in self.sessions.iter() {
+            snap.keyed(kg, key, |e| {
+                e.len_prefix(list.len());
+                for s in list {
+                    e.i64(s.start);
+                    e.i64(s.end);
+                    encode_accs(&s.accs, e)?;
+                }
+                Ok(())
+            })?;
+        }
+        snap.item(self.clock.snapshot_item());
+        Ok(())
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        self.clock.restore_items(&state.items)?;
+        state.for_each_keyed(|entry| {
+            let mut d = Decoder::new(entry.value);
+            let n = d.len_prefix(16)?;
+            let mut list = Vec::with_capacity(n);
+            for _ in 0..n {
+                let start = d.i64()?;
+                let end = d.i64()?;
+                let accs = decode_accs(&mut d)?;
+                // Timers are derived from the sessions, as `process` sets them.
+                self.timers
+                    .entry(self.clock.trigger(end))
+                    .or_default()
+                    .push(entry.key.into());
+                list.push(Session { start, end, accs });
+            }
+            self.sessions
+                .get_or_insert_with(entry.key, entry.key_group, || list);
+            Ok(())
+        })
+    }
+
     fn on_processing_time(&mut self, now_ms: i64, out: &mut Output) -> Result<()> {
         match self.clock.on_processing_time(now_ms) {
             Some(t) => self.fire(t, out),
@@ -353,6 +403,20 @@ mod tests {
         assert_eq!(
             kinds_and_rows(&out),
             vec!["+I 1,0,35,4", "WM 50", "+I 2,100,110,1"]
+        );
+    }
+
+    #[test]
+    fn restores_anywhere_with_the_same_output() {
+        crate::operators::aggregate::tests::assert_restores_anywhere(
+            &factory(),
+            vec![
+                rows(&[(1, 0), (1, 5), (1, 25), (2, 100)]),
+                rows(&[(1, 15)]),
+                Message::Watermark(Watermark(50)),
+                rows(&[(1, 0)]),
+                Message::EndOfInput,
+            ],
         );
     }
 }

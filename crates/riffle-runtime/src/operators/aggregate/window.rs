@@ -25,8 +25,9 @@ use arrow::datatypes::SchemaRef;
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, Watermark};
 
-use super::acc::{Acc, AggCall, BoundAggs};
+use super::acc::{Acc, AggCall, BoundAggs, decode_accs, encode_accs};
 use super::keys::{GroupKeys, assemble};
+use crate::checkpoint::{Decoder, Encoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::watermark::to_millis;
 use crate::state::KeyedState;
@@ -68,6 +69,28 @@ impl Clock {
     }
 
     /// Whether a window ending at `end` has already fired.
+    /// The clock's progress as an operator-state item: after a restore,
+    /// windows that had fired stay fired, so their late rows stay dropped.
+    pub(crate) fn snapshot_item(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.i64(self.watermark);
+        e.into_bytes()
+    }
+
+    /// Restores the progress from items (the earliest when several
+    /// subtasks' clocks were merged by a rescale).
+    pub(crate) fn restore_items(&mut self, items: &[Vec<u8>]) -> Result<()> {
+        let mut least: Option<i64> = None;
+        for item in items {
+            let w = Decoder::new(item).i64()?;
+            least = Some(least.map_or(w, |l| l.min(w)));
+        }
+        if let Some(w) = least {
+            self.watermark = w;
+        }
+        Ok(())
+    }
+
     pub(crate) fn has_fired(&self, end: i64) -> bool {
         self.time == TimeDomain::EventTime && self.trigger(end) <= self.watermark
     }
@@ -145,6 +168,16 @@ impl OperatorFactory for WindowAggregateFactory {
             clock: Clock::new(self.time, self.end_offset_ms),
             late_dropped: 0,
         }))
+    }
+
+    fn state_descriptor(&self) -> Option<String> {
+        Some(super::aggregate_descriptor(
+            "WindowAggregate",
+            &self.keys,
+            &self.aggs,
+            &self.input_schema,
+            false,
+        ))
     }
 }
 
@@ -234,6 +267,34 @@ impl Operator for WindowAggregate {
 
     fn next_processing_timer(&self) -> Option<i64> {
         self.clock.next_timer(self.windows.keys().next().copied())
+    }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        for (trigger, keyed) in &self.windows {
+            for (key, kg, accs) in keyed.iter() {
+                snap.keyed(kg, key, |e| {
+                    e.i64(*trigger);
+                    encode_accs(accs, e)
+                })?;
+            }
+        }
+        snap.item(self.clock.snapshot_item());
+        Ok(())
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        self.clock.restore_items(&state.items)?;
+        state.for_each_keyed(|entry| {
+            let mut d = Decoder::new(entry.value);
+            let trigger = d.i64()?;
+            let accs = decode_accs(&mut d)?;
+            self.windows.entry(trigger).or_default().get_or_insert_with(
+                entry.key,
+                entry.key_group,
+                || accs,
+            );
+            Ok(())
+        })
     }
 
     fn on_processing_time(&mut self, now_ms: i64, out: &mut Output) -> Result<()> {
@@ -333,6 +394,21 @@ mod tests {
                 "WM 9",
                 "+I 1,1970-01-01T00:00:00.010,1970-01-01T00:00:00.020,2",
             ]
+        );
+    }
+
+    #[test]
+    fn restores_anywhere_with_the_same_output() {
+        crate::operators::aggregate::tests::assert_restores_anywhere(
+            &factory(),
+            vec![
+                rows(&[(1, 0), (2, 0), (1, 0)]),
+                Message::Watermark(Watermark(8)),
+                rows(&[(1, 10)]),
+                Message::Watermark(Watermark(9)),
+                rows(&[(1, 0), (1, 10)]), // the first is late, also after a restore
+                Message::EndOfInput,
+            ],
         );
     }
 }
