@@ -1,6 +1,7 @@
 //! Commands that talk to a running JobManager over its REST API, with the
-//! flags and output of Flink's `flink` CLI: `list`, `cancel`, `info`, and
-//! `run -m` (submission through Riffle's SQL endpoint).
+//! flags and output of Flink's `flink` CLI: `list`, `cancel`, `info`,
+//! `savepoint`, `stop`, `checkpoint` and `run -m` (submission through
+//! Riffle's SQL endpoint).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,6 +47,59 @@ pub struct CancelArgs {
 pub struct InfoArgs {
     #[command(flatten)]
     pub target: Target,
+}
+
+/// Arguments of `riffle savepoint`.
+#[derive(Debug, clap::Args)]
+pub struct SavepointArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The job to take a savepoint of.
+    #[arg(required_unless_present = "dispose")]
+    pub job_id: Option<String>,
+    /// Where the savepoint goes (else execution.checkpointing.savepoint-dir).
+    pub target_directory: Option<String>,
+    /// Delete the savepoint at this path instead.
+    #[arg(
+        short = 'd',
+        long = "dispose",
+        value_name = "PATH",
+        conflicts_with = "job_id"
+    )]
+    pub dispose: Option<String>,
+    /// Return after triggering instead of waiting for the savepoint.
+    #[arg(long)]
+    pub detached: bool,
+}
+
+/// Arguments of `riffle stop`.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The job to stop.
+    pub job_id: String,
+    /// Where the savepoint goes (else execution.checkpointing.savepoint-dir).
+    #[arg(short = 'p', long = "savepointPath", value_name = "DIR")]
+    pub savepoint_path: Option<String>,
+    /// Complete all event time first (fires every window) before the savepoint.
+    #[arg(short = 'd', long = "drain")]
+    pub drain: bool,
+    /// Return after triggering instead of waiting for the savepoint.
+    #[arg(long)]
+    pub detached: bool,
+}
+
+/// Arguments of `riffle checkpoint`.
+#[derive(Debug, clap::Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The job to checkpoint.
+    pub job_id: String,
+    /// Take a full checkpoint (Riffle's checkpoints are always full).
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// A JobManager's REST API.
@@ -112,6 +166,36 @@ impl Client {
             .send_json(body);
         let answer = self.answer("job submission", r)?;
         Ok(answer["jobid"].as_str().unwrap_or("").to_string())
+    }
+
+    /// `POST /v1{path}` with a JSON body.
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let r = self
+            .agent
+            .post(format!("{}/v1{path}", self.base))
+            .send_json(body);
+        self.answer(&format!("POST {path}"), r)
+    }
+
+    /// Polls an asynchronous operation until it completes; returns its
+    /// `operation` object, or the failure as an error.
+    pub(crate) fn await_operation(&self, path: &str) -> Result<Value> {
+        loop {
+            let v = self.get(path)?;
+            if v["status"]["id"].as_str() == Some("COMPLETED") {
+                let op = v["operation"].clone();
+                let failure = &op["failure-cause"];
+                if !failure.is_null() {
+                    let m = failure["message"]
+                        .as_str()
+                        .or_else(|| failure["stack-trace"].as_str())
+                        .unwrap_or("unknown failure");
+                    bail!("{m}");
+                }
+                return Ok(op);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Cancels a job (`PATCH /v1/jobs/:id?mode=cancel`).
@@ -204,6 +288,97 @@ pub fn cancel(args: CancelArgs) -> Result<ExitCode> {
     println!("Cancelling job {}.", args.job_id);
     client.cancel_job(&args.job_id)?;
     println!("Cancelled job {}.", args.job_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn trigger_id(v: &Value) -> Result<String> {
+    v["request-id"]
+        .as_str()
+        .map(str::to_string)
+        .context("the JobManager's answer has no request-id")
+}
+
+/// `riffle savepoint`: trigger (and wait for) a savepoint, or dispose one.
+pub fn savepoint(args: SavepointArgs) -> Result<ExitCode> {
+    let client = Client::new(&args.target);
+    if let Some(path) = &args.dispose {
+        println!("Disposing savepoint '{path}'.");
+        let t =
+            trigger_id(&client.post("/savepoint-disposal", &json!({ "savepoint-path": path }))?)?;
+        println!("Waiting for response...");
+        client
+            .await_operation(&format!("/savepoint-disposal/{t}"))
+            .with_context(|| format!("disposing savepoint '{path}' failed"))?;
+        println!("Savepoint '{path}' disposed.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job = args.job_id.as_deref().unwrap_or_default();
+    println!("Triggering savepoint for job {job}.");
+    let body = json!({
+        "target-directory": args.target_directory,
+        "cancel-job": false,
+        "formatType": "CANONICAL",
+    });
+    let t = trigger_id(&client.post(&format!("/jobs/{job}/savepoints"), &body)?)?;
+    if args.detached {
+        println!("Savepoint has been triggered with trigger id {t}.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Waiting for response...");
+    let op = client
+        .await_operation(&format!("/jobs/{job}/savepoints/{t}"))
+        .with_context(|| format!("triggering a savepoint for job {job} failed"))?;
+    println!(
+        "Savepoint completed. Path: {}",
+        op["location"].as_str().unwrap_or_default()
+    );
+    println!("You can resume your program from this savepoint with the run command.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `riffle stop`: stop a job with a savepoint.
+pub fn stop(args: StopArgs) -> Result<ExitCode> {
+    let client = Client::new(&args.target);
+    let job = &args.job_id;
+    println!("Suspending job \"{job}\" with a CANONICAL savepoint.");
+    let body = json!({
+        "targetDirectory": args.savepoint_path,
+        "drain": args.drain,
+        "formatType": "CANONICAL",
+    });
+    let t = trigger_id(&client.post(&format!("/jobs/{job}/stop"), &body)?)?;
+    if args.detached {
+        println!("Stop-with-savepoint has been triggered with trigger id {t}.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let op = client
+        .await_operation(&format!("/jobs/{job}/savepoints/{t}"))
+        .with_context(|| format!("stopping job {job} with a savepoint failed"))?;
+    println!(
+        "Savepoint completed. Path: {}",
+        op["location"].as_str().unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `riffle checkpoint`: take a checkpoint now.
+pub fn checkpoint(args: CheckpointArgs) -> Result<ExitCode> {
+    let client = Client::new(&args.target);
+    let job = &args.job_id;
+    let kind = if args.full { "FULL" } else { "CONFIGURED" };
+    println!("Triggering checkpoint for job {job}.");
+    let t = trigger_id(&client.post(
+        &format!("/jobs/{job}/checkpoints"),
+        &json!({ "checkpointType": kind }),
+    )?)?;
+    println!("Waiting for response...");
+    let op = client
+        .await_operation(&format!("/jobs/{job}/checkpoints/{t}"))
+        .with_context(|| format!("triggering a checkpoint for job {job} failed"))?;
+    println!(
+        "Checkpoint({kind}) {} for job {job} completed.",
+        op["checkpointId"]
+    );
     Ok(ExitCode::SUCCESS)
 }
 

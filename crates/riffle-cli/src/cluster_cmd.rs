@@ -38,6 +38,14 @@ pub struct StandaloneArgs {
     /// A configuration entry; repeatable.
     #[arg(short = 'D', value_name = "KEY=VALUE")]
     pub define: Vec<String>,
+    /// Start from this savepoint (execution.savepoint.path); used when the
+    /// job has no checkpoint of its own yet.
+    #[arg(short = 's', long = "fromSavepoint", value_name = "PATH")]
+    pub from_savepoint: Option<String>,
+    /// Skip savepoint state of operators the job no longer has
+    /// (execution.savepoint.ignore-unclaimed-state).
+    #[arg(short = 'n', long = "allowNonRestoredState")]
+    pub allow_non_restored_state: bool,
 }
 
 /// Loads and checks the cluster configuration; unknown keys are warned about once.
@@ -129,7 +137,17 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
 
 /// `riffle standalone-job`: a JobManager that runs exactly one job and exits with it.
 pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
-    let config = cluster_config(&args.define)?;
+    let mut define = args.define.clone();
+    if let Some(path) = &args.from_savepoint {
+        define.push(format!("{}={path}", riffle_common::config::SAVEPOINT_PATH));
+    }
+    if args.allow_non_restored_state {
+        define.push(format!(
+            "{}=true",
+            riffle_common::config::SAVEPOINT_IGNORE_UNCLAIMED_STATE
+        ));
+    }
+    let config = cluster_config(&define)?;
     let script = std::fs::read_to_string(&args.job_file)
         .with_context(|| format!("cannot read job file '{}'", args.job_file.display()))?;
     let id = match (&args.job_id, &args.job_id_seed) {

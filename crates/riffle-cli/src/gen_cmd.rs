@@ -71,6 +71,8 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
         quiet: false,
         jobmanager: None,
         detached: false,
+        from_savepoint: None,
+        allow_non_restored_state: false,
     });
     let _ = std::fs::remove_dir_all(&dir);
     code

@@ -44,6 +44,12 @@ enum Command {
     Cancel(client::CancelArgs),
     /// Show a cluster's overview.
     Info(client::InfoArgs),
+    /// Take a savepoint of a job (or dispose one with -d PATH).
+    Savepoint(client::SavepointArgs),
+    /// Stop a job with a savepoint.
+    Stop(client::StopArgs),
+    /// Take a checkpoint of a job now.
+    Checkpoint(client::CheckpointArgs),
     /// The interactive SQL client (on a cluster with -m, else embedded).
     Sql(sql_client::SqlArgs),
 }
@@ -75,6 +81,9 @@ fn main() -> ExitCode {
         Command::List(a) => client::list(a),
         Command::Cancel(a) => client::cancel(a),
         Command::Info(a) => client::info(a),
+        Command::Savepoint(a) => client::savepoint(a),
+        Command::Stop(a) => client::stop(a),
+        Command::Checkpoint(a) => client::checkpoint(a),
         Command::Sql(a) => sql_client::sql(a),
     };
     match result {

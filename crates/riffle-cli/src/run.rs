@@ -38,6 +38,12 @@ pub struct RunArgs {
     /// With -m: return after submission instead of waiting for the job's end.
     #[arg(short = 'd', long, requires = "jobmanager")]
     pub detached: bool,
+    /// Start from this savepoint (execution.savepoint.path).
+    #[arg(short = 's', long = "fromSavepoint", value_name = "PATH")]
+    pub from_savepoint: Option<String>,
+    /// Skip savepoint state of operators the job no longer has.
+    #[arg(short = 'n', long = "allowNonRestoredState")]
+    pub allow_non_restored_state: bool,
 }
 
 /// Arguments of `riffle explain`.
@@ -73,8 +79,18 @@ fn read(file: &PathBuf) -> Result<String> {
 }
 
 /// Plans and runs a file's job, showing progress.
-pub fn run(args: RunArgs) -> Result<ExitCode> {
+pub fn run(mut args: RunArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
+    if let Some(path) = &args.from_savepoint {
+        args.define
+            .push(format!("{}={path}", riffle_common::config::SAVEPOINT_PATH));
+    }
+    if args.allow_non_restored_state {
+        args.define.push(format!(
+            "{}=true",
+            riffle_common::config::SAVEPOINT_IGNORE_UNCLAIMED_STATE
+        ));
+    }
     if let Some(jm) = &args.jobmanager {
         let mut pairs = Vec::new();
         for d in &args.define {

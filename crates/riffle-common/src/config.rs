@@ -8,7 +8,8 @@
 //!
 //! Submodules, one concept each: `keys` (the catalogue of known keys and their
 //! types), `value` (text to typed values, [`PortRange`]), `cluster` (the
-//! JobManager/TaskManager options), `yaml` and `flat` (the two file formats),
+//! JobManager/TaskManager options), `state` (checkpoints, savepoints and the S3
+//! file system), `yaml` and `flat` (the two file formats),
 //! `load` (files, `RIFFLE_PROPERTIES` and `-D` in Flink's precedence) and
 //! `validate` (start-up checking).
 
@@ -21,6 +22,7 @@ mod cluster;
 mod flat;
 mod keys;
 mod load;
+mod state;
 mod validate;
 pub(crate) mod value;
 mod yaml;
@@ -31,6 +33,7 @@ pub use load::{
     CONF_DIR_ENV, CONFIG_FILE, LEGACY_CONFIG_FILE, PROPERTIES_ENV, load_cluster_config,
     load_cluster_config_from_env,
 };
+pub use state::*;
 pub use value::{MAX_INT, PortRange};
 
 /// `parallelism.default`: parallelism of operators without their own.
@@ -49,8 +52,6 @@ pub const RUNTIME_MODE: &str = "execution.runtime-mode";
 pub const BATCH_SIZE: &str = "riffle.batch-size";
 /// Riffle: when set, every sink also writes its changelog as JSON lines into this directory.
 pub const SINK_TAP_DIR: &str = "riffle.sink.tap-dir";
-/// `execution.checkpointing.interval`: checkpoint interval; unset = checkpointing disabled.
-pub const CHECKPOINTING_INTERVAL: &str = "execution.checkpointing.interval";
 
 /// A set of configuration entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -143,13 +144,6 @@ impl Configuration {
     /// `riffle.batch-size` (default 8192).
     pub fn batch_size(&self) -> Result<usize> {
         self.get_usize(BATCH_SIZE, 8192)
-    }
-
-    /// `execution.checkpointing.interval` in ms; `None` when unset or zero
-    /// (checkpointing disabled).
-    pub fn checkpointing_interval_ms(&self) -> Result<Option<i64>> {
-        let ms = self.get_duration_ms(CHECKPOINTING_INTERVAL, 0)?;
-        Ok((ms > 0).then_some(ms))
     }
 
     /// `table.local-time-zone` (default `UTC`); only fixed offsets and UTC are supported.

@@ -67,6 +67,8 @@ pub struct Cluster {
     pub jobs: BTreeMap<JobId, Job>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Checkpoint I/O requested by the rules, run by the JobManager off the lock.
+    pub storage: Vec<crate::checkpoints::StorageTask>,
 }
 
 impl Cluster {
@@ -76,6 +78,7 @@ impl Cluster {
             taskmanagers: BTreeMap::new(),
             jobs: BTreeMap::new(),
             timeouts,
+            storage: Vec::new(),
         }
     }
 
@@ -198,6 +201,7 @@ impl Cluster {
             state,
             failure,
             counters,
+            restore_failed,
         } = update;
         let Some(job) = self.jobs.get_mut(&job_id) else {
             return Vec::new();
@@ -218,6 +222,10 @@ impl Cluster {
         job.last_modification = now;
         match (job.status, state) {
             (JobStatus::Running, ExecutionState::Failed) => {
+                if restore_failed && !job.checkpoints.drop_broken_restore() {
+                    // Nothing older to fall back to: restarting would fail the same way.
+                    job.checkpoints.unrecoverable = true;
+                }
                 let endpoint = self.taskmanagers.get(&tm).map(|t| t.data_address());
                 let failure = Failure {
                     timestamp: now,
@@ -236,6 +244,10 @@ impl Cluster {
                     .all(|s| *s == ExecutionState::Finished) =>
             {
                 job.set_status(JobStatus::Finished, now);
+                Vec::new()
+            }
+            (JobStatus::Running, ExecutionState::Finished) => {
+                self.checkpoints_after_task_change(job_id);
                 Vec::new()
             }
             (JobStatus::Cancelling, _) if job.all_tasks_terminal() => {
@@ -311,6 +323,7 @@ impl Cluster {
                 }
                 JobStatus::Restarting if job.schedule_at.is_some_and(|t| now >= t) => {
                     job.attempt += 1;
+                    job.checkpoints.restoring(now);
                     job.reports.clear();
                     job.set_all_tasks(ExecutionState::Created, now);
                     job.set_status(JobStatus::Created, now);
@@ -321,6 +334,7 @@ impl Cluster {
                 _ => {}
             }
         }
+        out.extend(self.checkpoint_tick(now));
         out
     }
 
@@ -388,6 +402,7 @@ impl Cluster {
             parallelism: job.vertices.iter().map(|v| v.parallelism).collect(),
             placement,
             subtasks: Vec::new(),
+            restore: job.checkpoints.restore_from.clone(),
         };
         let out = per_tm
             .into_iter()
@@ -435,7 +450,7 @@ impl Cluster {
     }
 
     /// The current attempt failed: restart or give up, per the restart strategy.
-    fn fail_attempt(&mut self, id: JobId, failure: Failure, now: i64) -> Vec<Outgoing> {
+    pub(crate) fn fail_attempt(&mut self, id: JobId, failure: Failure, now: i64) -> Vec<Outgoing> {
         let known: Vec<ResourceId> = self.taskmanagers.keys().copied().collect();
         let Some(job) = self.jobs.get_mut(&id) else {
             return Vec::new();
@@ -445,6 +460,11 @@ impl Cluster {
         }
         tracing::warn!(job_id = %id, cause = %failure.message, "job attempt failed");
         job.failures.push(failure);
+        let aborted = job.checkpoints.abort_all(
+            "the job attempt failed before the checkpoint completed",
+            now,
+        );
+        self.storage.extend(aborted);
         let out: Vec<Outgoing> = cancel_messages(job)
             .into_iter()
             .filter(|(tm, _)| known.contains(tm))
@@ -456,7 +476,16 @@ impl Cluster {
                 }
             }
         }
-        match job.restarts.on_failure(now) {
+        let decision = if job.checkpoints.unrecoverable {
+            RestartDecision::GiveUp {
+                reason: "the checkpoint to restore from cannot be read and no older retained \
+                         checkpoint is left to fall back to"
+                    .into(),
+            }
+        } else {
+            job.restarts.on_failure(now)
+        };
+        match decision {
             RestartDecision::Restart { delay_ms } => {
                 job.num_restarts += 1;
                 job.slots.clear();
@@ -506,6 +535,7 @@ pub fn new_job(
     name: String,
     vertices: Vec<VertexInfo>,
     restarts: RestartTracker,
+    checkpoints: crate::checkpoints::Coordinator,
     now: i64,
 ) -> Job {
     let states: Vec<Vec<ExecutionState>> = vertices
@@ -540,6 +570,7 @@ pub fn new_job(
         cancel_deadline: None,
         reports: BTreeMap::new(),
         results: collects.then(crate::results::ResultBuffer::default),
+        checkpoints,
     };
     job.set_status(JobStatus::Initializing, now);
     job.set_status(JobStatus::Created, now);
@@ -587,7 +618,14 @@ mod tests {
                 inputs: vec![(0, "HASH")],
             },
         ];
-        new_job(spec, "j".into(), vertices, RestartTracker::new(strategy), 0)
+        new_job(
+            spec,
+            "j".into(),
+            vertices,
+            RestartTracker::new(strategy),
+            crate::checkpoints::Coordinator::disabled(),
+            0,
+        )
     }
 
     fn timeouts() -> Timeouts {
@@ -620,6 +658,7 @@ mod tests {
             state,
             failure: failure.map(str::to_string),
             counters: None,
+            restore_failed: false,
         }
     }
 

@@ -151,6 +151,8 @@ pub struct Job {
     pub reports: BTreeMap<(usize, usize), SubtaskReport>,
     /// For a SQL client's query: its rows waiting to be fetched.
     pub results: Option<crate::results::ResultBuffer>,
+    /// Checkpoints and savepoints.
+    pub checkpoints: crate::checkpoints::Coordinator,
 }
 
 impl Job {

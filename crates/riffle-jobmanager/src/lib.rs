@@ -8,10 +8,13 @@
 //! TaskManager) restart the job per its restart strategy. The rules live in
 //! [`cluster`], free of I/O; this module wires them to sockets and a clock.
 
+pub mod checkpoints;
 pub mod cluster;
+pub mod coordination;
 pub mod job;
 pub mod metrics;
 pub mod rest;
+pub mod restore;
 pub mod results;
 pub mod rpc;
 
@@ -76,6 +79,8 @@ pub struct JobManagerState {
     pub cluster_config: BTreeMap<String, String>,
     /// Where the REST API listens.
     pub rest_address: String,
+    /// Savepoint disposals by trigger id.
+    pub disposals: Mutex<BTreeMap<String, checkpoints::Operation>>,
 }
 
 impl JobManagerState {
@@ -125,6 +130,10 @@ impl JobManagerState {
             .config
             .max_parallelism()
             .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let settings =
+            checkpoints::Settings::from_config(&graph.config).map_err(SubmitError::Invalid)?;
+        let restore = self.find_restore(&spec, &graph, &settings, max_parallelism)?;
+        let graph_config = graph.config.clone();
         let vertices: Vec<VertexInfo> = graph
             .vertices
             .iter()
@@ -153,10 +162,70 @@ impl JobManagerState {
                     Vec::new(),
                 );
             }
-            let job = new_job(spec, name, vertices, RestartTracker::new(strategy), now);
+            let coordinator =
+                checkpoints::Coordinator::new(settings, graph_config.clone(), restore, now);
+            let job = new_job(
+                spec,
+                name,
+                vertices,
+                RestartTracker::new(strategy),
+                coordinator,
+                now,
+            );
             (Ok(id), c.submit(job))
         });
         result.unwrap_or_else(|| Err(SubmitError::Invalid("JobManager state is poisoned".into())))
+    }
+
+    /// What a new job restores from: the savepoint it names, else the
+    /// latest checkpoint its id already has in the checkpoint directory.
+    fn find_restore(
+        &self,
+        spec: &JobSpec,
+        graph: &riffle_runtime::JobGraph,
+        settings: &checkpoints::Settings,
+        max_parallelism: usize,
+    ) -> Result<Option<riffle_rpc::checkpoint::RestoreSpec>, SubmitError> {
+        let config = &graph.config;
+        let allow = config
+            .savepoint_ignore_unclaimed_state()
+            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        // A job that already checkpointed (a JobManager restarted with the
+        // same job id) resumes from its own latest checkpoint; the savepoint
+        // only seeds a job's first start, as in Flink.
+        let own = match &settings.dir {
+            Some(dir) => {
+                restore::latest_checkpoint(dir, spec.id, config).map_err(SubmitError::Invalid)?
+            }
+            None => None,
+        };
+        let found = match (own, config.savepoint_path()) {
+            (Some(own), _) => Some(own),
+            (None, Some(path)) => Some(restore::read_metadata(&path, config).map_err(|e| {
+                SubmitError::Invalid(format!("cannot restore from savepoint {path}: {e}"))
+            })?),
+            (None, None) => None,
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        tracing::info!(job_id = %spec.id, location = %found.location, checkpoint_id = found.metadata.checkpoint_id, "restoring");
+        let planned = restore::planned_operators(graph, max_parallelism);
+        restore::check(found, &planned, allow)
+            .map(Some)
+            .map_err(SubmitError::Invalid)
+    }
+
+    /// Deletes a savepoint directory (after checking it is one).
+    pub fn dispose_savepoint(&self, path: &str) -> Result<(), String> {
+        let mut config = Configuration::new();
+        for (k, v) in &self.cluster_config {
+            config.set(k.clone(), v.clone());
+        }
+        restore::read_metadata(path, &config)?;
+        riffle_storage::Storage::open(path, &config)
+            .and_then(|s| s.delete_all(""))
+            .map_err(|e| format!("cannot delete {path}: {e}"))
     }
 
     /// Cancels a job; `Err` says why it cannot be (unknown, already ended).
@@ -279,7 +348,9 @@ impl JobManager {
             connections: Connections::default(),
             resource_id: ResourceId::random(),
             heartbeat_interval_ms,
+            storage_worker: std::sync::OnceLock::new(),
         });
+        rpc::start_storage_worker(&shared).map_err(|e| e.to_string())?;
         let state = Arc::new(JobManagerState {
             shared: Arc::clone(&shared),
             cluster_config: cfg
@@ -287,6 +358,7 @@ impl JobManager {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             rest_address: format!("{}:{rest_port}", options.rest_bind),
+            disposals: Mutex::new(BTreeMap::new()),
         });
         rpc::serve(rpc, Arc::clone(&shared)).map_err(|e| e.to_string())?;
         let ticker = Arc::clone(&shared);

@@ -51,7 +51,52 @@ pub fn job_gauges(job: &Job, now: i64) -> Vec<(&'static str, &'static str, i64)>
     } else {
         0
     };
+    let c = &job.checkpoints;
+    let (last_duration, last_size) = c
+        .latest_completed
+        .as_ref()
+        .map_or((-1, -1), |s| (s.end_to_end_duration, s.state_size as i64));
     vec![
+        (
+            "lastCheckpointDuration",
+            "Duration of the latest completed checkpoint in ms (-1: none yet).",
+            last_duration,
+        ),
+        (
+            "lastCheckpointSize",
+            "State size of the latest completed checkpoint in bytes (-1: none yet).",
+            last_size,
+        ),
+        (
+            "lastCheckpointFullSize",
+            "Full state size of the latest completed checkpoint in bytes (-1: none yet).",
+            last_size,
+        ),
+        (
+            "numberOfCompletedCheckpoints",
+            "Checkpoints completed.",
+            c.counts.completed as i64,
+        ),
+        (
+            "numberOfFailedCheckpoints",
+            "Checkpoints failed.",
+            c.counts.failed as i64,
+        ),
+        (
+            "numberOfInProgressCheckpoints",
+            "Checkpoints being taken.",
+            c.pending.len() as i64,
+        ),
+        (
+            "totalNumberOfCheckpoints",
+            "Checkpoints triggered.",
+            c.counts.total as i64,
+        ),
+        (
+            "lastCheckpointRestoreTimestamp",
+            "When the job last restored from a checkpoint, epoch ms (-1: never).",
+            c.restored.as_ref().map_or(-1, |r| r.restore_timestamp),
+        ),
         (
             "numRestarts",
             "Restarts since the job was submitted.",

@@ -204,6 +204,7 @@ mod tests {
                 inputs: Vec::new(),
             }],
             RestartTracker::new(RestartStrategy::None),
+            crate::checkpoints::Coordinator::disabled(),
             0,
         );
         c.submit(job);
@@ -242,6 +243,7 @@ mod tests {
                 state: ExecutionState::Finished,
                 failure: None,
                 counters: None,
+                restore_failed: false,
             },
             1,
         );

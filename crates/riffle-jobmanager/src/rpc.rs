@@ -10,6 +10,7 @@ use std::time::Duration;
 use riffle_rpc::ResourceId;
 use riffle_rpc::control::{PROTOCOL_VERSION, ToJobManager, ToTaskManager, receive, send};
 
+use crate::checkpoints::StorageTask;
 use crate::cluster::{Cluster, Outgoing};
 use crate::now_ms;
 
@@ -45,6 +46,8 @@ pub struct Shared {
     pub resource_id: ResourceId,
     /// `heartbeat.interval` in ms.
     pub heartbeat_interval_ms: u64,
+    /// Where checkpoint I/O requested by the rules goes.
+    pub storage_worker: std::sync::OnceLock<std::sync::mpsc::Sender<StorageTask>>,
 }
 
 impl Shared {
@@ -53,13 +56,79 @@ impl Shared {
         &self,
         rule: impl FnOnce(&mut Cluster, i64) -> (T, Vec<Outgoing>),
     ) -> Option<T> {
-        let (value, out) = {
+        let (value, out, storage) = {
             let mut c = self.cluster.lock().ok()?;
-            rule(&mut c, now_ms())
+            let (value, out) = rule(&mut c, now_ms());
+            (value, out, std::mem::take(&mut c.storage))
         };
         self.connections.dispatch(out);
+        if !storage.is_empty()
+            && let Some(tx) = self.storage_worker.get()
+        {
+            for task in storage {
+                let _ = tx.send(task);
+            }
+        }
         Some(value)
     }
+}
+
+/// Runs checkpoint I/O (writing `_metadata`, deleting directories) on a
+/// thread of its own, so the rules never wait for storage; results go
+/// back through the rules.
+pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<StorageTask>();
+    let _ = shared.storage_worker.set(tx);
+    let shared = Arc::clone(shared);
+    std::thread::Builder::new()
+        .name("jm-storage".into())
+        .spawn(move || {
+            while let Ok(task) = rx.recv() {
+                match task {
+                    StorageTask::WriteMetadata {
+                        job_id,
+                        checkpoint_id,
+                        location,
+                        metadata,
+                        config,
+                    } => {
+                        let result = write_metadata(&location, &metadata, &config)
+                            .map(|()| *metadata);
+                        shared.apply(|c, now| {
+                            ((), c.metadata_written(job_id, checkpoint_id, result, now))
+                        });
+                    }
+                    StorageTask::Delete { location, config } => {
+                        // Opened at the parent, so the directory itself goes too.
+                        let (parent, name) = location
+                            .trim_end_matches('/')
+                            .rsplit_once('/')
+                            .unwrap_or(("", location.as_str()));
+                        let deleted = riffle_storage::Storage::open(parent, &config)
+                            .and_then(|s| s.delete_all(name));
+                        if let Err(e) = deleted {
+                            tracing::warn!(%location, error = %e, "cannot delete a checkpoint directory");
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn write_metadata(
+    location: &str,
+    metadata: &riffle_rpc::checkpoint::CheckpointMetadata,
+    config: &riffle_common::config::Configuration,
+) -> Result<(), String> {
+    let bytes = metadata.to_bytes().map_err(|e| e.to_string())?;
+    let storage = riffle_storage::Storage::open(location, config).map_err(|e| e.to_string())?;
+    storage
+        .put(
+            riffle_rpc::checkpoint::METADATA_FILE,
+            bytes::Bytes::from(bytes),
+        )
+        .map_err(|e| e.to_string())
 }
 
 /// Accepts TaskManagers on `listener`.
@@ -181,6 +250,38 @@ fn read_loop(
             }
             ToJobManager::TaskState(update) => {
                 shared.apply(|c, now| ((), c.task_state(tm, update, now)));
+            }
+            ToJobManager::CheckpointAck(ack) => {
+                shared.apply(|c, now| ((), c.checkpoint_ack(ack, now)));
+            }
+            ToJobManager::CheckpointDeclined {
+                job_id,
+                attempt,
+                checkpoint_id,
+                vertex,
+                subtask,
+                reason,
+            } => {
+                shared.apply(|c, now| {
+                    let out = c.checkpoint_declined(
+                        job_id,
+                        attempt,
+                        checkpoint_id,
+                        (vertex, subtask),
+                        &reason,
+                        now,
+                    );
+                    ((), out)
+                });
+            }
+            ToJobManager::EndOfInput {
+                job_id,
+                attempt,
+                vertex,
+                subtask,
+            } => {
+                shared
+                    .apply(|c, now| ((), c.end_of_input(job_id, attempt, (vertex, subtask), now)));
             }
             ToJobManager::Results {
                 job_id,

@@ -18,6 +18,7 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{CheckpointAck, RestoreSpec, SnapshotKind};
 use crate::frame::{read_frame, write_frame};
 use crate::ids::{JobId, ResourceId};
 use crate::{Error, Result};
@@ -26,7 +27,7 @@ use crate::{Error, Result};
 pub const CONTROL: u8 = 1;
 
 /// The protocol version both sides must speak.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Flink's `ExecutionState` of a subtask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -175,6 +176,35 @@ pub enum ToJobManager {
     },
     /// A subtask changed state.
     TaskState(TaskUpdate),
+    /// A subtask stored its part of a checkpoint.
+    CheckpointAck(CheckpointAck),
+    /// A subtask could not take its part of a checkpoint.
+    CheckpointDeclined {
+        /// Job.
+        job_id: JobId,
+        /// Attempt.
+        attempt: u32,
+        /// Checkpoint.
+        checkpoint_id: u64,
+        /// Vertex index.
+        vertex: usize,
+        /// Subtask index.
+        subtask: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A subtask's input ended; it waits for the final checkpoint to commit
+    /// its output.
+    EndOfInput {
+        /// Job.
+        job_id: JobId,
+        /// Attempt.
+        attempt: u32,
+        /// Vertex index.
+        vertex: usize,
+        /// Subtask index.
+        subtask: usize,
+    },
     /// Query result rows, answering [`ToTaskManager::FetchResults`].
     Results {
         /// Job.
@@ -214,6 +244,10 @@ pub struct TaskUpdate {
     /// a heartbeat interval still reports what it did.
     #[serde(default)]
     pub counters: Option<SubtaskReport>,
+    /// For `Failed`: the state of the checkpoint being restored could not
+    /// be read; the JobManager then falls back to an older checkpoint.
+    #[serde(default)]
+    pub restore_failed: bool,
 }
 
 /// One attempt of a job, for the TaskManagers to run their share of.
@@ -235,6 +269,9 @@ pub struct Deployment {
     pub placement: Vec<Vec<String>>,
     /// The subtasks the receiving TaskManager runs.
     pub subtasks: Vec<(usize, usize)>,
+    /// The checkpoint or savepoint to restore state from.
+    #[serde(default)]
+    pub restore: Option<RestoreSpec>,
 }
 
 /// Messages a JobManager sends.
@@ -265,6 +302,37 @@ pub enum ToTaskManager {
         job_id: JobId,
         /// Attempt.
         attempt: u32,
+    },
+    /// Take checkpoint `checkpoint_id`: its files go to `location`; the
+    /// `direct` subtasks (sources, and subtasks whose input ended) are
+    /// triggered here, the others receive the barrier with their input.
+    TriggerCheckpoint {
+        /// Job.
+        job_id: JobId,
+        /// Attempt.
+        attempt: u32,
+        /// Checkpoint id.
+        checkpoint_id: u64,
+        /// Trigger time (epoch ms).
+        timestamp: i64,
+        /// Checkpoint or savepoint.
+        kind: SnapshotKind,
+        /// Directory (URL or path) the files go to.
+        location: String,
+        /// Subtasks to trigger directly.
+        direct: Vec<(usize, usize)>,
+    },
+    /// Checkpoint `checkpoint_id` completed: commit; with `stop`, the
+    /// subtasks end afterwards.
+    CheckpointComplete {
+        /// Job.
+        job_id: JobId,
+        /// Attempt.
+        attempt: u32,
+        /// Checkpoint id.
+        checkpoint_id: u64,
+        /// End the subtasks once committed.
+        stop: bool,
     },
     /// Send up to `max_rows` query result rows of a job attempt (answered
     /// with [`ToJobManager::Results`]). Pulling keeps the JobManager's
@@ -322,6 +390,7 @@ mod tests {
                 state: ExecutionState::Failed,
                 failure: Some("boom".into()),
                 counters: None,
+                restore_failed: false,
             }),
         ];
         let mut buf = Vec::new();

@@ -14,6 +14,7 @@
 
 mod error;
 
+pub mod checkpoint;
 pub mod control;
 pub mod frame;
 pub mod ids;

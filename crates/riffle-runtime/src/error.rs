@@ -25,6 +25,10 @@ pub enum Error {
     /// The job was cancelled.
     #[error("job cancelled")]
     Cancelled,
+    /// State of the checkpoint being restored could not be read (a missing
+    /// or corrupt file): an older checkpoint may still restore.
+    #[error("cannot restore state: {0}")]
+    Restore(Box<Error>),
     /// A broken invariant: a bug in Riffle.
     #[error("internal error: {0}")]
     Internal(String),
@@ -45,6 +49,15 @@ impl Error {
         Error::Context {
             context: context.into(),
             source: Box::new(self),
+        }
+    }
+
+    /// Whether this is (or wraps) a failure to read restored state.
+    pub fn is_restore(&self) -> bool {
+        match self {
+            Error::Restore(_) => true,
+            Error::Context { source, .. } => source.is_restore(),
+            _ => false,
         }
     }
 

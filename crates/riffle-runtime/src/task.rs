@@ -38,8 +38,8 @@ use riffle_common::keygroup::KeyGroupRange;
 use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
 
 use crate::checkpoint::{
-    CheckpointContext, OperatorSnapshot, SnapshotFile, SnapshotListener, SubtaskSnapshot,
-    TaskCommand,
+    CheckpointContext, OperatorSnapshot, SnapshotFile, SnapshotListener, SnapshotPart,
+    SubtaskSnapshot, TaskCommand,
 };
 use crate::connector::{SourcePoll, SourceReader};
 use crate::exchange::{EdgeWriter, Envelope};
@@ -196,7 +196,7 @@ pub struct Subtask {
 /// A snapshot being taken while its barrier passes the chain.
 pub(crate) struct Taking {
     barrier: CheckpointBarrier,
-    files: Vec<(String, Vec<u8>, u64)>,
+    files: Vec<SnapshotPart>,
     sync: Duration,
     alignment: Duration,
 }
@@ -481,9 +481,14 @@ impl Subtask {
         let key_groups = self.key_groups;
         if let Some(t) = self.taking.as_mut() {
             if always || !snap.is_empty() {
-                let count = snap.keyed_count();
+                let keyed_count = snap.keyed_count();
                 let bytes = SnapshotFile::encode(&uid, descriptor, key_groups, snap);
-                t.files.push((uid, bytes, count));
+                t.files.push(SnapshotPart {
+                    uid,
+                    descriptor: descriptor.to_string(),
+                    bytes,
+                    keyed_count,
+                });
             }
             t.sync += started.elapsed();
         }

@@ -17,15 +17,19 @@ use crossbeam_channel::Sender;
 use riffle_common::config::Configuration;
 use riffle_connectors::collect::CollectBuffer;
 use riffle_rpc::JobId;
+use riffle_rpc::checkpoint::SnapshotKind;
 use riffle_rpc::control::{
     Deployment, ExecutionState, ResultRow, SubtaskReport, TaskUpdate, ToJobManager,
 };
 use riffle_rpc::net::{Handshake, InputRegistry, open_channel};
+use riffle_runtime::checkpoint::{CheckpointContext, TaskCommand};
 use riffle_runtime::deploy::{
     ChannelAddr, Checkpointing, RemoteChannels, SubtaskId, Wiring, spawn, wire,
 };
 use riffle_runtime::exchange::Envelope;
 use riffle_runtime::metrics::{JobMetrics, TaskRates, TaskSample};
+
+use crate::checkpoints::{Locations, RestoreStore, UploadListener, Uploader};
 use riffle_runtime::{JobGraph, Result as RtResult};
 
 /// Sends messages to the JobManager (dropped while disconnected).
@@ -37,6 +41,10 @@ pub trait Reporter: Send + Sync {
 /// One running attempt.
 struct Attempt {
     job_name: String,
+    /// Command channels of the local subtasks.
+    commands: HashMap<SubtaskId, Sender<TaskCommand>>,
+    /// Where this attempt's checkpoints go.
+    locations: Arc<Locations>,
     /// Vertex names (operator names joined by ` -> `).
     vertex_names: Vec<String>,
     cancel: Arc<AtomicBool>,
@@ -110,6 +118,58 @@ impl Attempts {
         }
         if let Ok(mut left) = self.leftovers.lock() {
             left.clear();
+        }
+    }
+
+    /// Starts checkpoint `id`: records its directory and triggers the
+    /// `direct` subtasks that run here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn trigger_checkpoint(
+        &self,
+        job_id: JobId,
+        attempt: u32,
+        id: u64,
+        timestamp: i64,
+        kind: SnapshotKind,
+        location: String,
+        direct: &[SubtaskId],
+    ) {
+        let Ok(map) = self.inner.lock() else { return };
+        let Some(a) = map.get(&(job_id, attempt)) else {
+            return;
+        };
+        a.locations.set(id, location);
+        let barrier = riffle_common::CheckpointBarrier {
+            checkpoint_id: id,
+            timestamp_ms: timestamp,
+            is_savepoint: kind.is_savepoint(),
+        };
+        let (drain, stop) = match kind {
+            SnapshotKind::StopWithSavepoint { drain } => (drain, true),
+            _ => (false, false),
+        };
+        for t in direct {
+            if let Some(tx) = a.commands.get(t) {
+                // A subtask that already ended counts as done for the JobManager.
+                let _ = tx.send(TaskCommand::Trigger {
+                    barrier,
+                    drain,
+                    stop,
+                });
+            }
+        }
+    }
+
+    /// Checkpoint `id` completed: every local subtask commits (and ends, with `stop`).
+    pub fn checkpoint_complete(&self, job_id: JobId, attempt: u32, id: u64, stop: bool) {
+        let Ok(map) = self.inner.lock() else { return };
+        if let Some(a) = map.get(&(job_id, attempt)) {
+            for tx in a.commands.values() {
+                let _ = tx.send(TaskCommand::Complete {
+                    checkpoint_id: id,
+                    stop,
+                });
+            }
         }
     }
 
@@ -285,6 +345,7 @@ fn task_state(
         state,
         failure,
         counters: None,
+        restore_failed: false,
     })
 }
 
@@ -389,11 +450,16 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     let state = move |id: SubtaskId, state: ExecutionState, failure: Option<String>| {
         task_state(job_id, attempt, id, state, failure)
     };
-    let fail_all = |reason: String| {
+    let fail_with = |reason: String, restore_failed: bool| {
         for &id in &d.subtasks {
-            reporter.report(state(id, ExecutionState::Failed, Some(reason.clone())));
+            let mut msg = state(id, ExecutionState::Failed, Some(reason.clone()));
+            if let ToJobManager::TaskState(u) = &mut msg {
+                u.restore_failed = restore_failed;
+            }
+            reporter.report(msg);
         }
     };
+    let fail_all = |reason: String| fail_with(reason, false);
     let metrics = Arc::new(JobMetrics::default());
     if let Some(observe) = attempts.observer.lock().ok().and_then(|o| o.clone()) {
         observe(job_id, attempt, &metrics);
@@ -409,28 +475,62 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let local: std::collections::HashSet<SubtaskId> = d.subtasks.iter().copied().collect();
+    let mut job_config = Configuration::new();
+    for (k, v) in &d.config {
+        job_config.set(k.clone(), v.clone());
+    }
+    let locations = Arc::new(Locations::default());
+    let uploader = Arc::new(Uploader {
+        job_id,
+        attempt,
+        config: job_config.clone(),
+        locations: Arc::clone(&locations),
+        reporter: Arc::clone(&reporter),
+    });
+    let periodic = match graph.config.checkpointing_interval_ms() {
+        Ok(i) => i.is_some(),
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let restore = match d.restore.clone() {
+        None => None,
+        Some(spec) => match RestoreStore::open(spec, &job_config) {
+            Ok(store) => Some(Arc::new(store) as Arc<dyn riffle_runtime::checkpoint::StateStore>),
+            Err(e) => return fail_with(e, true),
+        },
+    };
+    let checkpointing = Checkpointing {
+        context: Some(CheckpointContext {
+            listener: Arc::new(UploadListener(uploader)),
+            periodic,
+        }),
+        restore,
+    };
     let remote = NetChannels {
         deployment: &d,
         cancel: Arc::clone(&cancel),
         reporter: Arc::clone(&reporter),
     };
     let Wiring {
-        subtasks, inputs, ..
+        subtasks,
+        inputs,
+        commands,
     } = match wire(
         &graph,
         &|id| local.contains(&id),
         &remote,
         &metrics,
         &cancel,
-        &Checkpointing::default(),
+        &checkpointing,
     ) {
         Ok(w) => w,
-        Err(e) => return fail_all(format!("deploying the job failed: {e}")),
+        Err(e) => return fail_with(format!("deploying the job failed: {e}"), e.is_restore()),
     };
     if let Ok(mut map) = attempts.inner.lock() {
         map.insert(
             (job_id, attempt),
             Attempt {
+                commands,
+                locations,
                 collector,
                 job_name: d.job_name.clone(),
                 vertex_names: graph.vertices.iter().map(|v| v.name.clone()).collect(),

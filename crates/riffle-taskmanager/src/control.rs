@@ -321,6 +321,35 @@ impl TaskManager {
                     tracing::info!(%job_id, attempt, "cancelling");
                     self.attempts.cancel(job_id, attempt);
                 }
+                ToTaskManager::TriggerCheckpoint {
+                    job_id,
+                    attempt,
+                    checkpoint_id,
+                    timestamp,
+                    kind,
+                    location,
+                    direct,
+                } => {
+                    tracing::debug!(%job_id, checkpoint_id, ?kind, "checkpoint triggered");
+                    self.attempts.trigger_checkpoint(
+                        job_id,
+                        attempt,
+                        checkpoint_id,
+                        timestamp,
+                        kind,
+                        location,
+                        &direct,
+                    );
+                }
+                ToTaskManager::CheckpointComplete {
+                    job_id,
+                    attempt,
+                    checkpoint_id,
+                    stop,
+                } => {
+                    self.attempts
+                        .checkpoint_complete(job_id, attempt, checkpoint_id, stop);
+                }
             }
         }
     }

@@ -14,6 +14,7 @@
 //! `metrics.reporter.prom.port`.
 
 mod attempts;
+mod checkpoints;
 mod control;
 mod hardware;
 mod metrics;

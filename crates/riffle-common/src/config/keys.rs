@@ -12,9 +12,17 @@ use super::cluster::{
     SLOT_REQUEST_TIMEOUT, TASKMANAGER_BIND_HOST, TASKMANAGER_DATA_PORT, TASKMANAGER_HOST,
     TASKMANAGER_RESOURCE_ID, TASKMANAGER_RPC_PORT, TASKMANAGER_SLOTS,
 };
+use super::state::{
+    CHECKPOINTING_INTERVAL, CHECKPOINTING_MAX_CONCURRENT, CHECKPOINTING_MIN_PAUSE,
+    CHECKPOINTING_RETENTION, CHECKPOINTING_TIMEOUT, CHECKPOINTING_TOLERABLE_FAILURES,
+    CHECKPOINTS_DIR, CHECKPOINTS_NUM_RETAINED, RETENTION_VALUES, S3_ACCESS_KEY,
+    S3_ACCESS_KEY_ALIAS, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_SECRET_KEY, S3_SECRET_KEY_ALIAS,
+    SAVEPOINT_DIR, SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH, STATE_CHECKPOINTS_DIR,
+    STATE_CHECKPOINTS_NUM_RETAINED, STATE_SAVEPOINTS_DIR,
+};
 use super::{
-    AUTO_WATERMARK_INTERVAL, BATCH_SIZE, CHECKPOINTING_INTERVAL, LOCAL_TIME_ZONE, MAX_PARALLELISM,
-    PARALLELISM_DEFAULT, RUNTIME_MODE, SINK_TAP_DIR, SOURCE_IDLE_TIMEOUT,
+    AUTO_WATERMARK_INTERVAL, BATCH_SIZE, LOCAL_TIME_ZONE, MAX_PARALLELISM, PARALLELISM_DEFAULT,
+    RUNTIME_MODE, SINK_TAP_DIR, SOURCE_IDLE_TIMEOUT,
 };
 use crate::restart::{
     EXPONENTIAL_DELAY_ATTEMPTS_BEFORE_RESET, EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER,
@@ -108,6 +116,69 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         CHECKPOINTING_INTERVAL,
         "checkpoint interval; unset = checkpointing disabled",
     ),
+    // Checkpoints and savepoints.
+    (
+        CHECKPOINTING_TIMEOUT,
+        "a checkpoint still running after this long is aborted (default 10 min)",
+    ),
+    (
+        CHECKPOINTING_MIN_PAUSE,
+        "least time between the end of a checkpoint and the start of the next (default 0)",
+    ),
+    (
+        CHECKPOINTING_MAX_CONCURRENT,
+        "checkpoints in flight at once (default 1)",
+    ),
+    (
+        CHECKPOINTING_TOLERABLE_FAILURES,
+        "consecutive checkpoint failures tolerated before the job fails (default 0)",
+    ),
+    (
+        CHECKPOINTING_RETENTION,
+        "DELETE_ON_CANCELLATION, RETAIN_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS (default)",
+    ),
+    (
+        CHECKPOINTS_DIR,
+        "where checkpoints are written (local path, file://, s3://, gs://, abfs://, az://)",
+    ),
+    (
+        STATE_CHECKPOINTS_DIR,
+        "Flink 1 name of execution.checkpointing.dir",
+    ),
+    (
+        CHECKPOINTS_NUM_RETAINED,
+        "completed checkpoints kept (default 1)",
+    ),
+    (
+        STATE_CHECKPOINTS_NUM_RETAINED,
+        "Flink 1 name of execution.checkpointing.num-retained",
+    ),
+    (SAVEPOINT_DIR, "default directory for savepoints"),
+    (
+        STATE_SAVEPOINTS_DIR,
+        "Flink 1 name of execution.checkpointing.savepoint-dir",
+    ),
+    (
+        SAVEPOINT_PATH,
+        "savepoint or retained checkpoint the job starts from",
+    ),
+    (
+        SAVEPOINT_IGNORE_UNCLAIMED_STATE,
+        "true: savepoint state of operators missing from the job is skipped (default false)",
+    ),
+    // S3 file system.
+    (
+        S3_ENDPOINT,
+        "S3 service URL, e.g. http://minio:9000 (default: AWS)",
+    ),
+    (
+        S3_PATH_STYLE_ACCESS,
+        "true: endpoint/bucket addressing instead of bucket.endpoint (default false)",
+    ),
+    (S3_ACCESS_KEY, "S3 access key id"),
+    (S3_ACCESS_KEY_ALIAS, "older name of s3.access-key"),
+    (S3_SECRET_KEY, "S3 secret access key"),
+    (S3_SECRET_KEY_ALIAS, "older name of s3.secret-key"),
     // Cluster options.
     (
         JOBMANAGER_RPC_ADDRESS,
@@ -283,6 +354,28 @@ const KEY_KINDS: &[(&str, ValueKind)] = &[
     ("table.exec.state.ttl", ValueKind::Duration),
     ("pipeline.name", ValueKind::Text),
     (CHECKPOINTING_INTERVAL, ValueKind::Duration),
+    (CHECKPOINTING_TIMEOUT, ValueKind::PositiveDuration),
+    (CHECKPOINTING_MIN_PAUSE, ValueKind::Duration),
+    (CHECKPOINTING_MAX_CONCURRENT, ValueKind::Int32 { min: 1 }),
+    (
+        CHECKPOINTING_TOLERABLE_FAILURES,
+        ValueKind::Int32 { min: 0 },
+    ),
+    (CHECKPOINTING_RETENTION, ValueKind::OneOf(RETENTION_VALUES)),
+    (CHECKPOINTS_DIR, ValueKind::Text),
+    (STATE_CHECKPOINTS_DIR, ValueKind::Text),
+    (CHECKPOINTS_NUM_RETAINED, ValueKind::Int32 { min: 1 }),
+    (STATE_CHECKPOINTS_NUM_RETAINED, ValueKind::Int32 { min: 1 }),
+    (SAVEPOINT_DIR, ValueKind::Text),
+    (STATE_SAVEPOINTS_DIR, ValueKind::Text),
+    (SAVEPOINT_PATH, ValueKind::Text),
+    (SAVEPOINT_IGNORE_UNCLAIMED_STATE, ValueKind::Bool),
+    (S3_ENDPOINT, ValueKind::Text),
+    (S3_PATH_STYLE_ACCESS, ValueKind::Bool),
+    (S3_ACCESS_KEY, ValueKind::Text),
+    (S3_ACCESS_KEY_ALIAS, ValueKind::Text),
+    (S3_SECRET_KEY, ValueKind::Text),
+    (S3_SECRET_KEY_ALIAS, ValueKind::Text),
     (JOBMANAGER_RPC_ADDRESS, ValueKind::Host),
     (JOBMANAGER_RPC_PORT, ValueKind::Port),
     (JOBMANAGER_BIND_HOST, ValueKind::Host),

@@ -53,7 +53,7 @@ impl FileSource {
             None => Arc::clone(&table.schema),
         };
         let ignore_key = match format {
-            Format::Json => "json.ignore-parse-errors",
+            Format::Json | Format::DebeziumJson => "json.ignore-parse-errors",
             Format::Csv => "csv.ignore-parse-errors",
         };
         Ok(FileSource {
@@ -170,7 +170,7 @@ impl FileReader {
             Error::Io(format!("cannot read '{}': {e}", path.display()))
         };
         Ok(match self.format {
-            Format::Json => Box::new(
+            Format::Json | Format::DebeziumJson => Box::new(
                 arrow::json::ReaderBuilder::new(schema)
                     .with_batch_size(self.batch_size)
                     .with_strict_mode(false)

@@ -77,7 +77,7 @@ impl SourceFactory for NexmarkSource {
                 .map(|b| SplitPosition::decode(b))
                 .collect::<riffle_runtime::Result<_>>()?,
         };
-        let splits = positions
+        let splits: Vec<(SplitPosition, NexmarkGenerator)> = positions
             .into_iter()
             .map(|p| {
                 let mut generator = NexmarkGenerator::new(&self.config, p.index, p.of);
@@ -85,12 +85,20 @@ impl SourceFactory for NexmarkSource {
                 (p, generator)
             })
             .collect();
+        // Pacing resumes where the splits stand, not at `base-time`: a
+        // restored reader would otherwise wait as long as the job had run.
+        let pace_from = splits
+            .iter()
+            .filter(|(_, g)| g.events_emitted() < g.total_events())
+            .map(|(_, g)| g.event_timestamp_of_next())
+            .min()
+            .unwrap_or(self.config.base_time_ms);
         Ok(Box::new(NexmarkReader {
             splits,
             projection: self.projection.clone(),
             batch_size,
             paced: !self.config.max_emit_speed,
-            base_time_ms: self.config.base_time_ms,
+            base_time_ms: pace_from,
             started: Instant::now(),
             keep_alive: self.config.keep_alive,
         }))

@@ -12,8 +12,8 @@
 
 use riffle_common::keygroup::KeyGroupRange;
 
-use super::codec::{Decoder, Encoder, crc32};
 use super::OperatorSnapshot;
+use super::codec::{Decoder, Encoder, crc32};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"RFLS";

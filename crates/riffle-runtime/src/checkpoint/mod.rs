@@ -183,14 +183,19 @@ pub fn restore_state(
         // Operator-state items: own items at the same parallelism, else every
         // file is read so the items can be dealt round-robin.
         if !same || old == task.subtask_index || overlaps {
-            let bytes = store.read(uid, old)?;
-            let file = SnapshotFile::decode(&bytes)
-                .map_err(|e| e.context(format!("state file of operator {uid} subtask {old}")))?;
+            let bytes = store
+                .read(uid, old)
+                .map_err(|e| Error::Restore(Box::new(e)))?;
+            let file = SnapshotFile::decode(&bytes).map_err(|e| {
+                Error::Restore(Box::new(
+                    e.context(format!("state file of operator {uid} subtask {old}")),
+                ))
+            })?;
             if file.uid != uid {
-                return Err(Error::External(format!(
+                return Err(Error::Restore(Box::new(Error::External(format!(
                     "state file of operator {uid} subtask {old} belongs to operator {}",
                     file.uid
-                )));
+                )))));
             }
             if file.descriptor != descriptor {
                 return Err(Error::User(format!(
@@ -230,12 +235,25 @@ pub fn restore_state(
 pub struct SubtaskSnapshot {
     /// The checkpoint.
     pub barrier: CheckpointBarrier,
-    /// `(operator uid, file bytes, keyed entries)`.
-    pub files: Vec<(String, Vec<u8>, u64)>,
+    /// One file per stateful operator instance.
+    pub files: Vec<SnapshotPart>,
     /// How long the subtask spent writing its state (the synchronous part).
     pub sync_ms: u64,
     /// How long it waited for barriers on all inputs.
     pub alignment_ms: u64,
+}
+
+/// The encoded state of one operator instance.
+#[derive(Debug)]
+pub struct SnapshotPart {
+    /// The operator's uid.
+    pub uid: String,
+    /// Its state descriptor.
+    pub descriptor: String,
+    /// The snapshot file.
+    pub bytes: Vec<u8>,
+    /// Keyed entries in it.
+    pub keyed_count: u64,
 }
 
 /// Receives what subtasks produce for checkpoints.

@@ -22,9 +22,9 @@ use arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind};
 
+use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::keys::{GroupKeys, assemble};
-use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::state::KeyedState;
 use crate::{Error, Result};
 

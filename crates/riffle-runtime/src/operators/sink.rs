@@ -15,9 +15,9 @@ use riffle_common::{Chunk, Watermark};
 
 use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::connector::{SinkFactory, SinkWriter};
-use crate::{Error, Result};
 use crate::metrics::JobMetrics;
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
+use crate::{Error, Result};
 
 /// A sink in the job graph.
 #[derive(Debug, Clone)]

@@ -22,9 +22,9 @@ use riffle_common::{Chunk, Watermark};
 use super::acc::{Acc, AggCall, BoundAggs, decode_accs, encode_accs};
 use super::keys::{GroupKeys, assemble};
 use super::window::{Clock, TimeDomain};
+use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::watermark::to_millis;
-use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::state::KeyedState;
 use crate::{Error, Result};
 

@@ -25,10 +25,12 @@ use crate::cluster::Cluster;
 use crate::job::{Job, JobStatus};
 use crate::{JobManagerState, now_ms};
 
-type Shared = Arc<JobManagerState>;
+pub(crate) type Shared = Arc<JobManagerState>;
+
+mod checkpoints;
 
 /// A REST error: status code and messages.
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -36,17 +38,17 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
-fn ok(v: Value) -> ApiResult {
+pub(crate) fn ok(v: Value) -> ApiResult {
     Ok(axum::Json(v).into_response())
 }
 
-fn not_found(what: String) -> ApiError {
+pub(crate) fn not_found(what: String) -> ApiError {
     ApiError(StatusCode::NOT_FOUND, what)
 }
 
-fn bad_request(what: String) -> ApiError {
+pub(crate) fn bad_request(what: String) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, what)
 }
 
@@ -78,6 +80,33 @@ pub fn router(state: Shared) -> Router {
         .route("/taskmanagers/{tmid}/metrics", get(taskmanager_metrics))
         .route("/jobmanager/config", get(jobmanager_config))
         .route("/jobmanager/metrics", get(jobmanager_metrics))
+        .route(
+            "/jobs/{jobid}/savepoints",
+            post(checkpoints::trigger_savepoint),
+        )
+        .route(
+            "/jobs/{jobid}/savepoints/{triggerid}",
+            get(checkpoints::savepoint_status),
+        )
+        .route("/jobs/{jobid}/stop", post(checkpoints::stop_with_savepoint))
+        .route(
+            "/jobs/{jobid}/checkpoints",
+            get(checkpoints::statistics).post(checkpoints::trigger_checkpoint),
+        )
+        .route("/jobs/{jobid}/checkpoints/config", get(checkpoints::config))
+        .route(
+            "/jobs/{jobid}/checkpoints/details/{checkpointid}",
+            get(checkpoints::details),
+        )
+        .route(
+            "/jobs/{jobid}/checkpoints/{triggerid}",
+            get(checkpoints::checkpoint_status),
+        )
+        .route("/savepoint-disposal", post(checkpoints::dispose))
+        .route(
+            "/savepoint-disposal/{triggerid}",
+            get(checkpoints::disposal_status),
+        )
         .route("/sql/jobs", post(submit_sql))
         .route("/sql/jobs/{jobid}/results", get(fetch_results));
     Router::new()
@@ -92,7 +121,7 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
+pub(crate) fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
     s.parse::<JobId>().map_err(|e| {
         bad_request(format!(
             "Bad request, could not parse parameter 'jobid': {e}"
@@ -100,7 +129,7 @@ fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
     })
 }
 
-fn with_job<T>(
+pub(crate) fn with_job<T>(
     state: &Shared,
     jobid: &str,
     f: impl FnOnce(&Cluster, &Job) -> T,
@@ -112,7 +141,10 @@ fn with_job<T>(
     })?
 }
 
-fn with_cluster<T>(state: &Shared, f: impl FnOnce(&Cluster) -> T) -> Result<T, ApiError> {
+pub(crate) fn with_cluster<T>(
+    state: &Shared,
+    f: impl FnOnce(&Cluster) -> T,
+) -> Result<T, ApiError> {
     let c = state
         .shared
         .cluster

@@ -1,0 +1,252 @@
+//! Finding and checking what a job starts from: a savepoint named by
+//! `execution.savepoint.path` (`--fromSavepoint`), or, for a job id that
+//! already has checkpoints in the checkpoint directory (a JobManager
+//! restarted with the same `--job-id`), the latest of them that reads.
+//!
+//! The check compares the snapshot's operators with the planned query's:
+//! state of an operator the query no longer has is refused unless
+//! `execution.savepoint.ignore-unclaimed-state` (`--allowNonRestoredState`)
+//! is set, and state whose shape differs from what the operator keeps now
+//! is refused naming the operator. Doing this at submission gives the user
+//! the error right away instead of a failing deployment.
+
+use riffle_common::config::Configuration;
+use riffle_rpc::JobId;
+use riffle_rpc::checkpoint::{CheckpointMetadata, METADATA_FILE, RestoreSpec};
+use riffle_runtime::JobGraph;
+use riffle_runtime::checkpoint::uid::operator_uids;
+use riffle_storage::Storage;
+
+/// A stateful operator of the planned query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedOperator {
+    /// Stable uid.
+    pub uid: String,
+    /// Name, for messages.
+    pub name: String,
+    /// State descriptor.
+    pub descriptor: String,
+    /// Key groups.
+    pub max_parallelism: usize,
+}
+
+/// The stateful operators of a graph (sources included).
+pub fn planned_operators(graph: &JobGraph, max_parallelism: usize) -> Vec<PlannedOperator> {
+    let uids = operator_uids(graph);
+    let mut out = Vec::new();
+    for v in &graph.vertices {
+        let mut it = uids.get(v.id).cloned().unwrap_or_default().into_iter();
+        if let Some(src) = &v.source
+            && let Some(uid) = it.next()
+        {
+            out.push(PlannedOperator {
+                uid,
+                name: format!("Source: {}", src.connector()),
+                descriptor: src.state_descriptor(),
+                max_parallelism,
+            });
+        }
+        for op in &v.operators {
+            let Some(uid) = it.next() else { break };
+            if let Some(descriptor) = op.state_descriptor() {
+                out.push(PlannedOperator {
+                    uid,
+                    name: op.name(),
+                    descriptor,
+                    max_parallelism,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Reads `_metadata` of a checkpoint or savepoint directory.
+pub fn read_metadata(location: &str, config: &Configuration) -> Result<RestoreSpec, String> {
+    let location = location.trim_end_matches('/').to_string();
+    let storage = Storage::open(&location, config).map_err(|e| e.to_string())?;
+    let bytes = storage.get(METADATA_FILE).map_err(|e| {
+        if e.is_not_found() {
+            format!(
+                "{location} holds no {METADATA_FILE} file: it is not a completed checkpoint or savepoint"
+            )
+        } else {
+            format!("cannot read {location}/{METADATA_FILE}: {e}")
+        }
+    })?;
+    let metadata = CheckpointMetadata::parse(&bytes, &location).map_err(|e| e.to_string())?;
+    Ok(RestoreSpec { location, metadata })
+}
+
+/// The latest readable checkpoint of `job` under the checkpoint directory.
+pub fn latest_checkpoint(
+    dir: &str,
+    job: JobId,
+    config: &Configuration,
+) -> Result<Option<RestoreSpec>, String> {
+    let root = format!("{}/{job}", dir.trim_end_matches('/'));
+    let storage = Storage::open(&root, config).map_err(|e| e.to_string())?;
+    let dirs = match storage.list_dirs("") {
+        Ok(d) => d,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(format!("cannot list checkpoints in {root}: {e}")),
+    };
+    let mut ids: Vec<u64> = dirs
+        .iter()
+        .filter_map(|d| d.trim_end_matches('/').strip_prefix("chk-")?.parse().ok())
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    for id in ids {
+        match read_metadata(&format!("{root}/chk-{id}"), config) {
+            Ok(spec) => return Ok(Some(spec)),
+            // An incomplete or damaged checkpoint: the one before may do.
+            Err(e) => {
+                tracing::warn!(checkpoint = id, error = %e, "skipping an unusable checkpoint")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Checks a snapshot against the planned operators; with `allow_unclaimed`
+/// the state of operators that no longer exist is dropped.
+pub fn check(
+    mut spec: RestoreSpec,
+    planned: &[PlannedOperator],
+    allow_unclaimed: bool,
+) -> Result<RestoreSpec, String> {
+    let mut kept = Vec::new();
+    for op in std::mem::take(&mut spec.metadata.operators) {
+        match planned.iter().find(|p| p.uid == op.uid) {
+            None if allow_unclaimed => {
+                tracing::info!(uid = %op.uid, name = %op.name, "skipping state of an operator the job no longer has");
+            }
+            None => {
+                return Err(format!(
+                    "Failed to rollback to checkpoint/savepoint {}. Cannot map checkpoint/savepoint \
+                     state for operator {} ({}) to the new program, because the operator is not \
+                     available in the new program. If you want to allow to skip this, you can set \
+                     the --allowNonRestoredState option on the CLI \
+                     (execution.savepoint.ignore-unclaimed-state: true).",
+                    spec.location, op.uid, op.name
+                ));
+            }
+            Some(p) if p.descriptor != op.descriptor => {
+                return Err(format!(
+                    "Cannot restore {} into the job: operator {} ({}) holds state of the shape \
+                     [{}] there, but the query's operator now keeps [{}]. The query changed in a \
+                     way its state cannot follow; start without the savepoint or restore the \
+                     previous query.",
+                    spec.location, p.name, op.uid, op.descriptor, p.descriptor
+                ));
+            }
+            Some(p) if p.max_parallelism != op.max_parallelism => {
+                return Err(format!(
+                    "Cannot restore {} into the job: operator {} ({}) was checkpointed with \
+                     pipeline.max-parallelism {} and the job has {}; keep pipeline.max-parallelism \
+                     unchanged",
+                    spec.location, p.name, op.uid, op.max_parallelism, p.max_parallelism
+                ));
+            }
+            Some(_) => kept.push(op),
+        }
+    }
+    spec.metadata.operators = kept;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riffle_rpc::checkpoint::{METADATA_VERSION, OperatorState, SnapshotKind};
+
+    fn spec(ops: &[(&str, &str)]) -> RestoreSpec {
+        RestoreSpec {
+            location: "/sp/savepoint-1".into(),
+            metadata: CheckpointMetadata {
+                version: METADATA_VERSION,
+                job_id: JobId::from_seed("j"),
+                checkpoint_id: 4,
+                timestamp: 0,
+                kind: SnapshotKind::Savepoint,
+                operators: ops
+                    .iter()
+                    .map(|(uid, d)| OperatorState {
+                        uid: uid.to_string(),
+                        name: "GroupAggregate".into(),
+                        parallelism: 2,
+                        max_parallelism: 128,
+                        descriptor: d.to_string(),
+                        files: vec![],
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn planned(uid: &str, d: &str) -> PlannedOperator {
+        PlannedOperator {
+            uid: uid.into(),
+            name: "GroupAggregate".into(),
+            descriptor: d.into(),
+            max_parallelism: 128,
+        }
+    }
+
+    #[test]
+    fn unclaimed_state_needs_allow_non_restored_state() {
+        let s = spec(&[("a", "d"), ("gone", "d")]);
+        let e = check(s.clone(), &[planned("a", "d")], false).unwrap_err();
+        assert!(e.contains("--allowNonRestoredState"), "{e}");
+        assert!(e.contains("gone"), "{e}");
+        let ok = check(s, &[planned("a", "d")], true).unwrap();
+        assert_eq!(ok.metadata.operators.len(), 1);
+    }
+
+    #[test]
+    fn a_changed_state_shape_names_the_operator_and_both_shapes() {
+        let e = check(
+            spec(&[("a", "keys [BIGINT]")]),
+            &[planned("a", "keys [Utf8]")],
+            true,
+        )
+        .unwrap_err();
+        assert!(e.contains("GroupAggregate (a)"), "{e}");
+        assert!(
+            e.contains("[keys [BIGINT]]") && e.contains("[keys [Utf8]]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_latest_readable_checkpoint_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap().to_string();
+        let job = JobId::from_seed("j");
+        let conf = Configuration::new();
+        assert!(latest_checkpoint(&root, job, &conf).unwrap().is_none());
+        for id in [1u64, 2, 3] {
+            let d = dir.path().join(job.to_string()).join(format!("chk-{id}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let mut m = spec(&[]).metadata;
+            m.checkpoint_id = id;
+            let bytes = if id == 3 {
+                b"{broken".to_vec()
+            } else {
+                m.to_bytes().unwrap()
+            };
+            std::fs::write(d.join(METADATA_FILE), bytes).unwrap();
+        }
+        // chk-4 has no metadata: incomplete.
+        std::fs::create_dir_all(dir.path().join(job.to_string()).join("chk-4")).unwrap();
+        std::fs::write(
+            dir.path().join(job.to_string()).join("chk-4").join("x-0"),
+            b"x",
+        )
+        .unwrap();
+        let found = latest_checkpoint(&root, job, &conf).unwrap().unwrap();
+        assert_eq!(found.metadata.checkpoint_id, 2);
+        let e = read_metadata(&format!("{root}/nothing"), &conf).unwrap_err();
+        assert!(e.contains("not a completed checkpoint or savepoint"), "{e}");
+    }
+}
