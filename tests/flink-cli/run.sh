@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The real `flink` CLI (apache-flink 2.3.0 from PyPI) against a Riffle session
-# cluster: `flink list`, `flink list -a` and `flink cancel` must see and act on
-# the jobs Riffle runs. Starts a JobManager and a TaskManager on 127.0.0.1,
-# stops them on exit.
+# cluster: `flink list`, `flink list -a`, `flink cancel`, `flink checkpoint`,
+# `flink savepoint` and `flink stop` must see and act on the jobs Riffle runs.
+# Starts a JobManager and a TaskManager on 127.0.0.1, stops them on exit.
 #
 #   RIFFLE_BIN   the riffle binary (default: target/debug/riffle, built if missing)
 set -euo pipefail
@@ -97,4 +97,42 @@ echo "$out"
 grep -q " : $running : insert-into_endless_sink (CANCELED)" <<<"$out" || fail "the cancelled job is not CANCELED"
 grep -q "No running jobs" <<<"$out" || fail "a job is still running"
 
-echo "flink-cli: 3 commands checked, all passed"
+cat >"$work/stateful.sql" <<'SQL'
+CREATE TABLE src (k BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '2000',
+    'fields.k.min' = '1', 'fields.k.max' = '50');
+CREATE TABLE counts (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO counts SELECT k, COUNT(*) FROM src GROUP BY k;
+SQL
+stateful="$("$RIFFLE" run -m "$M" -d -D execution.checkpointing.interval=1h \
+    -D "execution.checkpointing.dir=$work/checkpoints" "$work/stateful.sql" | job_id)"
+[[ ${#stateful} == 32 ]] || fail "no job id for the stateful job"
+for _ in $(seq 1 100); do
+    if curl -sf "http://$M/jobs/$stateful" | grep -q '"RUNNING":1,'; then break; fi
+    sleep 0.1
+done
+sleep 1
+
+echo "== flink checkpoint -m $M $stateful"
+out="$("$FLINK" checkpoint -m "$M" "$stateful" 2>&1)" || fail "flink checkpoint exited $?: $out"
+echo "$out"
+grep -Eq "Checkpoint.* for job $stateful completed" <<<"$out" || fail "flink checkpoint did not confirm"
+ls "$work/checkpoints/$stateful"/chk-*/_metadata >/dev/null || fail "no checkpoint metadata written"
+
+echo "== flink savepoint -m $M $stateful $work/savepoints"
+out="$("$FLINK" savepoint -m "$M" "$stateful" "$work/savepoints" 2>&1)" || fail "flink savepoint exited $?: $out"
+echo "$out"
+path="$(sed -n 's/^Savepoint completed. Path: //p' <<<"$out" | sed 's#^file:##')"
+[[ -f "$path/_metadata" ]] || fail "flink savepoint printed no savepoint path with _metadata ($path)"
+
+echo "== flink stop -m $M -p $work/savepoints $stateful"
+out="$("$FLINK" stop -m "$M" -p "$work/savepoints" "$stateful" 2>&1)" || fail "flink stop exited $?: $out"
+echo "$out"
+stopped="$(sed -n 's/^Savepoint completed. Path: //p' <<<"$out" | sed 's#^file:##')"
+[[ -f "$stopped/_metadata" ]] || fail "flink stop printed no savepoint path with _metadata ($stopped)"
+for _ in $(seq 1 100); do
+    if curl -sf "http://$M/jobs/$stateful/status" | grep -q FINISHED; then break; fi
+    sleep 0.1
+done
+curl -sf "http://$M/jobs/$stateful/status" | grep -q FINISHED || fail "the stopped job did not finish"
+
+echo "flink-cli: 6 commands checked, all passed"

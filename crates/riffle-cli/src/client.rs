@@ -375,10 +375,8 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<ExitCode> {
     let op = client
         .await_operation(&format!("/jobs/{job}/checkpoints/{t}"))
         .with_context(|| format!("triggering a checkpoint for job {job} failed"))?;
-    println!(
-        "Checkpoint({kind}) {} for job {job} completed.",
-        op["checkpointId"]
-    );
+    println!("Checkpoint {} for job {job} completed.", op["checkpointId"]);
+    println!("You can resume your program from this checkpoint with the run command.");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -35,6 +35,9 @@ pub struct CheckpointBarrier {
     pub timestamp_ms: i64,
     /// True for a savepoint.
     pub is_savepoint: bool,
+    /// Stop with savepoint: after this barrier nothing more is produced and
+    /// every task ends without flushing once the savepoint completed.
+    pub stop: bool,
 }
 
 /// What flows on a channel between tasks and between chained operators.

@@ -157,6 +157,23 @@ pub struct VertexStats {
     pub alignment_ms: u64,
 }
 
+/// What a checkpoint's metadata needs to know about its job.
+#[derive(Debug, Clone, Copy)]
+pub struct JobShape<'a> {
+    /// The job.
+    pub job_id: JobId,
+    /// Every subtask.
+    pub all: &'a [SubtaskKey],
+    /// Subtasks that finished (they count as acknowledged).
+    pub finished: &'a BTreeSet<SubtaskKey>,
+    /// Vertex names.
+    pub names: &'a [String],
+    /// Vertex parallelisms.
+    pub parallelism: &'a [usize],
+    /// `pipeline.max-parallelism`.
+    pub max_parallelism: usize,
+}
+
 /// A checkpoint being taken.
 #[derive(Debug, Clone)]
 pub struct Pending {
@@ -334,7 +351,8 @@ impl Coordinator {
             awaiting_final: BTreeSet::new(),
             cleaned_up: false,
             unrecoverable: false,
-            last_trigger: None,
+            // The first checkpoint comes one interval after the start, as in Flink.
+            last_trigger: Some(now),
             last_completion: None,
             consecutive_failures: 0,
         }
@@ -462,19 +480,17 @@ impl Coordinator {
         true
     }
 
-    /// The metadata of a pending checkpoint once every subtask of `all`
-    /// acknowledged or is in `finished`. `names[vertex]`, `parallelism[vertex]`
-    /// and `max_parallelism` describe the job.
-    pub fn ready(
-        &self,
-        id: u64,
-        job_id: JobId,
-        all: &[SubtaskKey],
-        finished: &BTreeSet<SubtaskKey>,
-        names: &[String],
-        parallelism: &[usize],
-        max_parallelism: usize,
-    ) -> Option<CheckpointMetadata> {
+    /// The metadata of a pending checkpoint once every subtask of the job
+    /// acknowledged or had finished.
+    pub fn ready(&self, id: u64, job: &JobShape<'_>) -> Option<CheckpointMetadata> {
+        let JobShape {
+            job_id,
+            all,
+            finished,
+            names,
+            parallelism,
+            max_parallelism,
+        } = *job;
         let p = self.pending.get(&id)?;
         if p.writing
             || !all
@@ -656,6 +672,7 @@ impl Coordinator {
 
     /// Records that an attempt restored from `restore_from`.
     pub fn restoring(&mut self, now: i64) {
+        self.last_trigger = Some(now);
         if let Some(r) = &self.restore_from {
             self.counts.restored += 1;
             self.restored = Some(Restored {
@@ -761,16 +778,20 @@ mod tests {
             );
             assert!(!c.periodic_due(now + 5000), "one at a time");
             c.acknowledge(ack(id, 0, 0), now + 1);
-            assert!(
-                c.ready(id, job, &all, &BTreeSet::new(), &names, &[2, 1], 128)
-                    .is_none()
-            );
+            let none = BTreeSet::new();
+            let shape = |finished| JobShape {
+                job_id: job,
+                all: &all,
+                finished,
+                names: &names,
+                parallelism: &[2, 1],
+                max_parallelism: 128,
+            };
+            assert!(c.ready(id, &shape(&none)).is_none());
             c.acknowledge(ack(id, 0, 1), now + 2);
             // A finished subtask counts as acknowledged.
             let finished: BTreeSet<SubtaskKey> = [(1, 0)].into();
-            let m = c
-                .ready(id, job, &all, &finished, &names, &[2, 1], 128)
-                .unwrap();
+            let m = c.ready(id, &shape(&finished)).unwrap();
             assert_eq!(m.operators.len(), 1);
             assert_eq!(m.operators[0].files.len(), 2);
             c.writing(id);

@@ -11,7 +11,7 @@ use riffle_rpc::checkpoint::{CheckpointAck, CheckpointMetadata, SnapshotKind};
 use riffle_rpc::control::{ExecutionState, ToTaskManager};
 use riffle_rpc::{JobId, ResourceId};
 
-use crate::checkpoints::{Operation, StorageTask, SubtaskKey, random_hex};
+use crate::checkpoints::{JobShape, Operation, StorageTask, SubtaskKey, random_hex};
 use crate::cluster::{Cluster, Outgoing};
 use crate::job::{Failure, Job, JobStatus};
 
@@ -133,15 +133,15 @@ impl Job {
         let ids: Vec<u64> = self.checkpoints.pending.keys().copied().collect();
         let mut out = Vec::new();
         for id in ids {
-            let Some(metadata) = self.checkpoints.ready(
-                id,
-                self.id,
-                &all,
-                &finished,
-                &names,
-                &parallelism,
+            let shape = JobShape {
+                job_id: self.id,
+                all: &all,
+                finished: &finished,
+                names: &names,
+                parallelism: &parallelism,
                 max_parallelism,
-            ) else {
+            };
+            let Some(metadata) = self.checkpoints.ready(id, &shape) else {
                 continue;
             };
             self.checkpoints.writing(id);

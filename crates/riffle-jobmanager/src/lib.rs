@@ -223,9 +223,7 @@ impl JobManagerState {
             config.set(k.clone(), v.clone());
         }
         restore::read_metadata(path, &config)?;
-        riffle_storage::Storage::open(path, &config)
-            .and_then(|s| s.delete_all(""))
-            .map_err(|e| format!("cannot delete {path}: {e}"))
+        restore::delete_directory(path, &config)
     }
 
     /// Cancels a job; `Err` says why it cannot be (unknown, already ended).

@@ -78,6 +78,16 @@ pub fn read_metadata(location: &str, config: &Configuration) -> Result<RestoreSp
     Ok(RestoreSpec { location, metadata })
 }
 
+/// Deletes a checkpoint or savepoint directory with everything in it.
+pub fn delete_directory(location: &str, config: &Configuration) -> Result<(), String> {
+    // Opened at the parent, so that a local directory itself goes too.
+    let trimmed = location.trim_end_matches('/');
+    let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    Storage::open(parent, config)
+        .and_then(|s| s.delete_all(name))
+        .map_err(|e| format!("cannot delete {location}: {e}"))
+}
+
 /// The latest readable checkpoint of `job` under the checkpoint directory.
 pub fn latest_checkpoint(
     dir: &str,
@@ -191,6 +201,29 @@ mod tests {
             descriptor: d.into(),
             max_parallelism: 128,
         }
+    }
+
+    fn plan(sql: &str) -> Vec<PlannedOperator> {
+        let mut session = riffle_sql::Session::new(Configuration::new());
+        let script = session
+            .run_script(sql, &std::sync::Arc::new(Default::default()))
+            .unwrap();
+        planned_operators(&script.job.unwrap(), 128)
+    }
+
+    #[test]
+    fn uids_are_unique_and_stable_when_the_same_sql_is_planned_again() {
+        let sql = "CREATE TABLE s (k BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+            CREATE TABLE a (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
+            CREATE TABLE b (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
+            INSERT INTO a SELECT k, COUNT(*) FROM s GROUP BY k;
+            INSERT INTO b SELECT k, COUNT(*) FROM s GROUP BY k;";
+        let first = plan(sql);
+        let uids: std::collections::BTreeSet<&str> = first.iter().map(|o| o.uid.as_str()).collect();
+        // Two sources, two aggregates, two sinks: twins get distinct uids.
+        assert_eq!(uids.len(), first.len());
+        assert_eq!(first.len(), 6, "{first:?}");
+        assert_eq!(plan(sql), first);
     }
 
     #[test]

@@ -99,14 +99,7 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
                         });
                     }
                     StorageTask::Delete { location, config } => {
-                        // Opened at the parent, so the directory itself goes too.
-                        let (parent, name) = location
-                            .trim_end_matches('/')
-                            .rsplit_once('/')
-                            .unwrap_or(("", location.as_str()));
-                        let deleted = riffle_storage::Storage::open(parent, &config)
-                            .and_then(|s| s.delete_all(name));
-                        if let Err(e) = deleted {
+                        if let Err(e) = crate::restore::delete_directory(&location, &config) {
                             tracing::warn!(%location, error = %e, "cannot delete a checkpoint directory");
                         }
                     }

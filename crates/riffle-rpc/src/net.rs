@@ -90,7 +90,7 @@ pub fn encode(msg: &Message) -> Result<(u8, Vec<u8>)> {
         Message::Watermark(w) => (WATERMARK, w.0.to_be_bytes().to_vec()),
         Message::Barrier(b) => (
             BARRIER,
-            serde_json::to_vec(&(b.checkpoint_id, b.timestamp_ms, b.is_savepoint))?,
+            serde_json::to_vec(&(b.checkpoint_id, b.timestamp_ms, b.is_savepoint, b.stop))?,
         ),
         Message::Idle(i) => (IDLE, vec![u8::from(*i)]),
         Message::EndOfInput => (END, Vec::new()),
@@ -108,11 +108,13 @@ pub fn decode(kind: u8, payload: &[u8]) -> Result<Message> {
             Message::Watermark(Watermark(i64::from_be_bytes(b)))
         }
         BARRIER => {
-            let (checkpoint_id, timestamp_ms, is_savepoint) = serde_json::from_slice(payload)?;
+            let (checkpoint_id, timestamp_ms, is_savepoint, stop) =
+                serde_json::from_slice(payload)?;
             Message::Barrier(CheckpointBarrier {
                 checkpoint_id,
                 timestamp_ms,
                 is_savepoint,
+                stop,
             })
         }
         IDLE => Message::Idle(payload.first().copied().unwrap_or(0) != 0),
@@ -455,6 +457,7 @@ mod tests {
                 checkpoint_id: 3,
                 timestamp_ms: 9,
                 is_savepoint: true,
+                stop: false,
             }),
             Message::Idle(true),
             Message::EndOfInput,

@@ -292,6 +292,8 @@ pub fn wire(
                 commands: command_rx,
                 checkpoints: checkpointing.context.clone(),
                 taking: None,
+                stopping: false,
+                stop_committed: false,
             });
         }
     }

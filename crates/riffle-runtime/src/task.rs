@@ -191,6 +191,10 @@ pub struct Subtask {
     pub checkpoints: Option<CheckpointContext>,
     /// The snapshot being taken while its barrier passes the chain.
     pub(crate) taking: Option<Taking>,
+    /// A stop-with-savepoint barrier passed: no more output, no flush at the end.
+    pub(crate) stopping: bool,
+    /// The stop's savepoint completed and was committed here.
+    pub(crate) stop_committed: bool,
 }
 
 /// A snapshot being taken while its barrier passes the chain.
@@ -263,7 +267,11 @@ impl Subtask {
                 match self.on_command(cmd, Some(reader.as_mut()))? {
                     After::Continue => {}
                     After::Pause => paused = true,
-                    After::Finish => return Ok(()),
+                    After::Finish => {
+                        // Stopped with a savepoint: close the channels cleanly,
+                        // the tasks downstream end once all their inputs did.
+                        return self.send_downstream(Message::EndOfInput);
+                    }
                 }
             }
             if paused {
@@ -334,18 +342,40 @@ impl Subtask {
                     }
                 }
                 recv(commands) -> cmd => {
-                    if let Ok(cmd) = cmd
-                        && self.on_command(cmd, None)? == After::Finish
-                    {
-                        return Ok(());
+                    if let Ok(cmd) = cmd {
+                        self.on_command(cmd, None)?;
                     }
                 }
                 default(timeout) => self.task_metrics.add_idle(waiting.elapsed()),
             }
-            self.fire_timers()?;
+            if !self.stopping {
+                self.fire_timers()?;
+            }
+        }
+        if self.stopping {
+            // Stopped with a savepoint: what is left stays in the savepoint.
+            self.send_downstream(Message::EndOfInput)?;
+            return self.await_stop_commit();
         }
         self.flush_chain()?;
         self.await_final_checkpoint()
+    }
+
+    /// Waits until the stop's savepoint completed and was committed here.
+    fn await_stop_commit(&mut self) -> Result<()> {
+        while !self.stop_committed {
+            self.check_cancel()?;
+            match self.commands.recv_timeout(IDLE_WAIT) {
+                Ok(cmd) => {
+                    self.on_command(cmd, None)?;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Cancelled);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Handles a command from the TaskManager. `reader` is the source's,
@@ -356,11 +386,7 @@ impl Subtask {
         reader: Option<&mut dyn SourceReader>,
     ) -> Result<After> {
         match cmd {
-            TaskCommand::Trigger {
-                barrier,
-                drain,
-                stop,
-            } => {
+            TaskCommand::Trigger { barrier, drain } => {
                 let Some(reader) = reader else {
                     // A running subtask with inputs gets its barriers in-band.
                     return Ok(After::Continue);
@@ -384,7 +410,11 @@ impl Subtask {
                 }
                 self.push(0, vec![Message::Barrier(barrier)])?;
                 self.finish_snapshot();
-                Ok(if stop { After::Pause } else { After::Continue })
+                if barrier.stop {
+                    self.stopping = true;
+                    return Ok(After::Pause);
+                }
+                Ok(After::Continue)
             }
             TaskCommand::Complete {
                 checkpoint_id,
@@ -393,7 +423,11 @@ impl Subtask {
                 for op in &mut self.chain {
                     op.notify_checkpoint_complete(checkpoint_id)?;
                 }
-                Ok(if stop { After::Finish } else { After::Continue })
+                if stop {
+                    self.stop_committed = true;
+                    return Ok(After::Finish);
+                }
+                Ok(After::Continue)
             }
         }
     }
@@ -624,6 +658,9 @@ impl Subtask {
         self.start_snapshot(a.barrier, a.started.elapsed());
         self.push(0, vec![Message::Barrier(a.barrier)])?;
         self.finish_snapshot();
+        if a.barrier.stop {
+            self.stopping = true;
+        }
         self.release_held(gate)
     }
 
@@ -637,7 +674,12 @@ impl Subtask {
     }
 
     /// Hands the combined input watermark to the chain when it advanced.
+    /// After a stop barrier nothing moves on: inputs closing then must not
+    /// complete event time (that would fire windows past the savepoint).
     fn advance_watermark(&mut self, gate: &mut InputGate) -> Result<()> {
+        if self.stopping {
+            return Ok(());
+        }
         match gate.recompute() {
             Some(w) => {
                 self.task_metrics

@@ -139,23 +139,20 @@ impl Attempts {
             return;
         };
         a.locations.set(id, location);
-        let barrier = riffle_common::CheckpointBarrier {
-            checkpoint_id: id,
-            timestamp_ms: timestamp,
-            is_savepoint: kind.is_savepoint(),
-        };
         let (drain, stop) = match kind {
             SnapshotKind::StopWithSavepoint { drain } => (drain, true),
             _ => (false, false),
         };
+        let barrier = riffle_common::CheckpointBarrier {
+            checkpoint_id: id,
+            timestamp_ms: timestamp,
+            is_savepoint: kind.is_savepoint(),
+            stop,
+        };
         for t in direct {
             if let Some(tx) = a.commands.get(t) {
                 // A subtask that already ended counts as done for the JobManager.
-                let _ = tx.send(TaskCommand::Trigger {
-                    barrier,
-                    drain,
-                    stop,
-                });
+                let _ = tx.send(TaskCommand::Trigger { barrier, drain });
             }
         }
     }

@@ -235,8 +235,10 @@ mod tests {
 
     #[test]
     fn restored_splits_continue_exactly_even_with_another_parallelism() {
-        let mut cfg = NexmarkConfig::default();
-        cfg.events_num = 300;
+        let cfg = NexmarkConfig {
+            events_num: 300,
+            ..NexmarkConfig::default()
+        };
         let src = NexmarkSource::try_new(cfg, None).unwrap();
         // Uninterrupted: two subtasks.
         let mut all = Vec::new();

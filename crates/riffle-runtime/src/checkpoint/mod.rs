@@ -272,18 +272,18 @@ pub trait SnapshotListener: Send + Sync {
 pub enum TaskCommand {
     /// Take a checkpoint now: sources emit the barrier, a subtask whose
     /// input has ended snapshots directly. `drain` (stop with savepoint
-    /// `--drain`) first completes all event time; `stop` pauses the source
-    /// after the barrier until the savepoint completes.
+    /// `--drain`) first completes all event time. A barrier with `stop`
+    /// set ends production: sources pause after it, every task stops
+    /// reacting to end of input with flushes.
     Trigger {
         /// The barrier.
         barrier: CheckpointBarrier,
         /// Emit `Watermark::MAX` before the barrier.
         drain: bool,
-        /// Stop producing after the barrier.
-        stop: bool,
     },
     /// A checkpoint completed: commit what it covers; with `stop`, end the
-    /// subtask afterwards (a final checkpoint or stop-with-savepoint).
+    /// subtask afterwards (a final checkpoint or stop-with-savepoint): a
+    /// source closes its channels, the others end when all inputs closed.
     Complete {
         /// The checkpoint.
         checkpoint_id: u64,

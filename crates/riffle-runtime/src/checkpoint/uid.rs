@@ -29,7 +29,22 @@ fn hash(parts: &[&str]) -> String {
 
 /// The uids of a graph: `uids[vertex]` lists the source (when the vertex
 /// has one) and then each chained operator, in chain order.
+///
+/// Two branches can look the same (two INSERTs reading the same table
+/// through the same operators); a uid met before gets the number of its
+/// occurrence mixed in. Vertices come in the planner's deterministic order,
+/// so the numbering is the same whenever the same SQL is planned.
 pub fn operator_uids(graph: &JobGraph) -> Vec<Vec<String>> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut unique = |uid: String| -> String {
+        let n = seen.entry(uid.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            uid
+        } else {
+            hash(&[&uid, "occurrence", &n.to_string()])
+        }
+    };
     let mut out: Vec<Vec<String>> = Vec::with_capacity(graph.vertices.len());
     for v in &graph.vertices {
         let mut inputs = Vec::new();
@@ -50,11 +65,16 @@ pub fn operator_uids(graph: &JobGraph) -> Vec<Vec<String>> {
         if let Some(src) = &v.source {
             let schema = src.schema();
             let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            prev = hash(&[&prev, "source", src.connector(), &columns.join(",")]);
+            prev = unique(hash(&[
+                &prev,
+                "source",
+                src.connector(),
+                &columns.join(","),
+            ]));
             uids.push(prev.clone());
         }
         for (i, op) in v.operators.iter().enumerate() {
-            prev = hash(&[&prev, &i.to_string(), &op.name()]);
+            prev = unique(hash(&[&prev, &i.to_string(), &op.name()]));
             uids.push(prev.clone());
         }
         out.push(uids);

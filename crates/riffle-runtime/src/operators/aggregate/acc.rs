@@ -752,6 +752,153 @@ fn div_half_up(a: i128, b: i128) -> i128 {
     }
 }
 
+/// Names the shape of the accumulators of `calls` (for state descriptors):
+/// a restore refuses state written for other calls.
+pub(crate) fn accs_descriptor(
+    calls: &[AggCall],
+    input: &SchemaRef,
+    retracting: bool,
+) -> Result<String> {
+    let mut parts = Vec::with_capacity(calls.len());
+    for c in calls {
+        let arg = match &c.arg {
+            None => "*".to_string(),
+            Some(a) => type_text(&a.data_type(input)?),
+        };
+        let distinct = if c.distinct { "DISTINCT " } else { "" };
+        let filter = if c.filter.is_some() { " FILTER" } else { "" };
+        parts.push(format!(
+            "{}({distinct}{arg}){filter}",
+            c.function.sql_name()
+        ));
+    }
+    let mode = if retracting { "retracting" } else { "append" };
+    Ok(format!("{} {mode}", parts.join(", ")))
+}
+
+/// Writes a key's accumulators.
+pub(crate) fn encode_accs(accs: &[Acc], e: &mut Encoder) -> Result<()> {
+    e.len_prefix(accs.len());
+    for acc in accs {
+        match acc {
+            Acc::Count(c) => {
+                e.u8(0);
+                e.i64(*c);
+            }
+            Acc::Int { sum, n } => {
+                e.u8(1);
+                e.i64(*sum);
+                e.i64(*n);
+            }
+            Acc::Float { sum, n } => {
+                e.u8(2);
+                e.f64(*sum);
+                e.i64(*n);
+            }
+            Acc::Dec { sum, n } => {
+                e.u8(3);
+                e.i128(*sum);
+                e.i64(*n);
+            }
+            Acc::Extreme(v) => {
+                e.u8(4);
+                match v {
+                    None => e.u8(0),
+                    Some(v) => {
+                        e.u8(1);
+                        e.scalar(v)?;
+                    }
+                }
+            }
+            Acc::Multiset(m) => {
+                e.u8(5);
+                e.len_prefix(m.len());
+                for (v, c) in m {
+                    e.scalar(&v.0)?;
+                    e.i64(*c);
+                }
+            }
+            Acc::Shared(shared) => {
+                e.u8(6);
+                e.len_prefix(shared.distinct.len());
+                for d in &shared.distinct {
+                    e.i64(*d);
+                }
+                e.len_prefix(shared.map.len());
+                for (v, counts) in &shared.map {
+                    e.scalar(v)?;
+                    for c in counts.iter() {
+                        e.i64(*c);
+                    }
+                }
+            }
+            Acc::Member => e.u8(7),
+        }
+    }
+    Ok(())
+}
+
+/// Reads accumulators written by [`encode_accs`].
+pub(crate) fn decode_accs(d: &mut Decoder<'_>) -> Result<Vec<Acc>> {
+    let n = d.len_prefix(1)?;
+    let mut accs = Vec::with_capacity(n);
+    for _ in 0..n {
+        accs.push(match d.u8()? {
+            0 => Acc::Count(d.i64()?),
+            1 => Acc::Int {
+                sum: d.i64()?,
+                n: d.i64()?,
+            },
+            2 => Acc::Float {
+                sum: d.f64()?,
+                n: d.i64()?,
+            },
+            3 => Acc::Dec {
+                sum: d.i128()?,
+                n: d.i64()?,
+            },
+            4 => Acc::Extreme(match d.u8()? {
+                0 => None,
+                _ => Some(d.scalar()?),
+            }),
+            5 => {
+                let len = d.len_prefix(2)?;
+                let mut m = BTreeMap::new();
+                for _ in 0..len {
+                    let v = d.scalar()?;
+                    m.insert(Ordered(v), d.i64()?);
+                }
+                Acc::Multiset(m)
+            }
+            6 => {
+                let calls = d.len_prefix(8)?;
+                let mut distinct = Vec::with_capacity(calls);
+                for _ in 0..calls {
+                    distinct.push(d.i64()?);
+                }
+                let len = d.len_prefix(1)?;
+                let mut map = HashMap::with_capacity(len);
+                for _ in 0..len {
+                    let v = d.scalar()?;
+                    let mut counts = Vec::with_capacity(calls);
+                    for _ in 0..calls {
+                        counts.push(d.i64()?);
+                    }
+                    map.insert(v, counts.into_boxed_slice());
+                }
+                Acc::Shared(SharedDistinct { map, distinct })
+            }
+            7 => Acc::Member,
+            t => {
+                return Err(Error::External(format!(
+                    "corrupt state: unknown accumulator tag {t}"
+                )));
+            }
+        });
+    }
+    Ok(accs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -925,151 +1072,4 @@ mod tests {
         let v = run(&[c], &b, &[1, 1], false);
         assert_eq!(v, vec![ScalarValue::Int64(None)]);
     }
-}
-
-/// Names the shape of the accumulators of `calls` (for state descriptors):
-/// a restore refuses state written for other calls.
-pub(crate) fn accs_descriptor(
-    calls: &[AggCall],
-    input: &SchemaRef,
-    retracting: bool,
-) -> Result<String> {
-    let mut parts = Vec::with_capacity(calls.len());
-    for c in calls {
-        let arg = match &c.arg {
-            None => "*".to_string(),
-            Some(a) => type_text(&a.data_type(input)?),
-        };
-        let distinct = if c.distinct { "DISTINCT " } else { "" };
-        let filter = if c.filter.is_some() { " FILTER" } else { "" };
-        parts.push(format!(
-            "{}({distinct}{arg}){filter}",
-            c.function.sql_name()
-        ));
-    }
-    let mode = if retracting { "retracting" } else { "append" };
-    Ok(format!("{} {mode}", parts.join(", ")))
-}
-
-/// Writes a key's accumulators.
-pub(crate) fn encode_accs(accs: &[Acc], e: &mut Encoder) -> Result<()> {
-    e.len_prefix(accs.len());
-    for acc in accs {
-        match acc {
-            Acc::Count(c) => {
-                e.u8(0);
-                e.i64(*c);
-            }
-            Acc::Int { sum, n } => {
-                e.u8(1);
-                e.i64(*sum);
-                e.i64(*n);
-            }
-            Acc::Float { sum, n } => {
-                e.u8(2);
-                e.f64(*sum);
-                e.i64(*n);
-            }
-            Acc::Dec { sum, n } => {
-                e.u8(3);
-                e.i128(*sum);
-                e.i64(*n);
-            }
-            Acc::Extreme(v) => {
-                e.u8(4);
-                match v {
-                    None => e.u8(0),
-                    Some(v) => {
-                        e.u8(1);
-                        e.scalar(v)?;
-                    }
-                }
-            }
-            Acc::Multiset(m) => {
-                e.u8(5);
-                e.len_prefix(m.len());
-                for (v, c) in m {
-                    e.scalar(&v.0)?;
-                    e.i64(*c);
-                }
-            }
-            Acc::Shared(shared) => {
-                e.u8(6);
-                e.len_prefix(shared.distinct.len());
-                for d in &shared.distinct {
-                    e.i64(*d);
-                }
-                e.len_prefix(shared.map.len());
-                for (v, counts) in &shared.map {
-                    e.scalar(v)?;
-                    for c in counts.iter() {
-                        e.i64(*c);
-                    }
-                }
-            }
-            Acc::Member => e.u8(7),
-        }
-    }
-    Ok(())
-}
-
-/// Reads accumulators written by [`encode_accs`].
-pub(crate) fn decode_accs(d: &mut Decoder<'_>) -> Result<Vec<Acc>> {
-    let n = d.len_prefix(1)?;
-    let mut accs = Vec::with_capacity(n);
-    for _ in 0..n {
-        accs.push(match d.u8()? {
-            0 => Acc::Count(d.i64()?),
-            1 => Acc::Int {
-                sum: d.i64()?,
-                n: d.i64()?,
-            },
-            2 => Acc::Float {
-                sum: d.f64()?,
-                n: d.i64()?,
-            },
-            3 => Acc::Dec {
-                sum: d.i128()?,
-                n: d.i64()?,
-            },
-            4 => Acc::Extreme(match d.u8()? {
-                0 => None,
-                _ => Some(d.scalar()?),
-            }),
-            5 => {
-                let len = d.len_prefix(2)?;
-                let mut m = BTreeMap::new();
-                for _ in 0..len {
-                    let v = d.scalar()?;
-                    m.insert(Ordered(v), d.i64()?);
-                }
-                Acc::Multiset(m)
-            }
-            6 => {
-                let calls = d.len_prefix(8)?;
-                let mut distinct = Vec::with_capacity(calls);
-                for _ in 0..calls {
-                    distinct.push(d.i64()?);
-                }
-                let len = d.len_prefix(1)?;
-                let mut map = HashMap::with_capacity(len);
-                for _ in 0..len {
-                    let v = d.scalar()?;
-                    let mut counts = Vec::with_capacity(calls);
-                    for _ in 0..calls {
-                        counts.push(d.i64()?);
-                    }
-                    map.insert(v, counts.into_boxed_slice());
-                }
-                Acc::Shared(SharedDistinct { map, distinct })
-            }
-            7 => Acc::Member,
-            t => {
-                return Err(Error::External(format!(
-                    "corrupt state: unknown accumulator tag {t}"
-                )));
-            }
-        });
-    }
-    Ok(accs)
 }

@@ -158,6 +158,7 @@ pub(crate) mod tests {
                     checkpoint_id: 1,
                     timestamp_ms: 0,
                     is_savepoint: false,
+                    stop: false,
                 }),
             );
             assert_eq!(

@@ -1,0 +1,518 @@
+//! Fault tolerance on a real cluster: TaskManagers killed with SIGKILL while a
+//! checkpointed job writes through the exactly-once filesystem sink (on a
+//! local disk and on a real S3 server), stop-with-savepoint and a restore
+//! with another parallelism, and a corrupt checkpoint that recovery steps
+//! over. Every check compares the committed output with a failure-free run
+//! of the same query: no row lost, none duplicated.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Cluster, free_port};
+use serde_json::Value;
+
+/// Events per second of event time (and of wall-clock time when paced).
+const RATE: u64 = 150_000;
+
+/// A bounded Nexmark job with an unbounded aggregation (a changelog written
+/// as debezium-json) and a tumbling-window aggregation (append-only json),
+/// both into the filesystem sink under `out` (a path or an s3:// URL).
+/// Events carry the times of `RATE` events per second; `paced` emits them at
+/// that rate on the wall clock, else as fast as possible (same events).
+fn nexmark_job(dir: &Path, out: &str, events: u64, paced: bool) -> String {
+    let pacing = format!(
+        "'max-emit-speed' = '{}', 'first-event.rate' = '{RATE}'",
+        !paced
+    );
+    let sql = format!(
+        "CREATE TABLE datagen (
+            event_type INT,
+            bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
+            `dateTime` AS bid.`dateTime`,
+            WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
+        ) WITH ('connector' = 'nexmark', 'events.num' = '{events}', {pacing});
+        CREATE VIEW bids AS SELECT bid.auction AS auction, bid.bidder AS bidder, bid.price AS price, `dateTime`
+            FROM datagen WHERE event_type = 2;
+        CREATE TABLE per_auction (auction BIGINT, n BIGINT, total BIGINT, top BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{out}/per_auction', 'format' = 'debezium-json',
+            'sink.rolling-policy.file-size' = '256kb');
+        CREATE TABLE per_second (auction BIGINT, window_start TIMESTAMP(3), n BIGINT, bidders BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{out}/per_second', 'format' = 'json',
+            'sink.rolling-policy.file-size' = '256kb');
+        INSERT INTO per_auction SELECT auction, COUNT(*), SUM(price), MAX(price) FROM bids GROUP BY auction;
+        INSERT INTO per_second
+            SELECT auction, window_start, COUNT(*), COUNT(DISTINCT bidder)
+            FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(`dateTime`), INTERVAL '1' SECOND))
+            GROUP BY auction, window_start, window_end;\n"
+    );
+    let file = dir.join(format!("job-{paced}-{}.sql", out.len()));
+    std::fs::write(&file, sql).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+/// The committed output under `root`: the window rows (sorted) and the
+/// changelog folded into its final rows. Folding fails on a duplicate
+/// insertion or a retraction of a row that is not there, so a duplicated
+/// or lost change cannot hide behind an equal end result. Files are read in
+/// the order they were written (a key's changes are in one subtask's files,
+/// one after the other).
+fn committed(root: &Path) -> (Vec<String>, BTreeMap<i64, Value>) {
+    let visible = |dir: PathBuf| -> Vec<String> {
+        let mut files = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        for e in entries {
+            let e = e.unwrap();
+            if e.file_name().to_string_lossy().starts_with("part-") {
+                let modified = e.metadata().unwrap().modified().unwrap();
+                files.push((modified, e.path()));
+            }
+        }
+        files.sort();
+        let mut lines = Vec::new();
+        for (_, path) in files {
+            let text = std::fs::read_to_string(path).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+        lines
+    };
+    let mut windows = visible(root.join("per_second"));
+    windows.sort();
+    let mut folded: BTreeMap<i64, Value> = BTreeMap::new();
+    for line in visible(root.join("per_auction")) {
+        let v: Value = serde_json::from_str(&line).unwrap();
+        match v["op"].as_str().unwrap() {
+            "c" => {
+                let row = &v["after"];
+                let key = row["auction"].as_i64().unwrap();
+                let prev = folded.insert(key, row.clone());
+                assert!(prev.is_none(), "auction {key} inserted twice: {line}");
+            }
+            "d" => {
+                let row = &v["before"];
+                let key = row["auction"].as_i64().unwrap();
+                let prev = folded.remove(&key);
+                assert_eq!(
+                    prev.as_ref(),
+                    Some(row),
+                    "retraction of a row not in the result: {line}"
+                );
+            }
+            other => panic!("unknown op {other}"),
+        }
+    }
+    (windows, folded)
+}
+
+/// The failure-free result: the same query run embedded, unpaced, without checkpoints.
+fn expected(dir: &Path, events: u64) -> (Vec<String>, BTreeMap<i64, Value>) {
+    let out = dir.join("expected");
+    let file = nexmark_job(dir, out.to_str().unwrap(), events, false);
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["run", "--quiet", "-p", "2", &file])
+        .env_remove("RIFFLE_CONF_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = committed(&out);
+    assert!(r.0.len() > 1000 && r.1.len() > 100, "too little output");
+    r
+}
+
+fn checkpointing(dir: &str) -> String {
+    format!(
+        "execution.checkpointing.interval: 1 s\nexecution.checkpointing.dir: {dir}\n\
+         execution.checkpointing.num-retained: 2\n\
+         restart-strategy.type: fixed-delay\nrestart-strategy.fixed-delay.attempts: 50\n\
+         restart-strategy.fixed-delay.delay: 200 ms\n"
+    )
+}
+
+/// A small deterministic random sequence (the test's own, so runs repeat).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Kills a random TaskManager `kills` times at random moments while job `id`
+/// runs, starting a replacement each time; returns the number of kills made.
+fn kill_taskmanagers(cluster: &mut Cluster, id: &str, kills: usize, seed: u64) -> usize {
+    let mut rng = Rng(seed);
+    let mut made = 0;
+    let status = format!("/jobs/{id}/status");
+    for _ in 0..kills {
+        cluster.wait_for(
+            |v| v["status"] == "RUNNING" || v["status"] == "FINISHED",
+            &status,
+        );
+        std::thread::sleep(Duration::from_millis(700 + rng.below(1500)));
+        if cluster.get(&status)["status"] == "FINISHED" {
+            break;
+        }
+        // Process 0 is the JobManager.
+        let victim = 1 + rng.below(cluster.processes.len() as u64 - 1) as usize;
+        let mut p = cluster.processes.remove(victim);
+        cluster.metrics_ports.remove(victim);
+        p.kill().unwrap();
+        p.wait().unwrap();
+        made += 1;
+        cluster.spawn("taskmanager");
+    }
+    made
+}
+
+fn wait_finished(cluster: &Cluster, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let v = cluster.get(&format!("/jobs/{id}/status"));
+        match v["status"].as_str().unwrap_or("") {
+            "FINISHED" => return v,
+            s @ ("FAILED" | "CANCELED") => {
+                let ex = cluster.get(&format!("/jobs/{id}/exceptions"));
+                panic!("job ended {s}: {ex}");
+            }
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "job did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn restarts(cluster: &Cluster, id: &str) -> u64 {
+    let m = cluster.get(&format!("/jobs/{id}/metrics?get=numRestarts"));
+    m[0]["value"].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn exactly_once_output_survives_five_taskmanager_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 3_000_000;
+    let want = expected(dir.path(), events);
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let mut cluster = Cluster::start_with(2, &checkpointing(ck.to_str().unwrap()));
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    let kills = kill_taskmanagers(&mut cluster, &id, 5, 7);
+    assert_eq!(kills, 5, "the job ended before five kills");
+    wait_finished(&cluster, &id);
+    assert!(restarts(&cluster, &id) >= 5);
+    let stats = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    assert!(
+        stats["counts"]["completed"].as_u64().unwrap() >= 3,
+        "{}",
+        stats["counts"]
+    );
+    assert!(stats["counts"]["restored"].as_u64().unwrap() >= 1);
+    let got = committed(&out);
+    assert_eq!(got.0.len(), want.0.len(), "window rows");
+    assert!(got.0 == want.0, "window rows differ");
+    assert!(got.1 == want.1, "aggregate results differ");
+}
+
+/// A running s3s-fs (an S3 API over a local directory); killed on drop.
+struct S3Server {
+    child: Child,
+    port: u16,
+    root: tempfile::TempDir,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl S3Server {
+    /// Starts s3s-fs with bucket `riffle`; `None` (saying why) when the
+    /// binary is missing, unless `RIFFLE_REQUIRE_S3=1`.
+    fn start() -> Option<S3Server> {
+        let bin = std::env::var_os("RIFFLE_S3S_FS")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let home = std::env::var_os("HOME")?;
+                Some(PathBuf::from(home).join(".cache/riffle/s3s/bin/s3s-fs"))
+            })
+            .filter(|p| p.exists());
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var("RIFFLE_REQUIRE_S3").as_deref() != Ok("1"),
+                "s3s-fs not found and RIFFLE_REQUIRE_S3=1 (run .ci/install-s3s.sh)"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: s3s-fs not found (set RIFFLE_S3S_FS or run .ci/install-s3s.sh)"
+            );
+            return None;
+        };
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("riffle")).unwrap();
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--access-key",
+                "riffle-key",
+                "--secret-key",
+                "riffle-secret",
+            ])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(S3Server { child, port, root })
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "s3.endpoint: http://127.0.0.1:{}\ns3.path.style.access: true\n\
+             s3.access-key: riffle-key\ns3.secret-key: riffle-secret\n",
+            self.port
+        )
+    }
+}
+
+#[test]
+fn exactly_once_output_on_s3_survives_taskmanager_kills() {
+    let Some(s3) = S3Server::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let events = 2_000_000;
+    let want = expected(dir.path(), events);
+    let extra = checkpointing("s3://riffle/ck") + &s3.config();
+    let mut cluster = Cluster::start_with(2, &extra);
+    let file = nexmark_job(dir.path(), "s3://riffle/out", events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    let kills = kill_taskmanagers(&mut cluster, &id, 5, 11);
+    assert_eq!(kills, 5, "the job ended before five kills");
+    wait_finished(&cluster, &id);
+    let stats = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    assert!(stats["counts"]["completed"].as_u64().unwrap() >= 3);
+    let path = stats["latest"]["completed"]["external_path"]
+        .as_str()
+        .unwrap();
+    assert!(path.starts_with("s3://riffle/ck/"), "{path}");
+    // s3s-fs keeps objects as files under its root.
+    let got = committed(&s3.root.path().join("riffle/out"));
+    assert!(got.0 == want.0, "window rows differ");
+    assert!(got.1 == want.1, "aggregate results differ");
+}
+
+fn riffle(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(args)
+        .env_remove("RIFFLE_CONF_DIR")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn stop_with_savepoint_then_restore_with_another_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 1_500_000;
+    let want = expected(dir.path(), events);
+    let ck = dir.path().join("ck");
+    let sp = dir.path().join("savepoints");
+    let out = dir.path().join("out");
+    let cluster = Cluster::start_with(2, &checkpointing(ck.to_str().unwrap()));
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    cluster.wait_for(|v| v["status"] == "RUNNING", &format!("/jobs/{id}/status"));
+    std::thread::sleep(Duration::from_secs(3));
+    // A savepoint while running, then stop with one.
+    let o = riffle(&["savepoint", "-m", &cluster.rest, &id, sp.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("Savepoint completed. Path: "), "{text}");
+    std::thread::sleep(Duration::from_secs(1));
+    let o = riffle(&["stop", "-m", &cluster.rest, "-p", sp.to_str().unwrap(), &id]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let savepoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap()
+        .to_string();
+    assert!(Path::new(&savepoint).join("_metadata").exists());
+    wait_finished(&cluster, &id);
+    let partial = committed(&out);
+    assert!(partial.0.len() < want.0.len(), "the job was stopped early");
+    // Moved elsewhere: savepoints are self-contained.
+    let moved = dir.path().join("moved-savepoint");
+    std::fs::rename(&savepoint, &moved).unwrap();
+    let moved = moved.to_str().unwrap();
+    // A different query cannot take the state without --allowNonRestoredState.
+    let other = dir.path().join("other.sql");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("MAX(price)", "MIN(price)")
+            .replace("GROUP BY auction;", "GROUP BY auction HAVING COUNT(*) > 0;"),
+    )
+    .unwrap();
+    let o = riffle(&[
+        "run",
+        "-m",
+        &cluster.rest,
+        "-d",
+        "-s",
+        moved,
+        other.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success());
+    assert!(
+        err.contains("--allowNonRestoredState") || err.contains("cannot follow"),
+        "{err}"
+    );
+    // Resume the same query from the savepoint with parallelism 3.
+    let o = riffle(&[
+        "run",
+        "-m",
+        &cluster.rest,
+        "-d",
+        "-p",
+        "3",
+        "-s",
+        moved,
+        &file,
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id2 = text.trim().rsplit(' ').next().unwrap().to_string();
+    wait_finished(&cluster, &id2);
+    let stats = cluster.get(&format!("/jobs/{id2}/checkpoints"));
+    assert_eq!(stats["latest"]["restored"]["is_savepoint"], true, "{stats}");
+    let got = committed(&out);
+    assert!(
+        got.0 == want.0,
+        "window rows differ after the rescaled restore"
+    );
+    assert!(
+        got.1 == want.1,
+        "aggregate results differ after the rescaled restore"
+    );
+    // Disposing the savepoint deletes it.
+    let o = riffle(&["savepoint", "-m", &cluster.rest, "-d", moved]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!Path::new(moved).exists());
+}
+
+#[test]
+fn a_corrupt_checkpoint_falls_back_to_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 1_500_000;
+    let want = expected(dir.path(), events);
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let extra = checkpointing(ck.to_str().unwrap()).replace("delay: 200 ms", "delay: 3 s");
+    let mut cluster = Cluster::start_with(1, &extra);
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    cluster.wait_for(
+        |v| v["counts"]["completed"].as_u64().unwrap_or(0) >= 3,
+        &format!("/jobs/{id}/checkpoints"),
+    );
+    // Kill the only TaskManager; while the job waits to restart, damage
+    // every state file of the latest checkpoint.
+    let mut tm = cluster.processes.remove(1);
+    cluster.metrics_ports.remove(1);
+    tm.kill().unwrap();
+    tm.wait().unwrap();
+    cluster.wait_for(
+        |v| v["status"] == "RESTARTING",
+        &format!("/jobs/{id}/status"),
+    );
+    let stats = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    let latest = stats["latest"]["completed"]["external_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut damaged = 0;
+    for e in std::fs::read_dir(&latest).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap() != "_metadata" {
+            let mut bytes = std::fs::read(&p).unwrap();
+            let n = bytes.len() / 2;
+            bytes[n] ^= 0xFF;
+            std::fs::write(&p, bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0);
+    cluster.spawn("taskmanager");
+    wait_finished(&cluster, &id);
+    let ex = cluster.get(&format!("/jobs/{id}/exceptions"));
+    assert!(ex.to_string().contains("checksum"), "{ex}");
+    let stats = cluster.get(&format!("/jobs/{id}/checkpoints"));
+    let restored = stats["latest"]["restored"]["external_path"]
+        .as_str()
+        .unwrap();
+    assert_ne!(restored, latest, "restored from the damaged checkpoint");
+    // The damaged checkpoint's output was committed before it broke, so the
+    // older one replays some of it again (exactly-once holds only for the
+    // latest checkpoint, as in Flink); but nothing may be missing.
+    let got = windows_only(&out.join("per_second"));
+    let mut missing = want.0.clone();
+    for row in &got {
+        if let Ok(i) = missing.binary_search(row) {
+            missing.remove(i);
+        }
+    }
+    assert!(missing.is_empty(), "{} window rows lost", missing.len());
+}
+
+/// The window rows under `dir`, sorted.
+fn windows_only(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+    }
+    lines.sort();
+    lines
+}
