@@ -516,3 +516,65 @@ fn windows_only(dir: &Path) -> Vec<String> {
     lines.sort();
     lines
 }
+
+#[test]
+fn a_restarted_jobmanager_resumes_the_job_from_its_latest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 2_000_000;
+    let want = expected(dir.path(), events);
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), events, true);
+    // An application cluster: the JobManager runs one job with a seeded id.
+    let mut cluster = Cluster::start_with(1, &checkpointing(ck.to_str().unwrap()));
+    let standalone = |cluster: &mut Cluster| {
+        let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
+        let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
+        Command::new(env!("CARGO_BIN_EXE_riffle"))
+            .args([
+                "standalone-job",
+                "--job-file",
+                &file,
+                "--job-id-seed",
+                "resume-me",
+            ])
+            .args(["-D", "parallelism.default=2"])
+            .env("RIFFLE_PROPERTIES", props)
+            .env_remove("RIFFLE_CONF_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Replace the session JobManager the helper started.
+    let mut jm = cluster.processes.remove(0);
+    jm.kill().unwrap();
+    jm.wait().unwrap();
+    let mut jm = standalone(&mut cluster);
+    let id = cluster.wait_for(|v| v["jobs"][0]["status"] == "RUNNING", "/jobs")["jobs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.wait_for(
+        |v| v["counts"]["completed"].as_u64().unwrap_or(0) >= 2,
+        &format!("/jobs/{id}/checkpoints"),
+    );
+    // The JobManager dies; a new one with the same seed takes over.
+    jm.kill().unwrap();
+    jm.wait().unwrap();
+    let mut jm = standalone(&mut cluster);
+    cluster.wait_for(|v| v["jobs"][0]["id"] == id.as_str(), "/jobs");
+    let stats = cluster.wait_for(
+        |v| v["counts"]["restored"].as_u64() == Some(1),
+        &format!("/jobs/{id}/checkpoints"),
+    );
+    assert!(
+        stats["latest"]["restored"]["id"].as_u64().unwrap() >= 2,
+        "{stats}"
+    );
+    let status = jm.wait().unwrap();
+    assert!(status.success(), "the standalone job failed: {status}");
+    let got = committed(&out);
+    assert!(got.0 == want.0, "window rows differ");
+    assert!(got.1 == want.1, "aggregate results differ");
+}
