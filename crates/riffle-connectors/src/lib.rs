@@ -41,6 +41,9 @@ pub struct TableDescriptor {
     pub schema: SchemaRef,
     /// The `WITH (...)` options, `connector` included.
     pub options: BTreeMap<String, String>,
+    /// The `PARTITIONED BY (...)` columns, in order (empty if none); the
+    /// planner checked they are physical columns.
+    pub partition_keys: Vec<String>,
 }
 
 /// A connector: validates options and builds sources and sinks.
@@ -50,6 +53,11 @@ pub trait Connector: Send + Sync {
 
     /// Checks the table's options and column types; called at planning time.
     fn validate(&self, table: &TableDescriptor) -> Result<()>;
+
+    /// Whether the connector can write (or read) a `PARTITIONED BY` table.
+    fn supports_partitioning(&self) -> bool {
+        false
+    }
 
     /// A source over the given physical columns (`projection` = indices into
     /// the table schema, `None` = all).
@@ -106,7 +114,8 @@ pub fn connector(name: &str) -> Result<&'static dyn Connector> {
         })
 }
 
-/// The connector of a table, from its `connector` option.
+/// The connector of a table, from its `connector` option. Fails as well if
+/// the table is `PARTITIONED BY` and the connector has no partitions.
 pub fn connector_for(table: &TableDescriptor) -> Result<&'static dyn Connector> {
     let name = table.options.get("connector").ok_or_else(|| {
         Error::Options(format!(
@@ -114,5 +123,43 @@ pub fn connector_for(table: &TableDescriptor) -> Result<&'static dyn Connector> 
             table.name
         ))
     })?;
-    connector(name)
+    let c = connector(name)?;
+    if !table.partition_keys.is_empty() && !c.supports_partitioning() {
+        return Err(Error::Unsupported(format!(
+            "connector '{name}' does not support PARTITIONED BY (table '{}'); \
+             only the 'filesystem' connector writes partitions",
+            table.name
+        )));
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(connector: &str, partition_keys: &[&str]) -> TableDescriptor {
+        TableDescriptor {
+            name: "t".into(),
+            schema: Arc::new(arrow::datatypes::Schema::empty()),
+            options: [("connector".to_string(), connector.to_string())].into(),
+            partition_keys: partition_keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_the_filesystem_connector_takes_partitions() {
+        for c in ["print", "blackhole", "datagen", "nexmark"] {
+            assert!(connector_for(&table(c, &[])).is_ok());
+            let e = connector_for(&table(c, &["k"]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                e.contains(&format!("connector '{c}' does not support PARTITIONED BY")),
+                "{e}"
+            );
+        }
+        assert!(connector_for(&table("filesystem", &["k"])).is_ok());
+    }
 }

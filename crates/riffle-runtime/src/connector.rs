@@ -78,6 +78,11 @@ pub trait SourceFactory: Send + Sync + Debug {
 pub trait SinkWriter: Send {
     /// Writes rows with their change kinds.
     fn write(&mut self, chunk: &Chunk) -> Result<()>;
+    /// The watermark reaching the sink advanced to `watermark_ms` (sinks
+    /// that commit by event time, such as partition commit, track it).
+    fn on_watermark(&mut self, _watermark_ms: i64) -> Result<()> {
+        Ok(())
+    }
     /// Input has ended: flush and close. With checkpointing, a committing
     /// sink only prepares here; the final checkpoint commits.
     fn finish(&mut self) -> Result<()>;

@@ -80,6 +80,41 @@ impl CatalogTable {
                 ),
             });
         }
+        let physical_names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        for (i, key) in ddl.partitioned_by.iter().enumerate() {
+            let location = Some((key.span.start.line, key.span.start.column));
+            if !physical_names.contains(&key.value.as_str()) {
+                let message = if names.contains(&key.value) {
+                    format!(
+                        "partition column '{}' of table '{name}' is a computed column; \
+                         partition by physical columns: {}",
+                        key.value,
+                        physical_names.join(", ")
+                    )
+                } else {
+                    format!(
+                        "partition column '{}' is not a column of table '{name}'; columns: {}",
+                        key.value,
+                        names.join(", ")
+                    )
+                };
+                return Err(crate::Error::Plan { location, message });
+            }
+            if ddl
+                .partitioned_by
+                .iter()
+                .take(i)
+                .any(|k| k.value == key.value)
+            {
+                return Err(crate::Error::Plan {
+                    location,
+                    message: format!(
+                        "table '{name}' is partitioned by column '{}' twice",
+                        key.value
+                    ),
+                });
+            }
+        }
         Ok(CatalogTable {
             physical: Arc::new(Schema::new(fields)),
             name,
@@ -93,6 +128,12 @@ impl CatalogTable {
             name: self.name.clone(),
             schema: Arc::clone(&self.physical),
             options: self.ddl.options.clone(),
+            partition_keys: self
+                .ddl
+                .partitioned_by
+                .iter()
+                .map(|k| k.value.clone())
+                .collect(),
         }
     }
 
@@ -315,5 +356,66 @@ impl ContextProvider for Catalog {
 
     fn udwf_names(&self) -> Vec<String> {
         self.windows.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use riffle_common::config::Configuration;
+    use riffle_runtime::metrics::JobMetrics;
+
+    use crate::Session;
+
+    fn run(sql: &str) -> crate::Result<()> {
+        let mut session = Session::new(Configuration::new());
+        session.run_script(sql, &Arc::new(JobMetrics::default()))?;
+        Ok(())
+    }
+
+    fn error(sql: &str) -> String {
+        run(sql).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn partition_columns_must_be_physical_columns() {
+        let e = error(
+            "CREATE TABLE t (a BIGINT, dt STRING) PARTITIONED BY (day)
+             WITH ('connector' = 'filesystem', 'path' = '/tmp/t', 'format' = 'csv');",
+        );
+        assert!(
+            e.contains("partition column 'day' is not a column of table 't'; columns: a, dt"),
+            "{e}"
+        );
+        let e = error(
+            "CREATE TABLE t (a BIGINT, dt AS CAST(a AS STRING)) PARTITIONED BY (dt)
+             WITH ('connector' = 'filesystem', 'path' = '/tmp/t', 'format' = 'csv');",
+        );
+        assert!(e.contains("'dt' of table 't' is a computed column"), "{e}");
+        let e = error(
+            "CREATE TABLE t (a BIGINT, dt STRING) PARTITIONED BY (dt, dt)
+             WITH ('connector' = 'filesystem', 'path' = '/tmp/t', 'format' = 'csv');",
+        );
+        assert!(e.contains("partitioned by column 'dt' twice"), "{e}");
+    }
+
+    #[test]
+    fn only_connectors_with_partitions_take_partitioned_by() {
+        let e = error(
+            "CREATE TABLE t (a BIGINT, dt STRING) PARTITIONED BY (dt) WITH ('connector' = 'print');",
+        );
+        assert!(
+            e.contains("connector 'print' does not support PARTITIONED BY"),
+            "{e}"
+        );
+        let planned = run(
+            "CREATE TABLE src (a BIGINT, dt STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+             CREATE TABLE t (a BIGINT, dt STRING) PARTITIONED BY (dt)
+             WITH ('connector' = 'filesystem', 'path' = '/tmp/t', 'format' = 'csv',
+                   'sink.partition-commit.policy.kind' = 'success-file');
+             EXPLAIN INSERT INTO t SELECT a, dt FROM src;",
+        );
+        assert!(planned.is_ok(), "{planned:?}");
     }
 }

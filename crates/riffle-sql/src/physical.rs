@@ -80,6 +80,7 @@ pub(crate) fn build_job(
                     name: "query".into(),
                     schema: arrow_schema(sink.plan.schema()),
                     options: desc_opts,
+                    partition_keys: Vec::new(),
                 };
                 (
                     "query".to_string(),

@@ -94,6 +94,17 @@ impl Uploader {
                 size,
             });
         }
+        let async_ms = started.elapsed().as_millis() as u64;
+        let bytes: u64 = files.iter().map(|f| f.size).sum();
+        tracing::info!(
+            checkpoint_id = id,
+            subtask = ?task,
+            sync_ms = snap.sync_ms,
+            async_ms,
+            alignment_ms = snap.alignment_ms,
+            bytes,
+            "snapshot stored"
+        );
         Ok(CheckpointAck {
             job_id: self.job_id,
             attempt: self.attempt,
@@ -102,7 +113,7 @@ impl Uploader {
             subtask: task.1,
             files,
             sync_ms: snap.sync_ms,
-            async_ms: started.elapsed().as_millis() as u64,
+            async_ms,
             alignment_ms: snap.alignment_ms,
         })
     }

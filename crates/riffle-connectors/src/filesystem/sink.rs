@@ -1,27 +1,62 @@
-//! Writing files, exactly once when the job checkpoints.
+//! Writing files, exactly once when the job checkpoints, into partition
+//! directories when the table is `PARTITIONED BY`.
 //!
-//! Without checkpoints each subtask writes one hidden in-progress file and
-//! renames it to `part-<subtask>-0` when its input ends; a restarted job
-//! writes the same name again, so a failed run leaves nothing behind.
+//! Without checkpoints each subtask writes one hidden in-progress file (per
+//! partition) and renames it to `part-<subtask>-0` when its input ends; a
+//! restarted job writes the same name again, so a failed run leaves nothing
+//! behind.
 //!
 //! With checkpoints the sink commits in two phases, like Flink's file sink.
 //! Rows go into a hidden in-progress file (`.part-<token>-<subtask>-<n>.inprogress`)
 //! that rolls to a new one after `sink.rolling-policy.file-size` bytes or
-//! `sink.rolling-policy.rollover-interval`. At a checkpoint barrier the open
-//! file is closed; every closed file becomes *pending* and is recorded in
-//! the checkpoint. When the checkpoint completes, pending files are renamed
-//! to their visible names (`part-<token>-<subtask>-<n>`). After a failure the
-//! restored checkpoint's pending files are renamed (again: the rename is
-//! idempotent), and files written after it stay hidden forever, so no row
-//! is lost and none is visible twice. `<token>` is new for every attempt,
-//! so attempts never overwrite each other's files.
+//! `sink.rolling-policy.rollover-interval`, or when nothing was written to it
+//! for `sink.rolling-policy.inactivity-interval`. The time-based rules are
+//! checked every `sink.rolling-policy.check-interval`, when a batch or a
+//! watermark arrives. At a checkpoint barrier every open file is closed;
+//! every closed file becomes *pending* and is recorded in the checkpoint.
+//! When the checkpoint completes, pending files are renamed to their visible
+//! names (`part-<token>-<subtask>-<n>`). After a failure the restored
+//! checkpoint's pending files are renamed (again: the rename is idempotent),
+//! and files written after it stay hidden forever, so no row is lost and
+//! none is visible twice. `<token>` is new for every attempt, so attempts
+//! never overwrite each other's files.
+//!
+//! Partitions: each row goes to the file of its partition directory (see
+//! [`super::partition`]); a subtask keeps at most one open file per
+//! partition, and the partition columns are not written into it. With
+//! `sink.partition-commit.policy.kind` set, a partition is *committed* (an
+//! empty `_SUCCESS` file in its directory) only after some of its files
+//! became visible, when its trigger is due (see [`super::commit`]); the
+//! trigger is asked when a checkpoint completes. Once the input has ended,
+//! a partition whose files are all visible is committed whatever the
+//! trigger says: at the final checkpoint, or in `finish` without
+//! checkpoints. A partition that still has hidden rows when it commits is
+//! committed again once they are visible. The partitions waiting for their
+//! commit are checkpointed as their own items, so a restored job still
+//! commits them. Every subtask commits the partitions it wrote to, so a
+//! partition written by several subtasks gets its `_SUCCESS` several times
+//! (an idempotent put), and a reader may see the first one a moment before
+//! the last subtask's files of that checkpoint are renamed.
+//!
+//! State items (each self-describing, so items can be dealt to other
+//! subtasks on a rescale): a pending file is `str hidden, str visible,
+//! u64 checkpoint` (the format from before partitions; `hidden` is never
+//! empty); a waiting partition is `str "", str "partition", str directory,
+//! i64 creation time (ms)`.
+//!
+//! Ownership: the writer is driven by its subtask's thread only; `open`,
+//! `pending` and `partitions` change in `write`, `on_watermark`,
+//! `pre_commit`, `commit`, `recover` and `finish`, never elsewhere.
 //!
 //! Every file goes through `riffle-storage`, so `path` may be a local
 //! directory or an `s3://`, `gs://` or `abfs://` location.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use arrow::record_batch::RecordBatch;
 use riffle_common::{Chunk, RowKind};
 use riffle_runtime::TaskInfo;
 use riffle_runtime::checkpoint::{Decoder, Encoder};
@@ -29,15 +64,46 @@ use riffle_runtime::connector::{SinkFactory, SinkWriter};
 use riffle_storage::{BlobWriter, Storage};
 
 use super::Format;
+use super::commit::PartitionCommit;
+use super::partition::{Partitioning, values_of};
 use crate::format::{Style, json::write_row, write_value};
+
+/// The kind tag of a waiting partition's state item.
+const PARTITION_ITEM: &str = "partition";
 
 /// Flink's `sink.rolling-policy.*` options.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RollingPolicy {
     /// Roll after this many bytes.
     pub file_size: u64,
-    /// Roll a file open this long.
-    pub rollover_interval: Duration,
+    /// Roll a file open this long (ms).
+    pub rollover_interval_ms: i64,
+    /// How often open files are checked against the time rules (ms).
+    pub check_interval_ms: i64,
+    /// Roll a file nothing was written to for this long (ms).
+    pub inactivity_interval_ms: i64,
+}
+
+/// Wall-clock milliseconds; tests drive the clock by hand.
+#[derive(Debug, Clone)]
+pub(super) enum Clock {
+    /// The system clock.
+    System,
+    /// A clock that reads the shared value (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            Clock::Manual(t) => t.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The sink factory of one table.
@@ -46,6 +112,10 @@ pub struct FileSink {
     pub(super) storage: Storage,
     pub(super) format: Format,
     pub(super) rolling: RollingPolicy,
+    /// How rows are split into directories (`None`: not partitioned).
+    pub(super) partitioning: Option<Arc<Partitioning>>,
+    /// Where writers read the time.
+    pub(super) clock: Clock,
 }
 
 impl SinkFactory for FileSink {
@@ -58,17 +128,27 @@ impl SinkFactory for FileSink {
     }
 
     fn create_writer(&self, task: &TaskInfo) -> riffle_runtime::Result<Box<dyn SinkWriter>> {
+        let now = self.clock.now_ms();
         Ok(Box::new(FileWriter {
             storage: self.storage.clone(),
             format: self.format,
             rolling: self.rolling,
+            partitioning: self.partitioning.as_ref().map(Arc::clone),
+            clock: self.clock.clone(),
             subtask: task.subtask_index,
             transactional: task.checkpointing,
             token: token(task.subtask_index),
             next_part: 0,
-            current: None,
+            open: BTreeMap::new(),
             pending: Vec::new(),
+            partitions: BTreeMap::new(),
+            watermark: i64::MIN,
+            checkpoint_watermarks: BTreeMap::new(),
+            next_check_ms: now.saturating_add(self.rolling.check_interval_ms),
+            ended: false,
             line: String::new(),
+            dir: String::new(),
+            scratch: String::new(),
         }))
     }
 }
@@ -91,13 +171,25 @@ fn io_error(what: String) -> riffle_runtime::Error {
     riffle_runtime::Error::External(what)
 }
 
-/// The file being written.
+/// `name` inside partition directory `dir` (`""`: the table's directory).
+fn in_dir(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// A file being written.
 struct InProgress {
     hidden: String,
     visible: String,
     out: BlobWriter,
     bytes: u64,
-    opened: Instant,
+    /// When it was opened (ms).
+    opened_ms: i64,
+    /// When it was last written to (ms).
+    written_ms: i64,
 }
 
 /// A closed file waiting for its checkpoint to complete.
@@ -105,6 +197,8 @@ struct InProgress {
 struct Pending {
     hidden: String,
     visible: String,
+    /// Its partition directory (`""` without partitions).
+    partition: String,
     /// The checkpoint that covers it, once one did.
     checkpoint: Option<u64>,
 }
@@ -117,14 +211,62 @@ impl Pending {
         e.u64(checkpoint);
         e.into_bytes()
     }
+}
+
+/// A partition of this writer that is not committed yet.
+#[derive(Debug, Clone, PartialEq)]
+struct Waiting {
+    /// When its first row arrived (ms, wall clock).
+    created_ms: i64,
+    /// Its partition time (epoch ms) for the `partition-time` trigger.
+    time_ms: Option<i64>,
+    /// Whether some of its files are visible (only then can it commit).
+    visible: bool,
+}
+
+/// One decoded state item.
+#[derive(Debug, PartialEq)]
+enum StateItem {
+    /// A pending file.
+    File(Pending),
+    /// A partition waiting for its commit: directory and creation time.
+    Partition(String, i64),
+}
+
+impl StateItem {
+    fn encode_partition(dir: &str, created_ms: i64) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.str("");
+        e.str(PARTITION_ITEM);
+        e.str(dir);
+        e.i64(created_ms);
+        e.into_bytes()
+    }
 
     fn decode(b: &[u8]) -> riffle_runtime::Result<Self> {
         let mut d = Decoder::new(b);
-        Ok(Pending {
-            hidden: d.str()?.to_string(),
-            visible: d.str()?.to_string(),
-            checkpoint: Some(d.u64()?),
-        })
+        let first = d.str()?;
+        if !first.is_empty() {
+            let visible = d.str()?.to_string();
+            return Ok(StateItem::File(Pending {
+                hidden: first.to_string(),
+                partition: visible
+                    .rsplit_once('/')
+                    .map(|(dir, _)| dir.to_string())
+                    .unwrap_or_default(),
+                visible,
+                checkpoint: Some(d.u64()?),
+            }));
+        }
+        match d.str()? {
+            PARTITION_ITEM => {
+                let dir = d.str()?.to_string();
+                Ok(StateItem::Partition(dir, d.i64()?))
+            }
+            other => Err(riffle_runtime::Error::External(format!(
+                "corrupt state: the filesystem sink does not know state items of kind '{other}'"
+            ))),
+        }
     }
 }
 
@@ -132,47 +274,146 @@ struct FileWriter {
     storage: Storage,
     format: Format,
     rolling: RollingPolicy,
+    partitioning: Option<Arc<Partitioning>>,
+    clock: Clock,
     subtask: usize,
     transactional: bool,
     token: String,
     next_part: u64,
-    current: Option<InProgress>,
+    /// Open files by partition directory (`""` without partitions).
+    open: BTreeMap<String, InProgress>,
+    /// Closed files not yet visible.
     pending: Vec<Pending>,
+    /// Partitions not committed yet, by directory (only with partition commit).
+    partitions: BTreeMap<String, Waiting>,
+    /// The last watermark seen.
+    watermark: i64,
+    /// The watermark at each checkpoint not yet committed.
+    checkpoint_watermarks: BTreeMap<u64, i64>,
+    /// When the time rules of the rolling policy are checked next (ms).
+    next_check_ms: i64,
+    /// Input has ended.
+    ended: bool,
+    /// Formatting buffers, reused.
     line: String,
+    dir: String,
+    scratch: String,
+}
+
+/// Appends one row of `data` in `format`, with its newline.
+fn format_row(format: Format, data: &RecordBatch, kind: RowKind, row: usize, out: &mut String) {
+    match format {
+        Format::Json => write_row(data, row, out),
+        Format::Csv => {
+            for (i, col) in data.columns().iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(col.as_ref(), row, Style::Csv, out);
+            }
+        }
+        Format::DebeziumJson => {
+            // Flink's debezium-json encoding: additions as "c" with
+            // `after`, retractions as "d" with `before`.
+            if matches!(kind, RowKind::Insert | RowKind::UpdateAfter) {
+                out.push_str("{\"before\":null,\"after\":");
+                write_row(data, row, out);
+                out.push_str(",\"op\":\"c\"}");
+            } else {
+                out.push_str("{\"before\":");
+                write_row(data, row, out);
+                out.push_str(",\"after\":null,\"op\":\"d\"}");
+            }
+        }
+    }
+    out.push('\n');
 }
 
 impl FileWriter {
-    fn open(&mut self) -> riffle_runtime::Result<&mut InProgress> {
-        if self.current.is_none() {
-            let visible = if self.transactional {
+    fn commit_config(&self) -> Option<&PartitionCommit> {
+        self.partitioning.as_deref().and_then(|p| p.commit.as_ref())
+    }
+
+    /// Notes that partition `dir` got rows (partition commit only).
+    fn track_partition(&mut self, dir: &str, now: i64) -> riffle_runtime::Result<()> {
+        let Some(commit) = self.commit_config() else {
+            return Ok(());
+        };
+        if self.partitions.contains_key(dir) {
+            return Ok(());
+        }
+        let time_ms = commit.partition_time(&values_of(dir)).map_err(|e| {
+            riffle_runtime::Error::User(format!("partition '{dir}' of the filesystem sink: {e}"))
+        })?;
+        self.partitions.insert(
+            dir.to_string(),
+            Waiting {
+                created_ms: now,
+                time_ms,
+                visible: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// The open file of partition `dir`, opened if there is none.
+    fn open(&mut self, dir: &str, now: i64) -> riffle_runtime::Result<&mut InProgress> {
+        if !self.open.contains_key(dir) {
+            let name = if self.transactional {
                 format!("part-{}-{}-{}", self.token, self.subtask, self.next_part)
             } else {
                 format!("part-{}-0", self.subtask)
             };
             self.next_part += 1;
-            let hidden = format!(".{visible}.inprogress");
+            let hidden = in_dir(dir, &format!(".{name}.inprogress"));
             let out = self.storage.writer(&hidden).map_err(|e| {
                 io_error(format!(
                     "cannot create {}/{hidden}: {e}",
                     self.storage.url()
                 ))
             })?;
-            self.current = Some(InProgress {
-                hidden,
-                visible,
-                out,
-                bytes: 0,
-                opened: Instant::now(),
-            });
+            self.open.insert(
+                dir.to_string(),
+                InProgress {
+                    hidden,
+                    visible: in_dir(dir, &name),
+                    out,
+                    bytes: 0,
+                    opened_ms: now,
+                    written_ms: now,
+                },
+            );
         }
-        self.current
-            .as_mut()
+        self.open
+            .get_mut(dir)
             .ok_or_else(|| riffle_runtime::Error::Internal("no open part file".into()))
     }
 
-    /// Closes the open file; it becomes pending.
-    fn close(&mut self) -> riffle_runtime::Result<()> {
-        let Some(cur) = self.current.take() else {
+    /// Appends formatted rows to partition `dir`'s file; rolls it if the
+    /// rolling policy says so.
+    fn append(&mut self, dir: &str, text: &str, now: i64) -> riffle_runtime::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.track_partition(dir, now)?;
+        let rolling = self.rolling;
+        let transactional = self.transactional;
+        let cur = self.open(dir, now)?;
+        cur.out.write_all(text.as_bytes())?;
+        cur.bytes += text.len() as u64;
+        cur.written_ms = now;
+        let roll = transactional
+            && (cur.bytes >= rolling.file_size
+                || now.saturating_sub(cur.opened_ms) >= rolling.rollover_interval_ms);
+        if roll {
+            self.close(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Closes partition `dir`'s open file; it becomes pending.
+    fn close(&mut self, dir: &str) -> riffle_runtime::Result<()> {
+        let Some(cur) = self.open.remove(dir) else {
             return Ok(());
         };
         cur.out.finish().map_err(|e| {
@@ -185,67 +426,112 @@ impl FileWriter {
         self.pending.push(Pending {
             hidden: cur.hidden,
             visible: cur.visible,
+            partition: dir.to_string(),
             checkpoint: None,
         });
         Ok(())
     }
 
+    fn close_all(&mut self) -> riffle_runtime::Result<()> {
+        let dirs: Vec<String> = self.open.keys().cloned().collect();
+        for dir in dirs {
+            self.close(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Every `check-interval`: rolls files open longer than the rollover
+    /// interval or idle longer than the inactivity interval.
+    fn check_rolling(&mut self, now: i64) -> riffle_runtime::Result<()> {
+        if !self.transactional || now < self.next_check_ms {
+            return Ok(());
+        }
+        self.next_check_ms = now.saturating_add(self.rolling.check_interval_ms);
+        let r = self.rolling;
+        let due: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, f)| {
+                now.saturating_sub(f.opened_ms) >= r.rollover_interval_ms
+                    || now.saturating_sub(f.written_ms) >= r.inactivity_interval_ms
+            })
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        for dir in due {
+            self.close(&dir)?;
+        }
+        Ok(())
+    }
+
     /// Makes a closed file visible; done already is fine.
-    fn publish(&self, p: &Pending) -> riffle_runtime::Result<()> {
+    fn publish(&mut self, p: &Pending) -> riffle_runtime::Result<()> {
         match self.storage.rename(&p.hidden, &p.visible) {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(e) if e.is_not_found() => {
                 let there = self
                     .storage
                     .head(&p.visible)
                     .map_err(|e| io_error(e.to_string()))?;
-                if there.is_some() {
-                    Ok(())
-                } else {
-                    Err(io_error(format!(
+                if there.is_none() {
+                    return Err(io_error(format!(
                         "pending file {}/{} is gone and was never committed: output is missing",
                         self.storage.url(),
                         p.hidden
-                    )))
+                    )));
                 }
             }
-            Err(e) => Err(io_error(format!(
-                "cannot commit {}/{}: {e}",
-                self.storage.url(),
-                p.visible
-            ))),
+            Err(e) => {
+                return Err(io_error(format!(
+                    "cannot commit {}/{}: {e}",
+                    self.storage.url(),
+                    p.visible
+                )));
+            }
         }
+        if let Some(w) = self.partitions.get_mut(&p.partition) {
+            w.visible = true;
+        }
+        Ok(())
     }
 
-    fn format_rows(&mut self, chunk: &Chunk) -> riffle_runtime::Result<()> {
-        self.line.clear();
-        for row in 0..chunk.num_rows() {
-            match self.format {
-                Format::Json => write_row(&chunk.data, row, &mut self.line),
-                Format::Csv => {
-                    for (i, col) in chunk.data.columns().iter().enumerate() {
-                        if i > 0 {
-                            self.line.push(',');
-                        }
-                        write_value(col.as_ref(), row, Style::Csv, &mut self.line);
-                    }
+    /// Whether partition `dir` has rows that are not visible yet.
+    fn has_hidden_rows(&self, dir: &str) -> bool {
+        self.open.contains_key(dir) || self.pending.iter().any(|p| p.partition == dir)
+    }
+
+    /// Commits the partitions with visible files whose trigger is due at
+    /// `watermark` (or, once the input ended, all whose rows are visible).
+    fn commit_partitions(&mut self, watermark: i64) -> riffle_runtime::Result<()> {
+        let Some(commit) = self.commit_config().cloned() else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let due: Vec<String> = self
+            .partitions
+            .iter()
+            .filter(|(dir, w)| {
+                w.visible
+                    && ((self.ended && !self.has_hidden_rows(dir))
+                        || commit.is_due(w.created_ms, w.time_ms, now, watermark))
+            })
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        for dir in due {
+            let path = in_dir(&dir, &commit.success_file);
+            let file = self.storage.writer(&path).map_err(|e| {
+                io_error(format!("cannot create {}/{path}: {e}", self.storage.url()))
+            })?;
+            file.finish().map_err(|e| {
+                io_error(format!("cannot write {}/{path}: {e}", self.storage.url()))
+            })?;
+            if self.has_hidden_rows(&dir) {
+                // Rows after the committed ones: committed again once visible.
+                if let Some(w) = self.partitions.get_mut(&dir) {
+                    w.visible = false;
                 }
-                Format::DebeziumJson => {
-                    // Flink's debezium-json encoding: additions as "c" with
-                    // `after`, retractions as "d" with `before`.
-                    let kind = chunk.kind(row);
-                    if matches!(kind, RowKind::Insert | RowKind::UpdateAfter) {
-                        self.line.push_str("{\"before\":null,\"after\":");
-                        write_row(&chunk.data, row, &mut self.line);
-                        self.line.push_str(",\"op\":\"c\"}");
-                    } else {
-                        self.line.push_str("{\"before\":");
-                        write_row(&chunk.data, row, &mut self.line);
-                        self.line.push_str(",\"after\":null,\"op\":\"d\"}");
-                    }
-                }
+            } else {
+                self.partitions.remove(&dir);
             }
-            self.line.push('\n');
         }
         Ok(())
     }
@@ -260,29 +546,64 @@ impl SinkWriter for FileWriter {
                     .into(),
             ));
         }
-        self.format_rows(chunk)?;
-        let line = std::mem::take(&mut self.line);
-        let rolling = self.rolling;
-        let transactional = self.transactional;
-        let cur = self.open()?;
-        cur.out.write_all(line.as_bytes())?;
-        cur.bytes += line.len() as u64;
-        let roll = transactional
-            && (cur.bytes >= rolling.file_size
-                || cur.opened.elapsed() >= rolling.rollover_interval);
-        self.line = line;
-        if roll {
-            self.close()?;
+        let now = self.clock.now_ms();
+        match self.partitioning.as_ref().map(Arc::clone) {
+            None => {
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                for row in 0..chunk.num_rows() {
+                    format_row(self.format, &chunk.data, chunk.kind(row), row, &mut line);
+                }
+                let r = self.append("", &line, now);
+                self.line = line;
+                r?;
+            }
+            Some(p) => {
+                let columns = chunk.data.columns();
+                let data = chunk.data.project(&p.data_indices)?;
+                // Rows grouped by directory, in arrival order within each.
+                let mut groups: Vec<(String, String)> = Vec::new();
+                let mut last = 0;
+                for row in 0..chunk.num_rows() {
+                    p.dir_of(columns, row, &mut self.scratch, &mut self.dir)
+                        .map_err(riffle_runtime::Error::from)?;
+                    let at = match groups.get(last) {
+                        Some((d, _)) if *d == self.dir => last,
+                        _ => match groups.iter().position(|(d, _)| *d == self.dir) {
+                            Some(i) => i,
+                            None => {
+                                groups.push((self.dir.clone(), String::new()));
+                                groups.len() - 1
+                            }
+                        },
+                    };
+                    last = at;
+                    if let Some((_, text)) = groups.get_mut(at) {
+                        format_row(self.format, &data, chunk.kind(row), row, text);
+                    }
+                }
+                for (dir, text) in groups {
+                    self.append(&dir, &text, now)?;
+                }
+            }
         }
-        Ok(())
+        self.check_rolling(now)
+    }
+
+    fn on_watermark(&mut self, watermark_ms: i64) -> riffle_runtime::Result<()> {
+        self.watermark = self.watermark.max(watermark_ms);
+        let now = self.clock.now_ms();
+        self.check_rolling(now)
     }
 
     fn finish(&mut self) -> riffle_runtime::Result<()> {
-        self.close()?;
+        self.close_all()?;
+        self.ended = true;
         if !self.transactional {
             for p in std::mem::take(&mut self.pending) {
                 self.publish(&p)?;
             }
+            self.commit_partitions(i64::MAX)?;
         }
         // With checkpoints the final checkpoint commits what is pending.
         Ok(())
@@ -292,11 +613,16 @@ impl SinkWriter for FileWriter {
         if !self.transactional {
             return Ok(Vec::new());
         }
-        self.close()?;
-        let mut out = Vec::with_capacity(self.pending.len());
+        self.close_all()?;
+        self.checkpoint_watermarks
+            .insert(checkpoint_id, self.watermark);
+        let mut out = Vec::with_capacity(self.pending.len() + self.partitions.len());
         for p in &mut self.pending {
             let covered = *p.checkpoint.get_or_insert(checkpoint_id);
             out.push(p.encode(covered));
+        }
+        for (dir, w) in &self.partitions {
+            out.push(StateItem::encode_partition(dir, w.created_ms));
         }
         Ok(out)
     }
@@ -309,13 +635,49 @@ impl SinkWriter for FileWriter {
         for p in &due {
             self.publish(p)?;
         }
-        Ok(())
+        // The watermark when the checkpoint was taken: every row before it
+        // is in the files just committed.
+        let later = self
+            .checkpoint_watermarks
+            .split_off(&checkpoint_id.saturating_add(1));
+        let watermark = self
+            .checkpoint_watermarks
+            .values()
+            .next_back()
+            .copied()
+            .unwrap_or(i64::MIN);
+        self.checkpoint_watermarks = later;
+        self.commit_partitions(watermark)
     }
 
     fn recover(&mut self, pending: Vec<Vec<u8>>) -> riffle_runtime::Result<()> {
+        let mut files = Vec::new();
         for item in pending {
-            let p = Pending::decode(&item)?;
-            self.publish(&p)?;
+            match StateItem::decode(&item)? {
+                StateItem::File(p) => files.push(p),
+                StateItem::Partition(dir, created_ms) => {
+                    let Some(commit) = self.commit_config() else {
+                        continue;
+                    };
+                    let time_ms = commit.partition_time(&values_of(&dir)).map_err(|e| {
+                        riffle_runtime::Error::User(format!(
+                            "partition '{dir}' of the filesystem sink: {e}"
+                        ))
+                    })?;
+                    // Its files are committed by the restore (here or, after
+                    // a rescale, by another subtask) before any new commit.
+                    let w = self.partitions.entry(dir).or_insert(Waiting {
+                        created_ms,
+                        time_ms,
+                        visible: true,
+                    });
+                    w.created_ms = w.created_ms.min(created_ms);
+                    w.visible = true;
+                }
+            }
+        }
+        for p in &files {
+            self.publish(p)?;
         }
         Ok(())
     }
@@ -328,9 +690,11 @@ impl SinkWriter for FileWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, RecordBatch};
+    use crate::filesystem::commit::Trigger;
+    use crate::filesystem::partition::TimeExtractor;
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
+    use std::path::Path;
 
     fn chunk(v: &[i64]) -> Chunk {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
@@ -339,7 +703,42 @@ mod tests {
         )
     }
 
-    fn sink(dir: &std::path::Path, file_size: u64) -> FileSink {
+    /// Rows `(a, dt, hm)` of a table partitioned by `dt, hm`.
+    fn rows(r: &[(i64, Option<&str>, &str)]) -> Chunk {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("dt", DataType::Utf8, true),
+            Field::new("hm", DataType::Utf8, true),
+        ]));
+        Chunk::insert_only(
+            RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(Int64Array::from(
+                        r.iter().map(|(a, _, _)| *a).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(StringArray::from(
+                        r.iter().map(|(_, d, _)| *d).collect::<Vec<_>>(),
+                    )),
+                    Arc::new(StringArray::from(
+                        r.iter().map(|(_, _, h)| Some(*h)).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap(),
+        )
+    }
+
+    fn rolling(file_size: u64) -> RollingPolicy {
+        RollingPolicy {
+            file_size,
+            rollover_interval_ms: 3_600_000,
+            check_interval_ms: 60_000,
+            inactivity_interval_ms: 1_800_000,
+        }
+    }
+
+    fn sink(dir: &Path, file_size: u64) -> FileSink {
         FileSink {
             storage: Storage::open(
                 dir.to_str().unwrap(),
@@ -347,10 +746,37 @@ mod tests {
             )
             .unwrap(),
             format: Format::Json,
-            rolling: RollingPolicy {
-                file_size,
-                rollover_interval: Duration::from_secs(3600),
-            },
+            rolling: rolling(file_size),
+            partitioning: None,
+            clock: Clock::System,
+        }
+    }
+
+    /// A csv sink partitioned by `dt, hm` (columns 1 and 2 of `rows`),
+    /// committing with `trigger` (None: no commit policy) and a 1 min delay.
+    fn partitioned(dir: &Path, trigger: Option<Trigger>, clock: &Arc<AtomicI64>) -> FileSink {
+        let commit = trigger.map(|trigger| PartitionCommit {
+            trigger,
+            delay_ms: 60_000,
+            zone_offset_ms: 0,
+            extractor: TimeExtractor::new(
+                vec!["dt".into(), "hm".into()],
+                Some("$dt $hm:00".into()),
+                None,
+            ),
+            success_file: "_SUCCESS".into(),
+        });
+        FileSink {
+            format: Format::Csv,
+            partitioning: Some(Arc::new(Partitioning::new(
+                vec!["dt".into(), "hm".into()],
+                vec![1, 2],
+                3,
+                "__DEFAULT_PARTITION__",
+                commit,
+            ))),
+            clock: Clock::Manual(Arc::clone(clock)),
+            ..sink(dir, 1 << 20)
         }
     }
 
@@ -367,13 +793,16 @@ mod tests {
         }
     }
 
-    /// The visible rows, sorted.
-    fn visible(dir: &std::path::Path) -> Vec<String> {
+    /// The visible rows in `dir` (not below it), sorted.
+    fn visible(dir: &Path) -> Vec<String> {
         let mut rows = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return rows;
+        };
+        for e in entries {
             let e = e.unwrap();
             let name = e.file_name().to_string_lossy().to_string();
-            if !name.starts_with('.') {
+            if e.path().is_file() && !name.starts_with('.') && !name.starts_with('_') {
                 rows.extend(
                     std::fs::read_to_string(e.path())
                         .unwrap()
@@ -384,6 +813,15 @@ mod tests {
         }
         rows.sort();
         rows
+    }
+
+    const P1: &str = "dt=2015-07-15/hm=00%3A01";
+    const P2: &str = "dt=2015-07-15/hm=00%3A02";
+    /// 2015-07-15 00:01:00 UTC.
+    const MINUTE_1: i64 = 1_436_918_460_000;
+
+    fn success(root: &Path, dir: &str) -> bool {
+        root.join(dir).join("_SUCCESS").is_file()
     }
 
     #[test]
@@ -427,5 +865,227 @@ mod tests {
         w.finish().unwrap();
         assert_eq!(visible(dir.path()), vec![r#"{"a":1}"#, r#"{"a":2}"#]);
         assert!(dir.path().join("part-0-0").exists());
+    }
+
+    #[test]
+    fn rows_go_to_their_partition_without_the_partition_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(0));
+        let s = partitioned(dir.path(), None, &clock);
+        let mut w = s.create_writer(&task(false)).unwrap();
+        w.write(&rows(&[
+            (1, Some("2015-07-15"), "00:01"),
+            (2, Some("2015-07-15"), "00:02"),
+            (3, Some("2015-07-15"), "00:01"),
+            (4, None, "00:01"),
+            (5, Some(""), "00:01"),
+        ]))
+        .unwrap();
+        w.finish().unwrap();
+        assert_eq!(visible(&dir.path().join(P1)), vec!["1", "3"]);
+        assert_eq!(visible(&dir.path().join(P2)), vec!["2"]);
+        // NULL and '' go to the default partition.
+        assert_eq!(
+            visible(&dir.path().join("dt=__DEFAULT_PARTITION__/hm=00%3A01")),
+            vec!["4", "5"]
+        );
+        assert!(dir.path().join(P1).join("part-0-0").is_file());
+        // No commit policy: no success files.
+        assert!(!success(dir.path(), P1));
+    }
+
+    #[test]
+    fn without_checkpoints_every_partition_commits_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(0));
+        let s = partitioned(dir.path(), Some(Trigger::PartitionTime), &clock);
+        let mut w = s.create_writer(&task(false)).unwrap();
+        w.write(&rows(&[
+            (1, Some("2015-07-15"), "00:01"),
+            (2, Some("2015-07-15"), "00:02"),
+        ]))
+        .unwrap();
+        w.on_watermark(MINUTE_1 + 600_000).unwrap();
+        // Due, but nothing is visible before the end.
+        assert!(!success(dir.path(), P1));
+        w.finish().unwrap();
+        assert!(success(dir.path(), P1) && success(dir.path(), P2));
+        assert_eq!(visible(&dir.path().join(P1)), vec!["1"]);
+    }
+
+    #[test]
+    fn partition_time_commits_after_the_files_when_the_watermark_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let clock = Arc::new(AtomicI64::new(0));
+        let s = partitioned(root, Some(Trigger::PartitionTime), &clock);
+        let mut w = s.create_writer(&task(true)).unwrap();
+        w.write(&rows(&[
+            (1, Some("2015-07-15"), "00:01"),
+            (2, Some("2015-07-15"), "00:02"),
+        ]))
+        .unwrap();
+        // The watermark passed minute 1 + delay, but the files are hidden.
+        w.on_watermark(MINUTE_1 + 60_001).unwrap();
+        w.pre_commit(1).unwrap();
+        assert!(visible(&root.join(P1)).is_empty() && !success(root, P1));
+        // A later watermark does not count for checkpoint 1.
+        w.on_watermark(MINUTE_1 + 120_001).unwrap();
+        w.commit(1).unwrap();
+        assert_eq!(visible(&root.join(P1)), vec!["1"]);
+        assert!(success(root, P1));
+        assert!(!success(root, P2), "minute 2 + 1 min is not passed yet");
+        // Checkpoint 2 carries the later watermark.
+        w.write(&rows(&[(3, Some("2015-07-15"), "00:02")])).unwrap();
+        w.pre_commit(2).unwrap();
+        assert!(!success(root, P2));
+        w.commit(2).unwrap();
+        assert!(success(root, P2));
+        assert_eq!(visible(&root.join(P2)), vec!["2", "3"]);
+    }
+
+    #[test]
+    fn process_time_waits_for_the_delay_on_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let clock = Arc::new(AtomicI64::new(1_000));
+        let s = partitioned(root, Some(Trigger::ProcessTime), &clock);
+        let mut w = s.create_writer(&task(true)).unwrap();
+        w.write(&rows(&[(1, Some("2015-07-15"), "00:01")])).unwrap();
+        w.pre_commit(1).unwrap();
+        clock.store(61_000, Ordering::Relaxed);
+        w.commit(1).unwrap();
+        assert_eq!(visible(&root.join(P1)), vec!["1"]);
+        assert!(
+            !success(root, P1),
+            "created at 1 s, 1 min delay: not before 61 s"
+        );
+        clock.store(61_001, Ordering::Relaxed);
+        w.pre_commit(2).unwrap();
+        w.commit(2).unwrap();
+        assert!(success(root, P1));
+    }
+
+    #[test]
+    fn waiting_partitions_survive_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let clock = Arc::new(AtomicI64::new(0));
+        let s = partitioned(root, Some(Trigger::PartitionTime), &clock);
+        let mut w = s.create_writer(&task(true)).unwrap();
+        w.write(&rows(&[
+            (1, Some("2015-07-15"), "00:01"),
+            (2, Some("2015-07-15"), "00:02"),
+        ]))
+        .unwrap();
+        let state = w.pre_commit(1).unwrap();
+        // Two files, two partitions, each item self-describing.
+        let items: Vec<StateItem> = state
+            .iter()
+            .map(|i| StateItem::decode(i).unwrap())
+            .collect();
+        assert_eq!(items.len(), 4);
+        assert!(items.contains(&StateItem::Partition(P1.into(), 0)));
+        assert!(items.iter().any(
+            |i| matches!(i, StateItem::File(p) if p.partition == P2 && p.checkpoint == Some(1))
+        ));
+        drop(w); // fails before checkpoint 1's commit
+        clock.store(5_000, Ordering::Relaxed);
+        let mut again = s.create_writer(&task(true)).unwrap();
+        again.recover(state).unwrap();
+        assert_eq!(visible(&root.join(P1)), vec!["1"]);
+        assert!(!success(root, P1), "the watermark has not passed yet");
+        again.on_watermark(MINUTE_1 + 60_001).unwrap();
+        let state = again.pre_commit(2).unwrap();
+        // The restored partitions are in the new checkpoint, with their creation time.
+        assert!(
+            state
+                .iter()
+                .any(|i| StateItem::decode(i).unwrap() == StateItem::Partition(P2.into(), 0))
+        );
+        again.commit(2).unwrap();
+        assert!(success(root, P1) && !success(root, P2));
+        // End of input: the final checkpoint commits the rest.
+        again.on_watermark(i64::MAX).unwrap();
+        again.finish().unwrap();
+        again.pre_commit(3).unwrap();
+        again.commit(3).unwrap();
+        assert!(success(root, P2));
+        assert!(again.pre_commit(4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn process_time_partitions_commit_at_the_end_whatever_the_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let clock = Arc::new(AtomicI64::new(0));
+        let s = partitioned(root, Some(Trigger::ProcessTime), &clock);
+        let mut w = s.create_writer(&task(true)).unwrap();
+        w.write(&rows(&[(1, Some("2015-07-15"), "00:01")])).unwrap();
+        w.pre_commit(1).unwrap();
+        w.write(&rows(&[(2, Some("2015-07-15"), "00:01")])).unwrap();
+        w.finish().unwrap();
+        // Checkpoint 1 completes after the end: rows of checkpoint 2 are
+        // still hidden, so the partition is not complete yet.
+        w.commit(1).unwrap();
+        assert!(!success(root, P1));
+        w.pre_commit(2).unwrap();
+        w.commit(2).unwrap();
+        assert!(success(root, P1));
+        assert_eq!(visible(&root.join(P1)), vec!["1", "2"]);
+    }
+
+    #[test]
+    fn idle_files_roll_at_the_check_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(0));
+        let mut s = partitioned(dir.path(), None, &clock);
+        s.rolling = RollingPolicy {
+            file_size: 1 << 20,
+            rollover_interval_ms: 10_000,
+            check_interval_ms: 1_000,
+            inactivity_interval_ms: 3_000,
+        };
+        let mut w = s.create_writer(&task(true)).unwrap();
+        w.write(&rows(&[
+            (1, Some("2015-07-15"), "00:01"),
+            (2, Some("2015-07-15"), "00:02"),
+        ]))
+        .unwrap();
+        clock.store(2_500, Ordering::Relaxed);
+        w.write(&rows(&[(3, Some("2015-07-15"), "00:02")])).unwrap();
+        // Checked at 2.5 s (minute 1 idle for 2.5 s: stays), next at 3.5 s:
+        // minute 1 idle for over 3 s rolls when a watermark comes.
+        clock.store(3_000, Ordering::Relaxed);
+        w.on_watermark(0).unwrap();
+        clock.store(3_500, Ordering::Relaxed);
+        w.on_watermark(0).unwrap();
+        w.write(&rows(&[(4, Some("2015-07-15"), "00:01")])).unwrap();
+        // Minute 2 open for 10 s: rolled by the rollover interval.
+        clock.store(10_000, Ordering::Relaxed);
+        w.on_watermark(1).unwrap();
+        w.write(&rows(&[(5, Some("2015-07-15"), "00:02")])).unwrap();
+        let files: Vec<Pending> = w
+            .pre_commit(1)
+            .unwrap()
+            .iter()
+            .filter_map(|i| match StateItem::decode(i).unwrap() {
+                StateItem::File(p) => Some(p),
+                StateItem::Partition(..) => None,
+            })
+            .collect();
+        let per = |dir: &str| files.iter().filter(|p| p.partition == dir).count();
+        assert_eq!((per(P1), per(P2)), (2, 2), "{files:?}");
+        w.commit(1).unwrap();
+        assert_eq!(visible(&dir.path().join(P2)), vec!["2", "3", "5"]);
+    }
+
+    #[test]
+    fn unknown_state_items_are_an_error() {
+        let mut e = Encoder::new();
+        e.str("");
+        e.str("compaction");
+        let err = StateItem::decode(&e.into_bytes()).unwrap_err().to_string();
+        assert!(err.contains("'compaction'"), "{err}");
     }
 }

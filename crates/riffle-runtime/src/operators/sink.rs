@@ -7,6 +7,8 @@
 //! Checkpoints: at a barrier every writer pre-commits and its pending
 //! commits become the operator's state (each item tagged with the writer's
 //! index); a completed checkpoint commits them, a restore recovers them.
+//! Watermarks end at the sink, but every writer sees them first (a sink
+//! may commit by event time).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -76,6 +78,9 @@ impl Operator for SinkOperator {
 
     fn on_watermark(&mut self, wm: Watermark, _out: &mut Output) -> Result<()> {
         self.watermark.store(wm.0, Ordering::Relaxed);
+        for w in &mut self.writers {
+            w.on_watermark(wm.0)?;
+        }
         Ok(())
     }
 
@@ -126,5 +131,74 @@ impl Operator for SinkOperator {
 
     fn commits_on_checkpoint(&self) -> bool {
         self.writers.iter().any(|w| w.is_transactional())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::operators::aggregate::tests::task;
+
+    /// Writers that record the watermarks they see.
+    #[derive(Debug, Default)]
+    struct Recording {
+        seen: Arc<Mutex<Vec<i64>>>,
+    }
+
+    struct RecordingWriter {
+        seen: Arc<Mutex<Vec<i64>>>,
+    }
+
+    impl SinkWriter for RecordingWriter {
+        fn write(&mut self, _chunk: &Chunk) -> Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn on_watermark(&mut self, watermark_ms: i64) -> Result<()> {
+            self.seen
+                .lock()
+                .map_err(|_| Error::Internal("poisoned".into()))?
+                .push(watermark_ms);
+            Ok(())
+        }
+    }
+
+    impl SinkFactory for Recording {
+        fn connector(&self) -> &str {
+            "recording"
+        }
+        fn accepts_updates(&self) -> bool {
+            false
+        }
+        fn create_writer(&self, _task: &TaskInfo) -> Result<Box<dyn SinkWriter>> {
+            Ok(Box::new(RecordingWriter {
+                seen: Arc::clone(&self.seen),
+            }))
+        }
+    }
+
+    #[test]
+    fn every_writer_sees_the_watermark() -> Result<()> {
+        let (a, b) = (Recording::default(), Recording::default());
+        let (seen_a, seen_b) = (Arc::clone(&a.seen), Arc::clone(&b.seen));
+        let factory = SinkOperatorFactory {
+            table: "t".into(),
+            writers: vec![Arc::new(a), Arc::new(b)],
+            metrics: Arc::new(JobMetrics::default()),
+        };
+        let mut op = factory.create(&task())?;
+        let mut out = Output::default();
+        op.on_watermark(Watermark(5), &mut out)?;
+        op.on_watermark(Watermark::MAX, &mut out)?;
+        for seen in [seen_a, seen_b] {
+            assert_eq!(*seen.lock().unwrap(), vec![5, i64::MAX]);
+        }
+        // The watermark ends at the sink.
+        assert_eq!(out.drain().count(), 0);
+        Ok(())
     }
 }
