@@ -59,6 +59,17 @@ pub struct Configuration {
     entries: BTreeMap<String, String>,
 }
 
+/// A configuration from key/value pairs (a job's shipped map, test fixtures).
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Configuration {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut c = Configuration::new();
+        for (k, v) in pairs {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
 impl Configuration {
     /// An empty configuration (all defaults).
     pub fn new() -> Self {

@@ -110,10 +110,7 @@ impl JobManagerState {
 
     /// Plans and registers a job from a spec.
     pub fn submit_spec(&self, spec: JobSpec) -> Result<JobId, SubmitError> {
-        let mut config = Configuration::new();
-        for (k, v) in &spec.config {
-            config.set(k.clone(), v.clone());
-        }
+        let config: Configuration = spec.config.clone().into_iter().collect();
         let strategy = config
             .restart_strategy()
             .map_err(|e| SubmitError::Invalid(e.to_string()))?;
@@ -218,10 +215,7 @@ impl JobManagerState {
 
     /// Deletes a savepoint directory (after checking it is one).
     pub fn dispose_savepoint(&self, path: &str) -> Result<(), String> {
-        let mut config = Configuration::new();
-        for (k, v) in &self.cluster_config {
-            config.set(k.clone(), v.clone());
-        }
+        let config: Configuration = self.cluster_config.clone().into_iter().collect();
         restore::read_metadata(path, &config)?;
         restore::delete_directory(path, &config)
     }

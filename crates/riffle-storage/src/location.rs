@@ -318,11 +318,7 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Configuration {
-        let mut c = Configuration::new();
-        for (k, v) in pairs {
-            c.set(*k, *v);
-        }
-        c
+        pairs.iter().copied().collect()
     }
 
     fn error_of(url: &str, c: &Configuration) -> String {

@@ -400,10 +400,7 @@ pub fn plan(
     metrics: &Arc<JobMetrics>,
     collector: Option<Arc<CollectBuffer>>,
 ) -> Result<JobGraph, String> {
-    let mut config = Configuration::new();
-    for (k, v) in &d.config {
-        config.set(k.clone(), v.clone());
-    }
+    let config: Configuration = d.config.clone().into_iter().collect();
     let mut session = riffle_sql::Session::new(config);
     session.collector = collector;
     let script = session
@@ -472,10 +469,8 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let local: std::collections::HashSet<SubtaskId> = d.subtasks.iter().copied().collect();
-    let mut job_config = Configuration::new();
-    for (k, v) in &d.config {
-        job_config.set(k.clone(), v.clone());
-    }
+    // The configuration the graph was planned with (storage credentials too).
+    let job_config = graph.config.clone();
     let locations = Arc::new(Locations::default());
     let uploader = Arc::new(Uploader {
         job_id,

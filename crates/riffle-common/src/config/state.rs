@@ -222,11 +222,7 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Configuration {
-        let mut c = Configuration::new();
-        for (k, v) in pairs {
-            c.set(*k, *v);
-        }
-        c
+        pairs.iter().copied().collect()
     }
 
     #[test]

@@ -22,14 +22,12 @@ use std::fmt::Write;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
 };
 use chrono::{NaiveDate, NaiveDateTime};
 
 use super::commit::PartitionCommit;
-use crate::format::format_decimal;
 use crate::{Error, Result};
 
 /// Flink's default `partition.default-name`.
@@ -126,79 +124,36 @@ pub(super) fn is_partition_type(t: &DataType) -> bool {
 }
 
 /// Appends the value at `row` as Flink's partition computer renders it;
-/// `false` (nothing appended) for NULL.
+/// `false` (nothing appended) for NULL. Values print as the `print`
+/// connector shows them, except timestamps, which Flink renders with
+/// `LocalDateTime.toString()`.
 pub(super) fn write_partition_value(array: &dyn Array, row: usize, out: &mut String) -> bool {
     if array.is_null(row) {
         return false;
     }
-    macro_rules! prim {
-        ($t:ty) => {{
-            let _ = write!(out, "{}", array.as_primitive::<$t>().value(row));
-        }};
-    }
-    match array.data_type() {
-        DataType::Utf8 => out.push_str(array.as_string::<i32>().value(row)),
-        DataType::LargeUtf8 => out.push_str(array.as_string::<i64>().value(row)),
-        DataType::Utf8View => out.push_str(array.as_string_view().value(row)),
-        DataType::Boolean => {
-            out.push_str(if array.as_boolean().value(row) {
-                "true"
-            } else {
-                "false"
-            });
+    let DataType::Timestamp(unit, _) = array.data_type() else {
+        crate::format::write_value(array, row, crate::format::Style::Print, out);
+        return true;
+    };
+    let (secs, nanos) = match unit {
+        TimeUnit::Second => (array.as_primitive::<TimestampSecondType>().value(row), 0),
+        TimeUnit::Millisecond => {
+            let v = array.as_primitive::<TimestampMillisecondType>().value(row);
+            (v.div_euclid(1000), v.rem_euclid(1000) * 1_000_000)
         }
-        DataType::Int8 => prim!(Int8Type),
-        DataType::Int16 => prim!(Int16Type),
-        DataType::Int32 => prim!(Int32Type),
-        DataType::Int64 => prim!(Int64Type),
-        DataType::UInt8 => prim!(UInt8Type),
-        DataType::UInt16 => prim!(UInt16Type),
-        DataType::UInt32 => prim!(UInt32Type),
-        DataType::UInt64 => prim!(UInt64Type),
-        DataType::Decimal128(_, scale) => {
-            out.push_str(&format_decimal(
-                array.as_primitive::<Decimal128Type>().value(row),
-                *scale,
-            ));
+        TimeUnit::Microsecond => {
+            let v = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            (v.div_euclid(1_000_000), v.rem_euclid(1_000_000) * 1000)
         }
-        DataType::Date32 => {
-            let days = array.as_primitive::<Date32Type>().value(row);
-            match NaiveDate::from_num_days_from_ce_opt(days.saturating_add(719_163)) {
-                Some(d) => {
-                    let _ = write!(out, "{}", d.format("%Y-%m-%d"));
-                }
-                None => {
-                    let _ = write!(out, "{days}");
-                }
-            }
+        TimeUnit::Nanosecond => {
+            let v = array.as_primitive::<TimestampNanosecondType>().value(row);
+            (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000))
         }
-        DataType::Timestamp(unit, _) => {
-            let (secs, nanos) = match unit {
-                TimeUnit::Second => (array.as_primitive::<TimestampSecondType>().value(row), 0),
-                TimeUnit::Millisecond => {
-                    let v = array.as_primitive::<TimestampMillisecondType>().value(row);
-                    (v.div_euclid(1000), v.rem_euclid(1000) * 1_000_000)
-                }
-                TimeUnit::Microsecond => {
-                    let v = array.as_primitive::<TimestampMicrosecondType>().value(row);
-                    (v.div_euclid(1_000_000), v.rem_euclid(1_000_000) * 1000)
-                }
-                TimeUnit::Nanosecond => {
-                    let v = array.as_primitive::<TimestampNanosecondType>().value(row);
-                    (v.div_euclid(1_000_000_000), v.rem_euclid(1_000_000_000))
-                }
-            };
-            match chrono::DateTime::from_timestamp(secs, nanos as u32) {
-                Some(dt) => write_local_date_time(&dt.naive_utc(), out),
-                None => {
-                    let _ = write!(out, "{secs}");
-                }
-            }
-        }
-        _ => {
-            let text = arrow::util::display::array_value_to_string(array, row)
-                .unwrap_or_else(|_| "?".to_string());
-            out.push_str(&text);
+    };
+    match chrono::DateTime::from_timestamp(secs, nanos as u32) {
+        Some(dt) => write_local_date_time(&dt.naive_utc(), out),
+        None => {
+            let _ = write!(out, "{secs}");
         }
     }
     true

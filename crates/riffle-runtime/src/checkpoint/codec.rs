@@ -66,6 +66,14 @@ impl Encoder {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    /// Overwrites the `u64` written at byte offset `at` (a length known
+    /// only after what follows it was written). Out of range does nothing.
+    pub fn patch_u64(&mut self, at: usize, v: u64) {
+        if let Some(slot) = self.buf.get_mut(at..at + 8) {
+            slot.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
     /// Writes an `i64`.
     pub fn i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_le_bytes());

@@ -55,10 +55,13 @@ impl OperatorSnapshot {
         self.keyed.u16(key_group);
         self.keyed.bytes(key);
         // The value is length-prefixed so a reader can skip entries of key
-        // groups it does not own without decoding them.
-        let mut v = Encoder::new();
-        value(&mut v)?;
-        self.keyed.bytes(&v.into_bytes());
+        // groups it does not own without decoding them. It is written in
+        // place and its length filled in afterwards: no buffer per entry.
+        let at = self.keyed.len();
+        self.keyed.u64(0);
+        value(&mut self.keyed)?;
+        let len = self.keyed.len() - at - 8;
+        self.keyed.patch_u64(at, len as u64);
         self.keyed_count += 1;
         Ok(())
     }
