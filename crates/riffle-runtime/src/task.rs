@@ -38,8 +38,8 @@ use riffle_common::keygroup::KeyGroupRange;
 use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
 
 use crate::checkpoint::{
-    CheckpointContext, OperatorSnapshot, SnapshotFile, SnapshotListener, SnapshotPart,
-    SubtaskSnapshot, TaskCommand,
+    CheckpointContext, OperatorSnapshot, SnapshotListener, SnapshotPart, SubtaskSnapshot,
+    TaskCommand,
 };
 use crate::connector::{SourcePoll, SourceReader};
 use crate::exchange::{EdgeWriter, Envelope};
@@ -501,27 +501,26 @@ impl Subtask {
         });
     }
 
-    /// Encodes one operator instance's snapshot into the one being taken.
-    /// Empty state of an operator writes no file (it restores as empty);
-    /// a source always writes one, since no splits means "finished".
+    /// Adds one operator instance's snapshot to the one being taken; it is
+    /// encoded by the listener, off this thread. Empty state of an operator
+    /// writes no file (it restores as empty); a source always writes one,
+    /// since no splits means "finished".
     fn add_file(
         &mut self,
         uid: String,
         descriptor: &str,
-        snap: OperatorSnapshot,
+        snapshot: OperatorSnapshot,
         started: Instant,
         always: bool,
     ) {
         let key_groups = self.key_groups;
         if let Some(t) = self.taking.as_mut() {
-            if always || !snap.is_empty() {
-                let keyed_count = snap.keyed_count();
-                let bytes = SnapshotFile::encode(&uid, descriptor, key_groups, snap);
+            if always || !snapshot.is_empty() {
                 t.files.push(SnapshotPart {
                     uid,
                     descriptor: descriptor.to_string(),
-                    bytes,
-                    keyed_count,
+                    key_groups,
+                    snapshot,
                 });
             }
             t.sync += started.elapsed();

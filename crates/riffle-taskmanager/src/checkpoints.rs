@@ -81,11 +81,14 @@ impl Uploader {
         let started = Instant::now();
         let storage = Storage::open(&location, &self.config).map_err(|e| e.to_string())?;
         let mut files = Vec::with_capacity(snap.files.len());
-        for part in snap.files {
+        for mut part in snap.files {
             let path = format!("{}-{}", part.uid, task.1);
-            let size = part.bytes.len() as u64;
+            let bytes = part
+                .encode()
+                .map_err(|e| format!("cannot encode the state of operator {}: {e}", part.uid))?;
+            let size = bytes.len() as u64;
             storage
-                .put(&path, Bytes::from(part.bytes))
+                .put(&path, Bytes::from(bytes))
                 .map_err(|e| format!("cannot write state file {location}/{path}: {e}"))?;
             files.push(AckedFile {
                 uid: part.uid,

@@ -42,8 +42,9 @@ impl SnapshotFile {
         uid: &str,
         descriptor: &str,
         key_groups: KeyGroupRange,
-        snapshot: OperatorSnapshot,
-    ) -> Vec<u8> {
+        mut snapshot: OperatorSnapshot,
+    ) -> Result<Vec<u8>> {
+        snapshot.finish()?;
         let keyed = snapshot.keyed.into_bytes();
         let mut e = Encoder::new();
         e.raw(MAGIC);
@@ -61,7 +62,7 @@ impl SnapshotFile {
         let mut bytes = e.into_bytes();
         let crc = crc32(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        bytes
+        Ok(bytes)
     }
 
     /// Reads a file, checking its magic, version and checksum.
@@ -122,7 +123,8 @@ mod tests {
         })
         .unwrap();
         snap.item(b"split".to_vec());
-        let bytes = SnapshotFile::encode("uid1", "d", KeyGroupRange { start: 0, end: 9 }, snap);
+        let bytes =
+            SnapshotFile::encode("uid1", "d", KeyGroupRange { start: 0, end: 9 }, snap).unwrap();
         let f = SnapshotFile::decode(&bytes).unwrap();
         assert_eq!(
             (f.uid.as_str(), f.descriptor.as_str(), f.keyed_count),

@@ -36,12 +36,31 @@ pub use file::SnapshotFile;
 use crate::deploy::SubtaskId;
 use crate::{Error, Result, TaskInfo};
 
+/// Encoding work an operator leaves for the uploading thread.
+type Deferred = Box<dyn FnOnce(&mut OperatorSnapshot) -> Result<()> + Send>;
+
 /// What one operator instance writes at a checkpoint.
-#[derive(Debug, Default)]
+///
+/// Small state is written directly. Large keyed state is frozen (see
+/// [`crate::state::KeyedState::freeze`]) and its encoding deferred with
+/// [`OperatorSnapshot::keyed_later`]: the subtask hands the snapshot over
+/// and goes on processing while another thread encodes and uploads it.
+#[derive(Default)]
 pub struct OperatorSnapshot {
     keyed: Encoder,
     keyed_count: u64,
     items: Vec<Vec<u8>>,
+    deferred: Vec<Deferred>,
+}
+
+impl std::fmt::Debug for OperatorSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorSnapshot")
+            .field("keyed_count", &self.keyed_count)
+            .field("items", &self.items.len())
+            .field("deferred", &self.deferred.len())
+            .finish()
+    }
 }
 
 impl OperatorSnapshot {
@@ -66,6 +85,24 @@ impl OperatorSnapshot {
         Ok(())
     }
 
+    /// Leaves keyed entries to be written later, off the task thread:
+    /// `write` gets this snapshot when the file is encoded and calls
+    /// [`OperatorSnapshot::keyed`] for each entry of frozen state.
+    pub fn keyed_later(
+        &mut self,
+        write: impl FnOnce(&mut OperatorSnapshot) -> Result<()> + Send + 'static,
+    ) {
+        self.deferred.push(Box::new(write));
+    }
+
+    /// Runs the deferred writes.
+    fn finish(&mut self) -> Result<()> {
+        for write in std::mem::take(&mut self.deferred) {
+            write(self)?;
+        }
+        Ok(())
+    }
+
     /// Adds one item of operator state.
     pub fn item(&mut self, bytes: Vec<u8>) {
         self.items.push(bytes);
@@ -76,9 +113,9 @@ impl OperatorSnapshot {
         self.keyed_count
     }
 
-    /// Whether nothing was written.
+    /// Whether nothing was written or left to write.
     pub fn is_empty(&self) -> bool {
-        self.keyed_count == 0 && self.items.is_empty()
+        self.keyed_count == 0 && self.items.is_empty() && self.deferred.is_empty()
     }
 }
 
@@ -246,17 +283,31 @@ pub struct SubtaskSnapshot {
     pub alignment_ms: u64,
 }
 
-/// The encoded state of one operator instance.
+/// The state of one operator instance, to be encoded into its file by
+/// whoever stores it ([`SnapshotPart::encode`]).
 #[derive(Debug)]
 pub struct SnapshotPart {
     /// The operator's uid.
     pub uid: String,
     /// Its state descriptor.
     pub descriptor: String,
-    /// The snapshot file.
-    pub bytes: Vec<u8>,
-    /// Keyed entries in it.
-    pub keyed_count: u64,
+    /// The subtask's key groups.
+    pub key_groups: KeyGroupRange,
+    /// What the operator wrote, deferred work included.
+    pub snapshot: OperatorSnapshot,
+}
+
+impl SnapshotPart {
+    /// Encodes the snapshot file, running the operator's deferred writes
+    /// (this is the expensive part; call it off the task thread).
+    pub fn encode(&mut self) -> Result<Vec<u8>> {
+        SnapshotFile::encode(
+            &self.uid,
+            &self.descriptor,
+            self.key_groups,
+            std::mem::take(&mut self.snapshot),
+        )
+    }
 }
 
 /// Receives what subtasks produce for checkpoints.
@@ -367,7 +418,7 @@ mod tests {
                 .unwrap();
             }
             snap.item(vec![s as u8]);
-            files.insert(s, SnapshotFile::encode("op", "desc", r, snap));
+            files.insert(s, SnapshotFile::encode("op", "desc", r, snap).unwrap());
         }
         Store {
             parallelism: p,

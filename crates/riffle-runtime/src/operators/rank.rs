@@ -25,7 +25,7 @@ use riffle_common::{Chunk, RowKind};
 use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::keys::{GroupKeys, assemble};
-use crate::state::KeyedState;
+use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
 
 /// One `ORDER BY` term.
@@ -178,7 +178,7 @@ struct Entry {
     row: Arc<[u8]>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Partition {
     /// The best rows, in rank order.
     held: Vec<Entry>,
@@ -193,7 +193,8 @@ struct Rank {
     order: Option<RowConverter>,
     rows: RowConverter,
     state: KeyedState<Partition>,
-    touched: Vec<Box<[u8]>>,
+    /// Partitions changed by the current chunk, with their key groups.
+    touched: Vec<KeyAt>,
     seq: u64,
 }
 
@@ -272,9 +273,8 @@ impl Operator for Rank {
                 None => &[],
             };
             let key = encoded.key(row);
-            let p = self
-                .state
-                .get_or_insert_with(key, encoded.key_group(row), Partition::default);
+            let kg = encoded.key_group(row);
+            let p = self.state.get_or_insert_with(key, kg, Partition::default);
             // Position: after all rows that rank before or tie (earlier wins),
             // or before all ties (later wins).
             let pos = if self.spec.later_wins_ties {
@@ -296,12 +296,12 @@ impl Operator for Rank {
             p.held.truncate(limit);
             if !p.touched {
                 p.touched = true;
-                self.touched.push(key.into());
+                self.touched.push((key.into(), kg));
             }
         }
         let mut emitted: Emitted = Vec::new();
-        for key in std::mem::take(&mut self.touched) {
-            if let Some(p) = self.state.get_mut(&key) {
+        for (key, kg) in std::mem::take(&mut self.touched) {
+            if let Some(p) = self.state.get_mut(&key, kg) {
                 p.touched = false;
                 diff(&self.spec, p, &mut emitted);
             }
@@ -327,28 +327,32 @@ impl Operator for Rank {
     }
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        for (key, kg, p) in self.state.iter() {
-            snap.keyed(kg, key, |e| {
-                e.len_prefix(p.held.len());
-                for entry in &p.held {
-                    e.bytes(&entry.sort);
-                    e.u64(entry.seq);
-                    e.bytes(&entry.row);
-                }
-                e.len_prefix(p.emitted.len());
-                for (seq, row) in &p.emitted {
-                    e.u64(*seq);
-                    // Emitted rows are usually still held: refer to them.
-                    if p.held.iter().any(|h| h.seq == *seq) {
-                        e.u8(0);
-                    } else {
-                        e.u8(1);
-                        e.bytes(row);
+        let frozen = self.state.freeze();
+        snap.keyed_later(move |snap| {
+            for (key, kg, p) in frozen.iter() {
+                snap.keyed(kg, key, |e| {
+                    e.len_prefix(p.held.len());
+                    for entry in &p.held {
+                        e.bytes(&entry.sort);
+                        e.u64(entry.seq);
+                        e.bytes(&entry.row);
                     }
-                }
-                Ok(())
-            })?;
-        }
+                    e.len_prefix(p.emitted.len());
+                    for (seq, row) in &p.emitted {
+                        e.u64(*seq);
+                        // Emitted rows are usually still held: refer to them.
+                        if p.held.iter().any(|h| h.seq == *seq) {
+                            e.u8(0);
+                        } else {
+                            e.u8(1);
+                            e.bytes(row);
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use super::keys::{GroupKeys, assemble};
 use crate::Result;
 use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
-use crate::state::KeyedState;
+use crate::state::{KeyAt, KeyedState};
 
 /// Unbounded group aggregation, as stored in the job graph.
 #[derive(Debug, Clone)]
@@ -70,6 +70,7 @@ impl OperatorFactory for GroupAggregateFactory {
     }
 }
 
+#[derive(Clone)]
 struct GroupState {
     /// Rows currently folded in (accumulated minus retracted).
     rows: i64,
@@ -84,7 +85,8 @@ struct GroupAggregate {
     aggs: BoundAggs,
     keys: GroupKeys,
     state: KeyedState<GroupState>,
-    touched: Vec<Box<[u8]>>,
+    /// Keys changed since the last flush, with their key groups.
+    touched: Vec<KeyAt>,
 }
 
 impl GroupAggregate {
@@ -92,8 +94,8 @@ impl GroupAggregate {
         let mut keys: Vec<Box<[u8]>> = Vec::new();
         let mut values = Vec::new();
         let mut kinds = Vec::new();
-        for key in std::mem::take(&mut self.touched) {
-            let Some(st) = self.state.get_mut(&key) else {
+        for (key, kg) in std::mem::take(&mut self.touched) {
+            let Some(st) = self.state.get_mut(&key, kg) else {
                 continue;
             };
             st.touched = false;
@@ -103,7 +105,7 @@ impl GroupAggregate {
                     values.push(prev);
                     kinds.push(RowKind::Delete as u8);
                 }
-                self.state.remove(&key);
+                self.state.remove(&key, kg);
                 continue;
             }
             let new = self.aggs.values(&st.accs)?;
@@ -151,22 +153,21 @@ impl Operator for GroupAggregate {
                 -1
             };
             let key = encoded.key(row);
-            if sign < 0 && self.state.get_mut(key).is_none() {
+            let kg = encoded.key_group(row);
+            if sign < 0 && self.state.get_mut(key, kg).is_none() {
                 // Retracting a key that holds nothing: Flink ignores it too.
                 continue;
             }
             let aggs = &self.aggs;
-            let st = self
-                .state
-                .get_or_insert_with(key, encoded.key_group(row), || GroupState {
-                    rows: 0,
-                    accs: aggs.new_accs(),
-                    emitted: None,
-                    touched: false,
-                });
+            let st = self.state.get_or_insert_with(key, kg, || GroupState {
+                rows: 0,
+                accs: aggs.new_accs(),
+                emitted: None,
+                touched: false,
+            });
             if !st.touched {
                 st.touched = true;
-                self.touched.push(key.into());
+                self.touched.push((key.into(), kg));
             }
             st.rows += sign;
             self.aggs.update(&mut st.accs, &inputs, row, sign);
@@ -175,23 +176,27 @@ impl Operator for GroupAggregate {
     }
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        for (key, kg, st) in self.state.iter() {
-            snap.keyed(kg, key, |e| {
-                e.i64(st.rows);
-                encode_accs(&st.accs, e)?;
-                match &st.emitted {
-                    None => e.u8(0),
-                    Some(values) => {
-                        e.u8(1);
-                        e.len_prefix(values.len());
-                        for v in values {
-                            e.scalar(v)?;
+        let frozen = self.state.freeze();
+        snap.keyed_later(move |snap| {
+            for (key, kg, st) in frozen.iter() {
+                snap.keyed(kg, key, |e| {
+                    e.i64(st.rows);
+                    encode_accs(&st.accs, e)?;
+                    match &st.emitted {
+                        None => e.u8(0),
+                        Some(values) => {
+                            e.u8(1);
+                            e.len_prefix(values.len());
+                            for v in values {
+                                e.scalar(v)?;
+                            }
                         }
                     }
-                }
-                Ok(())
-            })?;
-        }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
         Ok(())
     }
 

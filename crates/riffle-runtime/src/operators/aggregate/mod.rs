@@ -78,40 +78,49 @@ pub(crate) mod tests {
     ///
     /// A barrier in the input checkpoints the operator: its snapshot is
     /// framed into a state file and read back into a fresh instance, which
-    /// takes over, as after a failure.
+    /// takes over, as after a failure. The file is encoded only after the
+    /// old instance went on through the rest of the input, as the
+    /// uploading thread does while the task keeps running: a snapshot must
+    /// not see changes made after its barrier.
     pub(crate) fn run_messages(f: &dyn OperatorFactory, input: Vec<Message>) -> Vec<Message> {
         let mut op = f.create(&task()).unwrap();
         let mut out = Output::default();
-        for m in input {
-            match m {
-                Message::Data(c) => op.process(0, c, &mut out).unwrap(),
-                Message::Watermark(w) => op.on_watermark(w, &mut out).unwrap(),
+        for (i, m) in input.iter().enumerate() {
+            match m.clone() {
                 Message::Barrier(b) => {
-                    op = restored_copy(f, op.as_mut(), b.checkpoint_id);
+                    let mut snap = OperatorSnapshot::default();
+                    op.snapshot(b.checkpoint_id, &mut snap).unwrap();
+                    feed(op.as_mut(), &input[i + 1..], &mut Output::default());
+                    op = restored_copy(f, snap);
                     op.on_barrier(b, &mut out).unwrap();
                 }
-                Message::Idle(_) => {}
-                Message::EndOfInput => {
-                    op.on_watermark(Watermark::MAX, &mut out).unwrap();
-                    op.on_end_of_input(&mut out).unwrap();
-                }
+                m => feed(op.as_mut(), &[m], &mut out),
             }
         }
         out.drain().collect()
     }
 
-    /// A new instance restored from `op`'s snapshot, through a state file.
-    fn restored_copy(
-        f: &dyn OperatorFactory,
-        op: &mut dyn Operator,
-        checkpoint_id: u64,
-    ) -> Box<dyn Operator> {
+    fn feed(op: &mut dyn Operator, input: &[Message], out: &mut Output) {
+        for m in input.iter().cloned() {
+            match m {
+                Message::Data(c) => op.process(0, c, out).unwrap(),
+                Message::Watermark(w) => op.on_watermark(w, out).unwrap(),
+                Message::Barrier(b) => op.on_barrier(b, out).unwrap(),
+                Message::Idle(_) => {}
+                Message::EndOfInput => {
+                    op.on_watermark(Watermark::MAX, out).unwrap();
+                    op.on_end_of_input(out).unwrap();
+                }
+            }
+        }
+    }
+
+    /// A new instance restored from a snapshot, through a state file.
+    fn restored_copy(f: &dyn OperatorFactory, snap: OperatorSnapshot) -> Box<dyn Operator> {
         let desc = f.state_descriptor().expect("a stateful operator");
-        let mut snap = OperatorSnapshot::default();
-        op.snapshot(checkpoint_id, &mut snap).unwrap();
         let t = task();
         let range = range_for_subtask(0, t.max_parallelism, 1);
-        let bytes = SnapshotFile::encode("op", &desc, range, snap);
+        let bytes = SnapshotFile::encode("op", &desc, range, snap).unwrap();
         let store = OneFile(bytes);
         let state = restore_state(&store, "op", &desc, &t).unwrap().unwrap();
         let mut fresh = f.create(&t).unwrap();

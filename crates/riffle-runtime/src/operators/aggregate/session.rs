@@ -25,7 +25,7 @@ use super::window::{Clock, TimeDomain};
 use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::watermark::to_millis;
-use crate::state::KeyedState;
+use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
 
 /// Session window aggregation, as stored in the job graph.
@@ -120,6 +120,7 @@ impl OperatorFactory for SessionAggregateFactory {
     }
 }
 
+#[derive(Clone)]
 struct Session {
     start: i64,
     end: i64,
@@ -137,7 +138,7 @@ struct SessionAggregate {
     time_type: Option<DataType>,
     sessions: KeyedState<Vec<Session>>,
     /// Trigger time → keys that may have a session due then (checked on firing).
-    timers: BTreeMap<i64, Vec<Box<[u8]>>>,
+    timers: BTreeMap<i64, Vec<KeyAt>>,
     clock: Clock,
 }
 
@@ -151,8 +152,8 @@ impl SessionAggregate {
         let mut keys = Vec::new();
         let mut bounds = Vec::new();
         let mut values = Vec::new();
-        for key in due.into_values().flatten() {
-            let Some(list) = self.sessions.get_mut(&key) else {
+        for (key, kg) in due.into_values().flatten() {
+            let Some(list) = self.sessions.get_mut(&key, kg) else {
                 continue;
             };
             let mut kept = Vec::with_capacity(list.len());
@@ -166,7 +167,7 @@ impl SessionAggregate {
                 }
             }
             if kept.is_empty() {
-                self.sessions.remove(&key);
+                self.sessions.remove(&key, kg);
             } else {
                 *list = kept;
             }
@@ -226,18 +227,17 @@ impl Operator for SessionAggregate {
             }
             let (mut start, mut end) = (starts.value(row), ends.value(row));
             let key = encoded.key(row);
+            let kg = encoded.key_group(row);
             let intersects = |s: &Session| s.start <= end && s.end >= start;
             let merges = self
                 .sessions
-                .get_mut(key)
+                .get_mut(key, kg)
                 .is_some_and(|list| list.iter().any(intersects));
             if !merges && self.clock.has_fired(end) {
                 continue; // late: its own session is already complete
             }
             let aggs = &self.aggs;
-            let list = self
-                .sessions
-                .get_or_insert_with(key, encoded.key_group(row), Vec::new);
+            let list = self.sessions.get_or_insert_with(key, kg, Vec::new);
             let mut accs = aggs.new_accs();
             let mut i = 0;
             while i < list.len() {
@@ -255,7 +255,7 @@ impl Operator for SessionAggregate {
             self.timers
                 .entry(self.clock.trigger(end))
                 .or_default()
-                .push(key.into());
+                .push((key.into(), kg));
         }
         Ok(())
     }
@@ -277,17 +277,21 @@ impl Operator for SessionAggregate {
     }
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        for (key, kg, list) in self.sessions.iter() {
-            snap.keyed(kg, key, |e| {
-                e.len_prefix(list.len());
-                for s in list {
-                    e.i64(s.start);
-                    e.i64(s.end);
-                    encode_accs(&s.accs, e)?;
-                }
-                Ok(())
-            })?;
-        }
+        let frozen = self.sessions.freeze();
+        snap.keyed_later(move |snap| {
+            for (key, kg, list) in frozen.iter() {
+                snap.keyed(kg, key, |e| {
+                    e.len_prefix(list.len());
+                    for s in list {
+                        e.i64(s.start);
+                        e.i64(s.end);
+                        encode_accs(&s.accs, e)?;
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        });
         snap.item(self.clock.snapshot_item());
         Ok(())
     }
@@ -306,7 +310,7 @@ impl Operator for SessionAggregate {
                 self.timers
                     .entry(self.clock.trigger(end))
                     .or_default()
-                    .push(entry.key.into());
+                    .push((entry.key.into(), entry.key_group));
                 list.push(Session { start, end, accs });
             }
             self.sessions

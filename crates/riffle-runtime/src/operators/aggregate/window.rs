@@ -270,14 +270,22 @@ impl Operator for WindowAggregate {
     }
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
-        for (trigger, keyed) in &self.windows {
-            for (key, kg, accs) in keyed.iter() {
-                snap.keyed(kg, key, |e| {
-                    e.i64(*trigger);
-                    encode_accs(accs, e)
-                })?;
+        let frozen: Vec<_> = self
+            .windows
+            .iter_mut()
+            .map(|(trigger, keyed)| (*trigger, keyed.freeze()))
+            .collect();
+        snap.keyed_later(move |snap| {
+            for (trigger, keyed) in &frozen {
+                for (key, kg, accs) in keyed.iter() {
+                    snap.keyed(kg, key, |e| {
+                        e.i64(*trigger);
+                        encode_accs(accs, e)
+                    })?;
+                }
             }
-        }
+            Ok(())
+        });
         snap.item(self.clock.snapshot_item());
         Ok(())
     }
