@@ -6,6 +6,8 @@ separate processes on 127.0.0.1), with the release binary.
                                              state grows to about 1 GB (10 M keys by default)
   bench/checkpoints.py recovery [--runs N]   ms from SIGKILL of a TaskManager to records flowing
                                              again (a replacement is started at once)
+  bench/checkpoints.py restore  [--keys N]   ms from SIGKILL of the only TaskManager to the aggregate
+                                             reading records again, once a checkpoint holds ~1 GB
   bench/checkpoints.py overhead [--rows N]   events/s of a stateful job without checkpoints and
                                              with a checkpoint every 10 s
   bench/checkpoints.py all
@@ -149,6 +151,47 @@ def bench_state(bin, work, keys):
         c.stop()
 
 
+def bench_restore(bin, work, keys, target_bytes=1e9):
+    """Kill the only TaskManager once a checkpoint holds ~1 GB, start a replacement, and time
+    the way back: kill → aggregate reading records again, and each subtask's restore."""
+    rw = os.path.join(work, "restore")
+    os.makedirs(rw)
+    c = Cluster(bin, rw, 1, 2, "restart-strategy.type: fixed-delay\n"
+                               "restart-strategy.fixed-delay.attempts: 10\n"
+                               "restart-strategy.fixed-delay.delay: 0 ms\n")
+    try:
+        job = c.submit(state_job(keys), {"parallelism.default": "2",
+                                         "execution.checkpointing.interval": "10 s",
+                                         "execution.checkpointing.dir": os.path.join(rw, "ck"),
+                                         "execution.checkpointing.timeout": "10 min"})
+
+        def latest_size():
+            latest = c.get(f"/jobs/{job}/checkpoints").get("latest", {}).get("completed") or {}
+            return latest.get("state_size", 0)
+        c.wait(lambda: latest_size() >= target_bytes, timeout=600)
+        size = latest_size()
+        victim = c.tms[0]
+        t0 = time.time()
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        c.tms[0] = c.spawn("taskmanager")
+
+        def aggregate_reads():
+            for v in c.get(f"/jobs/{job}").get("vertices", []):
+                if "Aggregate" in v["name"]:
+                    return v.get("metrics", {}).get("read-records", 0)
+            return 0
+        c.wait(lambda: c.get(f"/jobs/{job}/checkpoints").get("counts", {}).get("restored", 0) >= 1, timeout=600)
+        c.wait(lambda: c.status(job) == "RUNNING" and aggregate_reads() > 0, every=0.05, timeout=600)
+        total = (time.time() - t0) * 1000
+        log = re.sub(r"\x1b\[[0-9;]*m", "", open(os.path.join(rw, f"taskmanager-{len(c.procs) - 1}.log")).read())
+        restores = [int(m) for m in re.findall(r"state restored.* ms=(\d+)", log)]
+        print(f"| {size / 1e6:,.0f} | {total:,.0f} | {', '.join(f'{r:,}' for r in restores)} |")
+        return size, total, restores
+    finally:
+        c.stop()
+
+
 def recovery_job():
     return """
 CREATE TABLE src (k BIGINT, v BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '200000',
@@ -222,7 +265,7 @@ def bench_overhead(bin, work, rows, runs=3):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["state", "recovery", "overhead", "all"])
+    ap.add_argument("what", choices=["state", "recovery", "restore", "overhead", "all"])
     ap.add_argument("--keys", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--rows", type=int, default=200_000_000)
@@ -238,6 +281,11 @@ def main():
             print("| run | ms |\n| --- | --- |")
             res = bench_recovery(bin, work, a.runs)
             print(f"\nmedian {statistics.median(res):,.0f} ms (min {min(res):,.0f}, max {max(res):,.0f})")
+        if a.what in ("restore", "all"):
+            print("\n## restoring ~1 GB of keyed state: SIGKILL of the TaskManager to the aggregate reading again\n")
+            print("| state MB | kill to records flowing, ms | restore per operator instance, ms |")
+            print("| --- | --- | --- |")
+            bench_restore(bin, work, a.keys)
         if a.what in ("overhead", "all"):
             print(f"\n## throughput with and without checkpoints ({a.rows:,} rows, GROUP BY over 1 M keys, p=2)\n")
             print("| run | events/s |\n| --- | --- |")

@@ -188,6 +188,7 @@ pub fn wire(
     }
 
     let mut subtasks = Vec::new();
+    let mut restores = Vec::new();
     for v in &graph.vertices {
         for s in 0..v.parallelism {
             if !is_local((v.id, s)) {
@@ -225,16 +226,19 @@ pub fn wire(
             let mut chain = Vec::with_capacity(v.operators.len());
             let mut operator_state = Vec::with_capacity(v.operators.len());
             for f in &v.operators {
-                let mut op = f.create(&info)?;
+                let op = f.create(&info)?;
                 let identity = match (uid_iter.next(), f.state_descriptor()) {
                     (Some(uid), Some(desc)) => Some((uid, desc)),
                     _ => None,
                 };
-                if let (Some(store), Some((uid, desc))) = (&checkpointing.restore, &identity)
-                    && let Some(state) = restore_state(store.as_ref(), uid, desc, &info)?
-                {
-                    op.restore(state)
-                        .map_err(|e| e.context(format!("restoring {} ({uid})", f.name())))?;
+                if let Some((uid, desc)) = &identity {
+                    restores.push(Restore {
+                        subtask: subtasks.len(),
+                        operator: chain.len(),
+                        uid: uid.clone(),
+                        descriptor: desc.clone(),
+                        name: f.name(),
+                    });
                 }
                 chain.push(op);
                 operator_state.push(identity);
@@ -297,11 +301,73 @@ pub fn wire(
             });
         }
     }
+    if let Some(store) = &checkpointing.restore {
+        restore_operators(&mut subtasks, restores, store.as_ref())?;
+    }
     Ok(Wiring {
         subtasks,
         inputs: senders,
         commands,
     })
+}
+
+/// An operator instance whose state may be in the restored checkpoint.
+struct Restore {
+    subtask: usize,
+    operator: usize,
+    uid: String,
+    descriptor: String,
+    name: String,
+}
+
+/// Restores operator state, one thread per subtask: reading and decoding a
+/// gigabyte of state takes seconds, and recovery should take that once,
+/// not once per subtask.
+fn restore_operators(
+    subtasks: &mut [Subtask],
+    restores: Vec<Restore>,
+    store: &dyn StateStore,
+) -> Result<()> {
+    let mut per_subtask: Vec<Vec<Restore>> = subtasks.iter().map(|_| Vec::new()).collect();
+    for r in restores {
+        if let Some(list) = per_subtask.get_mut(r.subtask) {
+            list.push(r);
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = subtasks
+            .iter_mut()
+            .zip(per_subtask)
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(st, list)| scope.spawn(move || restore_subtask(st, list, store)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Internal("a state restore thread panicked".into())))
+        })
+    })
+}
+
+fn restore_subtask(st: &mut Subtask, list: Vec<Restore>, store: &dyn StateStore) -> Result<()> {
+    for r in list {
+        let started = std::time::Instant::now();
+        let Some(state) = restore_state(store, &r.uid, &r.descriptor, &st.info)? else {
+            continue;
+        };
+        let op = st
+            .chain
+            .get_mut(r.operator)
+            .ok_or_else(|| Error::Internal(format!("no operator {} to restore", r.operator)))?;
+        op.restore(state)
+            .map_err(|e| e.context(format!("restoring {} ({})", r.name, r.uid)))?;
+        tracing::info!(
+            operator = r.uid.as_str(),
+            subtask = st.info.subtask_index,
+            ms = started.elapsed().as_millis() as u64,
+            "state restored"
+        );
+    }
+    Ok(())
 }
 
 /// How a subtask ended.
