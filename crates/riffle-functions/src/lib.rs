@@ -38,6 +38,7 @@ pub mod regexp_extract;
 pub mod rename;
 pub mod split_index;
 pub mod to_timestamp;
+pub mod to_timestamp_ltz;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub use regexp_extract::RegexpExtract;
 pub use rename::{RenamedFunction, rename_function};
 pub use split_index::SplitIndex;
 pub use to_timestamp::ToTimestamp;
+pub use to_timestamp_ltz::ToTimestampLtz;
 
 /// Every Flink built-in function in this crate, to register after
 /// DataFusion's defaults so that these take precedence.
@@ -62,6 +64,7 @@ pub fn flink_scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut functions = vec![
         udf(DateFormat::new()),
         udf(ToTimestamp::new()),
+        udf(ToTimestampLtz::new()),
         udf(SplitIndex::new()),
         udf(RegexpExtract::new()),
         udf(Mod::new()),
