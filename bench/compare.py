@@ -2,7 +2,7 @@
 """Riffle and Apache Flink 2.3.0 side by side on this machine: the same SQL, the same data, the
 same parallelism, runs alternating between the engines.
 
-  bench/compare.py [--quick] [--runs N] [-p N] [--rows N] [QUERY...]
+  bench/compare.py [--quick] [--runs N] [-p N] [--rows N] [--json FILE] [--chart PNG] [QUERY...]
 
 QUERY is one of the micro-queries below (default: all). Each engine generates its rows
 in-process with the same `datagen` options (a sequence `id`, so every engine sees the same
@@ -24,10 +24,13 @@ and the Riffle/Flink ratio per query.
 to completion with the `print` sink, and the harness checks that their changelogs fold to the
 same number of rows. Exit status 1 when they differ or an engine fails.
 
+--json writes every run's numbers; --chart draws events per CPU-second per query (bench/chart.py,
+with matplotlib in a venv made under $RIFFLE_CACHE on first use).
+
 Riffle: RIFFLE_BIN, else a release build. Flink: apache-flink 2.3.0 in the venv of
 tests/differential/setup_flink.sh (installed on first use into $RIFFLE_CACHE).
 """
-import argparse, os, re, statistics, subprocess, sys, tempfile, threading, time
+import argparse, datetime, json, os, re, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -162,12 +165,19 @@ class Run:
         out = threading.Thread(target=self.read_stdout)
         err = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr))
         out.start(), err.start()
-        while self.proc.poll() is None:
+        # wait4 rather than poll: the root's own rusage is exact even when the process ends
+        # between two samples (a Riffle run of a second or two).
+        while True:
             self.take_sample()
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                break
             time.sleep(0.05)
         self.wall = time.time() - self.t0
+        self.proc.returncode = self.code = os.waitstatus_to_exitcode(status)
+        self.root_cpu = usage.ru_utime + usage.ru_stime
+        self.root_rss = usage.ru_maxrss * 1024
         out.join(), err.join()
-        self.code = self.proc.returncode
 
     def read_stdout(self):
         for line in self.proc.stdout:
@@ -199,7 +209,13 @@ class Run:
 
     @property
     def cpu_seconds(self):
-        return sum(self.cpu.values())
+        # The samples cover every process of the tree up to the last sample; wait4 covers the
+        # root (and whatever it reaped) to its end. Neither misses what the other holds.
+        return max(sum(self.cpu.values()), self.root_cpu)
+
+    @property
+    def rss(self):
+        return max(self.peak_rss, self.root_rss)
 
     def folded_rows(self):
         k = self.kinds
@@ -223,7 +239,7 @@ def measure(engine, query, rows, work):
     first = Run(engine.command(probe), stop_at_first_row=True).first_row
     net = max(r.wall - (first or 0), 1e-9)
     return {
-        "wall_s": r.wall, "first_row_s": first, "cpu_s": r.cpu_seconds, "peak_rss_mb": r.peak_rss / 1e6,
+        "wall_s": r.wall, "first_row_s": first, "cpu_s": r.cpu_seconds, "peak_rss_mb": r.rss / 1e6,
         "events_per_s_wall": rows / r.wall, "events_per_s_net": rows / net,
         "events_per_cpu_s": rows / max(r.cpu_seconds, 1e-9),
     }
@@ -274,6 +290,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("-p", "--parallelism", type=int, default=2)
     ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--json", help="write every run's numbers here")
+    ap.add_argument("--chart", help="draw events per CPU-second per query into this PNG")
     a = ap.parse_args()
     queries = a.queries or list(MICRO)
     engs = engines(a.parallelism)
@@ -303,11 +321,41 @@ def main():
         for e in engs:
             rs = results[(q, e.name)]
             print(f"| {q} | {e.name} | " + " | ".join(fmt([r[k] for r in rs], f) for _, k, f in METRICS) + " |")
-    print("\nRiffle/Flink, events per CPU-second (medians):\n")
+    print("\nRiffle/Flink (medians):\n")
+    print("| query | events per CPU-s | peak RSS | first row |")
+    print("| --- | --- | --- | --- |")
     for q in queries:
-        r = statistics.median(x["events_per_cpu_s"] for x in results[(q, "riffle")])
-        f = statistics.median(x["events_per_cpu_s"] for x in results[(q, "flink")])
-        print(f"- {q}: {r / f:.1f}×")
+        def med(e, k):
+            vals = [x[k] for x in results[(q, e)] if x[k] is not None]
+            return statistics.median(vals) if vals else None
+        cpu = med("riffle", "events_per_cpu_s") / med("flink", "events_per_cpu_s")
+        rss = med("riffle", "peak_rss_mb") / med("flink", "peak_rss_mb")
+        fr, ff = med("riffle", "first_row_s"), med("flink", "first_row_s")
+        first = f"{fr:.2f} s vs {ff:.2f} s" if fr is not None and ff is not None else "–"
+        print(f"| {q} | {cpu:.1f}× | {rss:.3f}× | {first} |")
+    data = {
+        "title": f"{rows:,} rows, parallelism {a.parallelism}, {a.runs} runs each, "
+                 f"{datetime.date.today()}",
+        "queries": queries,
+        "engines": [e.name for e in engs],
+        "results": {q: {e.name: results[(q, e.name)] for e in engs} for q in queries},
+    }
+    if a.json:
+        json.dump(data, open(a.json, "w"), indent=1)
+    if a.chart:
+        path = os.path.join(work, "results.json")
+        json.dump(data, open(path, "w"))
+        subprocess.run([chart_python(), os.path.join(ROOT, "bench", "chart.py"), path, a.chart], check=True)
+        print(f"\nchart: {a.chart}")
+
+
+def chart_python():
+    venv = os.path.join(os.environ.get("RIFFLE_CACHE", os.path.expanduser("~/.cache/riffle")), "bench-venv")
+    py = os.path.join(venv, "bin", "python")
+    if subprocess.run([py, "-c", "import matplotlib"], capture_output=True).returncode if os.path.exists(py) else True:
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([py, "-m", "pip", "install", "--quiet", "--progress-bar", "off", "matplotlib"], check=True)
+    return py
 
 
 if __name__ == "__main__":
