@@ -421,3 +421,30 @@ pub(crate) fn coerce_integer(function: &str, position: usize, t: &DataType) -> R
         other => plan_err!("{function} expects an integer as argument {position}, got {other}"),
     }
 }
+
+/// Calls a function the way DataFusion does, for unit tests: fields from
+/// the argument types, the return type from `return_type`.
+#[cfg(test)]
+pub(crate) fn invoke_for_test(
+    f: &dyn datafusion_expr::ScalarUDFImpl,
+    args: Vec<ColumnarValue>,
+    rows: usize,
+) -> Result<ArrayRef> {
+    use arrow::datatypes::Field;
+    use datafusion_common::config::ConfigOptions;
+
+    let types: Vec<_> = args.iter().map(|a| a.data_type()).collect();
+    let return_type = f.return_type(&types)?;
+    let arg_fields = types
+        .into_iter()
+        .map(|t| Arc::new(Field::new("a", t, true)))
+        .collect();
+    f.invoke_with_args(datafusion_expr::ScalarFunctionArgs {
+        args,
+        arg_fields,
+        number_rows: rows,
+        return_field: Arc::new(Field::new(f.name(), return_type, true)),
+        config_options: Arc::new(ConfigOptions::default()),
+    })?
+    .into_array(rows)
+}

@@ -236,26 +236,11 @@ mod tests {
     use super::*;
 
     use arrow::array::{Int8Array, Int32Array};
-    use arrow::datatypes::{Field, Int8Type, Int32Type, Int64Type};
+    use arrow::datatypes::{Int8Type, Int32Type, Int64Type};
     use datafusion_common::ScalarValue;
-    use datafusion_common::config::ConfigOptions;
 
     fn invoke(args: Vec<ColumnarValue>, rows: usize) -> Result<ArrayRef> {
-        let f = Mod::new();
-        let types: Vec<_> = args.iter().map(|a| a.data_type()).collect();
-        let return_type = f.return_type(&types)?;
-        let arg_fields = types
-            .into_iter()
-            .map(|t| Arc::new(Field::new("a", t, true)))
-            .collect();
-        f.invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: rows,
-            return_field: Arc::new(Field::new(NAME, return_type, true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        })?
-        .into_array(rows)
+        crate::args::invoke_for_test(&Mod::new(), args, rows)
     }
 
     fn dec(v: i128, p: u8, s: i8) -> ColumnarValue {

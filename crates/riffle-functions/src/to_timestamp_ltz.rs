@@ -159,26 +159,10 @@ mod tests {
     use super::*;
 
     use arrow::array::{ArrayRef, Float64Array, Int64Array, TimestampMillisecondArray};
-    use arrow::datatypes::Field;
     use datafusion_common::ScalarValue;
-    use datafusion_common::config::ConfigOptions;
 
     fn invoke(args: Vec<ColumnarValue>, rows: usize) -> Result<ArrayRef> {
-        let f = ToTimestampLtz::new();
-        let types: Vec<_> = args.iter().map(|a| a.data_type()).collect();
-        let return_type = f.return_type(&types)?;
-        let arg_fields = types
-            .into_iter()
-            .map(|t| Arc::new(Field::new("a", t, true)))
-            .collect();
-        f.invoke_with_args(ScalarFunctionArgs {
-            args,
-            arg_fields,
-            number_rows: rows,
-            return_field: Arc::new(Field::new(NAME, return_type, true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        })?
-        .into_array(rows)
+        crate::args::invoke_for_test(&ToTimestampLtz::new(), args, rows)
     }
 
     fn millis(a: &ArrayRef) -> Vec<Option<i64>> {
