@@ -2,43 +2,68 @@
 """Riffle and Apache Flink 2.3.0 side by side on this machine: the same SQL, the same data, the
 same parallelism, runs alternating between the engines.
 
-  bench/compare.py [--quick] [--runs N] [-p N] [--rows N] [--json FILE] [--chart PNG] [QUERY...]
+  bench/compare.py [--suite S] [--quick] [--runs N] [-p N] [--rows N] [--events N]
+                   [--gen-events N] [--json FILE] [--chart PNG] [--update-docs] [QUERY...]
 
-QUERY is one of the micro-queries below (default: all). Each engine generates its rows
-in-process with the same `datagen` options (a sequence `id`, so every engine sees the same
-keys, windows and filter results):
+Suites (--suite, default all):
 
-  passthrough   SELECT id, v, s                            → blackhole (the ceiling)
-  filter        filter + projection                        → blackhole
-  tumble        TUMBLE 10 s window, COUNT and SUM per key  → blackhole
-  groupby       unbounded GROUP BY key, COUNT and SUM      → blackhole
+  micro      both engines generate --rows rows (default 20 M) in-process with the same
+             `datagen` options (a sequence `id`, so both see the same keys and windows):
+               passthrough  SELECT id, v, s → blackhole (the datagen ceiling)
+               filter       filter + projection
+               tumble       TUMBLE 10 s window, COUNT and SUM per key
+               groupby      unbounded GROUP BY key, COUNT and SUM
+  nexmark    both engines read the same pre-generated file of --events Nexmark events
+             (default 5 M, Flink JSON, one file per subtask, made once by `riffle gen nexmark`
+             and cached under $RIFFLE_CACHE/bench) with the `filesystem` json source, and run
+             the Nexmark queries both support, texts unmodified. `source` is the ceiling:
+             every event → blackhole.
+  generator  Riffle alone with its `nexmark` connector, --gen-events events (default 100 M),
+             every Nexmark query it supports, laid out like the published Flink table
+             (../shared/reference/nexmark/results.md); `source` is the generator → blackhole.
+             One run per query by default (--gen-runs): the published table is one run too.
 
-Per run it reports events/s over wall time and over net processing time (wall time minus the
-time to the first result row), CPU-seconds and events per CPU-second, peak RSS summed over all
-processes of the engine (Flink: the python driver and its JVM), and the time from start to the
-first result row. The first-row time comes from a second run of the same query whose sink is
-`print` instead of `blackhole`, stopped at its first row. Then it prints medians with min–max
-and the Riffle/Flink ratio per query.
+Every measurement is three executions of the query:
+  timed   the query into `blackhole`: wall time, CPU-seconds, peak RSS;
+  probe   the same query into `print`, stopped at its first row: time to the first row;
+  empty   the same query over a one-event input: start-up (and shut-down) wall time and CPU.
+Reported per run and as medians with min–max: events/s over wall time and over net processing
+time (wall minus the empty run's wall), CPU-seconds, events per CPU-second over all CPU and over
+processing CPU (minus the empty run's CPU), peak RSS summed over all processes of the engine
+(Flink: the python driver and its JVM), first row and start-up times. Then the Riffle/Flink ratio
+per query.
 
---quick: a small row count and one run each; instead of timing, both engines run every query
-to completion with the `print` sink, and the harness checks that their changelogs fold to the
-same number of rows. Exit status 1 when they differ or an engine fails.
+--quick: small inputs and one run each; instead of timing, both engines run every query of the
+micro and nexmark suites to completion into `print` and the harness checks that their changelogs
+fold to the same number of rows; generator queries must run. Exit status 1 on a difference or a
+failure.
 
 --json writes every run's numbers; --chart draws events per CPU-second per query (bench/chart.py,
-with matplotlib in a venv made under $RIFFLE_CACHE on first use).
+matplotlib in a venv made under $RIFFLE_CACHE on first use). --update-docs does both into docs/
+and rewrites the generated section of docs/benchmarks.md (date, machine, commit, command, tables).
 
 Riffle: RIFFLE_BIN, else a release build. Flink: apache-flink 2.3.0 in the venv of
-tests/differential/setup_flink.sh (installed on first use into $RIFFLE_CACHE).
+tests/differential/setup_flink.sh (installed on first use into $RIFFLE_CACHE). Nexmark query
+texts: NEXMARK_QUERIES_DIR, else ../shared/reference/nexmark/queries.
 """
-import argparse, datetime, json, os, re, statistics, subprocess, sys, tempfile, threading, time
+import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile
+import threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.environ.get("RIFFLE_CACHE", os.path.expanduser("~/.cache/riffle"))
+QDIR = os.environ.get("NEXMARK_QUERIES_DIR") or os.path.join(ROOT, "..", "shared", "reference", "nexmark", "queries")
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 ROW = re.compile(r"^(?:\d+> )?([+-][IUD])\[")
+DOCS = os.path.join(ROOT, "docs", "benchmarks.md")
+CHART = os.path.join("docs", "img", "riffle-vs-flink.png")
+BEGIN, END = "<!-- bench/compare.py: begin -->", "<!-- bench/compare.py: end -->"
+
+# ---------------------------------------------------------------------------------------------
+# Workloads: a query's SQL script for a sink and an input size
 
 
-def source_ddl(rows):
+def micro_source(rows):
     return f"""
 CREATE TABLE src (
     id BIGINT,
@@ -73,12 +98,128 @@ MICRO = {
                 "SELECT k, COUNT(*), SUM(v) FROM src GROUP BY k"),
 }
 
+# The Nexmark queries both engines run (the differential tier checks their results), and the
+# ones Riffle runs with its generator. `source` is every event into blackhole.
+NEXMARK_BOTH = ["source", "q0", "q1", "q2", "q11", "q12", "q14", "q15", "q16", "q17", "q18", "q19", "q21", "q22"]
+# q10 writes partitioned CSV files (into the work directory, removed after each run); Flink's
+# filesystem sink only finishes files at checkpoints, so it is not run side by side.
+NEXMARK_GEN = NEXMARK_BOTH[:4] + ["q10"] + NEXMARK_BOTH[4:]
+# q12 counts per processing-time window: its row count depends on timing, so --quick only
+# checks that both engines run it.
+UNCOUNTED = {"q12"}
 
-def script(query, rows, sink):
-    cols, select = MICRO[query]
-    return (source_ddl(rows)
-            + f"CREATE TABLE out_t ({cols}) WITH ('connector' = '{sink}');\n"
-            + f"INSERT INTO out_t {select};\n")
+NEXMARK_COLUMNS = """
+    event_type INT,
+    person ROW<id BIGINT, name VARCHAR, emailAddress VARCHAR, creditCard VARCHAR, city VARCHAR, state VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
+    auction ROW<id BIGINT, itemName VARCHAR, description VARCHAR, initialBid BIGINT, reserve BIGINT, `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra VARCHAR>,
+    bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>"""
+
+# The generator at the published benchmark's rate: 10 M events per second of event time.
+RATE = 10_000_000
+
+
+def nexmark_generator_ddl(events):
+    return f"""
+CREATE TABLE datagen ({NEXMARK_COLUMNS},
+    `dateTime` AS
+        CASE
+            WHEN event_type = 0 THEN person.`dateTime`
+            WHEN event_type = 1 THEN auction.`dateTime`
+            ELSE bid.`dateTime`
+        END,
+    WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
+) WITH (
+    'connector' = 'nexmark',
+    'first-event.rate' = '{RATE}',
+    'events.num' = '{events}'
+);
+"""
+
+
+def statement(text):
+    return text.strip().rstrip(";") + ";\n"
+
+
+def nexmark_query(q, sink):
+    if q == "source":
+        text = (f"CREATE TABLE nexmark_source ({NEXMARK_COLUMNS}) WITH ('connector' = 'blackhole');\n"
+                "INSERT INTO nexmark_source SELECT event_type, person, auction, bid FROM datagen;")
+    else:
+        text = open(os.path.join(QDIR, f"{q}.sql"), encoding="utf-8").read()
+    text = re.sub(r"'connector'\s*=\s*'blackhole'", f"'connector' = '{sink}'", text)
+    text = text.replace("${NEXMARK_DIR}", os.path.join(WORK, "nexmark")).replace("${SUBMIT_TIME}", "run")
+    views = open(os.path.join(QDIR, "ddl_views.sql"), encoding="utf-8").read()
+    return statement(views.replace("${NEXMARK_TABLE}", "datagen")) + statement(text)
+
+
+class Suite:
+    """A family of queries over one kind of input. `script(query, size, sink)` is the SQL;
+    `size` is what `events(size)` counts."""
+
+    def __init__(self, name, queries, engines, default_size, quick_size):
+        self.name, self.queries, self.engine_names = name, queries, engines
+        self.default_size, self.quick_size = default_size, quick_size
+
+
+class Micro(Suite):
+    def __init__(self):
+        super().__init__("micro", list(MICRO), ["riffle", "flink"], 20_000_000, 50_000)
+
+    def script(self, q, rows, sink):
+        cols, select = MICRO[q]
+        return (micro_source(rows) + f"CREATE TABLE out_t ({cols}) WITH ('connector' = '{sink}');\n"
+                + f"INSERT INTO out_t {select};\n")
+
+
+class NexmarkFile(Suite):
+    def __init__(self, riffle, parallelism):
+        super().__init__("nexmark", NEXMARK_BOTH, ["riffle", "flink"], 5_000_000, 20_000)
+        self.riffle, self.parallelism = riffle, parallelism
+
+    def script(self, q, events, sink):
+        path = events_dir(self.riffle, events, self.parallelism)
+        ddl = open(os.path.join(ROOT, "tests", "differential", "nexmark_fs_ddl.sql"), encoding="utf-8").read()
+        return statement(ddl.replace("${EVENTS_PATH}", path)) + nexmark_query(q, sink)
+
+
+class NexmarkGenerator(Suite):
+    def __init__(self):
+        super().__init__("generator", NEXMARK_GEN, ["riffle"], 100_000_000, 20_000)
+
+    def script(self, q, events, sink):
+        return nexmark_generator_ddl(events) + nexmark_query(q, sink)
+
+
+def events_dir(riffle, events, parts):
+    """A directory of `events` Nexmark events as Flink JSON, dealt round-robin into one file per
+    subtask so that both engines read in parallel and every file stays in event-time order.
+    Made once per (events, parts) under $RIFFLE_CACHE/bench."""
+    final = os.path.join(CACHE, "bench", f"nexmark-{events}-{parts}")
+    if os.path.isdir(final):
+        return final
+    tmp = final + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    print(f"generating {events:,} Nexmark events into {final}", file=sys.stderr, flush=True)
+    gen = os.path.join(tmp, "gen")
+    subprocess.run([riffle, "gen", "nexmark", "--events", str(events), "--option", f"first-event.rate={RATE}",
+                    "--out", gen], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    outs = [open(os.path.join(tmp, f"part-{i}.json"), "w", encoding="utf-8") for i in range(parts)]
+    n = 0
+    for name in sorted(os.listdir(gen)):
+        if name.startswith((".", "_")):
+            continue
+        with open(os.path.join(gen, name), encoding="utf-8") as f:
+            for line in f:
+                outs[n % parts].write(line)
+                n += 1
+    for o in outs:
+        o.close()
+    shutil.rmtree(gen)
+    if n != events:
+        raise SystemExit(f"riffle gen wrote {n} events, expected {events}")
+    os.rename(tmp, final)
+    return final
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,18 +239,17 @@ def flink_python():
     return out.stdout.strip().splitlines()[-1]
 
 
-class Engine:
-    def __init__(self, name, command):
-        self.name, self.command = name, command
-
-
-def engines(parallelism):
-    rb = riffle_bin()
-    py = flink_python()
-    driver = os.path.join(ROOT, "bench", "flink_job.py")
-    riffle = Engine("riffle", lambda f: [rb, "run", "--quiet", "-p", str(parallelism), f])
-    flink = Engine("flink", lambda f: [py, driver, "-p", str(parallelism), f])
-    return [riffle, flink]
+def engines(rb, parallelism, names):
+    out = {}
+    if "riffle" in names:
+        out["riffle"] = lambda f: [rb, "run", "--quiet", "-p", str(parallelism), "-D", "table.local-time-zone=UTC", f]
+    if "flink" in names:
+        py = flink_python()
+        driver = os.path.join(ROOT, "bench", "flink_job.py")
+        # The q14 UDF count_char, compiled by setup_flink.sh.
+        jar = os.path.join(CACHE, "nexmark-udf.jar")
+        out["flink"] = lambda f: [py, driver, "-p", str(parallelism), "--jar", jar, f]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,41 +368,54 @@ class Run:
 # ---------------------------------------------------------------------------------------------
 
 
-def measure(engine, query, rows, work):
-    timed = os.path.join(work, f"{query}-{engine.name}-blackhole.sql")
-    probe = os.path.join(work, f"{query}-{engine.name}-print.sql")
-    open(timed, "w").write(script(query, rows, "blackhole"))
-    open(probe, "w").write(script(query, rows, "print"))
-    r = Run(engine.command(timed))
-    if r.code != 0:
-        raise SystemExit(f"{engine.name} failed on {query}:\n{r.failure()}")
-    first = Run(engine.command(probe), stop_at_first_row=True).first_row
-    net = max(r.wall - (first or 0), 1e-9)
+def measure(command, suite, q, size, work, tag):
+    def run(kind, n, sink, **kw):
+        f = os.path.join(work, f"{suite.name}-{q}-{tag}-{kind}.sql")
+        open(f, "w").write(suite.script(q, n, sink))
+        r = Run(command(f), **kw)
+        shutil.rmtree(os.path.join(WORK, "nexmark"), ignore_errors=True)
+        if r.code != 0 and not kw.get("stop_at_first_row"):
+            raise SystemExit(f"{tag} failed on {suite.name}/{q} ({kind}):\n{r.failure()}")
+        return r
+
+    timed = run("timed", size, "blackhole")
+    first = run("probe", size, "print", stop_at_first_row=True).first_row
+    empty = run("empty", 1, "blackhole")
+    proc_wall = max(timed.wall - empty.wall, 1e-9)
+    proc_cpu = max(timed.cpu_seconds - empty.cpu_seconds, 1e-9)
     return {
-        "wall_s": r.wall, "first_row_s": first, "cpu_s": r.cpu_seconds, "peak_rss_mb": r.rss / 1e6,
-        "events_per_s_wall": rows / r.wall, "events_per_s_net": rows / net,
-        "events_per_cpu_s": rows / max(r.cpu_seconds, 1e-9),
+        "events": size, "wall_s": timed.wall, "cpu_s": timed.cpu_seconds, "peak_rss_mb": timed.rss / 1e6,
+        "first_row_s": first, "startup_s": empty.wall, "startup_cpu_s": empty.cpu_seconds,
+        "events_per_s_wall": size / timed.wall, "events_per_s_net": size / proc_wall,
+        "events_per_cpu_s": size / max(timed.cpu_seconds, 1e-9), "events_per_proc_cpu_s": size / proc_cpu,
+        "cores": timed.cpu_seconds / timed.wall,
     }
 
 
-def quick(engs, queries, rows, work):
+def quick(suites, queries, engs, sizes, work):
     ok = True
-    print(f"| query | {' | '.join(e.name + ' rows' for e in engs)} | same |")
-    print("| --- |" + " --- |" * (len(engs) + 1))
-    for q in queries:
-        counts = []
-        for e in engs:
-            f = os.path.join(work, f"{q}-{e.name}-print.sql")
-            open(f, "w").write(script(q, rows, "print"))
-            r = Run(e.command(f), keep_rows=True)
-            if r.code != 0:
-                print(f"{e.name} failed on {q}:\n{r.failure()}", file=sys.stderr)
-                counts.append(None)
+    print("| suite | query | riffle rows | flink rows | same |")
+    print("| --- | --- | --- | --- | --- |")
+    for s in suites:
+        for q in queries[s.name]:
+            counts = []
+            for name in s.engine_names:
+                f = os.path.join(work, f"{s.name}-{q}-{name}-print.sql")
+                open(f, "w").write(s.script(q, sizes[s.name], "print"))
+                r = Run(engs[name](f), keep_rows=True)
+                if r.code != 0:
+                    print(f"{name} failed on {s.name}/{q}:\n{r.failure()}", file=sys.stderr)
+                    counts.append(None)
+                else:
+                    counts.append(r.folded_rows())
+            if len(counts) == 1 or q in UNCOUNTED:
+                same = None not in counts
+                cells = [str(c) for c in counts] + ["–"] * (2 - len(counts)) + ["ran" if same else "FAILED"]
             else:
-                counts.append(r.folded_rows())
-        same = None not in counts and len(set(counts)) == 1
-        ok &= same
-        print(f"| {q} | {' | '.join(str(c) for c in counts)} | {'yes' if same else 'NO'} |")
+                same = None not in counts and len(set(counts)) == 1
+                cells = [str(c) for c in counts] + ["yes" if same else "NO"]
+            ok &= same
+            print(f"| {s.name} | {q} | {' | '.join(cells)} |", flush=True)
     return ok
 
 
@@ -270,87 +423,228 @@ def fmt(values, f):
     values = [v for v in values if v is not None]
     if not values:
         return "–"
+    if len(values) == 1:
+        return f(values[0])
     return f"{f(statistics.median(values))} ({f(min(values))}–{f(max(values))})"
 
 
+def millions(v):
+    return f"{v / 1e6:.2f} M"
+
+
 METRICS = [
-    ("events/s (wall)", "events_per_s_wall", lambda v: f"{v / 1e6:.2f} M"),
-    ("events/s (net)", "events_per_s_net", lambda v: f"{v / 1e6:.2f} M"),
+    ("events/s (wall)", "events_per_s_wall", millions),
+    ("events/s (net)", "events_per_s_net", millions),
     ("CPU s", "cpu_s", lambda v: f"{v:.1f}"),
-    ("events per CPU-s", "events_per_cpu_s", lambda v: f"{v / 1e6:.2f} M"),
+    ("events per CPU-s", "events_per_cpu_s", millions),
+    ("start-up CPU s", "startup_cpu_s", lambda v: f"{v:.2f}"),
+    ("events per processing CPU-s", "events_per_proc_cpu_s", millions),
     ("peak RSS MB", "peak_rss_mb", lambda v: f"{v:,.0f}"),
+    ("start-up s", "startup_s", lambda v: f"{v:.2f}"),
     ("first row s", "first_row_s", lambda v: f"{v:.2f}"),
 ]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("queries", nargs="*", choices=[[]] + list(MICRO), default=[])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("-p", "--parallelism", type=int, default=2)
-    ap.add_argument("--rows", type=int, default=None)
-    ap.add_argument("--json", help="write every run's numbers here")
-    ap.add_argument("--chart", help="draw events per CPU-second per query into this PNG")
-    a = ap.parse_args()
-    queries = a.queries or list(MICRO)
-    engs = engines(a.parallelism)
-    work = tempfile.mkdtemp(prefix="riffle-compare-")
-    if a.quick:
-        rows = a.rows or 50_000
-        print(f"## quick check: {rows:,} rows, parallelism {a.parallelism}\n")
-        sys.exit(0 if quick(engs, queries, rows, work) else 1)
+def median(runs, key):
+    vals = [r[key] for r in runs if r[key] is not None]
+    return statistics.median(vals) if vals else None
 
-    rows = a.rows or 20_000_000
-    print(f"## micro-queries: {rows:,} rows, parallelism {a.parallelism}, {a.runs} runs each, alternating\n")
-    results = {(q, e.name): [] for q in queries for e in engs}
+
+class Report:
+    """Collects the tables as Markdown: printed as they are made, and kept for --update-docs."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, line=""):
+        print(line, flush=True)
+        self.lines.append(line)
+
+
+def run_suite(suite, queries, engs, size, runs, par, report):
+    report(f"### {suite.name}: {size:,} events per query, parallelism {par}, {runs} runs each"
+           + (", alternating" if len(suite.engine_names) > 1 else "") + "\n")
+    results = {(q, e): [] for q in queries for e in suite.engine_names}
     print("| query | engine | run | " + " | ".join(m[0] for m in METRICS) + " |")
     print("| --- " * (3 + len(METRICS)) + "|")
     for q in queries:
-        for run in range(a.runs):
-            for e in engs:
-                m = measure(e, q, rows, work)
-                results[(q, e.name)].append(m)
-                print(f"| {q} | {e.name} | {run + 1} | "
+        for run in range(runs):
+            for e in suite.engine_names:
+                m = measure(engs[e], suite, q, size, WORK, e)
+                results[(q, e)].append(m)
+                print(f"| {q} | {e} | {run + 1} | "
                       + " | ".join(f(m[k]) if m[k] is not None else "–" for _, k, f in METRICS) + " |",
                       flush=True)
-    print("\nMedians (min–max):\n")
-    print("| query | engine | " + " | ".join(m[0] for m in METRICS) + " |")
-    print("| --- " * (2 + len(METRICS)) + "|")
+    print()
+    if suite.name == "generator":
+        generator_table(results, queries, size, report)
+        return results
+    report("Medians (min–max):\n")
+    report("| query | engine | " + " | ".join(m[0] for m in METRICS) + " |")
+    report("| --- " * (2 + len(METRICS)) + "|")
     for q in queries:
-        for e in engs:
-            rs = results[(q, e.name)]
-            print(f"| {q} | {e.name} | " + " | ".join(fmt([r[k] for r in rs], f) for _, k, f in METRICS) + " |")
-    print("\nRiffle/Flink (medians):\n")
-    print("| query | events per CPU-s | peak RSS | first row |")
-    print("| --- | --- | --- | --- |")
+        for e in suite.engine_names:
+            rs = results[(q, e)]
+            report(f"| {q} | {e} | " + " | ".join(fmt([r[k] for r in rs], f) for _, k, f in METRICS) + " |")
+    report("\nRiffle/Flink (medians):\n")
+    report("| query | events per CPU-s | events per processing CPU-s | peak RSS | start-up | first row |")
+    report("| --- | --- | --- | --- | --- | --- |")
     for q in queries:
-        def med(e, k):
-            vals = [x[k] for x in results[(q, e)] if x[k] is not None]
-            return statistics.median(vals) if vals else None
-        cpu = med("riffle", "events_per_cpu_s") / med("flink", "events_per_cpu_s")
-        rss = med("riffle", "peak_rss_mb") / med("flink", "peak_rss_mb")
-        fr, ff = med("riffle", "first_row_s"), med("flink", "first_row_s")
+        r, f = results[(q, "riffle")], results[(q, "flink")]
+        cpu = median(r, "events_per_cpu_s") / median(f, "events_per_cpu_s")
+        proc = median(r, "events_per_proc_cpu_s") / median(f, "events_per_proc_cpu_s")
+        rss = median(r, "peak_rss_mb") / median(f, "peak_rss_mb")
+        st = f"{median(r, 'startup_s'):.2f} s vs {median(f, 'startup_s'):.2f} s"
+        fr, ff = median(r, "first_row_s"), median(f, "first_row_s")
         first = f"{fr:.2f} s vs {ff:.2f} s" if fr is not None and ff is not None else "–"
-        print(f"| {q} | {cpu:.1f}× | {rss:.3f}× | {first} |")
-    data = {
-        "title": f"{rows:,} rows, parallelism {a.parallelism}, {a.runs} runs each, "
-                 f"{datetime.date.today()}",
-        "queries": queries,
-        "engines": [e.name for e in engs],
-        "results": {q: {e.name: results[(q, e.name)] for e in engs} for q in queries},
-    }
-    if a.json:
-        json.dump(data, open(a.json, "w"), indent=1)
-    if a.chart:
-        path = os.path.join(work, "results.json")
-        json.dump(data, open(path, "w"))
-        subprocess.run([chart_python(), os.path.join(ROOT, "bench", "chart.py"), path, a.chart], check=True)
-        print(f"\nchart: {a.chart}")
+        report(f"| {q} | {cpu:.1f}× | {proc:.1f}× | {rss:.3f}× | {st} | {first} |")
+    report()
+    return results
+
+
+def published_flink():
+    """Throughput/Cores of the published Flink table (results.md §1), by query."""
+    path = os.path.join(QDIR, "..", "results.md")
+    out = {}
+    try:
+        for m in re.finditer(r"^\|(q\d+)\s*\|[\d,]+\s*\|[\d.]+\s*\|[\d.]+\s*\|[\d.]+\s*\|([\d.]+ [KM]/s)",
+                             open(path, encoding="utf-8").read(), re.M):
+            out.setdefault(m.group(1), m.group(2))
+    except OSError:
+        pass
+    return out
+
+
+def generator_table(results, queries, events, report):
+    published = published_flink()
+    report("| Nexmark Query | Events Num | Cores | Time(s) | Cores * Time(s) | Throughput/Cores "
+           "| peak RSS MB | published Flink Throughput/Cores |")
+    report("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    total_tpc = 0.0
+    for q in queries:
+        rs = results[(q, "riffle")]
+        tpc = median(rs, "events_per_cpu_s")
+        total_tpc += tpc
+        report(f"| {q} | {events:,} | {fmt([r['cores'] for r in rs], lambda v: f'{v:.2f}')} "
+               f"| {fmt([r['wall_s'] for r in rs], lambda v: f'{v:.2f}')} "
+               f"| {fmt([r['cpu_s'] for r in rs], lambda v: f'{v:.1f}')} "
+               f"| {fmt([r['events_per_cpu_s'] for r in rs], millions)}/s "
+               f"| {fmt([r['peak_rss_mb'] for r in rs], lambda v: f'{v:,.0f}')} | {published.get(q, '–')} |")
+    report(f"| Total | {events * len(queries):,} | | | | {total_tpc / 1e6:.2f} M/s | | |")
+    report()
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        mem = 0
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    return (f"{os.cpu_count()} × {cpu}, {mem / 2**20:.0f} GiB, Linux {platform.release()}, "
+            f"{java[0] if java else 'no java'}")
+
+
+def commit():
+    c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return c + (" (with uncommitted changes)" if dirty else "")
+
+
+def update_docs(report, command, revision):
+    text = open(DOCS, encoding="utf-8").read()
+    block = "\n".join([BEGIN, "", f"Generated {datetime.datetime.now():%Y-%m-%d %H:%M} by", "",
+                       f"    {command}", "",
+                       f"Commit {revision}, release build. Machine: {machine()}.", ""]
+                      + report.lines + [f"![events per CPU-second, Riffle vs Flink](img/{os.path.basename(CHART)})",
+                                        "", END])
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    open(DOCS, "w", encoding="utf-8").write(text)
+    print(f"\nupdated {os.path.relpath(DOCS, ROOT)}")
+
+
+WORK = None
+
+
+def main():
+    global WORK
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("queries", nargs="*", help="only these queries (names from the selected suites)")
+    ap.add_argument("--suite", choices=["micro", "nexmark", "generator", "all"], default="all")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", type=int, default=3, help="runs per query and engine (default 3)")
+    ap.add_argument("--gen-runs", type=int, default=1, help="runs per query of the generator suite (default 1)")
+    ap.add_argument("-p", "--parallelism", type=int, default=2)
+    ap.add_argument("--rows", type=int, help="micro suite rows (default 20 M; quick 50 k)")
+    ap.add_argument("--events", type=int, help="nexmark suite events (default 5 M; quick 20 k)")
+    ap.add_argument("--gen-events", type=int, help="generator suite events (default 100 M; quick 20 k)")
+    ap.add_argument("--json", help="write every run's numbers here")
+    ap.add_argument("--chart", help="draw events per CPU-second per query into this PNG")
+    ap.add_argument("--update-docs", action="store_true",
+                    help=f"write the chart to {CHART} and the tables into docs/benchmarks.md")
+    a = ap.parse_args()
+    command = "bench/compare.py " + " ".join(sys.argv[1:])
+    revision = commit()  # before the run writes the chart and the document
+
+    names = ["micro", "nexmark", "generator"] if a.suite == "all" else [a.suite]
+    needed = {"riffle"} | ({"flink"} if set(names) & {"micro", "nexmark"} else set())
+    rb = riffle_bin()
+    engs = engines(rb, a.parallelism, needed)
+    all_suites = {"micro": Micro(), "nexmark": NexmarkFile(rb, a.parallelism),
+                  "generator": NexmarkGenerator()}
+    suites = [all_suites[n] for n in names]
+    known = {q for s in suites for q in s.queries}
+    unknown = [q for q in a.queries if q not in known]
+    if unknown:
+        ap.error(f"unknown query {', '.join(unknown)}; the selected suites have: {', '.join(sorted(known))}")
+    queries = {s.name: [q for q in s.queries if not a.queries or q in a.queries] for s in suites}
+    suites = [s for s in suites if queries[s.name]]
+    explicit = {"micro": a.rows, "nexmark": a.events, "generator": a.gen_events}
+    sizes = {s.name: explicit[s.name] or (s.quick_size if a.quick else s.default_size) for s in suites}
+    WORK = tempfile.mkdtemp(prefix="riffle-compare-")
+    try:
+        if a.quick:
+            print(f"## quick check: parallelism {a.parallelism}, "
+                  + ", ".join(f"{s.name} {sizes[s.name]:,} events" for s in suites) + "\n")
+            sys.exit(0 if quick(suites, queries, engs, sizes, WORK) else 1)
+        report = Report()
+        data = {"title": f"events per processing CPU-second (start-up CPU excluded), parallelism "
+                         f"{a.parallelism}, {a.runs} runs each, {datetime.date.today()}",
+                "metric": "events_per_proc_cpu_s", "queries": [], "engines": ["riffle", "flink"], "results": {}}
+        for s in suites:
+            runs = a.gen_runs if s.name == "generator" else a.runs
+            results = run_suite(s, queries[s.name], engs, sizes[s.name], runs, a.parallelism, report)
+            for q in queries[s.name]:
+                label = q if s.name == "micro" else f"{s.name}/{q}"
+                data["results"].setdefault(label, {})
+                for e in s.engine_names:
+                    data["results"][label][e] = results[(q, e)]
+                if len(s.engine_names) > 1:
+                    data["queries"].append(label)
+        chart = os.path.join(ROOT, CHART) if a.update_docs else a.chart
+        if a.json:
+            json.dump(data, open(a.json, "w"), indent=1)
+        if chart and data["queries"]:
+            path = os.path.join(WORK, "results.json")
+            json.dump(data, open(path, "w"))
+            subprocess.run([chart_python(), os.path.join(ROOT, "bench", "chart.py"), path, chart], check=True)
+            print(f"\nchart: {chart}")
+        if a.update_docs:
+            update_docs(report, command, revision)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
 
 
 def chart_python():
-    venv = os.path.join(os.environ.get("RIFFLE_CACHE", os.path.expanduser("~/.cache/riffle")), "bench-venv")
+    venv = os.path.join(CACHE, "bench-venv")
     py = os.path.join(venv, "bin", "python")
     if subprocess.run([py, "-c", "import matplotlib"], capture_output=True).returncode if os.path.exists(py) else True:
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
