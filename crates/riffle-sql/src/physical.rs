@@ -42,6 +42,9 @@ pub(crate) struct Builder<'a> {
     /// Set while planning the input of a session window aggregate: the only
     /// place a `SESSION` table function may appear.
     pub(crate) session_window_ok: bool,
+    /// Per vertex, the `Calc` its chain ends with (and the chain's length
+    /// then), for [`Builder::push_calc`] to fuse the next one into.
+    calc_tail: std::collections::HashMap<usize, (usize, CalcFactory)>,
 }
 
 /// Builds the job of a script's sinks.
@@ -57,6 +60,7 @@ pub(crate) fn build_job(
         parallelism: session.config.parallelism()?,
         props: ExecutionProps::new(),
         session_window_ok: false,
+        calc_tail: std::collections::HashMap::new(),
     };
     let mut names = Vec::new();
     for sink in sinks {
@@ -226,8 +230,33 @@ impl Builder<'_> {
             .map(|e| self.physical(e, p.input.schema()))
             .collect::<Result<Vec<_>>>()?;
         let calc = CalcFactory::try_new(None, Some(exprs), arrow_schema(&p.schema))?;
-        self.push(vertex, Arc::new(calc));
+        self.push_calc(vertex, calc);
         Ok(())
+    }
+
+    /// Chains a `Calc` onto `vertex`, fused with a `Calc` the chain ends
+    /// with when [`CalcFactory::fuse`] allows: one pass over each chunk, and
+    /// a filter followed by a projection copies only the fields it keeps.
+    pub(crate) fn push_calc(&mut self, vertex: usize, calc: CalcFactory) {
+        let Some(v) = self.vertices.get_mut(vertex) else {
+            return;
+        };
+        let fused = match self.calc_tail.get(&vertex) {
+            Some((len, prev)) if *len == v.operators.len() => prev.fuse(&calc),
+            _ => None,
+        };
+        match fused {
+            Some(f) => {
+                v.operators.pop();
+                v.operators.push(Arc::new(f.clone()));
+                self.calc_tail.insert(vertex, (v.operators.len(), f));
+            }
+            None => {
+                self.push(vertex, Arc::new(calc.clone()));
+                let len = self.vertices.get(vertex).map_or(0, |v| v.operators.len());
+                self.calc_tail.insert(vertex, (len, calc));
+            }
+        }
     }
 
     pub(crate) fn push(&mut self, vertex: usize, op: Arc<dyn OperatorFactory>) {
@@ -305,7 +334,7 @@ impl Builder<'_> {
                 let input = self.plan(&f.input)?;
                 let pred = self.physical(&f.predicate, f.input.schema())?;
                 let calc = CalcFactory::try_new(Some(pred), None, arrow_schema(f.input.schema()))?;
-                self.push(input.vertex, Arc::new(calc));
+                self.push_calc(input.vertex, calc);
                 Ok(input)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),

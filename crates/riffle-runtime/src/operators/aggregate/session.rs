@@ -269,7 +269,10 @@ impl Operator for SessionAggregate {
     }
 
     fn on_end_of_input(&mut self, out: &mut Output) -> Result<()> {
-        self.fire(i64::MAX, out)
+        match self.clock.on_end_of_input() {
+            Some(t) => self.fire(t, out),
+            None => Ok(()),
+        }
     }
 
     fn next_processing_timer(&self) -> Option<i64> {

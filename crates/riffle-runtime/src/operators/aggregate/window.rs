@@ -9,7 +9,8 @@
 //! when the wall clock reaches `window_end`. A row whose window has already
 //! fired is late and dropped — for hopping and cumulative windows that is per
 //! window, exactly as Flink's slice-shared windows behave. End of input fires
-//! everything left.
+//! every event-time window left; processing-time windows still open are
+//! dropped, as in Flink (see [`Clock::on_end_of_input`]).
 //!
 //! Processing-time windows are assigned where the table function runs, before
 //! the exchange; a row that reaches this operator after its window fired
@@ -114,6 +115,16 @@ impl Clock {
     /// The wall clock reached `now`: fire windows with triggers up to the returned time.
     pub(crate) fn on_processing_time(&self, now: i64) -> Option<i64> {
         (self.time == TimeDomain::ProcessingTime).then(|| now - 1)
+    }
+
+    /// The input ended: fire windows with triggers up to the returned time.
+    ///
+    /// Event time ends with the maximum watermark, which closes every window.
+    /// The wall clock does not jump, so processing-time windows still open are
+    /// dropped: Flink does not fire pending processing-time timers when a
+    /// bounded job finishes, and a bounded run gives the same rows here.
+    pub(crate) fn on_end_of_input(&self) -> Option<i64> {
+        (self.time == TimeDomain::EventTime).then_some(i64::MAX)
     }
 }
 
@@ -262,7 +273,10 @@ impl Operator for WindowAggregate {
                 "late records dropped by window aggregate"
             );
         }
-        self.fire(i64::MAX, out)
+        match self.clock.on_end_of_input() {
+            Some(t) => self.fire(t, out),
+            None => Ok(()),
+        }
     }
 
     fn next_processing_timer(&self) -> Option<i64> {
