@@ -118,22 +118,18 @@ NEXMARK_COLUMNS = """
 RATE = 10_000_000
 
 
+def nexmark_file_ddl(path):
+    """The `datagen` table of the differential tier: Nexmark columns, the computed `dateTime` and
+    its watermark, over a file of JSON events."""
+    text = open(os.path.join(ROOT, "tests", "differential", "nexmark_fs_ddl.sql"), encoding="utf-8").read()
+    return text.replace("${EVENTS_PATH}", path)
+
+
 def nexmark_generator_ddl(events):
-    return f"""
-CREATE TABLE datagen ({NEXMARK_COLUMNS},
-    `dateTime` AS
-        CASE
-            WHEN event_type = 0 THEN person.`dateTime`
-            WHEN event_type = 1 THEN auction.`dateTime`
-            ELSE bid.`dateTime`
-        END,
-    WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
-) WITH (
-    'connector' = 'nexmark',
-    'first-event.rate' = '{RATE}',
-    'events.num' = '{events}'
-);
-"""
+    """The same table with Riffle's `nexmark` connector in place of the file."""
+    ddl = nexmark_file_ddl("")
+    return (ddl[:ddl.rindex("WITH (")]
+            + f"WITH ('connector' = 'nexmark', 'first-event.rate' = '{RATE}', 'events.num' = '{events}');\n")
 
 
 def statement(text):
@@ -178,8 +174,7 @@ class NexmarkFile(Suite):
 
     def script(self, q, events, sink):
         path = events_dir(self.riffle, events, self.parallelism)
-        ddl = open(os.path.join(ROOT, "tests", "differential", "nexmark_fs_ddl.sql"), encoding="utf-8").read()
-        return statement(ddl.replace("${EVENTS_PATH}", path)) + nexmark_query(q, sink)
+        return statement(nexmark_file_ddl(path)) + nexmark_query(q, sink)
 
 
 class NexmarkGenerator(Suite):

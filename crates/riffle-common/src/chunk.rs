@@ -125,23 +125,32 @@ impl Chunk {
     /// Keeps the rows where `mask` is true, kinds included.
     pub fn filter(&self, mask: &arrow::array::BooleanArray) -> Result<Chunk> {
         let data = filter_record_batch(&self.data, mask)?;
-        let kinds = match &self.kinds {
-            None => None,
-            Some(k) => {
-                let f = arrow::compute::filter(k.as_ref(), mask)?;
-                let f = f
-                    .as_any()
-                    .downcast_ref::<UInt8Array>()
-                    .cloned()
-                    .ok_or_else(|| {
-                        Error::Arrow(arrow::error::ArrowError::CastError(
-                            "filtered change-kind column is not UInt8".into(),
-                        ))
-                    })?;
-                Some(Arc::new(f))
-            }
+        Ok(Chunk {
+            data,
+            kinds: self.filtered_kinds(mask)?,
+        })
+    }
+
+    /// The change kinds of the rows where `mask` is true (for operators that
+    /// filter only some columns themselves).
+    pub fn filtered_kinds(
+        &self,
+        mask: &arrow::array::BooleanArray,
+    ) -> Result<Option<Arc<UInt8Array>>> {
+        let Some(k) = &self.kinds else {
+            return Ok(None);
         };
-        Ok(Chunk { data, kinds })
+        let f = arrow::compute::filter(k.as_ref(), mask)?;
+        let f = f
+            .as_any()
+            .downcast_ref::<UInt8Array>()
+            .cloned()
+            .ok_or_else(|| {
+                Error::Arrow(arrow::error::ArrowError::CastError(
+                    "filtered change-kind column is not UInt8".into(),
+                ))
+            })?;
+        Ok(Some(Arc::new(f)))
     }
 
     /// Replaces the data columns, keeping the change kinds (for projections).

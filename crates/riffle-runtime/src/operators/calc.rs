@@ -5,11 +5,10 @@
 //! Flink treats a `WHERE` over a changelog. Each expression runs on just the
 //! input fields it reads (see [`Narrowed`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::collections::HashMap;
-
-use arrow::array::{Array, ArrayRef, BooleanArray, UInt8Array};
+use arrow::array::{Array, ArrayRef, BooleanArray};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion_common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -165,18 +164,7 @@ impl Operator for Calc {
                             Arc::clone(leaf)
                         });
                     }
-                    let kinds = match &chunk.kinds {
-                        None => None,
-                        Some(k) => Some(Arc::new(
-                            arrow::compute::filter(k.as_ref(), &m)?
-                                .as_any()
-                                .downcast_ref::<UInt8Array>()
-                                .cloned()
-                                .ok_or_else(|| {
-                                    Error::Internal("change kinds are not UInt8".into())
-                                })?,
-                        )),
-                    };
+                    let kinds = chunk.filtered_kinds(&m)?;
                     (filtered, kinds, kept)
                 }
             },
@@ -418,7 +406,7 @@ fn is_leaf(e: &Arc<dyn PhysicalExpr>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{Int64Array, StringArray, StructArray};
+    use arrow::array::{Int64Array, StringArray, StructArray, UInt8Array};
     use arrow::buffer::NullBuffer;
     use arrow::datatypes::DataType;
     use datafusion_common::ScalarValue;
