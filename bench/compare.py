@@ -36,7 +36,7 @@ per query.
 --quick: small inputs and one run each; instead of timing, both engines run every query of the
 micro and nexmark suites to completion into `print` and the harness checks that their changelogs
 fold to the same number of rows; generator queries must run. Exit status 1 on a difference or a
-failure.
+failure; 2 on bad arguments or a missing Nexmark query text (checked before anything starts).
 
 --json writes every run's numbers; --chart draws events per CPU-second per query (bench/chart.py,
 matplotlib in a venv made under $RIFFLE_CACHE on first use). --update-docs does both into docs/
@@ -403,12 +403,13 @@ def quick(suites, queries, engs, sizes, work):
                     counts.append(None)
                 else:
                     counts.append(r.folded_rows())
+            shown = ["failed" if c is None else str(c) for c in counts]
             if len(counts) == 1 or q in UNCOUNTED:
                 same = None not in counts
-                cells = [str(c) for c in counts] + ["–"] * (2 - len(counts)) + ["ran" if same else "FAILED"]
+                cells = shown + ["–"] * (2 - len(counts)) + ["ran" if same else "FAILED"]
             else:
                 same = None not in counts and len(set(counts)) == 1
-                cells = [str(c) for c in counts] + ["yes" if same else "NO"]
+                cells = shown + ["yes" if same else "NO"]
             ok &= same
             print(f"| {s.name} | {q} | {' | '.join(cells)} |", flush=True)
     return ok
@@ -569,6 +570,22 @@ def update_docs(report, command, revision):
 WORK = None
 
 
+def check_nexmark_texts(suites, only):
+    """Stops, before anything is built or started, if a Nexmark text the selected suites and
+    queries read (`ddl_views.sql`, `qN.sql`) is not in QDIR."""
+    lists = {"nexmark": NEXMARK_BOTH, "generator": NEXMARK_GEN}
+    queries = [q for s in suites for q in lists.get(s, []) if not only or q in only]
+    if not queries:
+        return
+    files = ["ddl_views.sql"] + [f"{q}.sql" for q in dict.fromkeys(queries) if q != "source"]
+    for f in files:
+        if not os.path.isfile(os.path.join(QDIR, f)):
+            problem = f"has no {f}" if os.path.isdir(QDIR) else f"does not exist (looked for {f})"
+            print(f"compare.py: the Nexmark query directory {QDIR} {problem}; set NEXMARK_QUERIES_DIR "
+                  "to the directory holding ddl_views.sql and q0.sql ... q22.sql", file=sys.stderr)
+            sys.exit(2)
+
+
 def main():
     global WORK
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -586,10 +603,11 @@ def main():
     ap.add_argument("--update-docs", action="store_true",
                     help=f"write the chart to {CHART} and the tables into docs/benchmarks.md")
     a = ap.parse_args()
+    names = ["micro", "nexmark", "generator"] if a.suite == "all" else [a.suite]
+    check_nexmark_texts(names, a.queries)
     command = "bench/compare.py " + " ".join(sys.argv[1:])
     revision = commit()  # before the run writes the chart and the document
 
-    names = ["micro", "nexmark", "generator"] if a.suite == "all" else [a.suite]
     needed = {"riffle"} | ({"flink"} if set(names) & {"micro", "nexmark"} else set())
     rb = riffle_bin()
     engs = engines(rb, a.parallelism, needed)

@@ -25,6 +25,15 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ ${#QUERIES[@]} -gt 0 ]] || QUERIES=(q0 q1 q2 q11 q14 q15 q16 q17 q18 q19 q21 q22)
+# Every query text is checked before anything is built or run.
+for f in ddl_views.sql "${QUERIES[@]/%/.sql}"; do
+    [[ -f "$QDIR/$f" ]] && continue
+    problem="has no $f"
+    [[ -d "$QDIR" ]] || problem="does not exist (looked for $f)"
+    echo "$(basename "$0"): the Nexmark query directory $QDIR $problem;" \
+        "set NEXMARK_QUERIES_DIR to the directory holding ddl_views.sql and q0.sql ... q22.sql" >&2
+    exit 2
+done
 if [[ -z "${RIFFLE_BIN:-}" ]]; then
     (cd "$ROOT" && cargo build --release -p riffle-cli --quiet)
     RIFFLE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/riffle"

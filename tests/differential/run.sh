@@ -8,9 +8,11 @@
 # into final rows and compares them as multisets. Prints one line per comparison and a
 # closing `N passed, N failed` line; exits non-zero on any failure.
 #
-# Queries are the Nexmark texts (read unmodified from NEXMARK_QUERIES_DIR) and Riffle's
-# own cases in tests/differential/queries/ (window table functions, legacy windows,
-# retraction, deduplication); a name found in the latter is one of ours.
+# Queries are the Nexmark texts (read unmodified from NEXMARK_QUERIES_DIR, default
+# ../shared/reference/nexmark/queries next to the clone) and Riffle's own cases in
+# tests/differential/queries/ (window table functions, legacy windows, retraction,
+# deduplication); a name found in the latter is one of ours. A missing Nexmark text stops the
+# run before anything is built.
 #
 # Environment: RIFFLE_BIN (default: build with cargo), DIFF_EVENTS (default 20000),
 # DIFF_RATE (events per second of event time, default 1000, so 20000 events span 20 s
@@ -33,6 +35,22 @@ OWN=()
 for q in "${QUERIES[@]}"; do
     if [[ -f "$OWN_DIR/$q.sql" ]]; then OWN+=("$q"); else NEXMARK+=("$q"); fi
 done
+
+# need_nexmark_texts QUERY...: stops, before anything is built or run, if the Nexmark texts
+# these queries read are not in NEXMARK_DIR.
+need_nexmark_texts() {
+    [[ $# -gt 0 ]] || return 0
+    local f problem
+    for f in ddl_views.sql "${@/%/.sql}"; do
+        [[ -f "$NEXMARK_DIR/$f" ]] && continue
+        problem="has no $f"
+        [[ -d "$NEXMARK_DIR" ]] || problem="does not exist (looked for $f)"
+        echo "$(basename "$0"): the Nexmark query directory $NEXMARK_DIR $problem;" \
+            "set NEXMARK_QUERIES_DIR to the directory holding ddl_views.sql and q0.sql ... q22.sql" >&2
+        exit 2
+    done
+}
+need_nexmark_texts "${NEXMARK[@]}"
 
 if [[ -z "${RIFFLE_BIN:-}" ]]; then
     (cd "$ROOT" && cargo build -p riffle-cli --quiet)

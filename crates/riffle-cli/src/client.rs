@@ -12,9 +12,27 @@ use serde_json::{Value, json};
 /// The `-m HOST:PORT` option.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// The JobManager's REST address (host:port) to connect to.
+    /// The JobManager's REST address (host:port) to connect to; default:
+    /// rest.address and rest.port of the configuration, as `flink` does.
     #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
-    pub jobmanager: String,
+    pub jobmanager: Option<String>,
+}
+
+impl Target {
+    /// The address to connect to: `-m`, else `rest.address:rest.port` from
+    /// the configuration (`RIFFLE_CONF_DIR` or `FLINK_CONF_DIR`, the
+    /// properties variables), else Flink's default `localhost:8081`.
+    pub fn address(&self) -> Result<String> {
+        if let Some(m) = &self.jobmanager {
+            return Ok(m.clone());
+        }
+        let loaded = riffle_common::config::load_cluster_config_from_env(&[]).context(
+            "cannot load the configuration to find the JobManager (or pass -m HOST:PORT)",
+        )?;
+        let cluster = riffle_common::ClusterConfig::resolve(&loaded)
+            .context("invalid configuration (or pass -m HOST:PORT)")?;
+        Ok(format!("{}:{}", cluster.rest_address, cluster.rest_port))
+    }
 }
 
 /// Arguments of `riffle list`.
@@ -109,12 +127,12 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client of `target` (`host:port` or a URL).
-    pub(crate) fn new(target: &Target) -> Client {
-        let base = if target.jobmanager.starts_with("http") {
-            target.jobmanager.trim_end_matches('/').to_string()
+    /// A client of `address` (`host:port` or a URL).
+    pub(crate) fn new(address: &str) -> Client {
+        let base = if address.starts_with("http") {
+            address.trim_end_matches('/').to_string()
         } else {
-            format!("http://{}", target.jobmanager.trim_end_matches('/'))
+            format!("http://{}", address.trim_end_matches('/'))
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -216,7 +234,7 @@ fn format_time(ms: i64) -> String {
 
 /// `riffle list`.
 pub fn list(args: ListArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.target);
+    let client = Client::new(&args.target.address()?);
     println!("Waiting for response...");
     let body = client.get("/jobs/overview")?;
     let jobs = body["jobs"].as_array().cloned().unwrap_or_default();
@@ -284,7 +302,7 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
 
 /// `riffle cancel`.
 pub fn cancel(args: CancelArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.target);
+    let client = Client::new(&args.target.address()?);
     println!("Cancelling job {}.", args.job_id);
     client.cancel_job(&args.job_id)?;
     println!("Cancelled job {}.", args.job_id);
@@ -300,7 +318,7 @@ fn trigger_id(v: &Value) -> Result<String> {
 
 /// `riffle savepoint`: trigger (and wait for) a savepoint, or dispose one.
 pub fn savepoint(args: SavepointArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.target);
+    let client = Client::new(&args.target.address()?);
     if let Some(path) = &args.dispose {
         println!("Disposing savepoint '{path}'.");
         let t =
@@ -338,7 +356,7 @@ pub fn savepoint(args: SavepointArgs) -> Result<ExitCode> {
 
 /// `riffle stop`: stop a job with a savepoint.
 pub fn stop(args: StopArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.target);
+    let client = Client::new(&args.target.address()?);
     let job = &args.job_id;
     println!("Suspending job \"{job}\" with a CANONICAL savepoint.");
     let body = json!({
@@ -363,7 +381,7 @@ pub fn stop(args: StopArgs) -> Result<ExitCode> {
 
 /// `riffle checkpoint`: take a checkpoint now.
 pub fn checkpoint(args: CheckpointArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.target);
+    let client = Client::new(&args.target.address()?);
     let job = &args.job_id;
     let kind = if args.full { "FULL" } else { "CONFIGURED" };
     println!("Triggering checkpoint for job {job}.");
@@ -382,7 +400,7 @@ pub fn checkpoint(args: CheckpointArgs) -> Result<ExitCode> {
 
 /// `riffle info`: the cluster overview.
 pub fn info(args: InfoArgs) -> Result<ExitCode> {
-    let client = Client::new(&args.target);
+    let client = Client::new(&args.target.address()?);
     let o = client.get("/overview")?;
     println!(
         "TaskManagers: {}, slots: {} total, {} available; jobs: {} running, {} finished, {} cancelled, {} failed",
@@ -399,13 +417,13 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
 
 /// `riffle run -m`: submits a script; waits for the end unless `detached`.
 pub fn submit(
-    target: &Target,
+    address: &str,
     script: String,
     parallelism: Option<usize>,
     config: &[(String, String)],
     detached: bool,
 ) -> Result<ExitCode> {
-    let client = Client::new(target);
+    let client = Client::new(address);
     let conf: serde_json::Map<String, Value> = config
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))

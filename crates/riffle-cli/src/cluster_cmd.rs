@@ -1,12 +1,16 @@
 //! The cluster processes: `riffle jobmanager`, `riffle taskmanager` and
-//! `riffle standalone-job`, configured like Flink's (`$RIFFLE_CONF_DIR/config.yaml`,
-//! `RIFFLE_PROPERTIES`, `-D key=value`).
+//! `riffle standalone-job`, configured like Flink's (`config.yaml` in
+//! `RIFFLE_CONF_DIR` or `FLINK_CONF_DIR`, `FLINK_PROPERTIES`,
+//! `RIFFLE_PROPERTIES`, `-D key=value`), resolved once at start-up.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use riffle_common::config::{Configuration, load_cluster_config_from_env};
+use riffle_common::config::{
+    ClusterConfig, Configuration, Origin, SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH,
+    load_cluster_config_from_env,
+};
 use riffle_jobmanager::job::{JobSpec, JobStatus};
 use riffle_jobmanager::{JobManager, JobManagerOptions};
 use riffle_rpc::{JobId, ResourceId};
@@ -48,33 +52,56 @@ pub struct StandaloneArgs {
     pub allow_non_restored_state: bool,
 }
 
-/// Loads and checks the cluster configuration; unknown keys are warned about once.
-pub fn cluster_config(define: &[String]) -> Result<Configuration> {
-    let config = load_cluster_config_from_env(define);
-    // Log in the configured format from here on; a broken configuration is
-    // still reported (as text) before the process exits.
-    let format = config
-        .as_ref()
-        .ok()
-        .and_then(|c| c.log_format().ok())
-        .unwrap_or_default();
-    crate::logging::init(format, "info");
-    let config = config.context("cannot load the configuration")?;
-    config.validate().context("invalid configuration")?;
-    for k in config.unknown_keys() {
-        tracing::warn!(key = %k, "configuration key is not used by Riffle");
-    }
-    Ok(config)
+/// A process's configuration: as collected (jobs start from it) and resolved.
+pub struct Loaded {
+    /// File, variables and `-D`, with origins.
+    pub collected: Configuration,
+    /// The same, typed.
+    pub cluster: ClusterConfig,
 }
 
-fn start_jobmanager(config: Configuration) -> Result<JobManager> {
+/// Loads and resolves the cluster configuration; unknown keys are warned about once.
+pub fn cluster_config(define: &[String]) -> Result<Loaded> {
+    load_with(define, |_| {})
+}
+
+/// [`cluster_config`] with entries from the command's own flags set by `extra`.
+fn load_with(define: &[String], extra: impl FnOnce(&mut Configuration)) -> Result<Loaded> {
+    let config = load_cluster_config_from_env(define).map(|mut c| {
+        extra(&mut c);
+        c
+    });
+    let cluster = config.as_ref().ok().map(ClusterConfig::resolve);
+    // Log in the configured format from here on; a broken configuration is
+    // still reported (as text) before the process exits.
+    let format = match &cluster {
+        Some(Ok(c)) => c.log_format,
+        _ => riffle_common::LogFormat::Text,
+    };
+    crate::logging::init(format, "info");
+    let collected = config.context("cannot load the configuration")?;
+    let cluster = match cluster {
+        Some(c) => c.context("invalid configuration")?,
+        None => ClusterConfig::resolve(&collected).context("invalid configuration")?,
+    };
+    // Job keys are checked now too, so a bad default fails at start, not at the first job.
+    collected.validate().context("invalid configuration")?;
+    for warning in collected.warnings() {
+        tracing::warn!("{warning}");
+    }
+    Ok(Loaded { collected, cluster })
+}
+
+fn start_jobmanager(loaded: Loaded) -> Result<JobManager> {
+    let c = &loaded.cluster;
     let options = JobManagerOptions {
-        rpc_bind: config.jobmanager_bind_host()?,
-        rpc_port: config.jobmanager_rpc_port()?,
-        rest_bind: config.rest_bind_address()?,
-        rest_port: *config.rest_bind_port()?.ports().start(),
-        metrics_ports: config.prometheus_endpoint()?,
-        config,
+        rpc_bind: c.jobmanager_bind_host.clone(),
+        rpc_port: c.jobmanager_rpc_port,
+        rest_bind: c.rest_bind_address.clone(),
+        rest_port: *c.rest_bind_port.ports().start(),
+        metrics_ports: c.metrics.prometheus,
+        config: loaded.collected,
+        cluster: loaded.cluster,
     };
     JobManager::start(options).map_err(|e| anyhow::anyhow!(e))
 }
@@ -100,28 +127,24 @@ pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
 
 /// `riffle taskmanager`: runs until killed.
 pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
-    let config = cluster_config(&args.define)?;
-    let resource_id = match config.taskmanager_resource_id() {
-        Some(s) => s.parse().unwrap_or_else(|_| ResourceId::from_seed(&s)),
+    let c = cluster_config(&args.define)?.cluster;
+    let resource_id = match &c.taskmanager_resource_id {
+        Some(s) => s.parse().unwrap_or_else(|_| ResourceId::from_seed(s)),
         None => ResourceId::random(),
     };
     let options = TaskManagerOptions {
         resource_id,
-        jobmanager: format!(
-            "{}:{}",
-            config.jobmanager_rpc_address()?,
-            config.jobmanager_rpc_port()?
-        ),
-        host: match config.taskmanager_host()? {
-            Some(h) => h,
-            None => "127.0.0.1".to_string(),
-        },
-        bind_host: config.taskmanager_bind_host()?,
-        data_port: config.taskmanager_data_port()?,
-        slots: config.number_of_task_slots()?,
-        heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms()? as u64),
-        heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms()? as u64),
-        metrics_ports: config.prometheus_endpoint()?,
+        jobmanager: format!("{}:{}", c.jobmanager_rpc_address, c.jobmanager_rpc_port),
+        host: c
+            .taskmanager_host
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_string()),
+        bind_host: c.taskmanager_bind_host.clone(),
+        data_port: c.taskmanager_data_port,
+        slots: c.slots,
+        heartbeat_interval: Duration::from_millis(c.heartbeat_interval_ms.unsigned_abs()),
+        heartbeat_timeout: Duration::from_millis(c.heartbeat_timeout_ms.unsigned_abs()),
+        metrics_ports: c.metrics.prometheus,
     };
     let tm = TaskManager::start(options).context("cannot start the TaskManager")?;
     tracing::info!(
@@ -137,17 +160,26 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
 
 /// `riffle standalone-job`: a JobManager that runs exactly one job and exits with it.
 pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
-    let mut define = args.define.clone();
-    if let Some(path) = &args.from_savepoint {
-        define.push(format!("{}={path}", riffle_common::config::SAVEPOINT_PATH));
-    }
-    if args.allow_non_restored_state {
-        define.push(format!(
-            "{}=true",
-            riffle_common::config::SAVEPOINT_IGNORE_UNCLAIMED_STATE
-        ));
-    }
-    let config = cluster_config(&define)?;
+    let loaded = load_with(&args.define, |c| {
+        if let Some(path) = &args.from_savepoint {
+            c.set_from(
+                SAVEPOINT_PATH,
+                path.clone(),
+                Origin::Flag {
+                    flag: "--fromSavepoint".into(),
+                },
+            );
+        }
+        if args.allow_non_restored_state {
+            c.set_from(
+                SAVEPOINT_IGNORE_UNCLAIMED_STATE,
+                "true",
+                Origin::Flag {
+                    flag: "--allowNonRestoredState".into(),
+                },
+            );
+        }
+    })?;
     let script = std::fs::read_to_string(&args.job_file)
         .with_context(|| format!("cannot read job file '{}'", args.job_file.display()))?;
     let id = match (&args.job_id, &args.job_id_seed) {
@@ -155,11 +187,8 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         (None, Some(seed)) => JobId::from_seed(seed),
         (None, None) => JobId::random(),
     };
-    let job_config = config
-        .entries()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let jm = start_jobmanager(config)?;
+    let job_config = loaded.collected.clone();
+    let jm = start_jobmanager(loaded)?;
     tracing::info!(
         "JobManager running job {id}: RPC port {}, REST API at http://{}{}",
         jm.rpc_port,

@@ -5,6 +5,7 @@
 
 mod client;
 mod cluster_cmd;
+mod config_cmd;
 mod gen_cmd;
 mod logging;
 mod minicluster;
@@ -59,6 +60,9 @@ enum Command {
     Checkpoint(client::CheckpointArgs),
     /// The interactive SQL client (on a cluster with -m, else embedded).
     Sql(sql_client::SqlArgs),
+    /// Print the effective configuration with each value's origin (or, with
+    /// --reference, every key Riffle reads).
+    Config(config_cmd::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Stop(a) => client::stop(a),
         Command::Checkpoint(a) => client::checkpoint(a),
         Command::Sql(a) => sql_client::sql(a),
+        Command::Config(a) => config_cmd::config(a),
     };
     match result {
         Ok(code) => code,

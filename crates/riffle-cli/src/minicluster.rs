@@ -10,8 +10,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use riffle_common::config::Configuration;
+use anyhow::{Context, Result, anyhow};
+use riffle_common::config::{ClusterConfig, Configuration};
 use riffle_jobmanager::job::{JobSpec, JobStatus};
 use riffle_jobmanager::{JobManager, JobManagerOptions};
 use riffle_rpc::{JobId, ResourceId};
@@ -32,8 +32,13 @@ pub struct MiniCluster {
 impl MiniCluster {
     /// Starts both on ephemeral ports of 127.0.0.1 with `slots` slots.
     pub fn start(config: &Configuration, slots: usize) -> Result<MiniCluster> {
+        let cluster = ClusterConfig::resolve(config).context("invalid configuration")?;
+        let heartbeat_interval =
+            Duration::from_millis(cluster.heartbeat_interval_ms.unsigned_abs());
+        let heartbeat_timeout = Duration::from_millis(cluster.heartbeat_timeout_ms.unsigned_abs());
         let jobmanager = JobManager::start(JobManagerOptions {
             config: config.clone(),
+            cluster,
             rpc_bind: "127.0.0.1".into(),
             rpc_port: 0,
             rest_bind: "127.0.0.1".into(),
@@ -48,8 +53,8 @@ impl MiniCluster {
             bind_host: "127.0.0.1".into(),
             data_port: 0,
             slots: slots.max(1),
-            heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms()? as u64),
-            heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms()? as u64),
+            heartbeat_interval,
+            heartbeat_timeout,
             metrics_ports: None,
         })
         .map_err(|e| anyhow!("cannot start the embedded TaskManager: {e}"))?;
@@ -85,10 +90,7 @@ impl MiniCluster {
             .submit_spec(JobSpec {
                 id,
                 script: script.to_string(),
-                config: config
-                    .entries()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
+                config: config.clone(),
             })
             .map_err(|e| anyhow!("{e}"))
     }

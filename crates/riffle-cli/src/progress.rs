@@ -1,5 +1,20 @@
 //! The live progress line: records/s, current watermark, elapsed time.
-//! Drawn on standard error only when it is a terminal.
+//!
+//! The line is redrawn in place (`\r`, erase line) on standard error every
+//! half second, so it is drawn only where that makes sense: when standard
+//! error is a terminal, and never when the job's own rows reach a terminal
+//! too. Rows of a `print` sink or a bare `SELECT` are written by the task
+//! threads straight to standard output (or standard error, with
+//! `'standard-error' = 'true'`) while the line is being redrawn; on a shared
+//! terminal a row would start in the middle of the progress text, and the CLI
+//! cannot order its writes with the connector's. So ([`should_draw`]): no
+//! line with `--quiet`, none when standard error is not a terminal, none when
+//! rows go to standard error, and none when rows go to standard output and
+//! that is a terminal. `riffle run job.sql > rows.txt` keeps the line; a job
+//! into `blackhole` or files keeps it whatever standard output is. Standard
+//! output on a different terminal than standard error also loses the line:
+//! telling two terminals apart is not worth the code for what is only a
+//! display.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -8,6 +23,27 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use riffle_runtime::metrics::JobMetrics;
+
+/// Where a job prints its rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowOutput {
+    /// Some sink prints to standard output (`print`, bare `SELECT`).
+    pub stdout: bool,
+    /// Some sink prints to standard error (`print` with `'standard-error' = 'true'`).
+    pub stderr: bool,
+}
+
+/// Whether to draw the progress line (the rule of the module doc).
+pub fn should_draw(
+    quiet: bool,
+    stderr_is_terminal: bool,
+    stdout_is_terminal: bool,
+    rows: RowOutput,
+) -> bool {
+    // Rows on standard error share the line's terminal whenever it is drawn.
+    let rows_on_a_terminal = rows.stderr || (rows.stdout && stdout_is_terminal);
+    !quiet && stderr_is_terminal && !rows_on_a_terminal
+}
 
 /// A running progress reporter.
 pub struct Progress {
@@ -75,5 +111,47 @@ impl Progress {
             let _ = h.join();
         }
         self.started.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_never_shares_a_terminal_with_rows() {
+        let none = RowOutput::default();
+        let stdout = RowOutput {
+            stdout: true,
+            stderr: false,
+        };
+        let stderr = RowOutput {
+            stdout: false,
+            stderr: true,
+        };
+        // (quiet, stderr terminal, stdout terminal, rows) → draw
+        let cases = [
+            // No printed rows: only standard error matters.
+            (false, true, true, none, true),
+            (false, true, false, none, true),
+            (false, false, true, none, false),
+            // Rows on standard output: drawn only when they go to a file or pipe.
+            (false, true, true, stdout, false),
+            (false, true, false, stdout, true),
+            (false, false, false, stdout, false),
+            // Rows on standard error: never.
+            (false, true, false, stderr, false),
+            (false, true, true, stderr, false),
+            // --quiet wins.
+            (true, true, false, none, false),
+            (true, true, false, stdout, false),
+        ];
+        for (quiet, err_tty, out_tty, rows, expected) in cases {
+            assert_eq!(
+                should_draw(quiet, err_tty, out_tty, rows),
+                expected,
+                "quiet={quiet}, stderr terminal={err_tty}, stdout terminal={out_tty}, {rows:?}"
+            );
+        }
     }
 }

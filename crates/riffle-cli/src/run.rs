@@ -2,7 +2,10 @@
 //!
 //! `riffle run FILE.sql` runs the job on the embedded mini-cluster
 //! ([`MiniCluster`]); with `-m HOST:PORT` it submits to a session cluster.
+//! The live progress line is drawn only where it cannot mix with printed
+//! rows (see [`crate::progress`]).
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +13,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use riffle_common::config::{Configuration, PARALLELISM_DEFAULT};
+use riffle_common::config::{
+    Configuration, Origin, SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH,
+};
 use riffle_jobmanager::job::JobStatus;
 use riffle_runtime::metrics::JobMetrics;
 use riffle_sql::Session;
 
 use crate::minicluster::MiniCluster;
-use crate::progress::Progress;
+use crate::progress::{Progress, RowOutput};
 
 /// Arguments of `riffle run`.
 #[derive(Debug, clap::Args)]
@@ -59,16 +64,33 @@ pub struct ExplainArgs {
     pub define: Vec<String>,
 }
 
-fn config_from(parallelism: Option<usize>, define: &[String]) -> Result<Configuration> {
-    let mut config = Configuration::new();
-    for d in define {
-        config.set_pair(d)?;
+/// The job's configuration before its script: config file, properties
+/// variables, `-D`, then the command's own flags.
+fn config_from(
+    parallelism: Option<usize>,
+    define: &[String],
+    savepoint: Option<&str>,
+    allow_non_restored_state: bool,
+) -> Result<Configuration> {
+    let mut config = crate::config_cmd::load(define)?;
+    crate::config_cmd::set_parallelism(&mut config, parallelism);
+    if let Some(path) = savepoint {
+        config.set_from(
+            SAVEPOINT_PATH,
+            path,
+            Origin::Flag {
+                flag: "--fromSavepoint".into(),
+            },
+        );
     }
-    if let Some(p) = parallelism {
-        config.set(PARALLELISM_DEFAULT, p.to_string());
-    }
-    for k in config.unknown_keys() {
-        tracing::warn!(key = %k, "configuration key is not used by Riffle");
+    if allow_non_restored_state {
+        config.set_from(
+            SAVEPOINT_IGNORE_UNCLAIMED_STATE,
+            "true",
+            Origin::Flag {
+                flag: "--allowNonRestoredState".into(),
+            },
+        );
     }
     Ok(config)
 }
@@ -79,32 +101,35 @@ fn read(file: &PathBuf) -> Result<String> {
 }
 
 /// Plans and runs a file's job, showing progress.
-pub fn run(mut args: RunArgs) -> Result<ExitCode> {
+pub fn run(args: RunArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
-    if let Some(path) = &args.from_savepoint {
-        args.define
-            .push(format!("{}={path}", riffle_common::config::SAVEPOINT_PATH));
-    }
-    if args.allow_non_restored_state {
-        args.define.push(format!(
-            "{}=true",
-            riffle_common::config::SAVEPOINT_IGNORE_UNCLAIMED_STATE
-        ));
-    }
     if let Some(jm) = &args.jobmanager {
-        let mut pairs = Vec::new();
+        // Only what this command sets travels: the cluster has its own file.
+        let mut sent = Configuration::new();
         for d in &args.define {
-            let (k, v) = d
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("-D {d}: expected key=value"))?;
-            pairs.push((k.trim().to_string(), v.trim().to_string()));
+            sent.set_pair(d, Origin::Dynamic)?;
         }
-        let target = crate::client::Target {
-            jobmanager: jm.clone(),
-        };
-        return crate::client::submit(&target, sql, args.parallelism, &pairs, args.detached);
+        if let Some(path) = &args.from_savepoint {
+            sent.set_from(SAVEPOINT_PATH, path.clone(), Origin::Dynamic);
+        }
+        if args.allow_non_restored_state {
+            sent.set_from(SAVEPOINT_IGNORE_UNCLAIMED_STATE, "true", Origin::Dynamic);
+        }
+        for warning in sent.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let pairs: Vec<(String, String)> = sent
+            .entries()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        return crate::client::submit(jm, sql, args.parallelism, &pairs, args.detached);
     }
-    let config = config_from(args.parallelism, &args.define)?;
+    let config = config_from(
+        args.parallelism,
+        &args.define,
+        args.from_savepoint.as_deref(),
+        args.allow_non_restored_state,
+    )?;
     // Planned here first: errors name the file, EXPLAIN and SET print, and
     // the graph says how many slots the embedded cluster needs.
     let mut session = Session::new(config.clone());
@@ -137,7 +162,16 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode> {
         let interrupted = Arc::clone(&interrupted);
         let _ = ctrlc::set_handler(move || interrupted.store(true, Ordering::Relaxed));
     }
-    let show = !args.quiet && std::io::stderr().is_terminal();
+    let rows = row_output(
+        session.catalog.tables.values().map(|t| &t.ddl.options),
+        !script.query_columns.is_empty(),
+    );
+    let show = crate::progress::should_draw(
+        args.quiet,
+        std::io::stderr().is_terminal(),
+        std::io::stdout().is_terminal(),
+        rows,
+    );
     let progress = Progress::start(cluster.metrics_fn(id), show);
     // Ctrl-C cancels the job through the JobManager, as `riffle cancel` would.
     let status = loop {
@@ -191,13 +225,70 @@ pub fn run(mut args: RunArgs) -> Result<ExitCode> {
     }
 }
 
+/// Where a job prints its rows, from the `WITH` options of the script's
+/// tables and whether it has bare `SELECT`s (printed to standard output).
+/// Every `print` table counts: the connector only writes, so a script
+/// declares one to insert into it.
+fn row_output<'a>(
+    tables: impl IntoIterator<Item = &'a BTreeMap<String, String>>,
+    bare_selects: bool,
+) -> RowOutput {
+    let mut rows = RowOutput {
+        stdout: bare_selects,
+        stderr: false,
+    };
+    for options in tables {
+        if options.get("connector").map(|c| c.trim()) != Some("print") {
+            continue;
+        }
+        let to_stderr = options
+            .get("standard-error")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        if to_stderr {
+            rows.stderr = true;
+        } else {
+            rows.stdout = true;
+        }
+    }
+    rows
+}
+
 /// Prints the plans of a file's job.
 pub fn explain(args: ExplainArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
-    let mut session = Session::new(config_from(args.parallelism, &args.define)?);
+    let mut session = Session::new(config_from(args.parallelism, &args.define, None, false)?);
     let text = session
         .explain_script(&sql, &Arc::new(JobMetrics::default()))
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     println!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn rows_are_printed_by_print_tables_and_bare_selects() {
+        let print = options(&[("connector", "print")]);
+        let print_err = options(&[("connector", "print"), ("standard-error", " True ")]);
+        let print_not_err = options(&[("connector", "print"), ("standard-error", "false")]);
+        let blackhole = options(&[("connector", "blackhole")]);
+        let nexmark = options(&[("connector", "nexmark")]);
+        let out = |stdout, stderr| RowOutput { stdout, stderr };
+
+        assert_eq!(row_output([&nexmark, &blackhole], false), out(false, false));
+        assert_eq!(row_output([&nexmark, &blackhole], true), out(true, false));
+        assert_eq!(row_output([&nexmark, &print], false), out(true, false));
+        assert_eq!(row_output([&print_not_err], false), out(true, false));
+        assert_eq!(row_output([&print_err], false), out(false, true));
+        assert_eq!(row_output([&print_err, &print], false), out(true, true));
+    }
 }

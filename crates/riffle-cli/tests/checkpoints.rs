@@ -578,3 +578,104 @@ fn a_restarted_jobmanager_resumes_the_job_from_its_latest_checkpoint() {
     assert!(got.0 == want.0, "window rows differ");
     assert!(got.1 == want.1, "aggregate results differ");
 }
+
+/// `nexmark_job` with `SET` statements in front of it.
+fn with_sets(file: &str, sets: &[(&str, &str)]) -> String {
+    let mut sql: String = sets
+        .iter()
+        .map(|(k, v)| format!("SET '{k}' = '{v}';\n"))
+        .collect();
+    sql.push_str(&std::fs::read_to_string(file).unwrap());
+    let out = format!("{file}.set.sql");
+    std::fs::write(&out, sql).unwrap();
+    out
+}
+
+/// Checkpointing enabled only by the script's `SET`, no restart strategy
+/// anywhere: as in Flink 2, the job restarts with exponential delay after a
+/// TaskManager is killed, and its output equals an undisturbed run's.
+#[test]
+fn checkpointing_set_in_the_script_makes_a_killed_job_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 1_000_000;
+    let want = expected(dir.path(), events);
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let mut cluster = Cluster::start(2);
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), events, true);
+    let file = with_sets(
+        &file,
+        &[
+            ("execution.checkpointing.interval", "1s"),
+            ("execution.checkpointing.dir", ck.to_str().unwrap()),
+        ],
+    );
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    let kills = kill_taskmanagers(&mut cluster, &id, 1, 3);
+    assert_eq!(kills, 1, "the job ended before the kill");
+    wait_finished(&cluster, &id);
+    assert!(restarts(&cluster, &id) >= 1);
+    let config = cluster.get(&format!("/jobs/{id}/config"));
+    assert!(
+        config["execution-config"]["restart-strategy"]
+            .as_str()
+            .unwrap()
+            .starts_with("exponential-delay"),
+        "{config}"
+    );
+    // The job's resolved configuration shows the script's value; the
+    // cluster's does not have it.
+    let entry = |list: &Value, key: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == key)
+            .map(|e| e["value"].clone())
+    };
+    let job_conf = cluster.get(&format!("/jobs/{id}/jobmanager/config"));
+    assert_eq!(
+        entry(&job_conf, "execution.checkpointing.interval"),
+        Some(Value::from("1s"))
+    );
+    let cluster_conf = cluster.get("/jobmanager/config");
+    assert_eq!(
+        entry(&cluster_conf, "execution.checkpointing.interval"),
+        None
+    );
+    assert_eq!(
+        entry(&cluster_conf, "heartbeat.interval"),
+        Some(Value::from("500 ms"))
+    );
+    let got = committed(&out);
+    assert!(got.0 == want.0, "window rows differ");
+    assert!(got.1 == want.1, "aggregate results differ");
+}
+
+/// An explicit `restart-strategy.type: none` still wins over the default
+/// that checkpointing brings: the first TaskManager loss fails the job.
+#[test]
+fn an_explicit_no_restart_strategy_fails_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let mut cluster = Cluster::start(2);
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), 1_000_000, true);
+    let file = with_sets(
+        &file,
+        &[
+            ("execution.checkpointing.interval", "1s"),
+            ("execution.checkpointing.dir", ck.to_str().unwrap()),
+            ("restart-strategy.type", "none"),
+        ],
+    );
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    assert_eq!(kill_taskmanagers(&mut cluster, &id, 1, 3), 1);
+    let status = cluster.wait_for(
+        |v| v["status"] == "FAILED" || v["status"] == "FINISHED",
+        &format!("/jobs/{id}/status"),
+    );
+    assert_eq!(status["status"], "FAILED");
+    assert_eq!(restarts(&cluster, &id), 0, "restarted despite 'none'");
+    let config = cluster.get(&format!("/jobs/{id}/config"));
+    assert_eq!(config["execution-config"]["restart-strategy"], "none");
+}

@@ -1,65 +1,70 @@
-//! Flink-style configuration: string keys and values, typed on read.
+//! Flink-style configuration: keys declared once, values typed once.
 //!
-//! A Flink user's keys work unchanged for the options Riffle supports. Values
-//! stay strings until read, so `SET 'k' = 'v'`, `-D k=v` and config files all
-//! feed one map; a bad value fails with the key named. Keys Riffle does not
-//! know are kept and reported by [`Configuration::unknown_keys`] so callers can
-//! warn once instead of silently dropping them.
+//! The path of a value, in order:
 //!
-//! Submodules, one concept each: `keys` (the catalogue of known keys and their
-//! types), `value` (text to typed values, [`PortRange`]), `cluster` (the
-//! JobManager/TaskManager options), `state` (checkpoints, savepoints and the S3
-//! file system), `yaml` and `flat` (the two file formats),
-//! `load` (files, `RIFFLE_PROPERTIES` and `-D` in Flink's precedence) and
-//! `validate` (start-up checking).
+//! 1. **Declared**: every key Riffle interprets is a [`ConfigOption`] in one of
+//!    the [`options::TABLES`] (name, type, Flink's default, older names, doc).
+//! 2. **Collected**: the sources (config file, `RIFFLE_PROPERTIES`, `-D`, a
+//!    submission's options, the script's `SET`s) fill one [`Configuration`],
+//!    a map from key to text that remembers each value's [`Origin`]; later
+//!    sources override earlier ones ([`load`] has the cluster's order).
+//! 3. **Resolved**: [`JobConfig::resolve`] and [`ClusterConfig::resolve`] read
+//!    it once into typed structs, computing derived defaults (the restart
+//!    strategy from checkpointing) in one place. A bad value is an
+//!    [`Error::InvalidConfig`] naming key, value, expected form and origin.
+//!    Everything downstream (planner, JobManager, TaskManagers, storage)
+//!    receives the typed value; nobody parses text again.
+//!
+//! Keys that are not declared are kept (Flink configurations carry many) and
+//! reported by [`Configuration::warnings`] with the closest known key.
 
 use std::collections::BTreeMap;
 
-use crate::time::parse_duration_ms;
 use crate::{Error, Result};
 
 mod cluster;
 mod flat;
-mod keys;
+mod job;
 mod load;
-mod state;
-mod validate;
-pub(crate) mod value;
+mod option;
+pub mod options;
+mod origin;
+pub mod parse;
+mod reference;
 mod yaml;
 
-pub use cluster::*;
-pub use keys::{KNOWN_KEYS, ValueKind, key_kind};
-pub use load::{
-    CONF_DIR_ENV, CONFIG_FILE, LEGACY_CONFIG_FILE, PROPERTIES_ENV, load_cluster_config,
-    load_cluster_config_from_env,
+pub use cluster::{ClusterConfig, LogFormat, MetricsConfig};
+pub use job::{
+    CheckpointingConfig, ExecutionConfig, ExternalizedCheckpointRetention, JobConfig,
+    SavepointRestore, StorageConfig,
 };
-pub use state::*;
-pub use value::{MAX_INT, PortRange};
+pub use load::{
+    CONF_DIR_ENV, CONFIG_FILE, FLINK_CONF_DIR_ENV, FLINK_PROPERTIES_ENV, LEGACY_CONFIG_FILE,
+    PROPERTIES_ENV, load_cluster_config, load_cluster_config_from_env,
+};
+pub use option::{ConfigOption, MAX_INT, OptionTable, Value, ValueKind};
+pub use options::*;
+pub use origin::Origin;
+pub use parse::PortRange;
+pub use reference::{EffectiveValue, format_effective, is_secret_key, reference_markdown};
 
-/// `parallelism.default`: parallelism of operators without their own.
-pub const PARALLELISM_DEFAULT: &str = "parallelism.default";
-/// `pipeline.max-parallelism`: number of key groups.
-pub const MAX_PARALLELISM: &str = "pipeline.max-parallelism";
-/// `pipeline.auto-watermark-interval`: how often sources emit watermarks; `0` = after every record.
-pub const AUTO_WATERMARK_INTERVAL: &str = "pipeline.auto-watermark-interval";
-/// `table.exec.source.idle-timeout`: after this long without records a source split is idle.
-pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
-/// `table.local-time-zone`: the session time zone (for `TIMESTAMP_LTZ` and `PROCTIME()`).
-pub const LOCAL_TIME_ZONE: &str = "table.local-time-zone";
-/// `execution.runtime-mode`: only `streaming` is supported.
-pub const RUNTIME_MODE: &str = "execution.runtime-mode";
-/// Riffle: rows per batch produced by sources.
-pub const BATCH_SIZE: &str = "riffle.batch-size";
-/// Riffle: when set, every sink also writes its changelog as JSON lines into this directory.
-pub const SINK_TAP_DIR: &str = "riffle.sink.tap-dir";
-
-/// A set of configuration entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Configuration {
-    entries: BTreeMap<String, String>,
+/// One value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The text as written.
+    pub value: String,
+    /// Its source.
+    pub origin: Origin,
 }
 
-/// A configuration from key/value pairs (a job's shipped map, test fixtures).
+/// The collected configuration: key → text with its origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Configuration {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// A configuration from key/value pairs (test fixtures, programmatic use);
+/// each value's origin is [`Origin::Riffle`].
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Configuration {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
         let mut c = Configuration::new();
@@ -76,123 +81,364 @@ impl Configuration {
         Self::default()
     }
 
-    /// Sets a key, replacing any earlier value.
+    /// Sets a key set by Riffle itself or a test, replacing any earlier value.
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.entries.insert(key.into(), value.into());
+        self.set_from(key, value, Origin::Riffle);
+    }
+
+    /// Sets a key with the source it came from, replacing any earlier value.
+    pub fn set_from(&mut self, key: impl Into<String>, value: impl Into<String>, origin: Origin) {
+        self.entries.insert(
+            key.into(),
+            Entry {
+                value: value.into(),
+                origin,
+            },
+        );
     }
 
     /// Parses `key=value` (the `-D` form).
-    pub fn set_pair(&mut self, pair: &str) -> Result<()> {
-        let (k, v) = pair.split_once('=').ok_or_else(|| Error::InvalidConfig {
-            key: pair.to_string(),
-            value: String::new(),
-            reason: "expected key=value".into(),
-        })?;
-        self.set(k.trim(), v.trim());
+    pub fn set_pair(&mut self, pair: &str, origin: Origin) -> Result<()> {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| Error::InvalidConfig {
+                key: pair.to_string(),
+                value: String::new(),
+                reason: "expected key=value".into(),
+                origin: Some(origin.clone()),
+            })?;
+        self.set_from(k.trim(), v.trim(), origin);
         Ok(())
+    }
+
+    /// Removes a key (`RESET 'key'`).
+    pub fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
     }
 
     /// Copies every entry of `other` into `self`; `other` wins on conflicts.
     pub fn merge_from(&mut self, other: &Configuration) {
-        for (k, v) in &other.entries {
-            self.entries.insert(k.clone(), v.clone());
+        for (k, e) in &other.entries {
+            self.entries.insert(k.clone(), e.clone());
         }
     }
 
     /// The raw value of a key.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.get(key).map(String::as_str)
+        self.entries.get(key).map(|e| e.value.as_str())
+    }
+
+    /// The value of a key with its origin.
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
     }
 
     /// All entries, sorted by key.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|(k, e)| (k.as_str(), e.value.as_str()))
     }
 
-    /// Keys that Riffle does not interpret.
+    /// All entries with their origins, sorted by key.
+    pub fn entries_with_origin(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.entries.iter().map(|(k, e)| (k.as_str(), e))
+    }
+
+    /// Keys that Riffle does not interpret (neither declared nor an older name).
     pub fn unknown_keys(&self) -> Vec<&str> {
         self.entries
             .keys()
             .map(String::as_str)
-            .filter(|k| !KNOWN_KEYS.iter().any(|(known, _)| known == k))
+            .filter(|k| declaration(k).is_none())
             .collect()
     }
 
-    /// A positive integer value, or `default` when unset.
-    pub fn get_usize(&self, key: &str, default: usize) -> Result<usize> {
-        self.get(key)
-            .map_or(Ok(default), |v| value::parse_positive_usize(key, v))
+    /// One line per unknown key: where it was set and the closest known key,
+    /// for the caller to log as a warning.
+    pub fn warnings(&self) -> Vec<String> {
+        self.entries
+            .keys()
+            .filter_map(|k| self.warning_for(k))
+            .collect()
     }
 
-    /// A duration in milliseconds, or `default` when unset.
-    pub fn get_duration_ms(&self, key: &str, default: i64) -> Result<i64> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => parse_duration_ms(key, v),
+    /// The warning for one key: `Some` when it is set and Riffle does not
+    /// interpret it, naming where it was set and the closest known key.
+    pub fn warning_for(&self, key: &str) -> Option<String> {
+        if declaration(key).is_some() {
+            return None;
+        }
+        let origin = self.entries.get(key)?.origin.to_string();
+        let hint = closest_key(key)
+            .map(|c| format!("; did you mean '{c}'?"))
+            .unwrap_or_default();
+        Some(format!(
+            "configuration key '{key}' ({origin}) is not used by Riffle{hint}"
+        ))
+    }
+
+    /// The value a declared key has: the key itself, else its older names
+    /// (first set, non-blank wins), with the key it was found under.
+    fn lookup(&self, option: &ConfigOption) -> Option<(&'static str, &Entry)> {
+        std::iter::once(option.key)
+            .chain(option.fallback_keys.iter().copied())
+            .find_map(|k| {
+                self.entries
+                    .get(k)
+                    .filter(|e| !e.value.trim().is_empty())
+                    .map(|e| (k, e))
+            })
+    }
+
+    /// The typed value of a declared key: as set, else its default, else `None`.
+    /// A value that does not parse is an error naming key, value, form and origin.
+    pub fn value(&self, key: &str) -> Result<Option<Value>> {
+        let Some(option) = declaration(key) else {
+            return Ok(self.get(key).map(|v| Value::Text(v.to_string())));
+        };
+        match self.lookup(option) {
+            Some((found, entry)) => {
+                option
+                    .kind
+                    .parse(&entry.value)
+                    .map(Some)
+                    .map_err(|e| Error::InvalidConfig {
+                        key: found.to_string(),
+                        value: entry.value.clone(),
+                        reason: e.0,
+                        origin: Some(entry.origin.clone()),
+                    })
+            }
+            None => match option.default {
+                Some(d) => option
+                    .kind
+                    .parse(d)
+                    .map(Some)
+                    .map_err(|e| Error::InvalidConfig {
+                        key: option.key.to_string(),
+                        value: d.to_string(),
+                        reason: format!("the declared default is wrong: {}", e.0),
+                        origin: Some(Origin::Default),
+                    }),
+                None => Ok(None),
+            },
         }
     }
 
-    /// `parallelism.default` (default 1).
-    pub fn parallelism(&self) -> Result<usize> {
-        self.get_usize(PARALLELISM_DEFAULT, 1)
+    /// Where the value of a declared key comes from (its default when unset).
+    pub fn origin_of(&self, key: &str) -> Origin {
+        declaration(key)
+            .and_then(|o| self.lookup(o))
+            .map_or(Origin::Default, |(_, e)| e.origin.clone())
     }
 
-    /// `pipeline.max-parallelism` (default 128).
-    pub fn max_parallelism(&self) -> Result<usize> {
-        self.get_usize(MAX_PARALLELISM, crate::keygroup::DEFAULT_MAX_PARALLELISM)
-    }
-
-    /// `pipeline.auto-watermark-interval` in ms (Flink's default 200 ms).
-    pub fn auto_watermark_interval_ms(&self) -> Result<i64> {
-        self.get_duration_ms(AUTO_WATERMARK_INTERVAL, 200)
-    }
-
-    /// `table.exec.source.idle-timeout` in ms (default 0 = disabled).
-    pub fn source_idle_timeout_ms(&self) -> Result<i64> {
-        self.get_duration_ms(SOURCE_IDLE_TIMEOUT, 0)
-    }
-
-    /// `riffle.batch-size` (default 8192).
-    pub fn batch_size(&self) -> Result<usize> {
-        self.get_usize(BATCH_SIZE, 8192)
-    }
-
-    /// `table.local-time-zone` (default `UTC`); only fixed offsets and UTC are supported.
-    pub fn local_time_zone_offset_ms(&self) -> Result<i64> {
-        let Some(v) = self.get(LOCAL_TIME_ZONE) else {
-            return Ok(0);
+    /// The error for a value that parsed but breaks a rule spanning keys.
+    pub fn invalid(&self, key: &str, reason: impl Into<String>) -> Error {
+        let (value, origin) = match declaration(key).and_then(|o| self.lookup(o)) {
+            Some((_, e)) => (e.value.clone(), e.origin.clone()),
+            None => (
+                declaration(key)
+                    .and_then(|o| o.default)
+                    .unwrap_or_default()
+                    .to_string(),
+                Origin::Default,
+            ),
         };
-        parse_zone_offset_ms(v).ok_or_else(|| Error::InvalidConfig {
-            key: LOCAL_TIME_ZONE.into(),
-            value: v.into(),
-            reason: "expected UTC, Z, GMT or a fixed offset such as +08:00".into(),
-        })
+        Error::InvalidConfig {
+            key: key.to_string(),
+            value,
+            reason: reason.into(),
+            origin: Some(origin),
+        }
+    }
+
+    /// Checks that every declared key that is set holds a value of its type
+    /// (first error wins), and the rules that span keys of a cluster process
+    /// and of the restart strategy. Rules that a job's own settings may still
+    /// satisfy (a checkpoint directory given at submission) wait for
+    /// [`JobConfig::resolve`]. Unknown keys are not errors (see [`Self::warnings`]).
+    pub fn validate(&self) -> Result<()> {
+        for table in TABLES {
+            for option in table.options {
+                self.value(option.key)?;
+            }
+        }
+        ClusterConfig::resolve(self)?;
+        let checkpointing = self
+            .opt_ms(CHECKPOINTING_INTERVAL)?
+            .is_some_and(|ms| ms > 0);
+        crate::restart::resolve(self, checkpointing)?;
+        Ok(())
     }
 }
 
-/// Parses `UTC`, `Z`, `GMT`, `+08:00`, `UTC+8`, `GMT-05:30` into an offset in ms.
-pub(crate) fn parse_zone_offset_ms(v: &str) -> Option<i64> {
-    let v = v.trim();
-    let rest = v
-        .strip_prefix("UTC")
-        .or_else(|| v.strip_prefix("GMT"))
-        .unwrap_or(v);
-    if rest.is_empty() || rest == "Z" {
-        return Some(0);
+/// Typed reads for the resolvers ([`JobConfig::resolve`], [`ClusterConfig::resolve`]).
+///
+/// The plain form (`int`, `ms`, ...) is for keys with a declared default and
+/// always has a value; the `opt_` form is for keys without one. Asking for a
+/// type other than the declared one is a bug, reported as such.
+impl Configuration {
+    fn typed<T>(
+        &self,
+        key: &str,
+        want: &str,
+        pick: impl FnOnce(Value) -> Option<T>,
+    ) -> Result<Option<T>> {
+        match self.value(key)? {
+            None => Ok(None),
+            Some(v) => pick(v).map(Some).ok_or_else(|| Error::InvalidConfig {
+                key: key.to_string(),
+                value: self.get(key).unwrap_or_default().to_string(),
+                reason: format!("internal error: the key is not declared as {want}"),
+                origin: None,
+            }),
+        }
     }
-    let (sign, body) = match rest.as_bytes().first()? {
-        b'+' => (1, &rest[1..]),
-        b'-' => (-1, &rest[1..]),
-        _ => return None,
-    };
-    let (h, m) = match body.split_once(':') {
-        Some((h, m)) => (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?),
-        None => (body.parse::<i64>().ok()?, 0),
-    };
-    if h > 18 || m > 59 {
-        return None;
+
+    fn required<T>(&self, key: &str, v: Option<T>) -> Result<T> {
+        v.ok_or_else(|| Error::InvalidConfig {
+            key: key.to_string(),
+            value: String::new(),
+            reason: "internal error: the key has no value and no declared default".into(),
+            origin: None,
+        })
     }
-    Some(sign * (h * 3_600_000 + m * 60_000))
+
+    /// An integer (ports included), or `None` when unset without default.
+    pub fn opt_int(&self, key: &str) -> Result<Option<i64>> {
+        self.typed(key, "an integer", |v| match v {
+            Value::Int(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// An integer of a key with a default.
+    pub fn int(&self, key: &str) -> Result<i64> {
+        let v = self.opt_int(key)?;
+        self.required(key, v)
+    }
+
+    /// A count (an integer declared with a lower bound of at least 0).
+    pub fn count(&self, key: &str) -> Result<usize> {
+        let n = self.int(key)?;
+        usize::try_from(n).map_err(|_| self.invalid(key, "expected a non-negative integer"))
+    }
+
+    /// A duration in milliseconds, or `None` when unset without default.
+    pub fn opt_ms(&self, key: &str) -> Result<Option<i64>> {
+        self.typed(key, "a duration", |v| match v {
+            // The parser refuses durations whose milliseconds overflow i64.
+            Value::Duration(d) => i64::try_from(d.as_millis()).ok(),
+            _ => None,
+        })
+    }
+
+    /// A duration in milliseconds of a key with a default.
+    pub fn ms(&self, key: &str) -> Result<i64> {
+        let v = self.opt_ms(key)?;
+        self.required(key, v)
+    }
+
+    /// A boolean of a key with a default.
+    pub fn flag(&self, key: &str) -> Result<bool> {
+        let v = self.typed(key, "a boolean", |v| match v {
+            Value::Bool(b) => Some(b),
+            _ => None,
+        })?;
+        self.required(key, v)
+    }
+
+    /// A decimal number of a key with a default.
+    pub fn float(&self, key: &str) -> Result<f64> {
+        let v = self.typed(key, "a number", |v| match v {
+            Value::Float(x) => Some(x),
+            _ => None,
+        })?;
+        self.required(key, v)
+    }
+
+    /// Text (also hosts and time zones), trimmed; `None` when unset or blank.
+    pub fn opt_text(&self, key: &str) -> Result<Option<String>> {
+        self.typed(key, "text", |v| match v {
+            Value::Text(t) => Some(t),
+            _ => None,
+        })
+        .map(|t| t.filter(|t| !t.is_empty()))
+    }
+
+    /// Text of a key with a default.
+    pub fn text(&self, key: &str) -> Result<String> {
+        let v = self.opt_text(key)?;
+        self.required(key, v)
+    }
+
+    /// An enum value as declared, or `None` when unset without default.
+    pub fn opt_enum(&self, key: &str) -> Result<Option<&'static str>> {
+        self.typed(key, "an enum", |v| match v {
+            Value::Enum(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// A port range, or `None` when unset without default.
+    pub fn opt_port_range(&self, key: &str) -> Result<Option<PortRange>> {
+        self.typed(key, "a port range", |v| match v {
+            Value::PortRange(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// A list (empty when unset).
+    pub fn list(&self, key: &str) -> Result<Vec<String>> {
+        self.typed(key, "a list", |v| match v {
+            Value::List(l) => Some(l),
+            _ => None,
+        })
+        .map(Option::unwrap_or_default)
+    }
+}
+
+/// The declaration of `key`, also when `key` is one of its older names.
+pub fn declaration(key: &str) -> Option<&'static ConfigOption> {
+    TABLES
+        .iter()
+        .flat_map(|t| t.options.iter())
+        .find(|o| o.key == key || o.fallback_keys.contains(&key))
+}
+
+/// The declared key closest to `key` in spelling, if one is close enough to
+/// be a likely typo.
+pub fn closest_key(key: &str) -> Option<&'static str> {
+    let all = TABLES
+        .iter()
+        .flat_map(|t| t.options.iter())
+        .flat_map(|o| std::iter::once(o.key).chain(o.fallback_keys.iter().copied()));
+    let (best, distance) = all
+        .map(|k| {
+            (
+                k,
+                edit_distance(&key.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+            )
+        })
+        .min_by_key(|(_, d)| *d)?;
+    (distance <= (key.len() / 4).max(2)).then_some(best)
+}
+
+/// Levenshtein distance over bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = substitute.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -200,29 +446,135 @@ mod tests {
     use super::*;
 
     #[test]
-    fn typed_reads_name_the_key() {
+    fn typed_reads_name_the_key_value_and_origin() {
         let mut c = Configuration::new();
-        c.set(PARALLELISM_DEFAULT, "zero");
-        let e = c.parallelism().unwrap_err().to_string();
-        assert!(e.contains(PARALLELISM_DEFAULT), "{e}");
-        c.set_pair("parallelism.default = 4").unwrap();
-        assert_eq!(c.parallelism().unwrap(), 4);
-        assert!(c.set_pair("novalue").is_err());
+        c.set_from(
+            PARALLELISM_DEFAULT,
+            "zero",
+            Origin::Set { line: 3, column: 1 },
+        );
+        let e = c.value(PARALLELISM_DEFAULT).unwrap_err().to_string();
+        for part in [
+            PARALLELISM_DEFAULT,
+            "\"zero\"",
+            "between 1 and",
+            "SET at line 3, column 1",
+        ] {
+            assert!(e.contains(part), "{part}: {e}");
+        }
+        c.set_pair("parallelism.default = 4", Origin::Dynamic)
+            .unwrap();
+        assert_eq!(c.value(PARALLELISM_DEFAULT).unwrap(), Some(Value::Int(4)));
+        assert_eq!(c.origin_of(PARALLELISM_DEFAULT), Origin::Dynamic);
+        assert!(c.set_pair("novalue", Origin::Dynamic).is_err());
+        assert!(c.set_pair("=1", Origin::Dynamic).is_err());
     }
 
     #[test]
-    fn unknown_keys_are_reported() {
+    fn defaults_and_fallback_keys() {
+        let mut c = Configuration::new();
+        assert_eq!(
+            c.value(CHECKPOINTS_NUM_RETAINED).unwrap(),
+            Some(Value::Int(1))
+        );
+        assert_eq!(c.origin_of(CHECKPOINTS_NUM_RETAINED), Origin::Default);
+        assert_eq!(c.value(CHECKPOINTS_DIR).unwrap(), None);
+        c.set(STATE_CHECKPOINTS_DIR, "/old");
+        assert_eq!(
+            c.value(CHECKPOINTS_DIR).unwrap(),
+            Some(Value::Text("/old".into()))
+        );
+        c.set(CHECKPOINTS_DIR, "/new");
+        assert_eq!(
+            c.value(CHECKPOINTS_DIR).unwrap(),
+            Some(Value::Text("/new".into()))
+        );
+        // A blank value counts as unset, so the older name applies.
+        c.set(CHECKPOINTS_DIR, " ");
+        assert_eq!(
+            c.value(CHECKPOINTS_DIR).unwrap(),
+            Some(Value::Text("/old".into()))
+        );
+        // A bad value under the older name names the older name.
+        c.set(STATE_CHECKPOINTS_NUM_RETAINED, "0");
+        let e = c.value(CHECKPOINTS_NUM_RETAINED).unwrap_err().to_string();
+        assert!(e.contains(STATE_CHECKPOINTS_NUM_RETAINED), "{e}");
+    }
+
+    #[test]
+    fn every_declared_default_parses_and_no_key_is_declared_twice() {
+        let mut seen = std::collections::BTreeSet::new();
+        for table in TABLES {
+            for o in table.options {
+                for k in std::iter::once(o.key).chain(o.fallback_keys.iter().copied()) {
+                    assert!(seen.insert(k), "{k} declared twice");
+                }
+                if let Some(d) = o.default {
+                    assert!(o.kind.parse(d).is_ok(), "{}: default {d:?}", o.key);
+                }
+                assert!(!o.doc.trim().is_empty(), "{} has no doc", o.key);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_the_closest_key() {
         let mut c = Configuration::new();
         c.set("table.exec.mini-batch.enabled", "true");
-        c.set("no.such.key", "1");
-        assert_eq!(c.unknown_keys(), vec!["no.such.key"]);
+        c.set(STATE_CHECKPOINTS_DIR, "/chk");
+        c.set_from("no.such.key", "1", Origin::Dynamic);
+        c.set_from(
+            "execution.checkpointing.intervall",
+            "1 s",
+            Origin::Set { line: 1, column: 1 },
+        );
+        assert_eq!(
+            c.unknown_keys(),
+            vec!["execution.checkpointing.intervall", "no.such.key"]
+        );
+        let w = c.warnings();
+        assert!(
+            w[0].contains("did you mean 'execution.checkpointing.interval'?")
+                && w[0].contains("SET at line 1"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("'no.such.key' (-D)") && !w[1].contains("did you mean"),
+            "{w:?}"
+        );
+        assert_eq!(
+            closest_key("taskmanager.numberOfTaskslots"),
+            Some(TASKMANAGER_SLOTS)
+        );
+        assert_eq!(closest_key("rest.prot"), Some(REST_PORT));
     }
 
     #[test]
-    fn zones() {
-        assert_eq!(parse_zone_offset_ms("UTC"), Some(0));
-        assert_eq!(parse_zone_offset_ms("+08:00"), Some(8 * 3_600_000));
-        assert_eq!(parse_zone_offset_ms("GMT-5"), Some(-5 * 3_600_000));
-        assert_eq!(parse_zone_offset_ms("Europe/Paris"), None);
+    fn validate_checks_types_and_cross_key_rules() {
+        for (k, v) in [
+            ("parallelism.default", "-1"),
+            ("jobmanager.rpc.port", "http"),
+            ("table.exec.mini-batch.enabled", "yes"),
+            ("table.local-time-zone", "Mars/Olympus"),
+            ("pipeline.auto-watermark-interval", "soon"),
+            ("restart-strategy.type", "sometimes"),
+            ("restart-strategy.exponential-delay.jitter-factor", "2"),
+            ("metrics.reporter.prom.port", "9250-"),
+            ("taskmanager.memory.process.size", "lots"),
+            ("heartbeat.timeout", "1 s"),
+        ] {
+            let mut c = Configuration::new();
+            c.set(k, v);
+            let e = c
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(k), "{k}={v}: {e:?}");
+        }
+        let mut c = Configuration::new();
+        c.set("taskmanager.memory.process.size", "1728m");
+        c.set("no.such.key", "whatever");
+        assert!(c.validate().is_ok());
     }
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration key had a value that cannot be parsed. The caller's fault.
-    #[error("invalid value {value:?} for configuration key '{key}': {reason}")]
+    #[error("invalid value {value:?} for configuration key '{key}'{}: {reason}", from_origin(.origin))]
     InvalidConfig {
         /// The configuration key.
         key: String,
@@ -20,6 +20,8 @@ pub enum Error {
         value: String,
         /// What was expected.
         reason: String,
+        /// Where the value was set, when known.
+        origin: Option<crate::config::Origin>,
     },
     /// Configuration text (a `config.yaml`, a `flink-conf.yaml` or the
     /// `RIFFLE_PROPERTIES` variable) is malformed at a line. The caller's fault.
@@ -53,6 +55,14 @@ pub enum Error {
     /// An Arrow operation failed while building or slicing a chunk.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// ` (from <origin>)` for an error message, or nothing.
+fn from_origin(origin: &Option<crate::config::Origin>) -> String {
+    match origin {
+        Some(crate::config::Origin::Riffle) | None => String::new(),
+        Some(o) => format!(" (from {o})"),
+    }
 }
 
 /// Result with the shared error type.

@@ -7,8 +7,9 @@
 //!
 //! Entry points: [`RowKind`] and [`Chunk`] (a batch of rows with their change
 //! kinds), [`Message`] (data plus the in-band control messages), [`keygroup`]
-//! (Flink's key-group arithmetic), [`config`] (Flink-style configuration:
-//! [`Configuration`], loaded for a cluster process by [`load_cluster_config`]),
+//! (Flink's key-group arithmetic), [`config`] (Flink-style configuration: keys
+//! declared once, collected into a [`Configuration`], resolved once into a
+//! typed [`JobConfig`] or [`ClusterConfig`]),
 //! [`restart`] (restart strategies: [`RestartStrategy`] and the pure
 //! [`RestartTracker`] that decides after each failure).
 //!
@@ -28,7 +29,8 @@ pub mod time;
 
 pub use chunk::{Chunk, RowKind};
 pub use config::{
-    Configuration, LogFormat, PortRange, load_cluster_config, load_cluster_config_from_env,
+    ClusterConfig, Configuration, JobConfig, LogFormat, PortRange, load_cluster_config,
+    load_cluster_config_from_env,
 };
 pub use error::{Error, Result};
 pub use message::{CheckpointBarrier, Message, Watermark};

@@ -13,62 +13,17 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::Result;
-use crate::config::Configuration;
-use crate::config::value::{
-    invalid, parse_f64, parse_one_of, parse_positive_duration_ms, parse_u32,
-};
+use crate::config::*;
 
 mod tracker;
 
 pub use tracker::{RestartDecision, RestartTracker};
 
-/// `restart-strategy.type`: which strategy (see [`RESTART_STRATEGY_TYPES`]).
-pub const RESTART_STRATEGY_TYPE: &str = "restart-strategy.type";
-/// `restart-strategy.fixed-delay.attempts`: restarts before the job fails (default 1).
-pub const FIXED_DELAY_ATTEMPTS: &str = "restart-strategy.fixed-delay.attempts";
-/// `restart-strategy.fixed-delay.delay`: wait before each restart (default 1 s).
-pub const FIXED_DELAY_DELAY: &str = "restart-strategy.fixed-delay.delay";
-/// `restart-strategy.failure-rate.max-failures-per-interval` (default 1).
-pub const FAILURE_RATE_MAX_FAILURES: &str =
-    "restart-strategy.failure-rate.max-failures-per-interval";
-/// `restart-strategy.failure-rate.failure-rate-interval` (default 1 min).
-pub const FAILURE_RATE_INTERVAL: &str = "restart-strategy.failure-rate.failure-rate-interval";
-/// `restart-strategy.failure-rate.delay`: wait before each restart (default 1 s).
-pub const FAILURE_RATE_DELAY: &str = "restart-strategy.failure-rate.delay";
-/// `restart-strategy.exponential-delay.initial-backoff` (default 1 s).
-pub const EXPONENTIAL_DELAY_INITIAL_BACKOFF: &str =
-    "restart-strategy.exponential-delay.initial-backoff";
-/// `restart-strategy.exponential-delay.max-backoff` (default 1 min).
-pub const EXPONENTIAL_DELAY_MAX_BACKOFF: &str = "restart-strategy.exponential-delay.max-backoff";
-/// `restart-strategy.exponential-delay.backoff-multiplier` (default 1.5).
-pub const EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER: &str =
-    "restart-strategy.exponential-delay.backoff-multiplier";
-/// `restart-strategy.exponential-delay.reset-backoff-threshold` (default 1 h).
-pub const EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD: &str =
-    "restart-strategy.exponential-delay.reset-backoff-threshold";
-/// `restart-strategy.exponential-delay.jitter-factor` (default 0.1).
-pub const EXPONENTIAL_DELAY_JITTER_FACTOR: &str =
-    "restart-strategy.exponential-delay.jitter-factor";
-/// `restart-strategy.exponential-delay.attempts-before-reset-backoff` (default unlimited).
-pub const EXPONENTIAL_DELAY_ATTEMPTS_BEFORE_RESET: &str =
-    "restart-strategy.exponential-delay.attempts-before-reset-backoff";
-
-/// Values of `restart-strategy.type` Flink accepts (any case), aliases included.
-pub const RESTART_STRATEGY_TYPES: &[&str] = &[
-    "none",
-    "off",
-    "disable",
-    "fixed-delay",
-    "fixeddelay",
-    "failure-rate",
-    "failurerate",
-    "exponential-delay",
-    "exponentialdelay",
-];
-
 /// A job's restart strategy, with every duration in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum RestartStrategy {
     /// Never restart: the first failure fails the job.
     None,
@@ -94,7 +49,7 @@ pub enum RestartStrategy {
 }
 
 /// Settings of the exponential-delay strategy.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ExponentialDelay {
     /// Wait before the first restart (and after a reset).
     pub initial_backoff_ms: i64,
@@ -156,99 +111,72 @@ impl fmt::Display for RestartStrategy {
     }
 }
 
-impl Configuration {
-    /// The configured restart strategy; a bad value is an error naming its key.
-    pub fn restart_strategy(&self) -> Result<RestartStrategy> {
-        let kind = match self.get(RESTART_STRATEGY_TYPE) {
-            Some(v) => parse_one_of(RESTART_STRATEGY_TYPE, v, RESTART_STRATEGY_TYPES)?,
-            None if self.checkpointing_interval_ms()?.is_some() => "exponential-delay",
-            None => "none",
-        };
-        match kind {
-            "fixed-delay" | "fixeddelay" => Ok(RestartStrategy::FixedDelay {
-                attempts: self.u32_at_least(FIXED_DELAY_ATTEMPTS, 1, 0)?,
-                delay_ms: self.get_duration_ms(FIXED_DELAY_DELAY, 1_000)?,
-            }),
-            "failure-rate" | "failurerate" => Ok(RestartStrategy::FailureRate {
-                max_failures_per_interval: self.u32_at_least(FAILURE_RATE_MAX_FAILURES, 1, 1)?,
-                interval_ms: self.positive_ms(FAILURE_RATE_INTERVAL, 60_000)?,
-                delay_ms: self.get_duration_ms(FAILURE_RATE_DELAY, 1_000)?,
-            }),
-            "exponential-delay" | "exponentialdelay" => self
-                .exponential_delay()
-                .map(RestartStrategy::ExponentialDelay),
-            _ => Ok(RestartStrategy::None),
+/// The restart strategy the keys describe; without `restart-strategy.type`
+/// it follows from `checkpointing` (Flink 2's rule). Called only by
+/// [`JobConfig::resolve`], the one place derived defaults are computed.
+pub(crate) fn resolve(c: &Configuration, checkpointing: bool) -> Result<RestartStrategy> {
+    let kind = match c.opt_enum(RESTART_STRATEGY_TYPE)? {
+        Some(kind) => kind,
+        None if checkpointing => "exponential-delay",
+        None => "none",
+    };
+    let u32_of = |key| -> Result<u32> {
+        // Declared with Flink's Integer bounds, so this always fits.
+        u32::try_from(c.int(key)?).map_err(|_| c.invalid(key, "expected a non-negative integer"))
+    };
+    match kind {
+        "fixed-delay" | "fixeddelay" => Ok(RestartStrategy::FixedDelay {
+            attempts: u32_of(FIXED_DELAY_ATTEMPTS)?,
+            delay_ms: c.ms(FIXED_DELAY_DELAY)?,
+        }),
+        "failure-rate" | "failurerate" => Ok(RestartStrategy::FailureRate {
+            max_failures_per_interval: u32_of(FAILURE_RATE_MAX_FAILURES)?,
+            interval_ms: c.ms(FAILURE_RATE_INTERVAL)?,
+            delay_ms: c.ms(FAILURE_RATE_DELAY)?,
+        }),
+        "exponential-delay" | "exponentialdelay" => {
+            let e = ExponentialDelay {
+                initial_backoff_ms: c.ms(EXPONENTIAL_DELAY_INITIAL_BACKOFF)?,
+                max_backoff_ms: c.ms(EXPONENTIAL_DELAY_MAX_BACKOFF)?,
+                backoff_multiplier: c.float(EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER)?,
+                reset_backoff_threshold_ms: c.ms(EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD)?,
+                jitter_factor: c.float(EXPONENTIAL_DELAY_JITTER_FACTOR)?,
+                attempts_before_reset_backoff: u32_of(EXPONENTIAL_DELAY_ATTEMPTS_BEFORE_RESET)?,
+            };
+            if e.initial_backoff_ms > e.max_backoff_ms {
+                return Err(c.invalid(
+                    EXPONENTIAL_DELAY_MAX_BACKOFF,
+                    format!(
+                        "must not be shorter than {EXPONENTIAL_DELAY_INITIAL_BACKOFF} ({} ms)",
+                        e.initial_backoff_ms
+                    ),
+                ));
+            }
+            Ok(RestartStrategy::ExponentialDelay(e))
         }
-    }
-
-    fn exponential_delay(&self) -> Result<ExponentialDelay> {
-        let d = ExponentialDelay::default();
-        let e = ExponentialDelay {
-            initial_backoff_ms: self
-                .positive_ms(EXPONENTIAL_DELAY_INITIAL_BACKOFF, d.initial_backoff_ms)?,
-            max_backoff_ms: self.positive_ms(EXPONENTIAL_DELAY_MAX_BACKOFF, d.max_backoff_ms)?,
-            backoff_multiplier: self.f64_within(
-                EXPONENTIAL_DELAY_BACKOFF_MULTIPLIER,
-                d.backoff_multiplier,
-                1.0,
-                f64::MAX,
-            )?,
-            reset_backoff_threshold_ms: self.positive_ms(
-                EXPONENTIAL_DELAY_RESET_BACKOFF_THRESHOLD,
-                d.reset_backoff_threshold_ms,
-            )?,
-            jitter_factor: self.f64_within(
-                EXPONENTIAL_DELAY_JITTER_FACTOR,
-                d.jitter_factor,
-                0.0,
-                1.0,
-            )?,
-            attempts_before_reset_backoff: self.u32_at_least(
-                EXPONENTIAL_DELAY_ATTEMPTS_BEFORE_RESET,
-                d.attempts_before_reset_backoff,
-                1,
-            )?,
-        };
-        if e.initial_backoff_ms > e.max_backoff_ms {
-            return Err(invalid(
-                EXPONENTIAL_DELAY_MAX_BACKOFF,
-                self.get(EXPONENTIAL_DELAY_MAX_BACKOFF).unwrap_or("1 min"),
-                &format!(
-                    "must not be shorter than {EXPONENTIAL_DELAY_INITIAL_BACKOFF} ({} ms)",
-                    e.initial_backoff_ms
-                ),
-            ));
-        }
-        Ok(e)
-    }
-
-    fn u32_at_least(&self, key: &str, default: u32, min: u32) -> Result<u32> {
-        self.get(key)
-            .map_or(Ok(default), |v| parse_u32(key, v, min))
-    }
-
-    fn positive_ms(&self, key: &str, default: i64) -> Result<i64> {
-        self.get(key)
-            .map_or(Ok(default), |v| parse_positive_duration_ms(key, v))
-    }
-
-    fn f64_within(&self, key: &str, default: f64, min: f64, max: f64) -> Result<f64> {
-        self.get(key)
-            .map_or(Ok(default), |v| parse_f64(key, v, min, max))
+        _ => Ok(RestartStrategy::None),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CHECKPOINTING_INTERVAL;
 
     fn config(pairs: &[(&str, &str)]) -> Configuration {
-        let mut c = Configuration::new();
-        for (k, v) in pairs {
-            c.set(*k, *v);
-        }
+        let mut c: Configuration = pairs.iter().copied().collect();
+        c.set(CHECKPOINTS_DIR, "/chk");
         c
+    }
+
+    /// The strategy a job with this configuration gets.
+    trait Strategy {
+        fn restart_strategy(&self) -> Result<RestartStrategy>;
+    }
+
+    impl Strategy for Configuration {
+        fn restart_strategy(&self) -> Result<RestartStrategy> {
+            JobConfig::resolve(self).map(|j| j.restart)
+        }
     }
 
     #[test]

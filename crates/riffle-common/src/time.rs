@@ -1,34 +1,6 @@
-//! Time helpers shared by connectors, planner and runtime: Flink's duration
-//! syntax and the SQL timestamp text format `yyyy-MM-dd HH:mm:ss.SSS`.
-
-use crate::{Error, Result};
-
-/// Parses a Flink duration (`200`, `200 ms`, `10 s`, `1 min`, `2h`, `1d`) into
-/// milliseconds. A bare number is milliseconds, as in Flink.
-pub fn parse_duration_ms(key: &str, value: &str) -> Result<i64> {
-    let v = value.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let bad = |reason: &str| Error::InvalidConfig {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| bad("expected a duration such as '200 ms', '10 s' or '1 min'"))?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1.0,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000.0,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
-        "h" | "hour" | "hours" => 3_600_000.0,
-        "d" | "day" | "days" => 86_400_000.0,
-        _ => return Err(bad("unknown time unit; use ms, s, min, h or d")),
-    };
-    Ok((n * factor).round() as i64)
-}
+//! Time helpers shared by connectors, planner and runtime: the SQL timestamp
+//! text format `yyyy-MM-dd HH:mm:ss.SSS`. (Durations are parsed by
+//! [`crate::config::parse::duration`].)
 
 /// Converts days since the epoch to a civil date (proleptic Gregorian).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -124,16 +96,6 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() -> Result<()> {
-        assert_eq!(parse_duration_ms("k", "200")?, 200);
-        assert_eq!(parse_duration_ms("k", "10 s")?, 10_000);
-        assert_eq!(parse_duration_ms("k", "1min")?, 60_000);
-        assert!(parse_duration_ms("k", "ten").is_err());
-        assert!(parse_duration_ms("k", "10 parsecs").is_err());
-        Ok(())
-    }
 
     #[test]
     fn timestamps_round_trip() {

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use riffle_common::config::Configuration;
+use riffle_common::config::JobConfig;
 use riffle_runtime::connector::{SinkFactory, SourceFactory};
 
 pub use error::{Error, Result};
@@ -65,7 +65,7 @@ pub trait Connector: Send + Sync {
         &self,
         table: &TableDescriptor,
         projection: Option<Vec<usize>>,
-        config: &Configuration,
+        config: &JobConfig,
     ) -> Result<Arc<dyn SourceFactory>> {
         let _ = (projection, config);
         Err(Error::Unsupported(format!(
@@ -76,11 +76,7 @@ pub trait Connector: Send + Sync {
     }
 
     /// A sink writing the given columns.
-    fn sink(
-        &self,
-        table: &TableDescriptor,
-        config: &Configuration,
-    ) -> Result<Arc<dyn SinkFactory>> {
+    fn sink(&self, table: &TableDescriptor, config: &JobConfig) -> Result<Arc<dyn SinkFactory>> {
         let _ = config;
         Err(Error::Unsupported(format!(
             "connector '{}' cannot be used as a sink (table '{}')",

@@ -21,7 +21,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use riffle_common::config::{Configuration, ExternalizedCheckpointRetention};
+use riffle_common::config::{
+    CheckpointingConfig as Settings, ExternalizedCheckpointRetention, StorageConfig,
+};
 use riffle_rpc::JobId;
 use riffle_rpc::checkpoint::{
     CheckpointAck, CheckpointMetadata, METADATA_VERSION, OperatorState, RestoreSpec, SnapshotKind,
@@ -33,68 +35,6 @@ pub const HISTORY_SIZE: usize = 10;
 
 /// A subtask: (vertex, subtask index).
 pub type SubtaskKey = (usize, usize);
-
-/// A job's checkpoint configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// `execution.checkpointing.interval`; `None`: no periodic checkpoints.
-    pub interval_ms: Option<i64>,
-    /// `execution.checkpointing.timeout`.
-    pub timeout_ms: i64,
-    /// `execution.checkpointing.min-pause`.
-    pub min_pause_ms: i64,
-    /// `execution.checkpointing.max-concurrent-checkpoints`.
-    pub max_concurrent: usize,
-    /// `execution.checkpointing.tolerable-failed-checkpoints`.
-    pub tolerable_failures: u32,
-    /// `execution.checkpointing.externalized-checkpoint-retention`.
-    pub retention: ExternalizedCheckpointRetention,
-    /// `execution.checkpointing.dir` / `state.checkpoints.dir`.
-    pub dir: Option<String>,
-    /// `execution.checkpointing.num-retained`.
-    pub num_retained: usize,
-    /// `execution.checkpointing.savepoint-dir` / `state.savepoints.dir`.
-    pub savepoint_dir: Option<String>,
-}
-
-impl Settings {
-    /// Reads the settings; periodic checkpoints without a directory are refused.
-    pub fn from_config(c: &Configuration) -> Result<Settings, String> {
-        let s = Settings {
-            interval_ms: c.checkpointing_interval_ms().map_err(|e| e.to_string())?,
-            timeout_ms: c.checkpointing_timeout_ms().map_err(|e| e.to_string())?,
-            min_pause_ms: c.checkpointing_min_pause_ms().map_err(|e| e.to_string())?,
-            max_concurrent: c.max_concurrent_checkpoints().map_err(|e| e.to_string())? as usize,
-            tolerable_failures: c
-                .tolerable_failed_checkpoints()
-                .map_err(|e| e.to_string())?,
-            retention: c
-                .externalized_checkpoint_retention()
-                .map_err(|e| e.to_string())?,
-            dir: c
-                .checkpoints_dir()
-                .map(|d| d.trim_end_matches('/').to_string()),
-            num_retained: c.checkpoints_num_retained().map_err(|e| e.to_string())? as usize,
-            savepoint_dir: c
-                .savepoints_dir()
-                .map(|d| d.trim_end_matches('/').to_string()),
-        };
-        if s.interval_ms.is_some() && s.dir.is_none() {
-            return Err(
-                "execution.checkpointing.interval is set but there is no checkpoint \
-                        directory: set execution.checkpointing.dir (or state.checkpoints.dir) \
-                        to a path or an s3://, gs:// or abfs:// location"
-                    .into(),
-            );
-        }
-        Ok(s)
-    }
-
-    /// The directory of checkpoint `id` of a job.
-    pub fn checkpoint_location(&self, job: JobId, id: u64) -> Option<String> {
-        self.dir.as_ref().map(|d| format!("{d}/{job}/chk-{id}"))
-    }
-}
 
 /// Flink's `CheckpointStatsStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,15 +200,15 @@ pub enum StorageTask {
         location: String,
         /// What to write.
         metadata: Box<CheckpointMetadata>,
-        /// Storage credentials (the job's configuration).
-        config: Configuration,
+        /// How the job reaches its storage.
+        storage: StorageConfig,
     },
     /// Delete a checkpoint directory and everything in it.
     Delete {
         /// Directory.
         location: String,
-        /// Storage credentials (the job's configuration).
-        config: Configuration,
+        /// How the job reaches its storage.
+        storage: StorageConfig,
     },
 }
 
@@ -277,8 +217,8 @@ pub enum StorageTask {
 pub struct Coordinator {
     /// Settings.
     pub settings: Settings,
-    /// The job's configuration (storage credentials).
-    pub config: Configuration,
+    /// How the job reaches its storage.
+    pub storage: StorageConfig,
     /// The next checkpoint id.
     pub next_id: u64,
     /// Checkpoints being taken.
@@ -317,7 +257,7 @@ impl Coordinator {
     /// A coordinator; `restore` is where the first attempt starts from.
     pub fn new(
         settings: Settings,
-        config: Configuration,
+        storage: StorageConfig,
         restore: Option<RestoreSpec>,
         now: i64,
     ) -> Self {
@@ -333,7 +273,7 @@ impl Coordinator {
         });
         Coordinator {
             settings,
-            config,
+            storage,
             next_id,
             pending: BTreeMap::new(),
             retained: Vec::new(),
@@ -371,7 +311,7 @@ impl Coordinator {
             num_retained: 1,
             savepoint_dir: None,
         };
-        Coordinator::new(settings, Configuration::new(), None, 0)
+        Coordinator::new(settings, StorageConfig::default(), None, 0)
     }
 
     /// Whether a periodic checkpoint is due.
@@ -578,7 +518,7 @@ impl Coordinator {
                     self.update_history(old.id, |s| s.discarded = true);
                     deletes.push(StorageTask::Delete {
                         location: old.location,
-                        config: self.config.clone(),
+                        storage: self.storage.clone(),
                     });
                 }
             }
@@ -619,7 +559,7 @@ impl Coordinator {
         }
         vec![StorageTask::Delete {
             location: p.location,
-            config: self.config.clone(),
+            storage: self.storage.clone(),
         }]
     }
 
@@ -699,15 +639,15 @@ impl Coordinator {
             .values()
             .map(|p| StorageTask::Delete {
                 location: p.location.clone(),
-                config: self.config.clone(),
+                storage: self.storage.clone(),
             })
             .collect();
         self.pending.clear();
         if !keep {
-            let config = self.config.clone();
+            let storage = self.storage.clone();
             out.extend(self.retained.drain(..).map(|r| StorageTask::Delete {
                 location: r.location,
-                config: config.clone(),
+                storage: storage.clone(),
             }));
         }
         out
@@ -760,7 +700,7 @@ mod tests {
 
     #[test]
     fn completes_when_all_acknowledged_and_retains_the_newest() {
-        let mut c = Coordinator::new(settings(), Configuration::new(), None, 0);
+        let mut c = Coordinator::new(settings(), StorageConfig::default(), None, 0);
         let all = [(0, 0), (0, 1), (1, 0)];
         let names = vec!["Source".to_string(), "Agg".to_string()];
         let job = JobId::from_seed("j");
@@ -803,7 +743,7 @@ mod tests {
             deleted,
             vec![StorageTask::Delete {
                 location: "/ck/j/chk-1".into(),
-                config: Configuration::new()
+                storage: StorageConfig::default()
             }]
         );
         assert_eq!(c.counts.completed, 3);
@@ -823,7 +763,7 @@ mod tests {
 
     #[test]
     fn timeouts_count_against_the_tolerance_and_savepoints_do_not() {
-        let mut c = Coordinator::new(settings(), Configuration::new(), None, 0);
+        let mut c = Coordinator::new(settings(), StorageConfig::default(), None, 0);
         let id = c.start(
             SnapshotKind::Checkpoint,
             "/ck/j/chk-1".into(),
@@ -837,7 +777,7 @@ mod tests {
         let d = c.fail(id, "expired", 6000, true);
         assert_eq!(d.len(), 1);
         assert!(c.over_tolerance());
-        let mut c = Coordinator::new(settings(), Configuration::new(), None, 0);
+        let mut c = Coordinator::new(settings(), StorageConfig::default(), None, 0);
         let id = c.start(
             SnapshotKind::Savepoint,
             "/sp/x".into(),
@@ -853,7 +793,7 @@ mod tests {
 
     #[test]
     fn retention_decides_what_survives_the_end() {
-        let mut c = Coordinator::new(settings(), Configuration::new(), None, 0);
+        let mut c = Coordinator::new(settings(), StorageConfig::default(), None, 0);
         c.retained.push(Retained {
             id: 1,
             location: "/ck/j/chk-1".into(),
@@ -872,19 +812,5 @@ mod tests {
         );
         c.settings.retention = ExternalizedCheckpointRetention::DeleteOnCancellation;
         assert_eq!(c.on_terminal(true, false).len(), 1);
-    }
-
-    #[test]
-    fn a_directory_is_required_for_periodic_checkpoints() {
-        let mut conf = Configuration::new();
-        conf.set("execution.checkpointing.interval", "1 s");
-        let e = Settings::from_config(&conf).unwrap_err();
-        assert!(e.contains("execution.checkpointing.dir"), "{e}");
-        conf.set("state.checkpoints.dir", "/tmp/ck/");
-        let s = Settings::from_config(&conf).unwrap();
-        assert_eq!(
-            s.checkpoint_location(JobId::from_seed("j"), 3).unwrap(),
-            format!("/tmp/ck/{}/chk-3", JobId::from_seed("j"))
-        );
     }
 }

@@ -398,7 +398,7 @@ impl Cluster {
             attempt: job.attempt,
             job_name: job.name.clone(),
             script: job.script.clone(),
-            config: job.config.clone(),
+            config: job.config.as_ref().clone(),
             parallelism: job.vertices.iter().map(|v| v.parallelism).collect(),
             placement,
             subtasks: Vec::new(),
@@ -532,6 +532,7 @@ fn cancel_messages(job: &Job) -> Vec<Outgoing> {
 /// A new job in status CREATED.
 pub fn new_job(
     spec: crate::job::JobSpec,
+    config: std::sync::Arc<riffle_common::JobConfig>,
     name: String,
     vertices: Vec<VertexInfo>,
     restarts: RestartTracker,
@@ -543,15 +544,12 @@ pub fn new_job(
         .map(|v| vec![ExecutionState::Created; v.parallelism])
         .collect();
     let since = states.iter().map(|v| vec![now; v.len()]).collect();
-    let collects = spec
-        .config
-        .get(riffle_common::config::RESULT_COLLECT)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let collects = config.execution.result_collect;
     let mut job = Job {
         id: spec.id,
         name,
         script: spec.script,
-        config: spec.config,
+        config,
         vertices,
         status: JobStatus::Initializing,
         timestamps: BTreeMap::new(),
@@ -600,7 +598,7 @@ mod tests {
         let spec = JobSpec {
             id: JobId::from_seed("job"),
             script: "INSERT ...".into(),
-            config: BTreeMap::new(),
+            config: riffle_common::Configuration::new(),
         };
         let vertices = vec![
             VertexInfo {
@@ -618,8 +616,10 @@ mod tests {
                 inputs: vec![(0, "HASH")],
             },
         ];
+        let config = riffle_common::JobConfig::resolve(&spec.config).unwrap();
         new_job(
             spec,
+            std::sync::Arc::new(config),
             "j".into(),
             vertices,
             RestartTracker::new(strategy),

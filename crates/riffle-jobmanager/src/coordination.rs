@@ -156,7 +156,7 @@ impl Job {
                 checkpoint_id: id,
                 location,
                 metadata: Box::new(metadata),
-                config: self.checkpoints.config.clone(),
+                storage: self.checkpoints.storage.clone(),
             });
         }
         out
@@ -344,7 +344,7 @@ impl Cluster {
             n,
             now,
         );
-        tracing::info!(%job_id, checkpoint_id = id, ?kind, %location, "triggered on request");
+        tracing::info!(%job_id, checkpoint_id = id, %kind, %location, "triggered on request");
         let direct = job.source_subtasks();
         let out = job.trigger_messages(id, kind, &location, &direct, now);
         Ok((trigger_id, out))

@@ -100,8 +100,9 @@ pub struct JobSpec {
     pub id: JobId,
     /// The SQL script.
     pub script: String,
-    /// The job's configuration.
-    pub config: BTreeMap<String, String>,
+    /// The job's configuration as collected (cluster, submission); the
+    /// script's `SET`s are applied when it is planned.
+    pub config: riffle_common::Configuration,
 }
 
 /// A job and everything the JobManager knows about it.
@@ -113,8 +114,8 @@ pub struct Job {
     pub name: String,
     /// The SQL script.
     pub script: String,
-    /// The job's configuration.
-    pub config: BTreeMap<String, String>,
+    /// The job's configuration, resolved when it was planned.
+    pub config: std::sync::Arc<riffle_common::JobConfig>,
     /// The plan's vertices.
     pub vertices: Vec<VertexInfo>,
     /// Current status.

@@ -23,7 +23,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use riffle_common::config::{Configuration, PortRange};
+use riffle_common::config::{ClusterConfig, Configuration, Origin, PortRange};
 use riffle_common::restart::RestartTracker;
 use riffle_rpc::{JobId, ResourceId};
 use riffle_runtime::metrics::JobMetrics;
@@ -75,8 +75,10 @@ pub enum SubmitError {
 pub struct JobManagerState {
     /// Cluster rules and connections.
     pub shared: Arc<Shared>,
-    /// The cluster configuration (for `/jobmanager/config` and as job defaults).
-    pub cluster_config: BTreeMap<String, String>,
+    /// The cluster configuration as collected: every job's starting point.
+    pub cluster_config: Configuration,
+    /// The cluster configuration resolved (for `/jobmanager/config`, storage).
+    pub cluster: ClusterConfig,
     /// Where the REST API listens.
     pub rest_address: String,
     /// Savepoint disposals by trigger id.
@@ -93,11 +95,17 @@ impl JobManagerState {
             None => JobId::random(),
         };
         let mut config = self.cluster_config.clone();
-        config.extend(req.flink_configuration.clone());
+        for (k, v) in &req.flink_configuration {
+            config.set_from(k.clone(), v.clone(), Origin::Submission);
+            if let Some(warning) = config.warning_for(k) {
+                tracing::warn!(job_id = %id, "{warning}");
+            }
+        }
         if let Some(p) = req.parallelism {
-            config.insert(
-                riffle_common::config::PARALLELISM_DEFAULT.into(),
+            config.set_from(
+                riffle_common::config::PARALLELISM_DEFAULT,
                 p.to_string(),
+                Origin::Submission,
             );
         }
         let spec = JobSpec {
@@ -110,11 +118,7 @@ impl JobManagerState {
 
     /// Plans and registers a job from a spec.
     pub fn submit_spec(&self, spec: JobSpec) -> Result<JobId, SubmitError> {
-        let config: Configuration = spec.config.clone().into_iter().collect();
-        let strategy = config
-            .restart_strategy()
-            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
-        let mut session = riffle_sql::Session::new(config);
+        let mut session = riffle_sql::Session::new(spec.config.clone());
         let script = session
             .run_script(&spec.script, &Arc::new(JobMetrics::default()))
             .map_err(|e| SubmitError::Invalid(e.to_string()))?;
@@ -123,14 +127,11 @@ impl JobManagerState {
                 "the script has no INSERT or SELECT statement: nothing to run".into(),
             )
         })?;
-        let max_parallelism = graph
-            .config
-            .max_parallelism()
-            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
-        let settings =
-            checkpoints::Settings::from_config(&graph.config).map_err(SubmitError::Invalid)?;
-        let restore = self.find_restore(&spec, &graph, &settings, max_parallelism)?;
-        let graph_config = graph.config.clone();
+        // Resolved once by the planner session, SETs included: the restart
+        // strategy, checkpoint settings and storage all come from here.
+        let config = Arc::clone(&graph.config);
+        let max_parallelism = config.execution.max_parallelism;
+        let restore = self.find_restore(&spec, &graph)?;
         let vertices: Vec<VertexInfo> = graph
             .vertices
             .iter()
@@ -159,13 +160,18 @@ impl JobManagerState {
                     Vec::new(),
                 );
             }
-            let coordinator =
-                checkpoints::Coordinator::new(settings, graph_config.clone(), restore, now);
+            let coordinator = checkpoints::Coordinator::new(
+                config.checkpointing.clone(),
+                config.storage.clone(),
+                restore,
+                now,
+            );
             let job = new_job(
                 spec,
+                Arc::clone(&config),
                 name,
                 vertices,
-                RestartTracker::new(strategy),
+                RestartTracker::new(config.restart),
                 coordinator,
                 now,
             );
@@ -180,25 +186,22 @@ impl JobManagerState {
         &self,
         spec: &JobSpec,
         graph: &riffle_runtime::JobGraph,
-        settings: &checkpoints::Settings,
-        max_parallelism: usize,
     ) -> Result<Option<riffle_rpc::checkpoint::RestoreSpec>, SubmitError> {
         let config = &graph.config;
-        let allow = config
-            .savepoint_ignore_unclaimed_state()
-            .map_err(|e| SubmitError::Invalid(e.to_string()))?;
+        let storage = &config.storage;
+        let allow = config.savepoint.ignore_unclaimed_state;
         // A job that already checkpointed (a JobManager restarted with the
         // same job id) resumes from its own latest checkpoint; the savepoint
         // only seeds a job's first start, as in Flink.
-        let own = match &settings.dir {
+        let own = match &config.checkpointing.dir {
             Some(dir) => {
-                restore::latest_checkpoint(dir, spec.id, config).map_err(SubmitError::Invalid)?
+                restore::latest_checkpoint(dir, spec.id, storage).map_err(SubmitError::Invalid)?
             }
             None => None,
         };
-        let found = match (own, config.savepoint_path()) {
+        let found = match (own, &config.savepoint.path) {
             (Some(own), _) => Some(own),
-            (None, Some(path)) => Some(restore::read_metadata(&path, config).map_err(|e| {
+            (None, Some(path)) => Some(restore::read_metadata(path, storage).map_err(|e| {
                 SubmitError::Invalid(format!("cannot restore from savepoint {path}: {e}"))
             })?),
             (None, None) => None,
@@ -207,7 +210,7 @@ impl JobManagerState {
             return Ok(None);
         };
         tracing::info!(job_id = %spec.id, location = %found.location, checkpoint_id = found.metadata.checkpoint_id, "restoring");
-        let planned = restore::planned_operators(graph, max_parallelism);
+        let planned = restore::planned_operators(graph, config.execution.max_parallelism);
         restore::check(found, &planned, allow)
             .map(Some)
             .map_err(SubmitError::Invalid)
@@ -215,9 +218,8 @@ impl JobManagerState {
 
     /// Deletes a savepoint directory (after checking it is one).
     pub fn dispose_savepoint(&self, path: &str) -> Result<(), String> {
-        let config: Configuration = self.cluster_config.clone().into_iter().collect();
-        restore::read_metadata(path, &config)?;
-        restore::delete_directory(path, &config)
+        restore::read_metadata(path, &self.cluster.storage)?;
+        restore::delete_directory(path, &self.cluster.storage)
     }
 
     /// Cancels a job; `Err` says why it cannot be (unknown, already ended).
@@ -251,8 +253,10 @@ impl JobManagerState {
 /// How a JobManager is set up.
 #[derive(Debug, Clone)]
 pub struct JobManagerOptions {
-    /// The cluster configuration.
+    /// The cluster configuration as collected (every job's starting point).
     pub config: Configuration,
+    /// The same, resolved.
+    pub cluster: ClusterConfig,
     /// Address the RPC port binds to.
     pub rpc_bind: String,
     /// RPC port (0 = any).
@@ -311,13 +315,13 @@ fn serve_metrics(bind: &str, ports: &PortRange, host: String, shared: &Arc<Share
 impl JobManager {
     /// Binds the RPC and REST ports and starts serving.
     pub fn start(options: JobManagerOptions) -> Result<JobManager, String> {
-        let cfg = &options.config;
+        let cluster = &options.cluster;
         let timeouts = Timeouts {
-            heartbeat_ms: cfg.heartbeat_timeout_ms().map_err(|e| e.to_string())?,
-            slot_request_ms: cfg.slot_request_timeout_ms().map_err(|e| e.to_string())?,
+            heartbeat_ms: cluster.heartbeat_timeout_ms,
+            slot_request_ms: cluster.slot_request_timeout_ms,
             cancel_ms: 10_000,
         };
-        let heartbeat_interval_ms = cfg.heartbeat_interval_ms().map_err(|e| e.to_string())? as u64;
+        let heartbeat_interval_ms = cluster.heartbeat_interval_ms.unsigned_abs();
         let rpc =
             TcpListener::bind((options.rpc_bind.as_str(), options.rpc_port)).map_err(|e| {
                 format!(
@@ -345,10 +349,8 @@ impl JobManager {
         rpc::start_storage_worker(&shared).map_err(|e| e.to_string())?;
         let state = Arc::new(JobManagerState {
             shared: Arc::clone(&shared),
-            cluster_config: cfg
-                .entries()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            cluster_config: options.config.clone(),
+            cluster: cluster.clone(),
             rest_address: format!("{}:{rest_port}", options.rest_bind),
             disposals: Mutex::new(BTreeMap::new()),
         });
@@ -392,14 +394,17 @@ impl JobManager {
             .map_err(|e| e.to_string())?;
         let metrics_port = match &options.metrics_ports {
             Some(ports) => {
-                let host = cfg
-                    .jobmanager_rpc_address()
-                    .unwrap_or_else(|_| "localhost".into());
+                let host = cluster.jobmanager_rpc_address.clone();
                 serve_metrics(&options.rpc_bind, ports, host, &shared)
             }
             None => None,
         };
-        tracing::info!(rpc_port, rest_port, ?metrics_port, "JobManager started");
+        tracing::info!(
+            rpc_port,
+            rest_port,
+            metrics_port = %metrics_port.map_or_else(|| "off".to_string(), |p| p.to_string()),
+            "JobManager started"
+        );
         Ok(JobManager {
             state,
             rpc_port,

@@ -10,7 +10,7 @@
 //! is refused naming the operator. Doing this at submission gives the user
 //! the error right away instead of a failing deployment.
 
-use riffle_common::config::Configuration;
+use riffle_common::config::StorageConfig;
 use riffle_rpc::JobId;
 use riffle_rpc::checkpoint::{CheckpointMetadata, METADATA_FILE, RestoreSpec};
 use riffle_runtime::JobGraph;
@@ -62,9 +62,9 @@ pub fn planned_operators(graph: &JobGraph, max_parallelism: usize) -> Vec<Planne
 }
 
 /// Reads `_metadata` of a checkpoint or savepoint directory.
-pub fn read_metadata(location: &str, config: &Configuration) -> Result<RestoreSpec, String> {
+pub fn read_metadata(location: &str, storage: &StorageConfig) -> Result<RestoreSpec, String> {
     let location = location.trim_end_matches('/').to_string();
-    let storage = Storage::open(&location, config).map_err(|e| e.to_string())?;
+    let storage = Storage::open(&location, storage).map_err(|e| e.to_string())?;
     let bytes = storage.get(METADATA_FILE).map_err(|e| {
         if e.is_not_found() {
             format!(
@@ -79,11 +79,11 @@ pub fn read_metadata(location: &str, config: &Configuration) -> Result<RestoreSp
 }
 
 /// Deletes a checkpoint or savepoint directory with everything in it.
-pub fn delete_directory(location: &str, config: &Configuration) -> Result<(), String> {
+pub fn delete_directory(location: &str, storage: &StorageConfig) -> Result<(), String> {
     // Opened at the parent, so that a local directory itself goes too.
     let trimmed = location.trim_end_matches('/');
     let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
-    Storage::open(parent, config)
+    Storage::open(parent, storage)
         .and_then(|s| s.delete_all(name))
         .map_err(|e| format!("cannot delete {location}: {e}"))
 }
@@ -92,11 +92,11 @@ pub fn delete_directory(location: &str, config: &Configuration) -> Result<(), St
 pub fn latest_checkpoint(
     dir: &str,
     job: JobId,
-    config: &Configuration,
+    storage: &StorageConfig,
 ) -> Result<Option<RestoreSpec>, String> {
     let root = format!("{}/{job}", dir.trim_end_matches('/'));
-    let storage = Storage::open(&root, config).map_err(|e| e.to_string())?;
-    let dirs = match storage.list_dirs("") {
+    let store = Storage::open(&root, storage).map_err(|e| e.to_string())?;
+    let dirs = match store.list_dirs("") {
         Ok(d) => d,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(format!("cannot list checkpoints in {root}: {e}")),
@@ -107,7 +107,7 @@ pub fn latest_checkpoint(
         .collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));
     for id in ids {
-        match read_metadata(&format!("{root}/chk-{id}"), config) {
+        match read_metadata(&format!("{root}/chk-{id}"), storage) {
             Ok(spec) => return Ok(Some(spec)),
             // An incomplete or damaged checkpoint: the one before may do.
             Err(e) => {
@@ -204,7 +204,7 @@ mod tests {
     }
 
     fn plan(sql: &str) -> Vec<PlannedOperator> {
-        let mut session = riffle_sql::Session::new(Configuration::new());
+        let mut session = riffle_sql::Session::new(riffle_common::Configuration::new());
         let script = session
             .run_script(sql, &std::sync::Arc::new(Default::default()))
             .unwrap();
@@ -256,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_str().unwrap().to_string();
         let job = JobId::from_seed("j");
-        let conf = Configuration::new();
+        let conf = StorageConfig::default();
         assert!(latest_checkpoint(&root, job, &conf).unwrap().is_none());
         for id in [1u64, 2, 3] {
             let d = dir.path().join(job.to_string()).join(format!("chk-{id}"));

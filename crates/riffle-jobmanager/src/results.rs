@@ -184,17 +184,16 @@ mod tests {
             0,
         );
         let id = JobId::from_seed("q");
-        let mut config = std::collections::BTreeMap::new();
-        config.insert(
-            riffle_common::config::RESULT_COLLECT.to_string(),
-            "true".to_string(),
-        );
+        let mut config = riffle_common::Configuration::new();
+        config.set(riffle_common::config::RESULT_COLLECT, "true");
+        let resolved = std::sync::Arc::new(riffle_common::JobConfig::resolve(&config).unwrap());
         let job = crate::cluster::new_job(
             JobSpec {
                 id,
                 script: String::new(),
                 config,
             },
+            resolved,
             "collect".into(),
             vec![VertexInfo {
                 id: AbstractId::from_seed("v"),

@@ -90,16 +90,16 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
                         checkpoint_id,
                         location,
                         metadata,
-                        config,
+                        storage,
                     } => {
-                        let result = write_metadata(&location, &metadata, &config)
+                        let result = write_metadata(&location, &metadata, &storage)
                             .map(|()| *metadata);
                         shared.apply(|c, now| {
                             ((), c.metadata_written(job_id, checkpoint_id, result, now))
                         });
                     }
-                    StorageTask::Delete { location, config } => {
-                        if let Err(e) = crate::restore::delete_directory(&location, &config) {
+                    StorageTask::Delete { location, storage } => {
+                        if let Err(e) = crate::restore::delete_directory(&location, &storage) {
                             tracing::warn!(%location, error = %e, "cannot delete a checkpoint directory");
                         }
                     }
@@ -112,10 +112,10 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
 fn write_metadata(
     location: &str,
     metadata: &riffle_rpc::checkpoint::CheckpointMetadata,
-    config: &riffle_common::config::Configuration,
+    storage: &riffle_common::config::StorageConfig,
 ) -> Result<(), String> {
     let bytes = metadata.to_bytes().map_err(|e| e.to_string())?;
-    let storage = riffle_storage::Storage::open(location, config).map_err(|e| e.to_string())?;
+    let storage = riffle_storage::Storage::open(location, storage).map_err(|e| e.to_string())?;
     storage
         .put(
             riffle_rpc::checkpoint::METADATA_FILE,

@@ -34,6 +34,17 @@ pub enum SnapshotKind {
     },
 }
 
+impl std::fmt::Display for SnapshotKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SnapshotKind::Checkpoint => "checkpoint",
+            SnapshotKind::Savepoint => "savepoint",
+            SnapshotKind::StopWithSavepoint { drain: false } => "stop-with-savepoint",
+            SnapshotKind::StopWithSavepoint { drain: true } => "stop-with-savepoint (drain)",
+        })
+    }
+}
+
 impl SnapshotKind {
     /// Whether this is a savepoint of either kind.
     pub fn is_savepoint(self) -> bool {

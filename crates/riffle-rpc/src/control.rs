@@ -7,13 +7,13 @@
 //! the JobManager deploys and cancels job attempts and the TaskManager reports
 //! task state changes. Every message is one JSON frame (kind [`CONTROL`]).
 //!
-//! Deployment ships the job's SQL script, not a serialized plan: every
-//! TaskManager plans the same script with the same configuration and gets the
-//! same job graph (planning is deterministic), then instantiates only the
-//! subtasks it was given. The vertex count and parallelisms are checked
+//! Deployment ships the job's SQL script, not a serialized plan, with the
+//! job's configuration as the JobManager resolved it: every TaskManager plans
+//! the same script with the same typed configuration and gets the same job
+//! graph (planning is deterministic), then instantiates only the subtasks it
+//! was given. The vertex count and parallelisms are checked
 //! against the JobManager's plan so a mismatch fails loudly.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ use crate::{Error, Result};
 pub const CONTROL: u8 = 1;
 
 /// The protocol version both sides must speak.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Flink's `ExecutionState` of a subtask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -261,8 +261,9 @@ pub struct Deployment {
     pub job_name: String,
     /// The SQL script (DDL, SET, INSERTs).
     pub script: String,
-    /// The job's configuration (cluster configuration plus submission options).
-    pub config: BTreeMap<String, String>,
+    /// The job's configuration, resolved by the JobManager (cluster
+    /// configuration, submission options, the script's `SET`s).
+    pub config: riffle_common::JobConfig,
     /// Parallelism of every vertex, as the JobManager planned it.
     pub parallelism: Vec<usize>,
     /// `placement[vertex][subtask]`: data address (`host:port`) of the TaskManager running it.

@@ -30,6 +30,7 @@ use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, bounded};
 use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
+use riffle_runtime::display::subtask;
 use riffle_runtime::exchange::Envelope;
 use serde::{Deserialize, Serialize};
 
@@ -217,8 +218,9 @@ pub fn open_channel(
                 && !cancel.load(Ordering::Relaxed)
             {
                 on_error(format!(
-                    "channel from subtask {:?} to subtask {:?} at {peer} broke: {e}",
-                    hs.from, hs.to
+                    "channel from {} to {} at {peer} broke: {e}",
+                    subtask(hs.from),
+                    subtask(hs.to)
                 ));
             }
         })?;
@@ -357,8 +359,10 @@ fn receive_channel(stream: TcpStream, registry: &dyn InputRegistry) -> Result<()
         }
         if started.elapsed() > DEPLOY_WAIT {
             let reason = format!(
-                "job {} attempt {} subtask {:?} is not deployed here",
-                hs.job_id, hs.attempt, hs.to
+                "job {} attempt {} {} is not deployed here",
+                hs.job_id,
+                hs.attempt,
+                subtask(hs.to)
             );
             let _ = write_frame(&mut writer, REFUSE, reason.as_bytes());
             return Err(Error::Refused(reason));
@@ -377,7 +381,7 @@ fn receive_channel(stream: TcpStream, registry: &dyn InputRegistry) -> Result<()
             if !cancel.load(Ordering::Relaxed) {
                 registry.channel_failed(
                     &hs,
-                    format!("channel from upstream subtask {:?} broke: {e}", hs.from),
+                    format!("channel from upstream {} broke: {e}", subtask(hs.from)),
                 );
             }
             Err(e)
@@ -395,8 +399,8 @@ fn deliver(
     loop {
         let Some((kind, payload)) = read_frame(reader)? else {
             return Err(Error::Protocol(format!(
-                "upstream subtask {:?} closed its channel before end of input",
-                hs.from
+                "upstream {} closed its channel before end of input",
+                subtask(hs.from)
             )));
         };
         let msg = decode(kind, &payload)?;

@@ -57,8 +57,8 @@ pub struct NoRemote;
 impl RemoteChannels for NoRemote {
     fn open(&self, addr: ChannelAddr) -> Result<Sender<Envelope>> {
         Err(Error::Internal(format!(
-            "subtask {:?} is not placed in this process",
-            addr.to
+            "subtask {} of vertex {} is not placed in this process",
+            addr.to.1, addr.to.0
         )))
     }
 }
@@ -161,12 +161,13 @@ pub fn wire(
     checkpointing: &Checkpointing,
 ) -> Result<Wiring> {
     let uids = operator_uids(graph);
-    let periodic = graph.config.checkpointing_interval_ms()?.is_some();
+    let periodic = graph.config.checkpointing_enabled();
     let mut commands = HashMap::new();
-    let max_parallelism = graph.config.max_parallelism()?;
-    let idle_timeout_ms = graph.config.source_idle_timeout_ms()?;
-    let tz = graph.config.local_time_zone_offset_ms()?;
-    let batch_size = graph.config.batch_size()?;
+    let execution = &graph.config.execution;
+    let max_parallelism = execution.max_parallelism;
+    let idle_timeout_ms = execution.source_idle_timeout_ms;
+    let tz = execution.local_time_zone_offset_ms;
+    let batch_size = execution.batch_size;
     let map = ChannelMap::of(graph)?;
 
     // Input channels of the local non-source subtasks.

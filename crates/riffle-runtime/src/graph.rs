@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use datafusion_physical_expr::PhysicalExpr;
-use riffle_common::config::Configuration;
+use riffle_common::config::JobConfig;
 
 use crate::connector::SourceFactory;
 use crate::operator::OperatorFactory;
@@ -81,8 +81,8 @@ pub struct JobGraph {
     pub vertices: Vec<Vertex>,
     /// Edges.
     pub edges: Vec<Edge>,
-    /// The job's configuration (after `SET` statements and `-D` flags).
-    pub config: Configuration,
+    /// The job's configuration, resolved once by the planner session.
+    pub config: Arc<JobConfig>,
 }
 
 impl JobGraph {
@@ -96,7 +96,8 @@ impl JobGraph {
         self.edges.iter().filter(move |e| e.from == vertex)
     }
 
-    /// A human-readable rendering of the graph (the physical part of EXPLAIN).
+    /// A human-readable rendering of the graph (the physical part of
+    /// EXPLAIN), literals written as Flink SQL writes them.
     pub fn explain(&self) -> String {
         let mut s = String::new();
         for v in &self.vertices {
@@ -128,6 +129,6 @@ impl JobGraph {
                 ));
             }
         }
-        s
+        crate::display::readable_literals(&s)
     }
 }

@@ -19,6 +19,7 @@ mod error;
 pub mod checkpoint;
 pub mod connector;
 pub mod deploy;
+pub mod display;
 pub mod exchange;
 pub mod executor;
 pub mod graph;

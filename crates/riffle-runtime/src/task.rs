@@ -435,7 +435,10 @@ impl Subtask {
     /// With periodic checkpoints, a chain that commits on checkpoints stays
     /// after its input ended until the final checkpoint completed.
     fn await_final_checkpoint(&mut self) -> Result<()> {
-        let waits = self.checkpoints.as_ref().is_some_and(|c| c.periodic)
+        // Whether checkpoints run periodically is the job configuration's
+        // one answer, carried in the task's info.
+        let waits = self.checkpoints.is_some()
+            && self.info.checkpointing
             && self.chain.iter().any(|op| op.commits_on_checkpoint());
         if !waits {
             return Ok(());

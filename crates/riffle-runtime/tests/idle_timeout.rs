@@ -17,7 +17,7 @@ use arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion_physical_expr::expressions::col;
 use riffle_common::Chunk;
-use riffle_common::config::Configuration;
+use riffle_common::config::{Configuration, JobConfig};
 use riffle_runtime::connector::{SinkFactory, SinkWriter, SourceFactory, SourcePoll, SourceReader};
 use riffle_runtime::metrics::JobMetrics;
 use riffle_runtime::operators::{
@@ -233,7 +233,7 @@ fn run(idle_timeout: Option<&str>, deadline: Duration) -> bool {
             input: 0,
             partitioning: Partitioning::Single,
         }],
-        config,
+        config: Arc::new(JobConfig::resolve(&config).unwrap()),
     };
     LocalExecutor::new().run(&graph).unwrap();
     assert!(fired.load(Ordering::SeqCst), "the window never fired");

@@ -39,7 +39,7 @@ fn describe(op: &dyn OperatorFactory) -> String {
     format!("{}({})", op.name(), op.explain())
 }
 
-impl Builder<'_> {
+impl Builder {
     pub(crate) fn plan_aggregate(&mut self, a: &Aggregate) -> Result<Stream> {
         let input_schema = a.input.schema();
         let key_name = |name: &str| {
@@ -111,7 +111,7 @@ impl Builder<'_> {
             TimeAttribute::Proctime => TimeDomain::ProcessingTime,
         };
         let end_offset_ms = if node.is_ltz() {
-            self.session.config.local_time_zone_offset_ms()?
+            self.config.execution.local_time_zone_offset_ms
         } else {
             0
         };
@@ -252,7 +252,7 @@ impl Builder<'_> {
             .position(|f| f.name() == &w.time_col)
             .ok_or_else(|| Error::plan(format!("time column '{}' was pruned", w.time_col)))?;
         let local_offset_ms = if w.is_ltz() {
-            self.session.config.local_time_zone_offset_ms()?
+            self.config.execution.local_time_zone_offset_ms
         } else {
             0
         };

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use datafusion_common::{DFSchemaRef, Result};
 use datafusion_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
+use riffle_runtime::operators::window_tvf::WindowKind;
 
 /// `WATERMARK FOR rowtime AS expr` over its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +140,35 @@ pub enum WindowKindSpec {
     Session { gap: i64 },
 }
 
+impl WindowKindSpec {
+    /// The runtime's window of the same sizes.
+    fn runtime(self) -> WindowKind {
+        match self {
+            WindowKindSpec::Tumble { size, offset } => WindowKind::Tumble { size, offset },
+            WindowKindSpec::Hop {
+                slide,
+                size,
+                offset,
+            } => WindowKind::Hop {
+                slide,
+                size,
+                offset,
+            },
+            WindowKindSpec::Cumulate { step, size, offset } => {
+                WindowKind::Cumulate { step, size, offset }
+            }
+            WindowKindSpec::Session { gap } => WindowKind::Session { gap },
+        }
+    }
+}
+
+/// As the runtime's window prints in EXPLAIN (Flink's form, `TUMBLE(size=[10 s])`).
+impl fmt::Display for WindowKindSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.runtime().fmt(f)
+    }
+}
+
 impl WindowTvfNode {
     /// Builds the node; fails if the time column is missing or not a timestamp.
     pub fn try_new(
@@ -237,7 +267,7 @@ impl UserDefinedLogicalNodeCore for WindowTvfNode {
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "WindowTableFunction: {:?}, timecol=[{}]",
+            "WindowTableFunction: window=[{}], time_col=[{}]",
             self.kind, self.time_col
         )
     }

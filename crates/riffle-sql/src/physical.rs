@@ -15,6 +15,7 @@ use datafusion_expr::LogicalPlan;
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_physical_expr::{PhysicalExpr, create_physical_expr};
+use riffle_common::config::JobConfig;
 use riffle_runtime::metrics::JobMetrics;
 use riffle_runtime::operators::{CalcFactory, SinkOperatorFactory, WatermarkAssignerFactory};
 use riffle_runtime::{JobGraph, OperatorFactory, Partitioning, Vertex};
@@ -33,8 +34,9 @@ pub(crate) struct Stream {
     pub(crate) updates_from: Option<String>,
 }
 
-pub(crate) struct Builder<'a> {
-    pub(crate) session: &'a Session,
+pub(crate) struct Builder {
+    /// The job's configuration, resolved once for the whole build.
+    pub(crate) config: Arc<JobConfig>,
     vertices: Vec<Vertex>,
     edges: Vec<riffle_runtime::Edge>,
     pub(crate) parallelism: usize,
@@ -53,11 +55,12 @@ pub(crate) fn build_job(
     sinks: &[PlannedSink],
     metrics: &Arc<JobMetrics>,
 ) -> Result<JobGraph> {
+    let config = session.job_config()?;
     let mut b = Builder {
-        session,
+        config: Arc::clone(&config),
         vertices: Vec::new(),
         edges: Vec::new(),
-        parallelism: session.config.parallelism()?,
+        parallelism: config.execution.parallelism,
         props: ExecutionProps::new(),
         session_window_ok: false,
         calc_tail: std::collections::HashMap::new(),
@@ -69,7 +72,7 @@ pub(crate) fn build_job(
             Some(t) => {
                 let desc = t.descriptor();
                 let connector = riffle_connectors::connector_for(&desc)?;
-                (t.name.clone(), connector.sink(&desc, &session.config)?)
+                (t.name.clone(), connector.sink(&desc, &config)?)
             }
             None if let Some(buffer) = &session.collector => (
                 "query".to_string(),
@@ -88,7 +91,7 @@ pub(crate) fn build_job(
                 };
                 (
                     "query".to_string(),
-                    riffle_connectors::connector("print")?.sink(&desc, &session.config)?,
+                    riffle_connectors::connector("print")?.sink(&desc, &config)?,
                 )
             }
         };
@@ -104,12 +107,12 @@ pub(crate) fn build_job(
         }
         let vertex = match &sink.table {
             Some(t) => b
-                .sink_vertex(&stream, &t.descriptor().options, &name)
+                .sink_vertex(&stream, &t.descriptor(), &name)
                 .map_err(|e| e.at(Some(sink.location)))?,
             None => stream.vertex,
         };
         let mut writers = vec![factory];
-        if let Some(dir) = session.config.get(riffle_common::config::SINK_TAP_DIR) {
+        if let Some(dir) = &config.execution.sink_tap_dir {
             writers.push(riffle_connectors::tap::tap(dir, &name));
         }
         b.push(
@@ -122,16 +125,16 @@ pub(crate) fn build_job(
         );
         names.push(name);
     }
-    let job_name = session
-        .config
-        .get("pipeline.name")
-        .map(str::to_string)
+    let job_name = config
+        .execution
+        .pipeline_name
+        .clone()
         .unwrap_or_else(|| format!("insert-into_{}", names.join(",")));
     Ok(JobGraph {
         name: job_name,
         vertices: b.vertices,
         edges: b.edges,
-        config: session.config.clone(),
+        config,
     })
 }
 
@@ -139,29 +142,23 @@ pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
     Arc::new(Schema::new(s.as_arrow().fields().clone()))
 }
 
-impl Builder<'_> {
+impl Builder {
     /// The vertex a sink is chained onto: the input's, or a vertex of its own
     /// fed by a rebalance when the table's `sink.parallelism` differs (as in
     /// Flink, where a sink with another parallelism cannot be chained).
     fn sink_vertex(
         &mut self,
         input: &Stream,
-        options: &std::collections::BTreeMap<String, String>,
+        desc: &riffle_connectors::TableDescriptor,
         table: &str,
     ) -> Result<usize> {
-        let Some(raw) = options.get("sink.parallelism") else {
+        // The connectors' one parser of the option (it checked it at CREATE TABLE).
+        let Some(parallelism) =
+            riffle_connectors::options::OptionReader::new(desc).parallelism("sink.parallelism")?
+        else {
             return Ok(input.vertex);
         };
-        let parallelism = raw
-            .trim()
-            .parse::<usize>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| {
-                Error::plan(format!(
-                    "table '{table}': 'sink.parallelism' must be a positive integer, got '{raw}'"
-                ))
-            })?;
+        let parallelism = parallelism.get();
         let upstream = self
             .vertices
             .get(input.vertex)
@@ -298,8 +295,7 @@ impl Builder<'_> {
                 }
                 let desc = src.table.descriptor();
                 let connector = riffle_connectors::connector_for(&desc)?;
-                let factory =
-                    connector.source(&desc, scan.projection.clone(), &self.session.config)?;
+                let factory = connector.source(&desc, scan.projection.clone(), &self.config)?;
                 let id = self.vertices.len();
                 self.vertices.push(Vertex {
                     id,
@@ -354,7 +350,7 @@ impl Builder<'_> {
                             Error::plan(format!("rowtime column '{}' was pruned", wm.rowtime))
                         })?;
                     let expr = self.physical(&wm.expr, schema)?;
-                    let interval_ms = self.session.config.auto_watermark_interval_ms()?;
+                    let interval_ms = self.config.execution.auto_watermark_interval_ms;
                     self.push(
                         input.vertex,
                         Arc::new(WatermarkAssignerFactory {
@@ -373,7 +369,7 @@ impl Builder<'_> {
             }
             other => Err(Error::unsupported(format!(
                 "{} is not supported in streaming jobs yet",
-                other.display()
+                riffle_runtime::display::readable_literals(&other.display().to_string())
             ))),
         }
     }
@@ -416,7 +412,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            bad.contains("'sink.parallelism' must be a positive integer"),
+            bad.contains("'sink.parallelism'") && bad.contains("expected an integer between 1 and"),
             "{bad}"
         );
     }

@@ -175,7 +175,7 @@ pub(crate) fn match_rank(f: &Filter) -> Result<Option<RankMatch<'_>>> {
     }))
 }
 
-impl Builder<'_> {
+impl Builder {
     /// Plans a matched rank filter; `rank_used` says whether anything above
     /// reads the row number.
     pub(crate) fn plan_rank(

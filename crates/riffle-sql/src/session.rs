@@ -16,7 +16,7 @@ use datafusion_optimizer::analyzer::Analyzer;
 use datafusion_optimizer::optimizer::{Optimizer, OptimizerContext, OptimizerRule};
 use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
 use datafusion_sql::sqlparser::ast::Statement as SqlStatement;
-use riffle_common::config::Configuration;
+use riffle_common::config::{Configuration, JobConfig, Origin};
 use riffle_runtime::JobGraph;
 use riffle_runtime::metrics::JobMetrics;
 
@@ -40,8 +40,14 @@ pub struct Script {
 /// A session: configuration plus catalog.
 #[derive(Debug)]
 pub struct Session {
-    /// The configuration (`SET` statements and `-D` flags).
+    /// The collected configuration: what the session started with, then the
+    /// script's `SET` statements.
     pub config: Configuration,
+    /// What the session started with, for `RESET`.
+    initial: Configuration,
+    /// A job configuration resolved elsewhere (a deployment's, on a
+    /// TaskManager): planning uses it instead of resolving `config`.
+    resolved: Option<Arc<JobConfig>>,
     /// Tables, views and functions.
     pub catalog: Catalog,
     /// Where bare queries send their rows when a client fetches them (the
@@ -64,9 +70,31 @@ impl Session {
     /// A session with the given configuration.
     pub fn new(config: Configuration) -> Self {
         Session {
+            initial: config.clone(),
             config,
+            resolved: None,
             catalog: Catalog::new(),
             collector: None,
+        }
+    }
+
+    /// A session that plans with a job configuration resolved before (the
+    /// JobManager's, shipped in a deployment): the script's `SET`s were part
+    /// of that resolution, so they change nothing here, and the TaskManager
+    /// plans with exactly the values the JobManager planned with.
+    pub fn with_resolved(config: Arc<JobConfig>) -> Self {
+        Session {
+            resolved: Some(config),
+            ..Session::new(Configuration::new())
+        }
+    }
+
+    /// The job configuration: the one given to [`Session::with_resolved`],
+    /// else the collected configuration resolved now. Call once per job.
+    pub fn job_config(&self) -> Result<Arc<JobConfig>> {
+        match &self.resolved {
+            Some(c) => Ok(Arc::clone(c)),
+            None => Ok(Arc::new(JobConfig::resolve(&self.config)?)),
         }
     }
 
@@ -124,12 +152,24 @@ impl Session {
             self.execute(st, &mut sinks, &mut messages, metrics)?;
         }
         let mut text = messages.join("\n");
-        for p in &sinks {
+        text.push_str(&self.explain_plans(&sinks, metrics)?);
+        Ok(text)
+    }
+
+    /// The EXPLAIN text of planned sinks: each optimized logical plan, then
+    /// the job graph. Literals read as Flink SQL writes them (DataFusion
+    /// prints intervals and timestamps in Rust's debug format).
+    fn explain_plans(&self, sinks: &[PlannedSink], metrics: &Arc<JobMetrics>) -> Result<String> {
+        let mut text = String::new();
+        for p in sinks {
             text.push_str("== Optimized Logical Plan ==\n");
-            text.push_str(&format!("{}\n", p.plan.display_indent()));
+            text.push_str(&riffle_runtime::display::readable_literals(&format!(
+                "{}\n",
+                p.plan.display_indent()
+            )));
         }
         if !sinks.is_empty() {
-            let job = crate::physical::build_job(self, &sinks, metrics)?;
+            let job = crate::physical::build_job(self, sinks, metrics)?;
             text.push_str("\n== Physical Execution Plan ==\n");
             text.push_str(&job.explain());
         }
@@ -154,21 +194,19 @@ impl Session {
                 messages.push(lines.join("\n"));
             }
             Statement::Set(Some((k, v))) => {
-                self.config.set(k.clone(), v);
-                if self.config.unknown_keys().contains(&k.as_str()) {
-                    tracing::warn!(key = %k, "configuration key is not used by Riffle");
+                let (line, column) = st.location;
+                self.config
+                    .set_from(k.clone(), v, Origin::Set { line, column });
+                if let Some(warning) = self.config.warning_for(&k) {
+                    tracing::warn!("{warning}");
                 }
             }
-            Statement::Reset(None) => self.config = Configuration::new(),
-            Statement::Reset(Some(k)) => {
-                let mut c = Configuration::new();
-                for (key, v) in self.config.entries() {
-                    if key != k {
-                        c.set(key, v);
-                    }
-                }
-                self.config = c;
-            }
+            // As in Flink: back to the session's initial configuration.
+            Statement::Reset(None) => self.config = self.initial.clone(),
+            Statement::Reset(Some(k)) => match self.initial.entry(&k) {
+                Some(e) => self.config.set_from(k, e.value.clone(), e.origin.clone()),
+                None => self.config.remove(&k),
+            },
             Statement::CreateTable(ddl) => {
                 let table = Arc::new(CatalogTable::try_new(*ddl)?);
                 if self.catalog.sources.contains_key(&table.name) {
@@ -324,17 +362,7 @@ impl Session {
                 let mut planned = Vec::new();
                 let mut ignored = Vec::new();
                 self.execute(*inner, &mut planned, &mut ignored, metrics)?;
-                let mut text = String::new();
-                for p in &planned {
-                    text.push_str("== Optimized Logical Plan ==\n");
-                    text.push_str(&format!("{}\n", p.plan.display_indent()));
-                }
-                if !planned.is_empty() {
-                    let job = crate::physical::build_job(self, &planned, metrics)?;
-                    text.push_str("\n== Physical Execution Plan ==\n");
-                    text.push_str(&job.explain());
-                }
-                messages.push(text);
+                messages.push(self.explain_plans(&planned, metrics)?);
             }
         }
         Ok(())
@@ -493,4 +521,157 @@ fn find_ident_location(stmt: &SqlStatement, name: &str) -> Option<(u64, u64)> {
     let mut f = Finder { name, found: None };
     let _ = stmt.visit(&mut f);
     f.found
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use riffle_common::RestartStrategy;
+    use riffle_common::config::{CHECKPOINTING_INTERVAL, PARALLELISM_DEFAULT};
+
+    const JOB: &str =
+        "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+        CREATE TABLE k (k BIGINT) WITH ('connector' = 'blackhole');
+        INSERT INTO k SELECT k FROM s;";
+
+    fn script(session: &mut Session, sql: &str) -> Script {
+        session
+            .run_script(sql, &Arc::new(JobMetrics::default()))
+            .unwrap()
+    }
+
+    #[test]
+    fn set_overrides_the_session_and_reset_restores_it() {
+        let mut initial = Configuration::new();
+        initial.set_from(PARALLELISM_DEFAULT, "2", Origin::Dynamic);
+        let mut session = Session::new(initial);
+        script(
+            &mut session,
+            "SET 'parallelism.default' = '3';\nSET 'pipeline.name' = 'x';",
+        );
+        assert_eq!(session.config.get(PARALLELISM_DEFAULT), Some("3"));
+        assert_eq!(
+            session.config.origin_of(PARALLELISM_DEFAULT),
+            Origin::Set { line: 1, column: 1 }
+        );
+        script(&mut session, "RESET 'parallelism.default';");
+        assert_eq!(
+            session.config.origin_of(PARALLELISM_DEFAULT),
+            Origin::Dynamic
+        );
+        script(&mut session, "RESET;");
+        assert_eq!(session.config.get("pipeline.name"), None);
+        assert_eq!(session.config.get(PARALLELISM_DEFAULT), Some("2"));
+    }
+
+    #[test]
+    fn the_job_is_planned_with_the_values_after_every_set() {
+        let mut session = Session::new(Configuration::new());
+        let sql = format!(
+            "SET 'parallelism.default' = '3';
+             SET '{CHECKPOINTING_INTERVAL}' = '1s';
+             SET 'execution.checkpointing.dir' = '/tmp/chk';
+             {JOB}"
+        );
+        let job = script(&mut session, &sql).job.unwrap();
+        assert!(job.vertices.iter().all(|v| v.parallelism == 3));
+        assert!(job.config.checkpointing_enabled());
+        assert!(matches!(
+            job.config.restart,
+            RestartStrategy::ExponentialDelay(_)
+        ));
+    }
+
+    #[test]
+    fn a_resolved_configuration_is_not_changed_by_the_script() {
+        let mut first = Session::new(Configuration::new());
+        let sql = format!("SET 'parallelism.default' = '3'; {JOB}");
+        let planned = script(&mut first, &sql).job.unwrap();
+        // A TaskManager plans with the JobManager's resolution, whatever the
+        // script says.
+        let mut resolved = (*planned.config).clone();
+        resolved.execution.parallelism = 2;
+        let mut second = Session::with_resolved(Arc::new(resolved));
+        let job = script(&mut second, &sql).job.unwrap();
+        assert!(job.vertices.iter().all(|v| v.parallelism == 2));
+    }
+
+    /// EXPLAIN prints values as Flink SQL writes them, never Rust's debug
+    /// format of DataFusion's literals (`IntervalMonthDayNano { .. }`,
+    /// `TimestampMillisecond(.., None)`) or of the window specs.
+    #[test]
+    fn explain_writes_intervals_windows_and_timestamps_as_flink_sql() {
+        let source = "CREATE TABLE t (id BIGINT, ts TIMESTAMP(3), ts2 TIMESTAMP(3),
+                WATERMARK FOR ts AS ts - INTERVAL '4' SECOND)
+            WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+            CREATE TABLE w (ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT) WITH ('connector' = 'blackhole');
+            CREATE TABLE r (id BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'blackhole');";
+        // (INSERT, in the logical plan, in the job graph)
+        let cases: [(&str, &[&str], &[&str]); 3] = [
+            (
+                "INSERT INTO w SELECT window_start, window_end, COUNT(*)
+                 FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+                 GROUP BY window_start, window_end;",
+                &[
+                    "watermark=[t.ts - INTERVAL '4' SECOND]",
+                    "WindowTableFunction: window=[TUMBLE(size=[10 s])], time_col=[ts]",
+                ],
+                &[
+                    "watermark=[ts@0 - INTERVAL '4' SECOND]",
+                    "WindowTableFunction: window=[TUMBLE(size=[10 s])], time_col=[ts]",
+                ],
+            ),
+            (
+                "INSERT INTO w SELECT window_start, window_end, COUNT(*)
+                 FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '1' MINUTE))
+                 GROUP BY window_start, window_end;",
+                &["window=[HOP(size=[1 min], slide=[2 s])]"],
+                &["window=[HOP(size=[1 min], slide=[2 s])]"],
+            ),
+            (
+                "INSERT INTO r SELECT id, ts FROM t
+                 WHERE ts > ts2 - INTERVAL '1' MINUTE
+                   AND ts > TIMESTAMP '2024-01-01 00:00:00' - INTERVAL '0.5' SECOND;",
+                &[
+                    "t.ts > t.ts2 - INTERVAL '1' MINUTE",
+                    "t.ts > TIMESTAMP '2023-12-31 23:59:59.5'",
+                ],
+                &["ts@1 > ts2@2 - INTERVAL '1' MINUTE"],
+            ),
+        ];
+        for (insert, logical, physical) in cases {
+            for sql in [
+                format!("{source}\n{insert}"),
+                format!("{source}\nEXPLAIN {insert}"),
+            ] {
+                let text = Session::new(Configuration::new())
+                    .explain_script(&sql, &Arc::new(JobMetrics::default()))
+                    .unwrap();
+                for debug in ["IntervalMonthDayNano", "Timestamp", "Some(", "None", " { "] {
+                    assert!(!text.contains(debug), "{debug} in\n{text}");
+                }
+                let (plan, graph) = text.split_once("== Physical Execution Plan ==").unwrap();
+                for e in logical {
+                    assert!(plan.contains(e), "no {e} in\n{text}");
+                }
+                for e in physical {
+                    assert!(graph.contains(e), "no {e} in\n{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_set_value_names_the_statement() {
+        let mut session = Session::new(Configuration::new());
+        let e = session
+            .run_script(
+                &format!("\n  SET 'parallelism.default' = 'many';\n{JOB}"),
+                &Arc::new(JobMetrics::default()),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SET at line 2, column 3"), "{e}");
+    }
 }

@@ -201,8 +201,9 @@ fn plan_data_arg(
                     ObjectName(parts.into_iter().map(ObjectNamePart::Identifier).collect())
                 }
                 other => {
+                    let got = other.map_or_else(|| "nothing".to_string(), |e| e.to_string());
                     return Err(plan_err(format!(
-                        "{function}: expected a table name after TABLE, got {other:?}"
+                        "{function}: expected a table name after TABLE, got {got}"
                     )));
                 }
             };

@@ -25,10 +25,11 @@
 //! and `s3.path.style.access` over the standard `AWS_*` environment variables;
 //! GCS and Azure read their standard `GOOGLE_*` and `AZURE_*` variables.
 //!
-//! This crate depends on `riffle-common` only (for [`Configuration`]): the
-//! runtime, the JobManager and the connectors depend on it, never the reverse.
+//! This crate depends on `riffle-common` only (for the resolved
+//! [`StorageConfig`]): the runtime, the JobManager and the connectors depend
+//! on it, never the reverse.
 //!
-//! [`Configuration`]: riffle_common::Configuration
+//! [`StorageConfig`]: riffle_common::config::StorageConfig
 
 #![warn(missing_docs)]
 

@@ -22,8 +22,9 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use riffle_common::Configuration;
-use riffle_common::config::{S3_ACCESS_KEY, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_SECRET_KEY};
+use riffle_common::config::{
+    S3_ACCESS_KEY, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_SECRET_KEY, StorageConfig,
+};
 use url::Url;
 
 use crate::{Error, Result};
@@ -115,7 +116,7 @@ pub(crate) struct Opened {
 }
 
 /// Parses `url` and builds the client for it.
-pub(crate) fn open(url: &str, config: &Configuration) -> Result<Opened> {
+pub(crate) fn open(url: &str, config: &StorageConfig) -> Result<Opened> {
     let url = normalize(url);
     let bad = |reason: String| Error::InvalidLocation {
         url: url.clone(),
@@ -230,17 +231,17 @@ fn open_local(url: &str, path: PathBuf) -> Result<Opened> {
 }
 
 /// The S3 client builder: environment first, then the Flink keys.
-fn s3_builder(url: &str, bucket: &str, config: &Configuration) -> Result<AmazonS3Builder> {
+fn s3_builder(url: &str, bucket: &str, config: &StorageConfig) -> Result<AmazonS3Builder> {
     let bad = |reason: String| Error::InvalidLocation {
         url: url.to_string(),
         reason,
     };
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Some(endpoint) = config.s3_endpoint() {
+    if let Some(endpoint) = &config.s3_endpoint {
         b = b.with_endpoint(endpoint);
     }
     let env_virtual_hosted = std::env::var("AWS_VIRTUAL_HOSTED_STYLE_REQUEST").ok();
-    let path_style = path_style(config, env_virtual_hosted.as_deref())?;
+    let path_style = path_style(config, env_virtual_hosted.as_deref());
     if let Some(endpoint) = b.get_config_value(&AmazonS3ConfigKey::Endpoint) {
         if endpoint.starts_with("http://") {
             b = b.with_allow_http(true);
@@ -254,7 +255,7 @@ fn s3_builder(url: &str, bucket: &str, config: &Configuration) -> Result<AmazonS
     if b.get_config_value(&AmazonS3ConfigKey::Region).is_none() {
         b = b.with_region("us-east-1");
     }
-    match (config.s3_access_key(), config.s3_secret_key()) {
+    match (&config.s3_access_key, &config.s3_secret_key) {
         (Some(access), Some(secret)) => {
             b = b.with_access_key_id(access).with_secret_access_key(secret);
         }
@@ -276,10 +277,11 @@ fn s3_builder(url: &str, bucket: &str, config: &Configuration) -> Result<AmazonS
 /// Path-style addressing or not: `s3.path.style.access` when set, else the
 /// environment's `AWS_VIRTUAL_HOSTED_STYLE_REQUEST` when set, else Flink's
 /// default (virtual-hosted style).
-fn path_style(config: &Configuration, env_virtual_hosted: Option<&str>) -> Result<bool> {
-    match (config.get(S3_PATH_STYLE_ACCESS), env_virtual_hosted) {
-        (None, Some(v)) => Ok(!v.trim().eq_ignore_ascii_case("true")),
-        _ => Ok(config.s3_path_style_access()?),
+fn path_style(config: &StorageConfig, env_virtual_hosted: Option<&str>) -> bool {
+    match (config.s3_path_style_access, env_virtual_hosted) {
+        (Some(set), _) => set,
+        (None, Some(v)) => !v.trim().eq_ignore_ascii_case("true"),
+        (None, None) => false,
     }
 }
 
@@ -317,11 +319,12 @@ fn build_error(url: &str, backend: Backend, e: object_store::Error) -> Error {
 mod tests {
     use super::*;
 
-    fn config(pairs: &[(&str, &str)]) -> Configuration {
-        pairs.iter().copied().collect()
+    fn config(pairs: &[(&str, &str)]) -> StorageConfig {
+        let c: riffle_common::Configuration = pairs.iter().copied().collect();
+        StorageConfig::resolve(&c).unwrap_or_default()
     }
 
-    fn error_of(url: &str, c: &Configuration) -> String {
+    fn error_of(url: &str, c: &StorageConfig) -> String {
         open(url, c)
             .err()
             .map(|e| e.to_string())
@@ -330,7 +333,7 @@ mod tests {
 
     #[test]
     fn local_locations() -> Result<()> {
-        let c = Configuration::new();
+        let c = StorageConfig::default();
         for url in [
             "/tmp/riffle x/",
             "file:///tmp/riffle%20x",
@@ -370,7 +373,7 @@ mod tests {
         assert_eq!(open("s3://bucket/p/", &c)?.url, "s3://bucket/p");
         // Without credentials in the configuration the AWS_* variables (or the
         // instance's role) apply; building still needs no network.
-        open("s3://bucket/p", &Configuration::new())?;
+        open("s3://bucket/p", &StorageConfig::default())?;
         assert!(error_of("s3:///p", &c).contains("no bucket"));
         Ok(())
     }
@@ -415,28 +418,23 @@ mod tests {
         assert!(e.contains(S3_PATH_STYLE_ACCESS), "{e}");
         let e = error_of("s3://b", &config(&[(S3_ACCESS_KEY, "a")]));
         assert!(e.contains(S3_SECRET_KEY), "{e}");
-        let e = error_of("s3://b", &config(&[(S3_PATH_STYLE_ACCESS, "maybe")]));
-        assert!(e.contains(S3_PATH_STYLE_ACCESS), "{e}");
         Ok(())
     }
 
     #[test]
     fn path_style_comes_from_flink_then_the_environment() -> Result<()> {
-        let unset = Configuration::new();
-        assert!(
-            !path_style(&unset, None)?,
-            "Flink's default: virtual-hosted"
-        );
-        assert!(path_style(&unset, Some("false"))?);
-        assert!(!path_style(&unset, Some("TRUE"))?);
+        let unset = StorageConfig::default();
+        assert!(!path_style(&unset, None), "Flink's default: virtual-hosted");
+        assert!(path_style(&unset, Some("false")));
+        assert!(!path_style(&unset, Some("TRUE")));
         let set = config(&[(S3_PATH_STYLE_ACCESS, "true")]);
-        assert!(path_style(&set, Some("true"))?, "the Flink key wins");
+        assert!(path_style(&set, Some("true")), "the Flink key wins");
         Ok(())
     }
 
     #[test]
     fn gcs_and_azure_locations() -> Result<()> {
-        let c = Configuration::new();
+        let c = StorageConfig::default();
         let o = open("gs://bucket/savepoints", &c)?;
         assert_eq!((o.backend, o.base.as_ref()), (Backend::Gcs, "savepoints"));
         let o = open("abfs://container@account.dfs.core.windows.net/chk/", &c)?;
@@ -452,7 +450,7 @@ mod tests {
 
     #[test]
     fn unknown_schemes_name_the_allowed_ones() {
-        let e = error_of("hdfs://namenode/chk", &Configuration::new());
+        let e = error_of("hdfs://namenode/chk", &StorageConfig::default());
         for scheme in ALLOWED_SCHEMES {
             assert!(e.contains(scheme), "{e}");
         }

@@ -23,7 +23,7 @@ use object_store::client::{HttpError, HttpErrorKind};
 use object_store::local::LocalFileSystem;
 use object_store::path::{Path, PathPart};
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use riffle_common::Configuration;
+use riffle_common::config::StorageConfig;
 
 use crate::location::{self, Backend};
 use crate::runtime::block_on;
@@ -77,7 +77,7 @@ impl Storage {
     /// endpoint is allowed. No request is made: bad credentials or an
     /// unreachable endpoint show on the first operation. Nothing is created
     /// either; a local directory appears with the first write.
-    pub fn open(url: &str, config: &Configuration) -> Result<Storage> {
+    pub fn open(url: &str, config: &StorageConfig) -> Result<Storage> {
         let opened = location::open(url, config)?;
         let local = (opened.backend == Backend::Local).then(LocalFileSystem::new);
         Ok(Storage {
@@ -444,7 +444,7 @@ mod tests {
     -> std::result::Result<(tempfile::TempDir, Storage), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let url = format!("{}/", dir.path().display());
-        let storage = Storage::open(&url, &Configuration::new())?;
+        let storage = Storage::open(&url, &StorageConfig::default())?;
         Ok((dir, storage))
     }
 
@@ -523,7 +523,7 @@ mod tests {
     fn opening_creates_nothing() -> TestResult {
         let dir = tempfile::tempdir()?;
         let missing = dir.path().join("not/yet");
-        let s = Storage::open(&missing.display().to_string(), &Configuration::new())?;
+        let s = Storage::open(&missing.display().to_string(), &StorageConfig::default())?;
         assert!(!missing.exists());
         assert!(s.list("")?.is_empty());
         assert!(s.list_dirs("")?.is_empty());

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use riffle_common::Configuration;
+use riffle_common::config::StorageConfig;
 use riffle_storage::{Error, Storage};
 
 type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -94,13 +94,13 @@ impl S3Server {
     }
 
     /// The Flink keys that point a job at this server.
-    fn config(&self, access: &str, secret: &str) -> Configuration {
-        let mut c = Configuration::new();
-        c.set("s3.endpoint", format!("http://127.0.0.1:{}", self.port));
-        c.set("s3.path.style.access", "true");
-        c.set("s3.access-key", access);
-        c.set("s3.secret-key", secret);
-        c
+    fn config(&self, access: &str, secret: &str) -> StorageConfig {
+        StorageConfig {
+            s3_endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            s3_path_style_access: Some(true),
+            s3_access_key: Some(access.into()),
+            s3_secret_key: Some(secret.into()),
+        }
     }
 }
 
@@ -261,11 +261,12 @@ fn s3_wrong_credentials_fail_clearly() -> TestResult {
 fn s3_unreachable_endpoint_is_reported() -> TestResult {
     // No server needed: nothing listens on the port. object_store retries the
     // connection (10 times with a short backoff, about 2 s) before giving up.
-    let mut c = Configuration::new();
-    c.set("s3.endpoint", format!("http://127.0.0.1:{}", free_port()?));
-    c.set("s3.path.style.access", "true");
-    c.set("s3.access-key", ACCESS_KEY);
-    c.set("s3.secret-key", SECRET_KEY);
+    let c = StorageConfig {
+        s3_endpoint: Some(format!("http://127.0.0.1:{}", free_port()?)),
+        s3_path_style_access: Some(true),
+        s3_access_key: Some(ACCESS_KEY.into()),
+        s3_secret_key: Some(SECRET_KEY.into()),
+    };
     let s = Storage::open("s3://bucket/p", &c)?;
     let e = s.head("x").err().ok_or("expected an error")?;
     assert!(matches!(e, Error::Unreachable { .. }), "{e:?}");

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
-use riffle_common::config::Configuration;
 use riffle_connectors::collect::CollectBuffer;
 use riffle_rpc::JobId;
 use riffle_rpc::checkpoint::SnapshotKind;
@@ -285,7 +284,7 @@ impl InputRegistry for Attempts {
     }
 
     fn channel_failed(&self, hs: &Handshake, reason: String) {
-        tracing::warn!(job_id = %hs.job_id, subtask = ?hs.to, %reason, "input channel failed");
+        tracing::warn!(job_id = %hs.job_id, subtask = %riffle_runtime::display::subtask(hs.to), %reason, "input channel failed");
         // The downstream subtask cannot finish correctly: fail the attempt here.
         self.cancel(hs.job_id, hs.attempt);
         if let Some(r) = self.reporter.lock().ok().and_then(|r| r.clone()) {
@@ -366,7 +365,10 @@ impl RemoteChannels for NetChannels<'_> {
             .and_then(|v| v.get(addr.to.1))
             .cloned()
             .ok_or_else(|| {
-                riffle_runtime::Error::Internal(format!("no placement for subtask {:?}", addr.to))
+                riffle_runtime::Error::Internal(format!(
+                    "no placement for {}",
+                    riffle_runtime::display::subtask(addr.to)
+                ))
             })?;
         let (job_id, attempt, from) = (d.job_id, d.attempt, addr.from);
         let reporter = Arc::clone(&self.reporter);
@@ -400,8 +402,7 @@ pub fn plan(
     metrics: &Arc<JobMetrics>,
     collector: Option<Arc<CollectBuffer>>,
 ) -> Result<JobGraph, String> {
-    let config: Configuration = d.config.clone().into_iter().collect();
-    let mut session = riffle_sql::Session::new(config);
+    let mut session = riffle_sql::Session::with_resolved(Arc::new(d.config.clone()));
     session.collector = collector;
     let script = session
         .run_script(&d.script, metrics)
@@ -458,10 +459,7 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     if let Some(observe) = attempts.observer.lock().ok().and_then(|o| o.clone()) {
         observe(job_id, attempt, &metrics);
     }
-    let collect = d
-        .config
-        .get(riffle_common::config::RESULT_COLLECT)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let collect = d.config.execution.result_collect;
     let collector = collect.then(|| Arc::new(CollectBuffer::new(COLLECT_CAPACITY)));
     let graph = match plan(&d, &metrics, collector.clone()) {
         Ok(g) => g,
@@ -469,23 +467,18 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let local: std::collections::HashSet<SubtaskId> = d.subtasks.iter().copied().collect();
-    // The configuration the graph was planned with (storage credentials too).
-    let job_config = graph.config.clone();
+    let storage = graph.config.storage.clone();
     let locations = Arc::new(Locations::default());
     let uploader = Arc::new(Uploader {
         job_id,
         attempt,
-        config: job_config.clone(),
+        storage: storage.clone(),
         locations: Arc::clone(&locations),
         reporter: Arc::clone(&reporter),
     });
-    let periodic = match graph.config.checkpointing_interval_ms() {
-        Ok(i) => i.is_some(),
-        Err(e) => return fail_all(e.to_string()),
-    };
     let restore = match d.restore.clone() {
         None => None,
-        Some(spec) => match RestoreStore::open(spec, &job_config) {
+        Some(spec) => match RestoreStore::open(spec, &storage) {
             Ok(store) => Some(Arc::new(store) as Arc<dyn riffle_runtime::checkpoint::StateStore>),
             Err(e) => return fail_with(e, true),
         },
@@ -493,7 +486,6 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
     let checkpointing = Checkpointing {
         context: Some(CheckpointContext {
             listener: Arc::new(UploadListener(uploader)),
-            periodic,
         }),
         restore,
     };
@@ -544,7 +536,7 @@ pub fn deploy(attempts: &Arc<Attempts>, d: Deployment, reporter: Arc<dyn Reporte
             Ok(()) => state(id, ExecutionState::Finished, None),
             Err(e) if e.is_cancelled() => state(id, ExecutionState::Canceled, None),
             Err(e) => {
-                tracing::error!(%job_id, subtask = ?id, error = %e, "subtask failed");
+                tracing::error!(%job_id, subtask = %riffle_runtime::display::subtask(id), error = %e, "subtask failed");
                 state(id, ExecutionState::Failed, Some(e.to_string()))
             }
         };

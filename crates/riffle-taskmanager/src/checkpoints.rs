@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use riffle_common::config::Configuration;
+use riffle_common::config::StorageConfig;
 use riffle_rpc::JobId;
 use riffle_rpc::checkpoint::{AckedFile, CheckpointAck, RestoreSpec};
 use riffle_rpc::control::ToJobManager;
@@ -64,8 +64,8 @@ pub struct Uploader {
     pub job_id: JobId,
     /// Attempt.
     pub attempt: u32,
-    /// The job's configuration (for storage credentials).
-    pub config: Configuration,
+    /// How the job reaches its storage.
+    pub storage: StorageConfig,
     /// Checkpoint directories.
     pub locations: Arc<Locations>,
     /// Where acknowledgements go.
@@ -79,7 +79,7 @@ impl Uploader {
             format!("the directory of checkpoint {id} did not arrive from the JobManager")
         })?;
         let started = Instant::now();
-        let storage = Storage::open(&location, &self.config).map_err(|e| e.to_string())?;
+        let storage = Storage::open(&location, &self.storage).map_err(|e| e.to_string())?;
         let mut files = Vec::with_capacity(snap.files.len());
         for mut part in snap.files {
             let path = format!("{}-{}", part.uid, task.1);
@@ -101,7 +101,7 @@ impl Uploader {
         let bytes: u64 = files.iter().map(|f| f.size).sum();
         tracing::info!(
             checkpoint_id = id,
-            subtask = ?task,
+            subtask = %riffle_runtime::display::subtask(task),
             sync_ms = snap.sync_ms,
             async_ms,
             alignment_ms = snap.alignment_ms,
@@ -146,7 +146,7 @@ impl SnapshotListener for UploadListener {
                 let msg = match up.upload(task, snapshot) {
                     Ok(ack) => ToJobManager::CheckpointAck(ack),
                     Err(reason) => {
-                        tracing::warn!(checkpoint_id = id, ?task, %reason, "checkpoint upload failed");
+                        tracing::warn!(checkpoint_id = id, subtask = %riffle_runtime::display::subtask(task), %reason, "checkpoint upload failed");
                         up.declined(task, id, reason)
                     }
                 };
@@ -185,8 +185,8 @@ pub struct RestoreStore {
 
 impl RestoreStore {
     /// Opens the checkpoint's directory.
-    pub fn open(spec: RestoreSpec, config: &Configuration) -> Result<Self, String> {
-        let storage = Storage::open(&spec.location, config)
+    pub fn open(spec: RestoreSpec, storage: &StorageConfig) -> Result<Self, String> {
+        let storage = Storage::open(&spec.location, storage)
             .map_err(|e| format!("cannot open checkpoint {}: {e}", spec.location))?;
         Ok(RestoreStore { storage, spec })
     }

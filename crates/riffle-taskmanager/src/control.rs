@@ -264,8 +264,8 @@ impl TaskManager {
             }
             if last_ack.elapsed() > o.heartbeat_timeout {
                 return Err(format!(
-                    "the JobManager did not answer for {:?} (heartbeat.timeout)",
-                    o.heartbeat_timeout
+                    "the JobManager did not answer for {} ms (heartbeat.timeout)",
+                    o.heartbeat_timeout.as_millis()
                 ));
             }
             if link.stream.lock().map(|s| s.is_none()).unwrap_or(true) {
@@ -330,7 +330,7 @@ impl TaskManager {
                     location,
                     direct,
                 } => {
-                    tracing::debug!(%job_id, checkpoint_id, ?kind, "checkpoint triggered");
+                    tracing::debug!(%job_id, checkpoint_id, %kind, "checkpoint triggered");
                     self.attempts.trigger_checkpoint(
                         job_id,
                         attempt,

@@ -25,13 +25,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use riffle_common::config::{Configuration, RESULT_COLLECT};
+use riffle_common::config::{Configuration, Origin, RESULT_COLLECT};
 use riffle_runtime::metrics::JobMetrics;
 use riffle_sql::Session;
 use riffle_sql::statements::Statement;
 use serde_json::{Value, json};
 
-use crate::client::{Client, Target};
+use crate::client::Client;
 use crate::minicluster::MiniCluster;
 use split::Splitter;
 use view::ResultView;
@@ -66,10 +66,7 @@ pub fn sql(args: SqlArgs) -> Result<ExitCode> {
     let (target, embedded) = match &args.jobmanager {
         Some(m) => (m.clone(), None),
         None => {
-            let mut config = Configuration::new();
-            for (k, v) in &settings {
-                config.set(k.clone(), v.clone());
-            }
+            let config = crate::config_cmd::load(&args.define)?;
             let cluster = MiniCluster::start(&config, EMBEDDED_SLOTS)?;
             (cluster.rest_address(), Some(cluster))
         }
@@ -80,13 +77,14 @@ pub fn sql(args: SqlArgs) -> Result<ExitCode> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     }
     let mut session_config = Configuration::new();
-    for (k, v) in &settings {
-        session_config.set(k.clone(), v.clone());
+    for d in &args.define {
+        session_config.set_pair(d, Origin::Dynamic)?;
+    }
+    for warning in session_config.warnings() {
+        tracing::warn!("{warning}");
     }
     let mut client = SqlClient {
-        rest: Client::new(&Target {
-            jobmanager: target.clone(),
-        }),
+        rest: Client::new(&target),
         session: Session::new(session_config),
         ddl: Vec::new(),
         settings,
@@ -206,7 +204,10 @@ impl SqlClient {
                 return Ok(Outcome::Continue);
             }
             "CLEAR" => {
-                print!("\x1b[2J\x1b[H");
+                // Only a terminal is cleared; a redirected output gets no escape codes.
+                if self.tty {
+                    print!("\x1b[2J\x1b[H");
+                }
                 return Ok(Outcome::Continue);
             }
             _ => {}

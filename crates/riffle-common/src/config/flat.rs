@@ -9,12 +9,16 @@
 //! non-blank line without `:` is an error naming the line: in an environment
 //! variable it is most likely a mangled entry.
 
-use super::Configuration;
+use super::{Configuration, Origin};
 use crate::{Error, Result};
 
 impl Configuration {
     /// Parses `key: value` lines (legacy `flink-conf.yaml`, `RIFFLE_PROPERTIES`).
-    pub fn from_flat_properties(text: &str) -> Result<Configuration> {
+    /// `origin` names the source of the value at a 1-based line.
+    pub fn from_flat_properties(
+        text: &str,
+        origin: &dyn Fn(usize) -> Origin,
+    ) -> Result<Configuration> {
         let mut config = Configuration::new();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or_default().trim();
@@ -33,7 +37,7 @@ impl Configuration {
                 return Err(syntax("empty key before ':'"));
             }
             if !value.is_empty() {
-                config.set(key, value);
+                config.set_from(key, value, origin(index + 1));
             }
         }
         Ok(config)
@@ -43,6 +47,13 @@ impl Configuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<Configuration> {
+        Configuration::from_flat_properties(text, &|line| Origin::Env {
+            var: "RIFFLE_PROPERTIES".into(),
+            line,
+        })
+    }
 
     #[test]
     fn flink_conf_lines() -> Result<()> {
@@ -55,7 +66,7 @@ rest.bind-address: http://0.0.0.0
 env.java.opts.all: -Dx='a b'
 empty.value:
 ";
-        let c = Configuration::from_flat_properties(text)?;
+        let c = parse(text)?;
         assert_eq!(c.get("jobmanager.rpc.address"), Some("jm-host"));
         assert_eq!(c.get("taskmanager.numberOfTaskSlots"), Some("4"));
         assert_eq!(c.get("rest.bind-address"), Some("http://0.0.0.0"));
@@ -67,18 +78,18 @@ empty.value:
 
     #[test]
     fn later_lines_win() -> Result<()> {
-        let c = Configuration::from_flat_properties("a: 1\na: 2\n")?;
+        let c = parse("a: 1\na: 2\n")?;
         assert_eq!(c.get("a"), Some("2"));
         Ok(())
     }
 
     #[test]
     fn a_line_without_colon_names_the_line() {
-        let r = Configuration::from_flat_properties("a: 1\n\n# c\nparallelism.default=2\n");
+        let r = parse("a: 1\n\n# c\nparallelism.default=2\n");
         match r {
             Err(Error::ConfigSyntax { line, .. }) => assert_eq!(line, 4),
             other => panic!("expected a syntax error, got {other:?}"),
         }
-        assert!(Configuration::from_flat_properties(": x").is_err());
+        assert!(parse(": x").is_err());
     }
 }

@@ -18,13 +18,14 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::Configuration;
+use super::{Configuration, Origin};
 use crate::{Error, Result};
 
 impl Configuration {
     /// Parses the text of a Flink `config.yaml`; an empty document (or one of
-    /// only comments) is an empty configuration.
-    pub fn from_yaml(text: &str) -> Result<Configuration> {
+    /// only comments) is an empty configuration. `origin` names the source of
+    /// the value at a 1-based line.
+    pub fn from_yaml(text: &str, origin: &dyn Fn(usize) -> Origin) -> Result<Configuration> {
         let mut flattener = Flattener::default();
         let mut parser = Parser::new_from_str(text);
         parser
@@ -37,8 +38,8 @@ impl Configuration {
             return Err(e);
         }
         let mut config = Configuration::new();
-        for (key, (value, _line)) in flattener.entries {
-            config.set(key, value);
+        for (key, (value, line)) in flattener.entries {
+            config.set_from(key, value, origin(line));
         }
         Ok(config)
     }
@@ -239,6 +240,13 @@ fn join_key(prefix: &str, key: &str) -> String {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Configuration> {
+        Configuration::from_yaml(text, &|line| Origin::File {
+            path: "config.yaml".into(),
+            line,
+        })
+    }
+
     fn entries(c: &Configuration) -> Vec<(String, String)> {
         c.entries()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -246,7 +254,7 @@ mod tests {
     }
 
     fn syntax_line(text: &str) -> Option<usize> {
-        match Configuration::from_yaml(text) {
+        match parse(text) {
             Err(Error::ConfigSyntax { line, .. }) => Some(line),
             _ => None,
         }
@@ -254,9 +262,8 @@ mod tests {
 
     #[test]
     fn flat_form() -> Result<()> {
-        let c = Configuration::from_yaml(
-            "# Flink config\ntaskmanager.numberOfTaskSlots: 2\nrest.port: 8081 # comment\n",
-        )?;
+        let c =
+            parse("# Flink config\ntaskmanager.numberOfTaskSlots: 2\nrest.port: 8081 # comment\n")?;
         assert_eq!(c.get("taskmanager.numberOfTaskSlots"), Some("2"));
         assert_eq!(c.get("rest.port"), Some("8081"));
         assert_eq!(c.entries().count(), 2);
@@ -275,7 +282,7 @@ taskmanager.numberOfTaskSlots: 4
 taskmanager:
   bind-host: 0.0.0.0
 ";
-        let c = Configuration::from_yaml(text)?;
+        let c = parse(text)?;
         assert_eq!(
             entries(&c),
             [
@@ -292,7 +299,7 @@ taskmanager:
 
     #[test]
     fn scalars_stay_as_written() -> Result<()> {
-        let c = Configuration::from_yaml(
+        let c = parse(
             "a: true\nb: 1.50\nc: 0x10\nd: 'quoted # not a comment'\ne: \"x: y\"\nf:\ng: ~\nh: ''\n",
         )?;
         assert_eq!(c.get("a"), Some("true"));
@@ -318,7 +325,7 @@ env:
         - \"-Da=b;c\"
 empty: []
 ";
-        let c = Configuration::from_yaml(text)?;
+        let c = parse(text)?;
         assert_eq!(c.get("metrics.reporters"), Some("prom;jmx"));
         assert_eq!(c.get("env.java.opts.all"), Some("-Xmx1g;'-Da=b;c'"));
         assert_eq!(c.get("empty"), Some(""));
@@ -327,19 +334,16 @@ empty: []
 
     #[test]
     fn aliases_of_values() -> Result<()> {
-        let c = Configuration::from_yaml("a: &port 6123\nb: *port\n")?;
+        let c = parse("a: &port 6123\nb: *port\n")?;
         assert_eq!(c.get("b"), Some("6123"));
         Ok(())
     }
 
     #[test]
     fn empty_and_comment_only_files() -> Result<()> {
-        assert_eq!(Configuration::from_yaml("")?, Configuration::new());
-        assert_eq!(
-            Configuration::from_yaml("# nothing\n\n  # here\n")?,
-            Configuration::new()
-        );
-        assert_eq!(Configuration::from_yaml("---\n")?, Configuration::new());
+        assert_eq!(parse("")?, Configuration::new());
+        assert_eq!(parse("# nothing\n\n  # here\n")?, Configuration::new());
+        assert_eq!(parse("---\n")?, Configuration::new());
         Ok(())
     }
 
@@ -358,7 +362,7 @@ empty: []
         assert_eq!(syntax_line("just text\n"), Some(1));
         assert_eq!(syntax_line("a: 1\n---\nb: 2\n"), Some(2));
         assert_eq!(syntax_line("? [a, b]\n: 1\n"), Some(1));
-        let e = Configuration::from_yaml("a: 1\na: 2\n")
+        let e = parse("a: 1\na: 2\n")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -1,15 +1,39 @@
 //! The `blackhole` connector: a sink that discards everything (Flink's
 //! benchmark sink). It accepts updates.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use riffle_common::Chunk;
-use riffle_common::config::Configuration;
+use riffle_common::config::JobConfig;
 use riffle_runtime::TaskInfo;
 use riffle_runtime::connector::{SinkFactory, SinkWriter};
 
-use crate::options::check_keys;
+use crate::options::{OptionReader, check_keys};
 use crate::{Connector, Result, TableDescriptor};
+
+/// The options of a `blackhole` table, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlackholeOptions {
+    /// `sink.parallelism` (`None` = the input's parallelism).
+    pub sink_parallelism: Option<NonZeroUsize>,
+}
+
+impl BlackholeOptions {
+    /// Checks the keys and parses every value of `table`'s options.
+    pub fn parse(table: &TableDescriptor) -> Result<Self> {
+        check_keys(
+            &table.name,
+            "blackhole",
+            &table.options,
+            &["sink.parallelism"],
+            &[],
+        )?;
+        Ok(BlackholeOptions {
+            sink_parallelism: OptionReader::new(table).parallelism("sink.parallelism")?,
+        })
+    }
+}
 
 /// The connector.
 #[derive(Debug)]
@@ -21,21 +45,12 @@ impl Connector for BlackholeConnector {
     }
 
     fn validate(&self, table: &TableDescriptor) -> Result<()> {
-        check_keys(
-            &table.name,
-            self.name(),
-            &table.options,
-            &["sink.parallelism"],
-            &[],
-        )
+        BlackholeOptions::parse(table).map(drop)
     }
 
-    fn sink(
-        &self,
-        table: &TableDescriptor,
-        _config: &Configuration,
-    ) -> Result<Arc<dyn SinkFactory>> {
-        self.validate(table)?;
+    fn sink(&self, table: &TableDescriptor, _config: &JobConfig) -> Result<Arc<dyn SinkFactory>> {
+        // Nothing to configure: parsed for the errors only.
+        BlackholeOptions::parse(table)?;
         Ok(Arc::new(BlackholeSink))
     }
 }
@@ -67,5 +82,51 @@ impl SinkWriter for BlackholeWriter {
 
     fn finish(&mut self) -> riffle_runtime::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
+        TableDescriptor {
+            name: "sink".into(),
+            schema: Arc::new(arrow::datatypes::Schema::empty()),
+            options: [("connector", "blackhole")]
+                .iter()
+                .chain(pairs)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            partition_keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn options_parse_into_the_struct() -> Result<()> {
+        assert_eq!(BlackholeOptions::parse(&table(&[]))?.sink_parallelism, None);
+        assert_eq!(
+            BlackholeOptions::parse(&table(&[("sink.parallelism", "3")]))?.sink_parallelism,
+            NonZeroUsize::new(3)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_form() {
+        let e = BlackholeConnector
+            .validate(&table(&[("sink.parallelism", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid value \"0\" for option 'sink.parallelism' of table 'sink': \
+             expected an integer between 1 and 2147483647"
+        );
+        let e = BlackholeConnector
+            .validate(&table(&[("sink.paralelism", "2")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'sink.parallelism'"), "{e}");
     }
 }

@@ -9,16 +9,22 @@
 //! source: it ends when the sequence is exhausted, as in Flink. Sequences are
 //! split into contiguous ranges over the subtasks. Random values come from a
 //! seeded generator per subtask, so runs repeat exactly.
+//!
+//! All of them are parsed once into [`DatagenOptions`]; `scan.parallelism`
+//! is checked (a positive integer, as in Flink) and kept there for the
+//! planner.
 
 mod source;
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
-use riffle_common::config::Configuration;
+use riffle_common::config::JobConfig;
+use riffle_common::config::parse::{self, BadValue, Parsed};
 use riffle_runtime::connector::SourceFactory;
 
-use crate::options::{check_keys, get_u64};
+use crate::options::{OptionReader, check_keys};
 use crate::{Connector, Error, Result, TableDescriptor};
 
 pub use source::{DatagenSource, FieldGen};
@@ -34,146 +40,22 @@ const FIELD_KEYS: &[&str] = &[
     "null-rate",
 ];
 
-/// The connector.
-#[derive(Debug)]
-pub struct DatagenConnector;
-
-fn parse_i128(key: &str, v: &str) -> Result<i128> {
-    v.trim()
-        .parse::<i128>()
-        .map_err(|_| Error::Options(format!("option '{key}' must be an integer, got '{v}'")))
+/// The options of a `datagen` table, parsed once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatagenOptions {
+    /// `rows-per-second`, over all subtasks (default 10000).
+    pub rows_per_second: u64,
+    /// `number-of-rows`: the source is bounded when set.
+    pub number_of_rows: Option<u64>,
+    /// `scan.parallelism` (`None` = the job's parallelism).
+    pub scan_parallelism: Option<NonZeroUsize>,
+    /// The `fields.<col>.*` options: one generator per column, in schema order.
+    pub fields: Vec<FieldGen>,
 }
 
-fn parse_f64(key: &str, v: &str) -> Result<f64> {
-    v.trim()
-        .parse::<f64>()
-        .map_err(|_| Error::Options(format!("option '{key}' must be a number, got '{v}'")))
-}
-
-/// Builds the generator of one column from its options.
-fn field_gen(table: &TableDescriptor, name: &str, dt: &DataType) -> Result<FieldGen> {
-    let opt = |k: &str| table.options.get(&format!("fields.{name}.{k}"));
-    let key = |k: &str| format!("fields.{name}.{k}");
-    let null_rate = match opt("null-rate") {
-        Some(v) => parse_f64(&key("null-rate"), v)?,
-        None => 0.0,
-    };
-    let kind = opt("kind").map(String::as_str).unwrap_or("random");
-    match kind {
-        "sequence" => {
-            let start = opt("start")
-                .ok_or_else(|| {
-                    Error::Options(format!("'{}' is required for a sequence", key("start")))
-                })
-                .and_then(|v| parse_i128(&key("start"), v))?;
-            let end = opt("end")
-                .ok_or_else(|| {
-                    Error::Options(format!("'{}' is required for a sequence", key("end")))
-                })
-                .and_then(|v| parse_i128(&key("end"), v))?;
-            if end < start {
-                return Err(Error::Options(format!(
-                    "'{}' must not be below '{}'",
-                    key("end"),
-                    key("start")
-                )));
-            }
-            match dt {
-                DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-                | DataType::Utf8 => {}
-                other => {
-                    return Err(Error::Options(format!(
-                        "column '{name}': a sequence generator cannot produce {other}"
-                    )));
-                }
-            }
-            Ok(FieldGen::Sequence {
-                start,
-                end,
-                null_rate,
-            })
-        }
-        "random" => {
-            let (min, max) = match dt {
-                DataType::Int8 => (i8::MIN as f64, i8::MAX as f64),
-                DataType::Int16 => (i16::MIN as f64, i16::MAX as f64),
-                DataType::Int32 => (i32::MIN as f64, i32::MAX as f64),
-                DataType::Int64 => (i64::MIN as f64, i64::MAX as f64),
-                _ => (0.0, 1.0),
-            };
-            let min = opt("min")
-                .map(|v| parse_f64(&key("min"), v))
-                .transpose()?
-                .unwrap_or(min);
-            let max = opt("max")
-                .map(|v| parse_f64(&key("max"), v))
-                .transpose()?
-                .unwrap_or(max);
-            if max < min {
-                return Err(Error::Options(format!(
-                    "'{}' must not be below '{}'",
-                    key("max"),
-                    key("min")
-                )));
-            }
-            let length = get_u64(&table.options, &key("length"))?.unwrap_or(100) as usize;
-            let max_past = match opt("max-past") {
-                Some(v) => riffle_common::time::parse_duration_ms(&key("max-past"), v)
-                    .map_err(|e| Error::Options(e.to_string()))?,
-                None => 0,
-            };
-            match dt {
-                DataType::Int8
-                | DataType::Int16
-                | DataType::Int32
-                | DataType::Int64
-                | DataType::Float32
-                | DataType::Float64
-                | DataType::Boolean
-                | DataType::Utf8
-                | DataType::Decimal128(_, _)
-                | DataType::Timestamp(_, _) => {}
-                other => {
-                    return Err(Error::Options(format!(
-                        "column '{name}': the random generator cannot produce {other}"
-                    )));
-                }
-            }
-            Ok(FieldGen::Random {
-                min,
-                max,
-                length,
-                max_past_ms: max_past,
-                null_rate,
-            })
-        }
-        other => Err(Error::Options(format!(
-            "'{}' must be 'random' or 'sequence', got '{other}'",
-            key("kind")
-        ))),
-    }
-}
-
-impl DatagenConnector {
-    fn fields(&self, table: &TableDescriptor) -> Result<Vec<FieldGen>> {
-        table
-            .schema
-            .fields()
-            .iter()
-            .map(|f| field_gen(table, f.name(), f.data_type()))
-            .collect()
-    }
-}
-
-impl Connector for DatagenConnector {
-    fn name(&self) -> &'static str {
-        "datagen"
-    }
-
-    fn validate(&self, table: &TableDescriptor) -> Result<()> {
+impl DatagenOptions {
+    /// Checks the keys and parses every value of `table`'s options.
+    pub fn parse(table: &TableDescriptor) -> Result<Self> {
         let mut allowed: Vec<String> = vec![
             "rows-per-second".into(),
             "number-of-rows".into(),
@@ -185,29 +67,273 @@ impl Connector for DatagenConnector {
             }
         }
         let allowed_ref: Vec<&str> = allowed.iter().map(String::as_str).collect();
-        check_keys(&table.name, self.name(), &table.options, &allowed_ref, &[])?;
-        get_u64(&table.options, "rows-per-second")?;
-        get_u64(&table.options, "number-of-rows")?;
-        self.fields(table)?;
-        Ok(())
+        check_keys(&table.name, "datagen", &table.options, &allowed_ref, &[])?;
+        let r = OptionReader::new(table);
+        let count = |v: &str| parse::integer(v, 0..=i64::MAX).map(|n| n.unsigned_abs());
+        Ok(DatagenOptions {
+            // A rate of 0 never emits; Flink's rate limiter refuses it too.
+            rows_per_second: r.get_or("rows-per-second", 10_000, |v| {
+                parse::integer(v, 1..=i64::MAX).map(|n| n.unsigned_abs())
+            })?,
+            number_of_rows: r.get("number-of-rows", count)?,
+            scan_parallelism: r.parallelism("scan.parallelism")?,
+            fields: table
+                .schema
+                .fields()
+                .iter()
+                .map(|f| field_gen(&r, f.name(), f.data_type()))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// The connector.
+#[derive(Debug)]
+pub struct DatagenConnector;
+
+/// A finite decimal number (`min`, `max` of random values).
+fn number(text: &str) -> Parsed<f64> {
+    parse::float(text, f64::MIN..=f64::MAX).map_err(|_| BadValue("expected a number".into()))
+}
+
+/// An integer of a sequence bound (columns hold at most 64 bits).
+fn sequence_bound(text: &str) -> Parsed<i128> {
+    parse::integer(text, i64::MIN..=i64::MAX).map(i128::from)
+}
+
+/// Builds the generator of one column from its options.
+fn field_gen(r: &OptionReader<'_>, name: &str, dt: &DataType) -> Result<FieldGen> {
+    let key = |k: &str| format!("fields.{name}.{k}");
+    let null_rate = r.get_or(&key("null-rate"), 0.0, |v| parse::float(v, 0.0..=1.0))?;
+    let kind = r.get_or(&key("kind"), "random", |v| {
+        parse::enumeration(v, &["random", "sequence"])
+    })?;
+    if kind == "sequence" {
+        let required = |k: &str| {
+            r.get(&key(k), sequence_bound)?
+                .ok_or_else(|| Error::Options(format!("'{}' is required for a sequence", key(k))))
+        };
+        let start = required("start")?;
+        let end = required("end")?;
+        if end < start {
+            return Err(Error::Options(format!(
+                "'{}' must not be below '{}'",
+                key("end"),
+                key("start")
+            )));
+        }
+        match dt {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Utf8 => {}
+            other => {
+                return Err(Error::Options(format!(
+                    "column '{name}': a sequence generator cannot produce {other}"
+                )));
+            }
+        }
+        return Ok(FieldGen::Sequence {
+            start,
+            end,
+            null_rate,
+        });
+    }
+    let (min, max) = match dt {
+        DataType::Int8 => (i8::MIN as f64, i8::MAX as f64),
+        DataType::Int16 => (i16::MIN as f64, i16::MAX as f64),
+        DataType::Int32 => (i32::MIN as f64, i32::MAX as f64),
+        DataType::Int64 => (i64::MIN as f64, i64::MAX as f64),
+        _ => (0.0, 1.0),
+    };
+    let min = r.get_or(&key("min"), min, number)?;
+    let max = r.get_or(&key("max"), max, number)?;
+    if max < min {
+        return Err(Error::Options(format!(
+            "'{}' must not be below '{}'",
+            key("max"),
+            key("min")
+        )));
+    }
+    let length = r.get_or(&key("length"), 100, |v| {
+        parse::integer(v, 0..=i64::from(u32::MAX)).map(|n| n.unsigned_abs() as usize)
+    })?;
+    let max_past_ms = r.get_or(&key("max-past"), 0, |v| {
+        // `duration` keeps milliseconds within i64.
+        parse::duration(v).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })?;
+    match dt {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Boolean
+        | DataType::Utf8
+        | DataType::Decimal128(_, _)
+        | DataType::Timestamp(_, _) => {}
+        other => {
+            return Err(Error::Options(format!(
+                "column '{name}': the random generator cannot produce {other}"
+            )));
+        }
+    }
+    Ok(FieldGen::Random {
+        min,
+        max,
+        length,
+        max_past_ms,
+        null_rate,
+    })
+}
+
+impl Connector for DatagenConnector {
+    fn name(&self) -> &'static str {
+        "datagen"
+    }
+
+    fn validate(&self, table: &TableDescriptor) -> Result<()> {
+        DatagenOptions::parse(table).map(drop)
     }
 
     fn source(
         &self,
         table: &TableDescriptor,
         projection: Option<Vec<usize>>,
-        _config: &Configuration,
+        _config: &JobConfig,
     ) -> Result<Arc<dyn SourceFactory>> {
-        self.validate(table)?;
-        let fields = self.fields(table)?;
-        let rows_per_second = get_u64(&table.options, "rows-per-second")?.unwrap_or(10_000);
-        let number_of_rows = get_u64(&table.options, "number-of-rows")?;
+        let options = DatagenOptions::parse(table)?;
         Ok(Arc::new(DatagenSource::new(
             Arc::clone(&table.schema),
-            fields,
+            options.fields,
             projection,
-            rows_per_second,
-            number_of_rows,
+            options.rows_per_second,
+            options.number_of_rows,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+
+    fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
+        TableDescriptor {
+            name: "gen".into(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("price", DataType::Float64, true),
+                Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            ])),
+            options: [("connector", "datagen")]
+                .iter()
+                .chain(pairs)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            partition_keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn options_parse_into_the_struct() -> Result<()> {
+        let o = DatagenOptions::parse(&table(&[
+            ("rows-per-second", "5"),
+            ("number-of-rows", "100"),
+            ("scan.parallelism", "2"),
+            ("fields.id.kind", "sequence"),
+            ("fields.id.start", "1"),
+            ("fields.id.end", "100"),
+            ("fields.price.min", "1.5"),
+            ("fields.price.max", "9"),
+            ("fields.price.null-rate", "0.25"),
+            ("fields.ts.max-past", "1 min"),
+        ]))?;
+        assert_eq!(
+            o,
+            DatagenOptions {
+                rows_per_second: 5,
+                number_of_rows: Some(100),
+                scan_parallelism: NonZeroUsize::new(2),
+                fields: vec![
+                    FieldGen::Sequence {
+                        start: 1,
+                        end: 100,
+                        null_rate: 0.0,
+                    },
+                    FieldGen::Random {
+                        min: 1.5,
+                        max: 9.0,
+                        length: 100,
+                        max_past_ms: 0,
+                        null_rate: 0.25,
+                    },
+                    FieldGen::Random {
+                        min: 0.0,
+                        max: 1.0,
+                        length: 100,
+                        max_past_ms: 60_000,
+                        null_rate: 0.0,
+                    },
+                ],
+            }
+        );
+        let defaults = DatagenOptions::parse(&table(&[]))?;
+        assert_eq!(
+            (defaults.rows_per_second, defaults.number_of_rows),
+            (10_000, None)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_form() {
+        for (key, value, form) in [
+            ("rows-per-second", "0", "expected an integer of at least 1"),
+            ("number-of-rows", "-5", "expected an integer of at least 0"),
+            ("scan.parallelism", "0", "expected an integer between 1 and"),
+            (
+                "fields.id.kind",
+                "cyclic",
+                "expected one of random, sequence",
+            ),
+            ("fields.price.min", "cheap", "expected a number"),
+            (
+                "fields.price.null-rate",
+                "2",
+                "expected a number between 0 and 1",
+            ),
+            ("fields.ts.max-past", "a while", "expected a duration"),
+            ("fields.id.length", "long", "expected an integer"),
+        ] {
+            let e = DatagenConnector
+                .validate(&table(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "invalid value {value:?} for option '{key}' of table 'gen': {form}"
+                )),
+                "{key} = {value}: {e}"
+            );
+        }
+        let e = DatagenConnector
+            .validate(&table(&[
+                ("fields.id.kind", "sequence"),
+                ("fields.id.start", "1"),
+            ]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'fields.id.end' is required"), "{e}");
+        let e = DatagenConnector
+            .validate(&table(&[("fields.nope.kind", "random")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'fields.nope.kind'") && e.contains("'fields.id.kind'"),
+            "{e}"
+        );
     }
 }

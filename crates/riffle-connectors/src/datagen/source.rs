@@ -20,7 +20,7 @@ use riffle_runtime::checkpoint::{Decoder, Encoder};
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
 
 /// How one column is generated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FieldGen {
     /// Uniform random values (strings of `length` letters; timestamps up to `max_past_ms` back).
     Random {

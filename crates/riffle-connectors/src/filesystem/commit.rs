@@ -20,7 +20,10 @@
 //! Policy kinds: only `success-file`; `metastore` needs a Hive metastore and
 //! `custom` a user class, neither of which Riffle has.
 
+use riffle_common::config::parse::{self, BadValue, Parsed};
+
 use super::partition::TimeExtractor;
+use crate::options::invalid_value;
 use crate::{Error, Result};
 
 /// `sink.partition-commit.trigger`.
@@ -34,21 +37,17 @@ pub(super) enum Trigger {
 
 impl Trigger {
     /// Parses the option value.
-    pub(super) fn parse(value: &str) -> Result<Self> {
-        match value.trim() {
-            "process-time" => Ok(Trigger::ProcessTime),
+    pub(super) fn parse(value: &str) -> Parsed<Self> {
+        match parse::enumeration(value, &["process-time", "partition-time"])? {
             "partition-time" => Ok(Trigger::PartitionTime),
-            other => Err(Error::Options(format!(
-                "option 'sink.partition-commit.trigger': unknown trigger '{other}'; \
-                 use 'process-time' or 'partition-time'"
-            ))),
+            _ => Ok(Trigger::ProcessTime),
         }
     }
 }
 
-/// Checks `sink.partition-commit.policy.kind` (a comma-separated list):
-/// only `success-file` is supported.
-pub(super) fn check_policy_kind(value: &str) -> Result<()> {
+/// Checks `sink.partition-commit.policy.kind` (a comma-separated list) of
+/// `table`: only `success-file` is supported.
+pub(super) fn check_policy_kind(table: &str, value: &str) -> Result<()> {
     for kind in value.split(',').map(|k| k.trim().to_ascii_lowercase()) {
         match kind.as_str() {
             "success-file" => {}
@@ -67,10 +66,15 @@ pub(super) fn check_policy_kind(value: &str) -> Result<()> {
                 ));
             }
             other => {
-                return Err(Error::Options(format!(
-                    "option 'sink.partition-commit.policy.kind': unknown policy kind '{other}'; \
-                     use 'success-file' (Flink's 'metastore' and 'custom' are not supported)"
-                )));
+                return Err(invalid_value(
+                    table,
+                    "sink.partition-commit.policy.kind",
+                    value,
+                    &BadValue(format!(
+                        "unknown policy kind '{other}'; expected success-file (Flink's \
+                         metastore and custom are not supported)"
+                    )),
+                ));
             }
         }
     }
@@ -186,19 +190,23 @@ mod tests {
             Some(Trigger::PartitionTime)
         );
         let e = Trigger::parse("event-time").unwrap_err().to_string();
-        assert!(
-            e.contains("'process-time'") && e.contains("'partition-time'"),
-            "{e}"
-        );
-        assert!(check_policy_kind("success-file").is_ok());
-        assert!(check_policy_kind(" Success-File ").is_ok());
+        assert_eq!(e, "expected one of process-time, partition-time");
+        assert!(check_policy_kind("t", "success-file").is_ok());
+        assert!(check_policy_kind("t", " Success-File ").is_ok());
         for (kind, says) in [
-            ("metastore,success-file", "metastore"),
+            (
+                "metastore,success-file",
+                "'metastore' needs a Hive metastore",
+            ),
             ("custom", "Java classes"),
-            ("success", "unknown policy kind 'success'"),
+            (
+                "success",
+                "invalid value \"success\" for option 'sink.partition-commit.policy.kind' of \
+                 table 't': unknown policy kind 'success'; expected success-file",
+            ),
         ] {
-            let e = check_policy_kind(kind).unwrap_err().to_string();
-            assert!(e.contains(says) && e.contains("'success-file'"), "{e}");
+            let e = check_policy_kind("t", kind).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("success-file"), "{e}");
         }
     }
 }

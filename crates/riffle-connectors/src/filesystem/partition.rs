@@ -26,6 +26,7 @@ use arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType,
 };
 use chrono::{NaiveDate, NaiveDateTime};
+use riffle_common::config::parse::{BadValue, Parsed};
 
 use super::commit::PartitionCommit;
 use crate::{Error, Result};
@@ -287,11 +288,11 @@ const FORMATTER_LETTERS: &str = "y, u, M, d, D, H, h, a, m, s, S (3, 6 or 9), E"
 impl TimestampFormatter {
     /// Translates `pattern`; fails on letters or constructs Riffle does not
     /// implement (optional sections, zones), naming the supported letters.
-    pub(super) fn compile(pattern: &str) -> Result<Self> {
+    pub(super) fn compile(pattern: &str) -> Parsed<Self> {
         let bad = |why: String| {
-            Error::Options(format!(
-                "option 'partition.time-extractor.timestamp-formatter': {why} in '{pattern}'; \
-                 supported pattern letters: {FORMATTER_LETTERS}, text in '...'"
+            BadValue(format!(
+                "{why}; expected a date-time pattern of the supported pattern letters \
+                 {FORMATTER_LETTERS}, and text in '...'"
             ))
         };
         let chars: Vec<char> = pattern.chars().collect();
@@ -493,43 +494,6 @@ impl TimeExtractor {
     }
 }
 
-/// `sink.partition-commit.watermark-time-zone`: the zone that turns a
-/// partition's local time into epoch milliseconds, comparable with the
-/// watermark. Only UTC and fixed offsets so far (no zone database).
-pub(super) fn parse_time_zone(value: &str) -> Result<i64> {
-    let v = value.trim();
-    let rest = ["UTC", "GMT", "UT"]
-        .iter()
-        .find_map(|p| v.strip_prefix(p))
-        .unwrap_or(v);
-    if rest.is_empty() || v == "Z" {
-        return Ok(0);
-    }
-    let bad = || {
-        Error::Unsupported(format!(
-            "option 'sink.partition-commit.watermark-time-zone': '{value}' is not supported; \
-             use 'UTC' or a fixed offset such as 'GMT+08:00' or '-05:00' (zone names need a \
-             time zone database Riffle does not ship yet)"
-        ))
-    };
-    let (sign, digits) = match rest.as_bytes().first() {
-        Some(b'+') => (1, rest.get(1..).unwrap_or_default()),
-        Some(b'-') => (-1, rest.get(1..).unwrap_or_default()),
-        _ => return Err(bad()),
-    };
-    let (h, m) = match digits.split_once(':') {
-        Some((h, m)) => (h, m),
-        None if digits.len() == 4 => (digits.get(..2).unwrap_or(""), digits.get(2..).unwrap_or("")),
-        None => (digits, "0"),
-    };
-    let h: i64 = h.parse().map_err(|_| bad())?;
-    let m: i64 = m.parse().map_err(|_| bad())?;
-    if !(0..=18).contains(&h) || !(0..60).contains(&m) {
-        return Err(bad());
-    }
-    Ok(sign * (h * 3_600_000 + m * 60_000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,7 +569,7 @@ mod tests {
     const MIN_1: i64 = 1_436_918_460_000; // 2015-07-15 00:01:00 UTC
 
     #[test]
-    fn time_from_the_pattern() -> Result<()> {
+    fn time_from_the_pattern() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let keys = vec!["dt".to_string(), "hm".to_string()];
         let q10 = TimeExtractor::new(keys.clone(), Some("$dt $hm:00".into()), None);
         assert_eq!(q10.extract(&["2015-07-15".into(), "00:01".into()])?, MIN_1);
@@ -657,16 +621,5 @@ mod tests {
             let e = TimestampFormatter::compile(p).unwrap_err().to_string();
             assert!(e.contains("supported pattern letters"), "{p}: {e}");
         }
-    }
-
-    #[test]
-    fn time_zones() -> Result<()> {
-        assert_eq!(parse_time_zone("UTC")?, 0);
-        assert_eq!(parse_time_zone("GMT+08:00")?, 8 * 3_600_000);
-        assert_eq!(parse_time_zone("-05:30")?, -(5 * 3_600_000 + 30 * 60_000));
-        assert_eq!(parse_time_zone("UTC+8")?, 8 * 3_600_000);
-        let e = parse_time_zone("Asia/Shanghai").unwrap_err().to_string();
-        assert!(e.contains("fixed offset"), "{e}");
-        Ok(())
     }
 }

@@ -742,7 +742,7 @@ mod tests {
         FileSink {
             storage: Storage::open(
                 dir.to_str().unwrap(),
-                &riffle_common::config::Configuration::new(),
+                &riffle_common::config::StorageConfig::default(),
             )
             .unwrap(),
             format: Format::Json,

@@ -12,7 +12,6 @@ use riffle_runtime::checkpoint::{Decoder, Encoder};
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
 
 use super::Format;
-use crate::options::get_bool;
 use crate::{Error, Result, TableDescriptor};
 
 /// The source factory of one table.
@@ -29,11 +28,13 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Checks the path exists.
+    /// Checks the path exists; `ignore_parse_errors` skips records that do
+    /// not parse.
     pub fn try_new(
         table: &TableDescriptor,
         path: PathBuf,
         format: Format,
+        ignore_parse_errors: bool,
         projection: Option<Vec<usize>>,
     ) -> Result<Self> {
         if !path.exists() {
@@ -52,10 +53,6 @@ impl FileSource {
             ),
             None => Arc::clone(&table.schema),
         };
-        let ignore_key = match format {
-            Format::Json | Format::DebeziumJson => "json.ignore-parse-errors",
-            Format::Csv => "csv.ignore-parse-errors",
-        };
         Ok(FileSource {
             table: table.name.clone(),
             path,
@@ -63,7 +60,7 @@ impl FileSource {
             full_schema: Arc::clone(&table.schema),
             projection,
             schema,
-            ignore_parse_errors: get_bool(&table.options, ignore_key, false)?,
+            ignore_parse_errors,
         })
     }
 }

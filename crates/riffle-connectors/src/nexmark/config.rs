@@ -9,8 +9,12 @@
 //! reproducible and `base-time` pins the event time of event number 0, where
 //! Flink uses the wall clock at planning time.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
+
+use riffle_common::config::parse::{self, BadValue, Parsed};
+
+use crate::options::{OptionReader, check_keys, invalid_value};
+use crate::{Result, TableDescriptor};
 
 /// Every option key the connector accepts, besides `connector` itself.
 pub const OPTION_KEYS: &[&str] = &[
@@ -122,20 +126,29 @@ impl Default for NexmarkConfig {
 }
 
 impl NexmarkConfig {
-    /// Parses the WITH options of a `nexmark` table.
+    /// Parses the `WITH` options of a `nexmark` table.
     ///
-    /// Missing keys take Flink's defaults. The `connector` key is ignored. Any
-    /// other unknown key, or a value that does not parse, is an error whose
-    /// message names the key (and, for unknown keys, lists the allowed ones).
-    pub fn from_options(options: &BTreeMap<String, String>) -> Result<NexmarkConfig, String> {
+    /// Missing keys take Flink's defaults. An unknown key is an error that
+    /// lists the allowed ones; a value that does not parse, or that the
+    /// generator cannot run with (a rate or hot ratio of 0), is an error
+    /// naming the key, the value and the expected form.
+    pub fn parse(table: &TableDescriptor) -> Result<NexmarkConfig> {
+        check_keys(&table.name, "nexmark", &table.options, OPTION_KEYS, &[])?;
+        let r = OptionReader::new(table);
         let mut cfg = NexmarkConfig::default();
-        for (key, value) in options {
-            if key == "connector" {
-                continue;
-            }
-            cfg.apply(key, value)?;
+        for (key, value) in &table.options {
+            cfg.apply(key, value)
+                .map_err(|e| invalid_value(&table.name, key, value, &e))?;
         }
-        cfg.validate()?;
+        if cfg.total_proportion() == 0 {
+            let key = "bid.proportion";
+            return Err(r.invalid(
+                key,
+                r.raw(key).unwrap_or_default(),
+                "at least one of 'person.proportion', 'auction.proportion' and \
+                 'bid.proportion' must be positive",
+            ));
+        }
         Ok(cfg)
     }
 
@@ -147,180 +160,76 @@ impl NexmarkConfig {
     }
 
     /// Sets the field that `key` names from its textual `value`.
-    fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
+    fn apply(&mut self, key: &str, value: &str) -> Parsed<()> {
         match key {
-            "first-event.rate" => self.first_event_rate = parse_int(key, value)?,
-            "next-event.rate" => self.next_event_rate = parse_int(key, value)?,
-            "events.num" => self.events_num = parse_long(key, value)?,
-            "person.proportion" => self.person_proportion = parse_int(key, value)?,
-            "auction.proportion" => self.auction_proportion = parse_int(key, value)?,
-            "bid.proportion" => self.bid_proportion = parse_int(key, value)?,
-            "bid.hot-ratio.auctions" => self.hot_auction_ratio = parse_int(key, value)?,
-            "bid.hot-ratio.bidders" => self.hot_bidders_ratio = parse_int(key, value)?,
-            "auction.hot-ratio.sellers" => self.hot_sellers_ratio = parse_int(key, value)?,
-            "person.avg-size" => self.person_avg_size = parse_memory_size(key, value)?,
-            "auction.avg-size" => self.auction_avg_size = parse_memory_size(key, value)?,
-            "bid.avg-size" => self.bid_avg_size = parse_memory_size(key, value)?,
-            "keep-alive" => self.keep_alive = parse_bool(key, value)?,
-            "stop-at" => self.stop_at = parse_signed_long(key, value)?,
-            "max-emit-speed" => self.max_emit_speed = parse_bool(key, value)?,
-            "rate.shape" => self.rate_shape = parse_rate_shape(key, value)?,
-            "rate.period" => self.rate_period = parse_duration(key, value)?,
-            "rate.limited" => self.rate_limited = parse_bool(key, value)?,
-            "seed" => self.seed = parse_seed(key, value)?,
-            "base-time" => self.base_time_ms = parse_base_time(key, value)?,
-            _ => return Err(unknown_key_message(key)),
-        }
-        Ok(())
-    }
-
-    /// Rejects combinations the generator cannot run with.
-    fn validate(&self) -> Result<(), String> {
-        if self.first_event_rate == 0 {
-            return Err(
-                "Invalid value for option 'first-event.rate': expected a positive integer (int)"
-                    .into(),
-            );
-        }
-        if self.total_proportion() == 0 {
-            return Err("Invalid options 'person.proportion', 'auction.proportion', 'bid.proportion': at least one must be positive".into());
-        }
-        for (key, ratio) in [
-            ("bid.hot-ratio.auctions", self.hot_auction_ratio),
-            ("bid.hot-ratio.bidders", self.hot_bidders_ratio),
-            ("auction.hot-ratio.sellers", self.hot_sellers_ratio),
-        ] {
-            if ratio == 0 {
-                return Err(format!(
-                    "Invalid value '0' for option '{key}': expected a positive integer (int)"
-                ));
+            "first-event.rate" => self.first_event_rate = positive_int(value)?,
+            "next-event.rate" => self.next_event_rate = int(value)?,
+            "events.num" => self.events_num = long(value)?,
+            "person.proportion" => self.person_proportion = int(value)?,
+            "auction.proportion" => self.auction_proportion = int(value)?,
+            "bid.proportion" => self.bid_proportion = int(value)?,
+            "bid.hot-ratio.auctions" => self.hot_auction_ratio = positive_int(value)?,
+            "bid.hot-ratio.bidders" => self.hot_bidders_ratio = positive_int(value)?,
+            "auction.hot-ratio.sellers" => self.hot_sellers_ratio = positive_int(value)?,
+            "person.avg-size" => self.person_avg_size = int_memory_size(value)?,
+            "auction.avg-size" => self.auction_avg_size = int_memory_size(value)?,
+            "bid.avg-size" => self.bid_avg_size = int_memory_size(value)?,
+            "keep-alive" => self.keep_alive = parse::boolean(value)?,
+            "stop-at" => self.stop_at = parse::integer(value, i64::MIN..=i64::MAX)?,
+            "max-emit-speed" => self.max_emit_speed = parse::boolean(value)?,
+            "rate.shape" => {
+                self.rate_shape = match parse::enumeration(value, &["SQUARE", "SINE"])? {
+                    "SINE" => RateShape::Sine,
+                    _ => RateShape::Square,
+                }
             }
+            "rate.period" => self.rate_period = parse::duration(value)?,
+            "rate.limited" => self.rate_limited = parse::boolean(value)?,
+            "seed" => self.seed = seed(value)?,
+            "base-time" => self.base_time_ms = base_time(value)?,
+            // `connector`; every other key was checked by `check_keys`.
+            _ => {}
         }
         Ok(())
     }
 }
 
-/// The error for a key that is not a `nexmark` option.
-fn unknown_key_message(key: &str) -> String {
-    format!(
-        "Unsupported option '{key}' for connector 'nexmark'. Supported options: connector, {}",
-        OPTION_KEYS.join(", ")
-    )
+/// A non-negative Java `int`.
+fn int(value: &str) -> Parsed<u32> {
+    parse::integer(value, 0..=i64::from(i32::MAX)).map(|n| n.unsigned_abs() as u32)
 }
 
-/// The error for a value that does not parse as `expected`.
-fn bad_value(key: &str, value: &str, expected: &str) -> String {
-    format!("Invalid value '{value}' for option '{key}': expected {expected}")
+/// A positive Java `int` (a rate or a ratio the generator divides by).
+fn positive_int(value: &str) -> Parsed<u32> {
+    parse::integer(value, 1..=i64::from(i32::MAX)).map(|n| n.unsigned_abs() as u32)
 }
 
-/// Parses a non-negative Java `int`.
-fn parse_int(key: &str, value: &str) -> Result<u32, String> {
-    value
-        .trim()
-        .parse::<u32>()
+/// A non-negative Java `long`.
+fn long(value: &str) -> Parsed<u64> {
+    parse::integer(value, 0..=i64::MAX).map(i64::unsigned_abs)
+}
+
+/// A Flink memory size in bytes that fits a Java `int`, as Flink's Nexmark
+/// source reads the average sizes.
+fn int_memory_size(value: &str) -> Parsed<u32> {
+    let bytes = parse::memory_size(value)?;
+    u32::try_from(bytes)
         .ok()
-        .filter(|v| i32::try_from(*v).is_ok())
-        .ok_or_else(|| bad_value(key, value, "a non-negative integer (int)"))
+        .filter(|b| i32::try_from(*b).is_ok())
+        .ok_or_else(|| BadValue("expected a memory size below 2 gb".into()))
 }
 
-/// Parses a non-negative Java `long`.
-fn parse_long(key: &str, value: &str) -> Result<u64, String> {
-    value
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|v| i64::try_from(*v).is_ok())
-        .ok_or_else(|| bad_value(key, value, "a non-negative integer (long)"))
-}
-
-/// Parses a signed Java `long`.
-fn parse_signed_long(key: &str, value: &str) -> Result<i64, String> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| bad_value(key, value, "an integer (long)"))
-}
-
-/// Parses the seed: any unsigned 64-bit integer, or a negative `long`
-/// taken as its two's complement bits.
-fn parse_seed(key: &str, value: &str) -> Result<u64, String> {
+/// The seed: any unsigned 64-bit integer, or a negative `long` taken as its
+/// two's complement bits.
+fn seed(value: &str) -> Parsed<u64> {
     let v = value.trim();
     v.parse::<u64>()
         .or_else(|_| v.parse::<i64>().map(|s| s as u64))
-        .map_err(|_| bad_value(key, value, "an integer (u64)"))
+        .map_err(|_| BadValue("expected a 64-bit integer".into()))
 }
 
-/// Parses a boolean the way Flink does: `true` or `false`, any case.
-fn parse_bool(key: &str, value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad_value(key, value, "a boolean (true or false)")),
-    }
-}
-
-/// Parses `rate.shape`, case-insensitively.
-fn parse_rate_shape(key: &str, value: &str) -> Result<RateShape, String> {
-    match value.trim().to_ascii_uppercase().as_str() {
-        "SQUARE" => Ok(RateShape::Square),
-        "SINE" => Ok(RateShape::Sine),
-        _ => Err(bad_value(key, value, "one of SQUARE, SINE")),
-    }
-}
-
-/// Splits `"<digits><spaces><unit>"` into its number and lower-cased unit.
-fn split_number_unit(value: &str) -> Option<(u64, String)> {
-    let v = value.trim();
-    let digits_end = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let number = v.get(..digits_end)?.parse::<u64>().ok()?;
-    let unit = v.get(digits_end..)?.trim().to_ascii_lowercase();
-    Some((number, unit))
-}
-
-/// Parses a Flink `MemorySize` (`200`, `200b`, `1kb`, `2 mb`, ...) into bytes
-/// that fit a Java `int`.
-fn parse_memory_size(key: &str, value: &str) -> Result<u32, String> {
-    let expected = "a memory size such as 200b, 1kb or 2mb";
-    let (number, unit) = split_number_unit(value).ok_or_else(|| bad_value(key, value, expected))?;
-    let multiplier: u64 = match unit.as_str() {
-        "" | "b" | "bytes" => 1,
-        "k" | "kb" | "kibibytes" => 1 << 10,
-        "m" | "mb" | "mebibytes" => 1 << 20,
-        "g" | "gb" | "gibibytes" => 1 << 30,
-        "t" | "tb" | "tebibytes" => 1 << 40,
-        _ => return Err(bad_value(key, value, expected)),
-    };
-    number
-        .checked_mul(multiplier)
-        .and_then(|bytes| u32::try_from(bytes).ok())
-        .filter(|bytes| i32::try_from(*bytes).is_ok())
-        .ok_or_else(|| bad_value(key, value, "a memory size below 2 GiB"))
-}
-
-/// Parses a Flink `Duration` (`600 s`, `10 min`, `500ms`; no unit means milliseconds).
-fn parse_duration(key: &str, value: &str) -> Result<Duration, String> {
-    let expected = "a duration such as 600 s, 10 min or 500 ms";
-    let (number, unit) = split_number_unit(value).ok_or_else(|| bad_value(key, value, expected))?;
-    let nanos_per_unit: u128 = match unit.as_str() {
-        "ns" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => 1,
-        "us" | "µs" | "micro" | "micros" | "microsecond" | "microseconds" => 1_000,
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1_000_000,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000_000,
-        "m" | "min" | "minute" | "minutes" => 60_000_000_000,
-        "h" | "hour" | "hours" => 3_600_000_000_000,
-        "d" | "day" | "days" => 86_400_000_000_000,
-        _ => return Err(bad_value(key, value, expected)),
-    };
-    let nanos = u128::from(number) * nanos_per_unit;
-    let secs = u64::try_from(nanos / 1_000_000_000)
-        .map_err(|_| bad_value(key, value, "a shorter duration"))?;
-    // The remainder is below 10^9 and so always fits a u32.
-    let sub = u32::try_from(nanos % 1_000_000_000).unwrap_or(0);
-    Ok(Duration::new(secs, sub))
-}
-
-/// Parses `base-time`: epoch milliseconds, or `yyyy-MM-dd HH:mm:ss[.SSS]` in UTC.
-fn parse_base_time(key: &str, value: &str) -> Result<i64, String> {
+/// `base-time`: epoch milliseconds, or `yyyy-MM-dd HH:mm:ss[.SSS]` in UTC.
+fn base_time(value: &str) -> Parsed<i64> {
     let v = value.trim();
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(ms);
@@ -328,10 +237,8 @@ fn parse_base_time(key: &str, value: &str) -> Result<i64, String> {
     chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f")
         .map(|t| t.and_utc().timestamp_millis())
         .map_err(|_| {
-            bad_value(
-                key,
-                value,
-                "epoch milliseconds or a timestamp 'yyyy-MM-dd HH:mm:ss[.SSS]'",
+            BadValue(
+                "expected epoch milliseconds or a timestamp 'yyyy-MM-dd HH:mm:ss[.SSS]'".into(),
             )
         })
 }
@@ -340,40 +247,50 @@ fn parse_base_time(key: &str, value: &str) -> Result<i64, String> {
 mod tests {
     use super::*;
 
-    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
+        TableDescriptor {
+            name: "datagen".into(),
+            schema: super::super::nexmark_schema(),
+            options: [("connector", "nexmark")]
+                .iter()
+                .chain(pairs)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            partition_keys: Vec::new(),
+        }
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        NexmarkConfig::parse(&table(pairs)).unwrap_err().to_string()
     }
 
     #[test]
-    fn defaults_match_flink() {
-        let cfg = NexmarkConfig::from_options(&opts(&[("connector", "nexmark")])).unwrap();
+    fn defaults_match_flink() -> Result<()> {
+        let cfg = NexmarkConfig::parse(&table(&[]))?;
         assert_eq!(cfg, NexmarkConfig::default());
         assert_eq!(cfg.first_event_rate, 10_000);
         assert_eq!(cfg.total_proportion(), 50);
         assert_eq!(cfg.stop_at, -1);
         assert!(cfg.max_emit_speed);
         assert_eq!(cfg.rate_period, Duration::from_secs(600));
+        Ok(())
     }
 
     #[test]
-    fn default_base_time_is_2015_07_15() {
-        let parsed = parse_base_time("base-time", "2015-07-15 00:00:00.000").unwrap();
-        assert_eq!(parsed, DEFAULT_BASE_TIME_MS);
+    fn default_base_time_is_2015_07_15() -> Parsed<()> {
+        assert_eq!(base_time("2015-07-15 00:00:00.000")?, DEFAULT_BASE_TIME_MS);
         assert_eq!(
-            parse_base_time("base-time", "2015-07-15 00:00:01").unwrap(),
+            base_time("2015-07-15 00:00:01")?,
             DEFAULT_BASE_TIME_MS + 1000
         );
-        assert_eq!(parse_base_time("base-time", "12345").unwrap(), 12345);
-        assert!(parse_base_time("base-time", "yesterday").is_err());
+        assert_eq!(base_time("12345")?, 12345);
+        assert!(base_time("yesterday").is_err());
+        Ok(())
     }
 
     #[test]
-    fn parses_every_key() {
-        let cfg = NexmarkConfig::from_options(&opts(&[
-            ("connector", "nexmark"),
+    fn parses_every_key() -> Result<()> {
+        let cfg = NexmarkConfig::parse(&table(&[
             ("first-event.rate", "10000000"),
             ("next-event.rate", "10000000"),
             ("events.num", "100000000"),
@@ -394,8 +311,7 @@ mod tests {
             ("rate.limited", "true"),
             ("seed", "42"),
             ("base-time", "1600000000000"),
-        ]))
-        .unwrap();
+        ]))?;
         assert_eq!(cfg.first_event_rate, 10_000_000);
         assert_eq!(cfg.events_num, 100_000_000);
         assert_eq!(cfg.total_proportion(), 50);
@@ -411,11 +327,16 @@ mod tests {
         assert!(cfg.rate_limited);
         assert_eq!(cfg.seed, 42);
         assert_eq!(cfg.base_time_ms, 1_600_000_000_000);
+        assert_eq!(
+            NexmarkConfig::parse(&table(&[("seed", "-1")]))?.seed,
+            u64::MAX
+        );
+        Ok(())
     }
 
     #[test]
     fn unknown_option_lists_allowed_keys() {
-        let err = NexmarkConfig::from_options(&opts(&[("events.nmu", "10")])).unwrap_err();
+        let err = error(&[("events.nmu", "10")]);
         assert!(err.contains("'events.nmu'"), "{err}");
         for key in OPTION_KEYS {
             assert!(err.contains(key), "{err} should list {key}");
@@ -423,44 +344,64 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_name_key_and_type() {
-        let err = NexmarkConfig::from_options(&opts(&[("events.num", "lots")])).unwrap_err();
-        assert!(
-            err.contains("'events.num'") && err.contains("long"),
-            "{err}"
-        );
-        let err = NexmarkConfig::from_options(&opts(&[("keep-alive", "yes")])).unwrap_err();
-        assert!(
-            err.contains("'keep-alive'") && err.contains("boolean"),
-            "{err}"
-        );
-        let err =
-            NexmarkConfig::from_options(&opts(&[("bid.avg-size", "10 parsecs")])).unwrap_err();
-        assert!(
-            err.contains("'bid.avg-size'") && err.contains("memory size"),
-            "{err}"
-        );
-        let err = NexmarkConfig::from_options(&opts(&[("first-event.rate", "0")])).unwrap_err();
-        assert!(err.contains("'first-event.rate'"), "{err}");
-        let err = NexmarkConfig::from_options(&opts(&[("rate.shape", "TRIANGLE")])).unwrap_err();
-        assert!(err.contains("'rate.shape'"), "{err}");
+    fn bad_values_name_key_value_and_form() {
+        for (key, value, form) in [
+            ("events.num", "lots", "expected an integer of at least 0"),
+            ("events.num", "-1", "expected an integer of at least 0"),
+            (
+                "person.proportion",
+                "3000000000",
+                "between 0 and 2147483647",
+            ),
+            ("keep-alive", "yes", "expected true or false"),
+            (
+                "bid.avg-size",
+                "10 parsecs",
+                "unknown memory unit 'parsecs'",
+            ),
+            ("bid.avg-size", "4gb", "expected a memory size below 2 gb"),
+            (
+                "first-event.rate",
+                "0",
+                "expected an integer between 1 and 2147483647",
+            ),
+            ("bid.hot-ratio.bidders", "0", "between 1 and"),
+            ("rate.shape", "TRIANGLE", "expected one of SQUARE, SINE"),
+            (
+                "rate.period",
+                "2 fortnights",
+                "unknown time unit 'fortnights'",
+            ),
+            ("seed", "0x2a", "expected a 64-bit integer"),
+            ("base-time", "yesterday", "expected epoch milliseconds"),
+        ] {
+            let err = error(&[(key, value)]);
+            assert!(
+                err.starts_with(&format!(
+                    "invalid value {value:?} for option '{key}' of table 'datagen': "
+                )) && err.contains(form),
+                "{key} = {value}: {err}"
+            );
+        }
+        let err = error(&[
+            ("person.proportion", "0"),
+            ("auction.proportion", "0"),
+            ("bid.proportion", "0"),
+        ]);
+        assert!(err.contains("must be positive"), "{err}");
     }
 
     #[test]
-    fn memory_sizes_and_durations() {
-        assert_eq!(parse_memory_size("k", "100").unwrap(), 100);
-        assert_eq!(parse_memory_size("k", "1k").unwrap(), 1024);
-        assert_eq!(parse_memory_size("k", "1 mb").unwrap(), 1 << 20);
-        assert!(parse_memory_size("k", "4gb").is_err());
-        assert!(parse_memory_size("k", "kb").is_err());
-        assert_eq!(
-            parse_duration("d", "1500").unwrap(),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(
-            parse_duration("d", "2 h").unwrap(),
-            Duration::from_secs(7200)
-        );
-        assert!(parse_duration("d", "2 fortnights").is_err());
+    fn memory_sizes_and_durations() -> Parsed<()> {
+        assert_eq!(int_memory_size("100")?, 100);
+        assert_eq!(int_memory_size("1k")?, 1024);
+        assert_eq!(int_memory_size("1 mb")?, 1 << 20);
+        assert_eq!(int_memory_size("2047 mb")?, 2047 << 20);
+        assert!(int_memory_size("2 gb").is_err());
+        assert!(int_memory_size("kb").is_err());
+        let cfg = |v: &str| NexmarkConfig::parse(&table(&[("rate.period", v)]));
+        assert!(cfg("1500").is_ok_and(|c| c.rate_period == Duration::from_millis(1500)));
+        assert!(cfg("2 h").is_ok_and(|c| c.rate_period == Duration::from_secs(7200)));
+        Ok(())
     }
 }

@@ -1250,11 +1250,17 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn config(pairs: &[(&str, &str)]) -> NexmarkConfig {
-        let map: BTreeMap<String, String> = pairs
+        let options: BTreeMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        NexmarkConfig::from_options(&map).unwrap()
+        NexmarkConfig::parse(&crate::TableDescriptor {
+            name: "datagen".into(),
+            schema: nexmark_schema(),
+            options,
+            partition_keys: Vec::new(),
+        })
+        .unwrap()
     }
 
     fn struct_col<'a>(batch: &'a RecordBatch, name: &str) -> &'a StructArray {

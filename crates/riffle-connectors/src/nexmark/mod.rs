@@ -42,7 +42,7 @@ mod source;
 
 use std::sync::Arc;
 
-use riffle_common::config::Configuration;
+use riffle_common::config::JobConfig;
 use riffle_runtime::connector::SourceFactory;
 
 use crate::{Connector, Error, TableDescriptor};
@@ -57,39 +57,18 @@ impl Connector for NexmarkConnector {
     }
 
     fn validate(&self, table: &TableDescriptor) -> crate::Result<()> {
-        NexmarkConfig::from_options(&table.options)
-            .map_err(|e| Error::Options(format!("table '{}': {e}", table.name)))?;
-        let expected = nexmark_schema();
-        for f in table.schema.fields() {
-            let Ok(e) = expected.field_with_name(f.name()) else {
-                return Err(Error::Options(format!(
-                    "table '{}': the nexmark connector has no column '{}'; its columns are event_type, person, auction, bid",
-                    table.name,
-                    f.name()
-                )));
-            };
-            if e.data_type() != f.data_type() {
-                return Err(Error::Options(format!(
-                    "table '{}': column '{}' is declared as {} but the nexmark connector produces {}",
-                    table.name,
-                    f.name(),
-                    f.data_type(),
-                    e.data_type()
-                )));
-            }
-        }
-        Ok(())
+        NexmarkConfig::parse(table)?;
+        check_columns(table)
     }
 
     fn source(
         &self,
         table: &TableDescriptor,
         projection: Option<Vec<usize>>,
-        _config: &Configuration,
+        _config: &JobConfig,
     ) -> crate::Result<Arc<dyn SourceFactory>> {
-        self.validate(table)?;
-        let cfg = NexmarkConfig::from_options(&table.options)
-            .map_err(|e| Error::Options(format!("table '{}': {e}", table.name)))?;
+        let cfg = NexmarkConfig::parse(table)?;
+        check_columns(table)?;
         // Map the declared columns (by name) onto the generator's columns.
         let full = nexmark_schema();
         let declared: Vec<usize> = match projection {
@@ -98,7 +77,9 @@ impl Connector for NexmarkConnector {
         };
         let mut gen_proj = Vec::new();
         for i in declared {
-            let f = table.schema.field(i);
+            let f = table.schema.fields().get(i).ok_or_else(|| {
+                Error::Options(format!("table '{}' has no column number {i}", table.name))
+            })?;
             let idx = full
                 .index_of(f.name())
                 .map_err(|e| Error::Options(e.to_string()))?;
@@ -109,4 +90,29 @@ impl Connector for NexmarkConnector {
             Some(gen_proj),
         )?))
     }
+}
+
+/// Checks that every declared column is one the generator produces, with
+/// its type.
+fn check_columns(table: &TableDescriptor) -> crate::Result<()> {
+    let expected = nexmark_schema();
+    for f in table.schema.fields() {
+        let Ok(e) = expected.field_with_name(f.name()) else {
+            return Err(Error::Options(format!(
+                "table '{}': the nexmark connector has no column '{}'; its columns are event_type, person, auction, bid",
+                table.name,
+                f.name()
+            )));
+        };
+        if e.data_type() != f.data_type() {
+            return Err(Error::Options(format!(
+                "table '{}': column '{}' is declared as {} but the nexmark connector produces {}",
+                table.name,
+                f.name(),
+                f.data_type(),
+                e.data_type()
+            )));
+        }
+    }
+    Ok(())
 }

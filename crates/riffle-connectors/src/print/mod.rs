@@ -4,18 +4,43 @@
 //! (k = subtask index + 1), exactly as Flink's `PrintSinkOutputWriter` does.
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use riffle_common::Chunk;
-use riffle_common::config::Configuration;
+use riffle_common::config::JobConfig;
 use riffle_runtime::TaskInfo;
 use riffle_runtime::connector::{SinkFactory, SinkWriter};
 
 use crate::format::write_print_row;
-use crate::options::{check_keys, get_bool};
+use crate::options::{OptionReader, check_keys};
 use crate::{Connector, Result, TableDescriptor};
 
 const OPTIONS: &[&str] = &["print-identifier", "standard-error", "sink.parallelism"];
+
+/// The options of a `print` table, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintOptions {
+    /// `print-identifier`: the prefix of every line (none by default).
+    pub identifier: Option<String>,
+    /// `standard-error`: print to standard error instead of standard output.
+    pub standard_error: bool,
+    /// `sink.parallelism` (`None` = the input's parallelism).
+    pub sink_parallelism: Option<NonZeroUsize>,
+}
+
+impl PrintOptions {
+    /// Checks the keys and parses every value of `table`'s options.
+    pub fn parse(table: &TableDescriptor) -> Result<Self> {
+        check_keys(&table.name, "print", &table.options, OPTIONS, &[])?;
+        let r = OptionReader::new(table);
+        Ok(PrintOptions {
+            identifier: r.raw("print-identifier").map(str::to_string),
+            standard_error: r.boolean("standard-error", false)?,
+            sink_parallelism: r.parallelism("sink.parallelism")?,
+        })
+    }
+}
 
 /// The connector.
 #[derive(Debug)]
@@ -27,20 +52,14 @@ impl Connector for PrintConnector {
     }
 
     fn validate(&self, table: &TableDescriptor) -> Result<()> {
-        check_keys(&table.name, self.name(), &table.options, OPTIONS, &[])?;
-        get_bool(&table.options, "standard-error", false)?;
-        Ok(())
+        PrintOptions::parse(table).map(drop)
     }
 
-    fn sink(
-        &self,
-        table: &TableDescriptor,
-        _config: &Configuration,
-    ) -> Result<Arc<dyn SinkFactory>> {
-        self.validate(table)?;
+    fn sink(&self, table: &TableDescriptor, _config: &JobConfig) -> Result<Arc<dyn SinkFactory>> {
+        let options = PrintOptions::parse(table)?;
         Ok(Arc::new(PrintSink {
-            identifier: table.options.get("print-identifier").cloned(),
-            stderr: get_bool(&table.options, "standard-error", false)?,
+            identifier: options.identifier,
+            stderr: options.standard_error,
         }))
     }
 }
@@ -105,5 +124,73 @@ impl SinkWriter for PrintWriter {
     fn finish(&mut self) -> riffle_runtime::Result<()> {
         let _ = std::io::stdout().flush();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
+        TableDescriptor {
+            name: "out".into(),
+            schema: Arc::new(arrow::datatypes::Schema::empty()),
+            options: [("connector", "print")]
+                .iter()
+                .chain(pairs)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            partition_keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn options_parse_into_the_struct() -> Result<()> {
+        assert_eq!(
+            PrintOptions::parse(&table(&[]))?,
+            PrintOptions {
+                identifier: None,
+                standard_error: false,
+                sink_parallelism: None,
+            }
+        );
+        assert_eq!(
+            PrintOptions::parse(&table(&[
+                ("print-identifier", "q1"),
+                ("standard-error", "True"),
+                ("sink.parallelism", "2"),
+            ]))?,
+            PrintOptions {
+                identifier: Some("q1".into()),
+                standard_error: true,
+                sink_parallelism: NonZeroUsize::new(2),
+            }
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_key_value_and_form() {
+        let e = PrintConnector
+            .validate(&table(&[("standard-error", "sometimes")]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "invalid value \"sometimes\" for option 'standard-error' of table 'out': \
+             expected true or false"
+        );
+        for p in ["0", "-1", "many"] {
+            let e = PrintConnector
+                .validate(&table(&[("sink.parallelism", p)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "invalid value \"{p}\" for option 'sink.parallelism'"
+                )) && e.contains("expected an integer between 1 and"),
+                "{e}"
+            );
+        }
     }
 }

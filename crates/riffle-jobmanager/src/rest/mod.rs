@@ -28,6 +28,7 @@ use crate::{JobManagerState, now_ms};
 pub(crate) type Shared = Arc<JobManagerState>;
 
 mod checkpoints;
+mod config;
 
 /// A REST error: status code and messages.
 pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
@@ -63,10 +64,10 @@ pub fn router(state: Shared) -> Router {
         .route("/jobs/{jobid}", get(job_details).patch(job_cancel))
         .route("/jobs/{jobid}/status", get(job_status))
         .route("/jobs/{jobid}/exceptions", get(job_exceptions))
-        .route("/jobs/{jobid}/config", get(job_config))
+        .route("/jobs/{jobid}/config", get(config::job_config))
         .route(
             "/jobs/{jobid}/jobmanager/config",
-            get(job_jobmanager_config),
+            get(config::job_jobmanager_config),
         )
         .route("/jobs/{jobid}/plan", get(job_plan))
         .route("/jobs/{jobid}/metrics", get(job_metrics))
@@ -78,7 +79,7 @@ pub fn router(state: Shared) -> Router {
         .route("/taskmanagers", get(taskmanagers))
         .route("/taskmanagers/{tmid}", get(taskmanager_details))
         .route("/taskmanagers/{tmid}/metrics", get(taskmanager_metrics))
-        .route("/jobmanager/config", get(jobmanager_config))
+        .route("/jobmanager/config", get(config::jobmanager_config))
         .route("/jobmanager/metrics", get(jobmanager_metrics))
         .route(
             "/jobs/{jobid}/savepoints",
@@ -511,31 +512,6 @@ async fn job_exceptions(
     })?)
 }
 
-async fn job_config(State(state): State<Shared>, Path(jobid): Path<String>) -> ApiResult {
-    ok(with_job(&state, &jobid, |_, job| {
-        json!({
-            "jid": job.id.to_string(),
-            "name": job.name,
-            "execution-config": {
-                "execution-mode": "PIPELINED",
-                "restart-strategy": job.restarts.strategy().to_string(),
-                "job-parallelism": job.required_slots(),
-                "object-reuse-mode": false,
-                "user-config": job.config,
-            }
-        })
-    })?)
-}
-
-async fn job_jobmanager_config(
-    State(state): State<Shared>,
-    Path(jobid): Path<String>,
-) -> ApiResult {
-    ok(with_job(&state, &jobid, |_, job| {
-        config_entries(&job.config)
-    })?)
-}
-
 async fn job_plan(State(state): State<Shared>, Path(jobid): Path<String>) -> ApiResult {
     ok(with_job(
         &state,
@@ -853,19 +829,6 @@ async fn taskmanager_metrics(
         ))
     })??;
     ok(v)
-}
-
-fn config_entries(config: &BTreeMap<String, String>) -> Value {
-    Value::Array(
-        config
-            .iter()
-            .map(|(k, v)| json!({ "key": k, "value": v }))
-            .collect(),
-    )
-}
-
-async fn jobmanager_config(State(state): State<Shared>) -> ApiResult {
-    ok(config_entries(&state.cluster_config))
 }
 
 async fn jobmanager_metrics(

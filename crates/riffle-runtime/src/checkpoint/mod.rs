@@ -351,16 +351,11 @@ pub enum TaskCommand {
 pub struct CheckpointContext {
     /// Where snapshots go.
     pub listener: Arc<dyn SnapshotListener>,
-    /// Whether checkpoints run periodically; then a subtask with a
-    /// committing sink waits at end of input for the final checkpoint.
-    pub periodic: bool,
 }
 
 impl std::fmt::Debug for CheckpointContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckpointContext")
-            .field("periodic", &self.periodic)
-            .finish()
+        f.debug_struct("CheckpointContext").finish_non_exhaustive()
     }
 }
 

@@ -34,26 +34,46 @@ pub enum WindowKind {
     Session { gap: i64 },
 }
 
+/// As Flink's plans print a window: `TUMBLE(size=[10 s])`,
+/// `HOP(size=[1 min], slide=[2 s])`, `CUMULATE(max_size=[1 d], step=[1 h])`,
+/// `SESSION(gap=[30 s])`; a non-zero offset is added as `offset=[...]`.
 impl std::fmt::Display for WindowKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WindowKind::Tumble { size, offset } => {
-                write!(f, "TUMBLE(size={size}ms, offset={offset}ms)")
+        use crate::display::duration_ms as d;
+        let offset = |offset: i64| {
+            if offset == 0 {
+                String::new()
+            } else {
+                format!(", offset=[{}]", d(offset))
+            }
+        };
+        match *self {
+            WindowKind::Tumble { size, offset: o } => {
+                write!(f, "TUMBLE(size=[{}]{})", d(size), offset(o))
             }
             WindowKind::Hop {
                 slide,
                 size,
-                offset,
-            } => {
-                write!(f, "HOP(slide={slide}ms, size={size}ms, offset={offset}ms)")
-            }
-            WindowKind::Cumulate { step, size, offset } => {
-                write!(
-                    f,
-                    "CUMULATE(step={step}ms, size={size}ms, offset={offset}ms)"
-                )
-            }
-            WindowKind::Session { gap } => write!(f, "SESSION(gap={gap}ms)"),
+                offset: o,
+            } => write!(
+                f,
+                "HOP(size=[{}], slide=[{}]{})",
+                d(size),
+                d(slide),
+                offset(o)
+            ),
+            WindowKind::Cumulate {
+                step,
+                size,
+                offset: o,
+            } => write!(
+                f,
+                "CUMULATE(max_size=[{}], step=[{}]{})",
+                d(size),
+                d(step),
+                offset(o)
+            ),
+            WindowKind::Session { gap } => write!(f, "SESSION(gap=[{}])", d(gap)),
         }
     }
 }
@@ -198,6 +218,46 @@ mod tests {
     use crate::operators::aggregate::tests::{kinds_and_rows, run_chunks};
     use arrow::array::{RecordBatch, TimestampMillisecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    #[test]
+    fn windows_print_as_in_flink_plans() {
+        for (kind, text) in [
+            (
+                WindowKind::Tumble {
+                    size: 10_000,
+                    offset: 0,
+                },
+                "TUMBLE(size=[10 s])",
+            ),
+            (
+                WindowKind::Tumble {
+                    size: 86_400_000,
+                    offset: -28_800_000,
+                },
+                "TUMBLE(size=[1 d], offset=[-8 h])",
+            ),
+            (
+                WindowKind::Hop {
+                    slide: 2_000,
+                    size: 60_000,
+                    offset: 0,
+                },
+                "HOP(size=[1 min], slide=[2 s])",
+            ),
+            (
+                WindowKind::Cumulate {
+                    step: 3_600_000,
+                    size: 86_400_000,
+                    offset: 0,
+                },
+                "CUMULATE(max_size=[1 d], step=[1 h])",
+            ),
+            (WindowKind::Session { gap: 30_000 }, "SESSION(gap=[30 s])"),
+            (WindowKind::Session { gap: 1_500 }, "SESSION(gap=[1500 ms])"),
+        ] {
+            assert_eq!(kind.to_string(), text);
+        }
+    }
 
     #[test]
     fn ltz_windows_align_to_the_local_day() {

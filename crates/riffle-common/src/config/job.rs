@@ -1,0 +1,413 @@
+//! A job's configuration, resolved once: [`JobConfig`].
+//!
+//! The planner session resolves it from the collected [`Configuration`]
+//! (cluster configuration, submission options, then the script's `SET`s) when
+//! it builds the job graph. The JobManager and every TaskManager receive this
+//! value in the deployment; nothing downstream reads configuration text.
+//!
+//! Derived defaults live here and only here: checkpointing is on exactly when
+//! `execution.checkpointing.interval` is above zero, and the restart strategy
+//! without `restart-strategy.type` follows from that (Flink 2's rule).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::reference::{EffectiveValue, effective_values};
+use super::*;
+use crate::Result;
+use crate::restart::RestartStrategy;
+
+/// Everything a job's planning and execution read from configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobConfig {
+    /// Parallelism, key groups, watermarks, batches.
+    pub execution: ExecutionConfig,
+    /// Checkpoint timing, retention and directories.
+    pub checkpointing: CheckpointingConfig,
+    /// The savepoint the job starts from, if any.
+    pub savepoint: SavepointRestore,
+    /// What happens after a failure (derived from checkpointing when unset).
+    pub restart: RestartStrategy,
+    /// How object stores are reached.
+    pub storage: StorageConfig,
+    /// Every key with its effective value and origin, for display (secrets masked).
+    pub effective: Vec<EffectiveValue>,
+}
+
+/// Planning and execution settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionConfig {
+    /// `parallelism.default`.
+    pub parallelism: usize,
+    /// `pipeline.max-parallelism`: the number of key groups.
+    pub max_parallelism: usize,
+    /// `pipeline.auto-watermark-interval` in ms.
+    pub auto_watermark_interval_ms: i64,
+    /// `table.exec.source.idle-timeout` in ms; 0 = never idle.
+    pub source_idle_timeout_ms: i64,
+    /// `table.local-time-zone` as an offset from UTC in ms.
+    pub local_time_zone_offset_ms: i64,
+    /// `pipeline.name`.
+    pub pipeline_name: Option<String>,
+    /// `riffle.batch-size`: rows per batch produced by sources.
+    pub batch_size: usize,
+    /// `riffle.sink.tap-dir`: every sink also writes its changelog here.
+    pub sink_tap_dir: Option<String>,
+    /// `riffle.result.collect`: a bare SELECT's rows are kept for the SQL client.
+    pub result_collect: bool,
+}
+
+/// Checkpoint settings; checkpointing is on when `interval_ms` is `Some`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointingConfig {
+    /// `execution.checkpointing.interval`; `None`: no periodic checkpoints.
+    pub interval_ms: Option<i64>,
+    /// `execution.checkpointing.timeout`.
+    pub timeout_ms: i64,
+    /// `execution.checkpointing.min-pause`.
+    pub min_pause_ms: i64,
+    /// `execution.checkpointing.max-concurrent-checkpoints`.
+    pub max_concurrent: usize,
+    /// `execution.checkpointing.tolerable-failed-checkpoints`.
+    pub tolerable_failures: u32,
+    /// `execution.checkpointing.externalized-checkpoint-retention`.
+    pub retention: ExternalizedCheckpointRetention,
+    /// `execution.checkpointing.dir` (or `state.checkpoints.dir`), without a trailing `/`.
+    pub dir: Option<String>,
+    /// `execution.checkpointing.num-retained` (or `state.checkpoints.num-retained`).
+    pub num_retained: usize,
+    /// `execution.checkpointing.savepoint-dir` (or `state.savepoints.dir`), without a trailing `/`.
+    pub savepoint_dir: Option<String>,
+}
+
+impl CheckpointingConfig {
+    /// Whether the job takes periodic checkpoints.
+    pub fn enabled(&self) -> bool {
+        self.interval_ms.is_some()
+    }
+
+    /// The directory of checkpoint `id` of job `job` (its id as text).
+    pub fn checkpoint_location(&self, job: impl fmt::Display, id: u64) -> Option<String> {
+        self.dir.as_ref().map(|d| format!("{d}/{job}/chk-{id}"))
+    }
+}
+
+/// The savepoint a job starts from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SavepointRestore {
+    /// `execution.savepoint.path`.
+    pub path: Option<String>,
+    /// `execution.savepoint.ignore-unclaimed-state` (`--allowNonRestoredState`).
+    pub ignore_unclaimed_state: bool,
+}
+
+/// How object stores are reached (Flink's S3 plugin keys).
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StorageConfig {
+    /// `s3.endpoint`; `None`: AWS.
+    pub s3_endpoint: Option<String>,
+    /// `s3.path.style.access` when set; `None` leaves the choice to
+    /// `AWS_VIRTUAL_HOSTED_STYLE_REQUEST` (default: virtual-hosted style).
+    pub s3_path_style_access: Option<bool>,
+    /// `s3.access-key` (or `s3.access.key`).
+    pub s3_access_key: Option<String>,
+    /// `s3.secret-key` (or `s3.secret.key`).
+    pub s3_secret_key: Option<String>,
+}
+
+impl fmt::Debug for StorageConfig {
+    /// The secret is never printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_path_style_access", &self.s3_path_style_access)
+            .field("s3_access_key", &self.s3_access_key)
+            .field(
+                "s3_secret_key",
+                &self.s3_secret_key.as_ref().map(|_| "******"),
+            )
+            .finish()
+    }
+}
+
+impl StorageConfig {
+    /// Reads the S3 keys.
+    pub fn resolve(c: &Configuration) -> Result<StorageConfig> {
+        let path_style = match c.entry(S3_PATH_STYLE_ACCESS) {
+            Some(e) if !e.value.trim().is_empty() => Some(c.flag(S3_PATH_STYLE_ACCESS)?),
+            _ => None,
+        };
+        Ok(StorageConfig {
+            s3_endpoint: c.opt_text(S3_ENDPOINT)?,
+            s3_path_style_access: path_style,
+            s3_access_key: c.opt_text(S3_ACCESS_KEY)?,
+            s3_secret_key: c.opt_text(S3_SECRET_KEY)?,
+        })
+    }
+}
+
+/// What happens to a job's completed checkpoints when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ExternalizedCheckpointRetention {
+    /// Kept when the job fails, deleted when it is cancelled.
+    DeleteOnCancellation,
+    /// Kept when the job fails or is cancelled.
+    RetainOnCancellation,
+    /// Deleted whenever the job ends (the default).
+    #[default]
+    NoExternalizedCheckpoints,
+}
+
+impl fmt::Display for ExternalizedCheckpointRetention {
+    /// Flink's spelling of the value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::DeleteOnCancellation => "DELETE_ON_CANCELLATION",
+            Self::RetainOnCancellation => "RETAIN_ON_CANCELLATION",
+            Self::NoExternalizedCheckpoints => "NO_EXTERNALIZED_CHECKPOINTS",
+        })
+    }
+}
+
+impl JobConfig {
+    /// Resolves a job's collected configuration; the first bad value is an
+    /// error naming key, value, expected form and origin.
+    pub fn resolve(c: &Configuration) -> Result<JobConfig> {
+        let execution = ExecutionConfig {
+            parallelism: c.count(PARALLELISM_DEFAULT)?,
+            max_parallelism: c.count(MAX_PARALLELISM)?,
+            auto_watermark_interval_ms: c.ms(AUTO_WATERMARK_INTERVAL)?,
+            source_idle_timeout_ms: c.ms(SOURCE_IDLE_TIMEOUT)?,
+            local_time_zone_offset_ms: parse::time_zone_offset_ms(&c.text(LOCAL_TIME_ZONE)?)
+                .map_err(|e| c.invalid(LOCAL_TIME_ZONE, e.0))?,
+            pipeline_name: c.opt_text(PIPELINE_NAME)?,
+            batch_size: c.count(BATCH_SIZE)?,
+            sink_tap_dir: c.opt_text(SINK_TAP_DIR)?,
+            result_collect: c.flag(RESULT_COLLECT)?,
+        };
+        if execution.parallelism > execution.max_parallelism {
+            return Err(c.invalid(
+                PARALLELISM_DEFAULT,
+                format!(
+                    "must not exceed {MAX_PARALLELISM} ({}), the number of key groups",
+                    execution.max_parallelism
+                ),
+            ));
+        }
+        let checkpointing = CheckpointingConfig::resolve(c)?;
+        let restart = crate::restart::resolve(c, checkpointing.enabled())?;
+        // Checked for type even though Riffle does not act on them.
+        for key in [
+            RUNTIME_MODE,
+            MINI_BATCH_ENABLED,
+            MINI_BATCH_ALLOW_LATENCY,
+            MINI_BATCH_SIZE,
+            DISTINCT_AGG_SPLIT,
+            STATE_TTL,
+        ] {
+            c.value(key)?;
+        }
+        Ok(JobConfig {
+            execution,
+            savepoint: SavepointRestore {
+                path: c.opt_text(SAVEPOINT_PATH)?,
+                ignore_unclaimed_state: c.flag(SAVEPOINT_IGNORE_UNCLAIMED_STATE)?,
+            },
+            checkpointing,
+            restart,
+            storage: StorageConfig::resolve(c)?,
+            effective: effective_values(c, &super::reference::JOB_TABLES),
+        })
+    }
+
+    /// Whether the job takes periodic checkpoints (the one place that says so).
+    pub fn checkpointing_enabled(&self) -> bool {
+        self.checkpointing.enabled()
+    }
+}
+
+impl CheckpointingConfig {
+    /// Reads the checkpoint keys; periodic checkpoints need a directory.
+    pub fn resolve(c: &Configuration) -> Result<CheckpointingConfig> {
+        let dir = |key| -> Result<Option<String>> {
+            Ok(c.opt_text(key)?
+                .map(|d| d.trim_end_matches('/').to_string()))
+        };
+        let retention = match c.opt_enum(CHECKPOINTING_RETENTION)? {
+            Some("DELETE_ON_CANCELLATION") => ExternalizedCheckpointRetention::DeleteOnCancellation,
+            Some("RETAIN_ON_CANCELLATION") => ExternalizedCheckpointRetention::RetainOnCancellation,
+            _ => ExternalizedCheckpointRetention::NoExternalizedCheckpoints,
+        };
+        let s = CheckpointingConfig {
+            interval_ms: c.opt_ms(CHECKPOINTING_INTERVAL)?.filter(|ms| *ms > 0),
+            timeout_ms: c.ms(CHECKPOINTING_TIMEOUT)?,
+            min_pause_ms: c.ms(CHECKPOINTING_MIN_PAUSE)?,
+            max_concurrent: c.count(CHECKPOINTING_MAX_CONCURRENT)?,
+            tolerable_failures: u32::try_from(c.int(CHECKPOINTING_TOLERABLE_FAILURES)?)
+                .unwrap_or(u32::MAX),
+            retention,
+            dir: dir(CHECKPOINTS_DIR)?,
+            num_retained: c.count(CHECKPOINTS_NUM_RETAINED)?,
+            savepoint_dir: dir(SAVEPOINT_DIR)?,
+        };
+        if s.enabled() && s.dir.is_none() {
+            return Err(c.invalid(
+                CHECKPOINTING_INTERVAL,
+                "checkpointing is enabled but there is no checkpoint directory: set \
+                 execution.checkpointing.dir (or state.checkpoints.dir) to a path or an \
+                 s3://, gs:// or abfs:// location",
+            ));
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restart::ExponentialDelay;
+
+    fn config(pairs: &[(&str, &str)]) -> Configuration {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn flink_defaults() -> Result<()> {
+        let j = JobConfig::resolve(&Configuration::new())?;
+        assert_eq!(j.execution.parallelism, 1);
+        assert_eq!(j.execution.max_parallelism, 128);
+        assert_eq!(j.execution.auto_watermark_interval_ms, 200);
+        assert_eq!(j.execution.source_idle_timeout_ms, 0);
+        assert_eq!(j.execution.local_time_zone_offset_ms, 0);
+        assert_eq!(j.execution.batch_size, 8192);
+        assert!(!j.checkpointing_enabled());
+        assert_eq!(j.checkpointing.timeout_ms, 600_000);
+        assert_eq!(j.checkpointing.max_concurrent, 1);
+        assert_eq!(j.checkpointing.num_retained, 1);
+        assert_eq!(
+            j.checkpointing.retention,
+            ExternalizedCheckpointRetention::NoExternalizedCheckpoints
+        );
+        assert_eq!(j.restart, RestartStrategy::None);
+        assert_eq!(j.savepoint, SavepointRestore::default());
+        assert_eq!(j.storage, StorageConfig::default());
+        Ok(())
+    }
+
+    #[test]
+    fn checkpointing_alone_makes_restarts_exponential() -> Result<()> {
+        let j = JobConfig::resolve(&config(&[
+            (CHECKPOINTING_INTERVAL, "1s"),
+            (CHECKPOINTS_DIR, "/chk/"),
+        ]))?;
+        assert_eq!(j.checkpointing.interval_ms, Some(1000));
+        assert_eq!(j.checkpointing.dir.as_deref(), Some("/chk"));
+        assert_eq!(
+            j.restart,
+            RestartStrategy::ExponentialDelay(ExponentialDelay::default())
+        );
+        // An explicit none still wins.
+        let j = JobConfig::resolve(&config(&[
+            (CHECKPOINTING_INTERVAL, "1s"),
+            (CHECKPOINTS_DIR, "/chk"),
+            (RESTART_STRATEGY_TYPE, "none"),
+        ]))?;
+        assert_eq!(j.restart, RestartStrategy::None);
+        // Interval 0 is off.
+        let j = JobConfig::resolve(&config(&[(CHECKPOINTING_INTERVAL, "0")]))?;
+        assert!(!j.checkpointing_enabled());
+        Ok(())
+    }
+
+    #[test]
+    fn set_values_are_typed() -> Result<()> {
+        let j = JobConfig::resolve(&config(&[
+            (PARALLELISM_DEFAULT, "4"),
+            (LOCAL_TIME_ZONE, "+08:00"),
+            (CHECKPOINTING_INTERVAL, "10 s"),
+            (CHECKPOINTING_TIMEOUT, "2 min"),
+            (CHECKPOINTING_MIN_PAUSE, "500 ms"),
+            (CHECKPOINTING_MAX_CONCURRENT, "3"),
+            (CHECKPOINTING_TOLERABLE_FAILURES, "2"),
+            (CHECKPOINTING_RETENTION, "retain_on_cancellation"),
+            (STATE_CHECKPOINTS_DIR, "s3://b/chk"),
+            (STATE_SAVEPOINTS_DIR, "s3://b/sp/"),
+            (SAVEPOINT_PATH, " s3://b/sp/savepoint-1 "),
+            (SAVEPOINT_IGNORE_UNCLAIMED_STATE, "TRUE"),
+            (S3_ENDPOINT, "http://127.0.0.1:9000"),
+            (S3_PATH_STYLE_ACCESS, "true"),
+            ("s3.access.key", "old-access"),
+            (S3_SECRET_KEY, "secret"),
+        ]))?;
+        assert_eq!(j.execution.parallelism, 4);
+        assert_eq!(j.execution.local_time_zone_offset_ms, 8 * 3_600_000);
+        let cp = &j.checkpointing;
+        assert_eq!(
+            (cp.interval_ms, cp.timeout_ms, cp.min_pause_ms),
+            (Some(10_000), 120_000, 500)
+        );
+        assert_eq!((cp.max_concurrent, cp.tolerable_failures), (3, 2));
+        assert_eq!(cp.retention.to_string(), "RETAIN_ON_CANCELLATION");
+        assert_eq!(cp.dir.as_deref(), Some("s3://b/chk"));
+        assert_eq!(cp.savepoint_dir.as_deref(), Some("s3://b/sp"));
+        assert_eq!(
+            cp.checkpoint_location("j", 3).as_deref(),
+            Some("s3://b/chk/j/chk-3")
+        );
+        assert_eq!(j.savepoint.path.as_deref(), Some("s3://b/sp/savepoint-1"));
+        assert!(j.savepoint.ignore_unclaimed_state);
+        assert_eq!(j.storage.s3_path_style_access, Some(true));
+        assert_eq!(j.storage.s3_access_key.as_deref(), Some("old-access"));
+        assert!(!format!("{:?}", j.storage).contains("secret\""));
+        let shown: Vec<_> = j
+            .effective
+            .iter()
+            .filter(|e| e.key == S3_SECRET_KEY)
+            .collect();
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].value, "******");
+        Ok(())
+    }
+
+    #[test]
+    fn rules_spanning_keys() {
+        for (pairs, key) in [
+            (
+                vec![(CHECKPOINTING_INTERVAL, "1 s")],
+                CHECKPOINTING_INTERVAL,
+            ),
+            (
+                vec![(PARALLELISM_DEFAULT, "8"), (MAX_PARALLELISM, "4")],
+                PARALLELISM_DEFAULT,
+            ),
+            (vec![(CHECKPOINTING_TIMEOUT, "0")], CHECKPOINTING_TIMEOUT),
+            (
+                vec![(CHECKPOINTING_MAX_CONCURRENT, "0")],
+                CHECKPOINTING_MAX_CONCURRENT,
+            ),
+            (
+                vec![(CHECKPOINTING_RETENTION, "forever")],
+                CHECKPOINTING_RETENTION,
+            ),
+        ] {
+            let e = JobConfig::resolve(&config(&pairs))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(key), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn travels_as_json_unchanged() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let j = JobConfig::resolve(&config(&[
+            (CHECKPOINTING_INTERVAL, "1 s"),
+            (CHECKPOINTS_DIR, "/chk"),
+            (S3_SECRET_KEY, "secret"),
+        ]))?;
+        let back: JobConfig = serde_json::from_str(&serde_json::to_string(&j)?)?;
+        assert_eq!(back, j);
+        Ok(())
+    }
+}
