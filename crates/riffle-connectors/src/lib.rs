@@ -130,6 +130,26 @@ pub fn connector_for(table: &TableDescriptor) -> Result<&'static dyn Connector> 
     Ok(c)
 }
 
+/// A table for connector tests: `connector` and `pairs` as its `WITH` options.
+#[cfg(test)]
+pub(crate) fn test_table(
+    name: &str,
+    connector: &str,
+    schema: SchemaRef,
+    pairs: &[(&str, &str)],
+) -> TableDescriptor {
+    TableDescriptor {
+        name: name.into(),
+        schema,
+        options: [("connector", connector)]
+            .iter()
+            .chain(pairs)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        partition_keys: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

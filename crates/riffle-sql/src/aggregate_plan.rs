@@ -14,7 +14,7 @@ use datafusion_expr::{Expr, LogicalPlan};
 use riffle_runtime::OperatorFactory;
 use riffle_runtime::operators::{
     AggCall, AggFunction, GroupAggregateFactory, SessionAggregateFactory, TimeDomain,
-    WindowAggregateFactory, WindowKind, WindowTvfFactory,
+    WindowAggregateFactory, WindowTvfFactory,
 };
 
 use datafusion_expr::UserDefinedLogicalNodeCore;
@@ -256,22 +256,7 @@ impl Builder {
         } else {
             0
         };
-        let kind = match w.kind {
-            WindowKindSpec::Tumble { size, offset } => WindowKind::Tumble { size, offset },
-            WindowKindSpec::Hop {
-                slide,
-                size,
-                offset,
-            } => WindowKind::Hop {
-                slide,
-                size,
-                offset,
-            },
-            WindowKindSpec::Cumulate { step, size, offset } => {
-                WindowKind::Cumulate { step, size, offset }
-            }
-            WindowKindSpec::Session { gap } => WindowKind::Session { gap },
-        };
+        let kind = w.kind.runtime();
         self.push(
             input.vertex,
             Arc::new(WindowTvfFactory {

@@ -142,7 +142,7 @@ pub enum WindowKindSpec {
 
 impl WindowKindSpec {
     /// The runtime's window of the same sizes.
-    fn runtime(self) -> WindowKind {
+    pub(crate) fn runtime(self) -> WindowKind {
         match self {
             WindowKindSpec::Tumble { size, offset } => WindowKind::Tumble { size, offset },
             WindowKindSpec::Hop {

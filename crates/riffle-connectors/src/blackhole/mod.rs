@@ -90,16 +90,8 @@ mod tests {
     use super::*;
 
     fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
-        TableDescriptor {
-            name: "sink".into(),
-            schema: Arc::new(arrow::datatypes::Schema::empty()),
-            options: [("connector", "blackhole")]
-                .iter()
-                .chain(pairs)
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            partition_keys: Vec::new(),
-        }
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        crate::test_table("sink", "blackhole", schema, pairs)
     }
 
     #[test]

@@ -221,20 +221,12 @@ mod tests {
     use arrow::datatypes::{Field, Schema, TimeUnit};
 
     fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
-        TableDescriptor {
-            name: "gen".into(),
-            schema: Arc::new(Schema::new(vec![
-                Field::new("id", DataType::Int64, true),
-                Field::new("price", DataType::Float64, true),
-                Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-            ])),
-            options: [("connector", "datagen")]
-                .iter()
-                .chain(pairs)
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            partition_keys: Vec::new(),
-        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("price", DataType::Float64, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]));
+        crate::test_table("gen", "datagen", schema, pairs)
     }
 
     #[test]

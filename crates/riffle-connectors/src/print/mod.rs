@@ -132,16 +132,8 @@ mod tests {
     use super::*;
 
     fn table(pairs: &[(&str, &str)]) -> TableDescriptor {
-        TableDescriptor {
-            name: "out".into(),
-            schema: Arc::new(arrow::datatypes::Schema::empty()),
-            options: [("connector", "print")]
-                .iter()
-                .chain(pairs)
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            partition_keys: Vec::new(),
-        }
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        crate::test_table("out", "print", schema, pairs)
     }
 
     #[test]
