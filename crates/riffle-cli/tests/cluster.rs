@@ -693,3 +693,75 @@ fn the_sql_client_submits_inserts_and_streams_query_results() {
         &format!("/jobs/{job}/status"),
     );
 }
+
+/// `POST /v1{path}` with a JSON body; the status and the answer.
+fn post(cluster: &Cluster, path: &str, body: &Value) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(format!("http://{}/v1{path}", cluster.rest))
+        .send_json(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_finished_job_id_is_not_run_again_and_a_blank_savepoint_target_is_refused() {
+    let cluster = Cluster::start(1);
+    let id = "0123456789abcdef0123456789abcdef";
+    let bounded = serde_json::json!({
+        "jobId": id,
+        "script": "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+                   CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
+                   INSERT INTO b SELECT k FROM s;",
+    });
+    let (status, _) = post(&cluster, "/sql/jobs", &bounded);
+    assert_eq!(status, 202);
+    cluster.wait_finished(id);
+    let started = cluster.get(&format!("/jobs/{id}"))["start-time"].clone();
+    // Flink refuses a globally terminated job id and keeps its history.
+    let (status, answer) = post(&cluster, "/sql/jobs", &bounded);
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("globally terminal state FINISHED"),
+        "{answer}"
+    );
+    let job = cluster.get(&format!("/jobs/{id}"));
+    assert_eq!(
+        (job["state"].clone(), job["start-time"].clone()),
+        ("FINISHED".into(), started)
+    );
+
+    let unbounded = serde_json::json!({
+        "script": "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '10');
+                   CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
+                   INSERT INTO b SELECT k FROM s;",
+    });
+    let (status, answer) = post(&cluster, "/sql/jobs", &unbounded);
+    assert_eq!(status, 202, "{answer}");
+    let running = answer["jobid"].as_str().unwrap().to_string();
+    cluster.wait_for(
+        |v| v["status"] == "RUNNING",
+        &format!("/jobs/{running}/status"),
+    );
+    for (path, body) in [
+        ("savepoints", serde_json::json!({ "target-directory": " " })),
+        ("stop", serde_json::json!({ "targetDirectory": "" })),
+    ] {
+        let (status, answer) = post(&cluster, &format!("/jobs/{running}/{path}"), &body);
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(
+            answer.to_string().contains("target directory is empty"),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        cluster.get(&format!("/jobs/{running}/status"))["status"],
+        "RUNNING"
+    );
+}

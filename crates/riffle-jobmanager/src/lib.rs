@@ -149,16 +149,19 @@ impl JobManagerState {
         let id = spec.id;
         let name = graph.name.clone();
         let result = self.shared.apply(|c, now| {
-            if c.jobs
-                .get(&id)
-                .is_some_and(|j| !j.status.is_globally_terminal())
-            {
-                return (
-                    Err(SubmitError::Conflict(format!(
-                        "Job {id} already exists and is not finished"
-                    ))),
-                    Vec::new(),
-                );
+            // As Flink: a job id is run once per cluster; a finished,
+            // cancelled or failed job keeps its history and result.
+            if let Some(existing) = c.jobs.get(&id) {
+                let message = if existing.status.is_globally_terminal() {
+                    format!(
+                        "Job {id} was already submitted and reached the globally terminal \
+                         state {}; submit it with another job id to run it again",
+                        existing.status.name()
+                    )
+                } else {
+                    format!("Job {id} already exists and is not finished")
+                };
+                return (Err(SubmitError::Conflict(message)), Vec::new());
             }
             let coordinator = checkpoints::Coordinator::new(
                 config.checkpointing.clone(),

@@ -32,6 +32,53 @@ pub struct CatalogTable {
     pub physical: SchemaRef,
 }
 
+/// Flink's rules for the column of `WATERMARK FOR`, checked at `CREATE
+/// TABLE` as Flink does: not a processing-time attribute, and a physical
+/// column must be a `TIMESTAMP(p)` or `TIMESTAMP_LTZ(p)` with `p` up to 3
+/// (a computed column's type is checked when the watermark is planned).
+fn check_rowtime_column(
+    table: &str,
+    col: &datafusion_sql::sqlparser::ast::Ident,
+    columns: &[ColumnDef],
+) -> crate::Result<()> {
+    let location = Some((col.span.start.line, col.span.start.column));
+    let fail = |message: String| Err(crate::Error::Plan { location, message });
+    for c in columns {
+        match c {
+            ColumnDef::Computed { name, expr } if *name == col.value => {
+                let is_proctime = matches!(
+                    expr.as_ref(),
+                    datafusion_sql::sqlparser::ast::Expr::Function(f)
+                        if f.name.to_string().eq_ignore_ascii_case("PROCTIME")
+                );
+                if is_proctime {
+                    return fail(format!(
+                        "a watermark cannot be defined for the processing-time attribute \
+                         column '{name}' of table '{table}'; use an event-time column"
+                    ));
+                }
+            }
+            ColumnDef::Physical(f) if *f.name() == col.value => {
+                use arrow::datatypes::{DataType, TimeUnit};
+                let ok = matches!(
+                    f.data_type(),
+                    DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _)
+                );
+                if !ok {
+                    return fail(format!(
+                        "invalid data type of the watermark column '{}' of table '{table}': it \
+                         must be TIMESTAMP(p) or TIMESTAMP_LTZ(p) with p from 0 to 3, but it is {}",
+                        f.name(),
+                        crate::ddl::flink_type_name(f.data_type())
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl CatalogTable {
     /// Builds the table and checks its columns.
     pub fn try_new(ddl: CreateTable) -> crate::Result<Self> {
@@ -79,6 +126,9 @@ impl CatalogTable {
                     names.join(", ")
                 ),
             });
+        }
+        if let Some((col, _)) = &ddl.watermark {
+            check_rowtime_column(&name, col, &ddl.columns)?;
         }
         let physical_names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
         for (i, key) in ddl.partitioned_by.iter().enumerate() {
@@ -376,6 +426,39 @@ mod tests {
 
     fn error(sql: &str) -> String {
         run(sql).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_watermark_needs_an_event_time_column() {
+        // Flink refuses both at CREATE TABLE, before any job runs.
+        let e = error(
+            "CREATE TABLE t (s STRING, WATERMARK FOR s AS s)
+             WITH ('connector' = 'datagen');",
+        );
+        assert!(
+            e.contains("watermark column 's'")
+                && e.contains("but it is STRING")
+                && e.contains("at 1:"),
+            "{e}"
+        );
+        let e = error(
+            "CREATE TABLE t (a BIGINT, pt AS PROCTIME(),\n  WATERMARK FOR pt AS pt)
+             WITH ('connector' = 'datagen');",
+        );
+        assert!(
+            e.contains("processing-time attribute column 'pt'") && e.contains("at 2:"),
+            "{e}"
+        );
+        run(
+            "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'datagen');",
+        )
+        .unwrap();
+        run(
+            "CREATE TABLE t (ts TIMESTAMP_LTZ(3), WATERMARK FOR ts AS ts)
+             WITH ('connector' = 'datagen');",
+        )
+        .unwrap();
     }
 
     #[test]

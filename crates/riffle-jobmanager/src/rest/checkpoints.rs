@@ -105,6 +105,15 @@ fn trigger(
     trigger_id: Option<String>,
 ) -> ApiResult {
     let id = parse_job_id(jobid)?;
+    // A blank directory would put the savepoint at the file system's root.
+    if target.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        return Err(bad_request(
+            "Bad request, the savepoint target directory is empty: pass a directory (a path \
+             or an s3://, gs:// or abfs:// location), or leave it out to use \
+             execution.checkpointing.savepoint-dir"
+                .into(),
+        ));
+    }
     let result = state
         .shared
         .apply(
