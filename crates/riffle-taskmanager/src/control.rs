@@ -110,7 +110,17 @@ fn serve_metrics(
 impl TaskManager {
     /// Binds the data port and starts registering with the JobManager.
     pub fn start(options: TaskManagerOptions) -> std::io::Result<Arc<TaskManager>> {
-        let listener = TcpListener::bind((options.bind_host.as_str(), options.data_port))?;
+        let listener =
+            TcpListener::bind((options.bind_host.as_str(), options.data_port)).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot bind the TaskManager data port {}:{} (taskmanager.bind-host, \
+                         taskmanager.data.port; 0 picks a free port): {e}",
+                        options.bind_host, options.data_port
+                    ),
+                )
+            })?;
         let data_port = listener.local_addr()?.port();
         let attempts = Arc::new(Attempts::default());
         riffle_rpc::net::serve(listener, Arc::clone(&attempts) as _)
@@ -352,5 +362,36 @@ impl TaskManager {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_port_in_use_names_the_port_and_the_key() -> std::io::Result<()> {
+        let taken = TcpListener::bind("127.0.0.1:0")?;
+        let port = taken.local_addr()?.port();
+        let options = TaskManagerOptions {
+            resource_id: ResourceId::random(),
+            jobmanager: "127.0.0.1:1".into(),
+            host: "127.0.0.1".into(),
+            bind_host: "127.0.0.1".into(),
+            data_port: port,
+            slots: 1,
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+            metrics_ports: None,
+        };
+        let e = TaskManager::start(options)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains(&format!("127.0.0.1:{port}")) && e.contains("taskmanager.data.port"),
+            "{e}"
+        );
+        Ok(())
     }
 }
