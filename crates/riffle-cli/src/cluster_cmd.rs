@@ -67,29 +67,26 @@ pub fn cluster_config(define: &[String]) -> Result<Loaded> {
 
 /// [`cluster_config`] with entries from the command's own flags set by `extra`.
 fn load_with(define: &[String], extra: impl FnOnce(&mut Configuration)) -> Result<Loaded> {
-    let config = load_cluster_config_from_env(define).map(|mut c| {
-        extra(&mut c);
-        c
-    });
-    let cluster = config.as_ref().ok().map(ClusterConfig::resolve);
+    let loaded = load_cluster_config_from_env(define)
+        .context("cannot load the configuration")
+        .and_then(|mut collected| {
+            extra(&mut collected);
+            let cluster = ClusterConfig::resolve(&collected).context("invalid configuration")?;
+            // Job keys are checked now too, so a bad value fails at start, not at the first job.
+            collected.validate().context("invalid configuration")?;
+            Ok(Loaded { collected, cluster })
+        });
     // Log in the configured format from here on; a broken configuration is
     // still reported (as text) before the process exits.
-    let format = match &cluster {
-        Some(Ok(c)) => c.log_format,
-        _ => riffle_common::LogFormat::Text,
-    };
+    let format = loaded
+        .as_ref()
+        .map_or(riffle_common::LogFormat::Text, |l| l.cluster.log_format);
     crate::logging::init(format, "info");
-    let collected = config.context("cannot load the configuration")?;
-    let cluster = match cluster {
-        Some(c) => c.context("invalid configuration")?,
-        None => ClusterConfig::resolve(&collected).context("invalid configuration")?,
-    };
-    // Job keys are checked now too, so a bad default fails at start, not at the first job.
-    collected.validate().context("invalid configuration")?;
-    for warning in collected.warnings() {
+    let loaded = loaded?;
+    for warning in loaded.collected.warnings() {
         tracing::warn!("{warning}");
     }
-    Ok(Loaded { collected, cluster })
+    Ok(loaded)
 }
 
 fn start_jobmanager(loaded: Loaded) -> Result<JobManager> {
