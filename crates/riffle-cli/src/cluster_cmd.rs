@@ -11,7 +11,8 @@ use riffle_common::config::{
     ClusterConfig, Configuration, Origin, SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH,
     load_cluster_config_from_env,
 };
-use riffle_jobmanager::job::{JobSpec, JobStatus};
+use riffle_jobmanager::SubmitError;
+use riffle_jobmanager::job::{JobSpec, JobStatus, OnRecordedResult};
 use riffle_jobmanager::{JobManager, JobManagerOptions};
 use riffle_rpc::{JobId, ResourceId};
 use riffle_taskmanager::{TaskManager, TaskManagerOptions};
@@ -50,6 +51,11 @@ pub struct StandaloneArgs {
     /// (execution.savepoint.ignore-unclaimed-state).
     #[arg(short = 'n', long = "allowNonRestoredState")]
     pub allow_non_restored_state: bool,
+    /// Run the job even though the job result store records that its id
+    /// already ended: the recorded result and the job's checkpoints are
+    /// deleted first. Without it such a job reports its result and exits.
+    #[arg(long)]
+    pub rerun: bool,
 }
 
 /// A process's configuration: as collected (jobs start from it) and resolved.
@@ -192,25 +198,52 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         jm.state.rest_address,
         metrics_note(jm.metrics_port)
     );
-    jm.state
-        .submit_spec(JobSpec {
-            id,
-            script,
-            config: job_config,
-        })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.job_file.display()))?;
+    let on_recorded_result = if args.rerun {
+        OnRecordedResult::RunAnew
+    } else {
+        OnRecordedResult::Report
+    };
+    let submitted = jm.state.submit_spec(JobSpec {
+        id,
+        script,
+        config: job_config,
+        on_recorded_result,
+    });
+    match submitted {
+        Ok(_) => {}
+        // A job that already ended is not run again (a restarted pod, a
+        // second launch): its recorded result is the process's result.
+        Err(SubmitError::AlreadyEnded(recorded)) => {
+            let result = &recorded.result;
+            tracing::info!(
+                "Job {id} already ended: {} (recorded in {}). It is not run again; pass \
+                 --rerun to run it anew.",
+                result.describe(),
+                recorded.location
+            );
+            if result.state == JobStatus::Finished {
+                return Ok(ExitCode::SUCCESS);
+            }
+            bail!(
+                "job {id} ended in state {} (recorded in {})",
+                result.describe(),
+                recorded.location
+            );
+        }
+        Err(e) => bail!("{}: {e}", args.job_file.display()),
+    }
+    // The process exits once the job's end is recorded and cleaned up, so
+    // a start after this exit finds the result and does not run it again.
     loop {
         std::thread::sleep(Duration::from_millis(200));
-        match jm.state.job_status(id) {
+        match jm.state.ended(id) {
             Some(JobStatus::Finished) => {
                 tracing::info!("Job {id} finished.");
                 return Ok(ExitCode::SUCCESS);
             }
-            Some(s) if s.is_globally_terminal() => {
-                bail!("job {id} ended in state {}", s.name());
-            }
-            Some(_) => {}
-            None => bail!("job {id} vanished"),
+            Some(s) => bail!("job {id} ended in state {}", s.name()),
+            None if jm.state.job_status(id).is_none() => bail!("job {id} vanished"),
+            None => {}
         }
     }
 }

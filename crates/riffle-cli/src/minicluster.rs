@@ -91,6 +91,7 @@ impl MiniCluster {
                 id,
                 script: script.to_string(),
                 config: config.clone(),
+                on_recorded_result: Default::default(),
             })
             .map_err(|e| anyhow!("{e}"))
     }
@@ -122,12 +123,15 @@ impl MiniCluster {
         }
     }
 
-    /// Waits up to `limit` for the job to be globally terminal.
+    /// Waits up to `limit` for the job to be globally terminal and its end
+    /// handled (result recorded, checkpoints cleaned up).
     pub fn wait_for(&self, id: JobId, limit: Duration) -> Result<Option<JobStatus>> {
         let until = std::time::Instant::now() + limit;
         loop {
+            if let Some(s) = self.jobmanager.state.ended(id) {
+                return Ok(Some(s));
+            }
             match self.jobmanager.state.job_status(id) {
-                Some(s) if s.is_globally_terminal() => return Ok(Some(s)),
                 Some(_) if std::time::Instant::now() >= until => return Ok(None),
                 Some(_) => std::thread::sleep(Duration::from_millis(2)),
                 None => return Err(anyhow!("job {id} vanished from the embedded JobManager")),

@@ -577,6 +577,133 @@ fn a_restarted_jobmanager_resumes_the_job_from_its_latest_checkpoint() {
     let got = committed(&out);
     assert!(got.0 == want.0, "window rows differ");
     assert!(got.1 == want.1, "aggregate results differ");
+    // The checkpoint the second JobManager restored is its own: nothing of
+    // the job is left in the checkpoint directory, and its end is recorded.
+    assert!(
+        !ck.join(&id).exists(),
+        "checkpoints of the ended job are left"
+    );
+    assert!(
+        ck.join("job-result-store")
+            .join(format!("{id}.json"))
+            .exists()
+    );
+    // Started once more, as a restarted pod would be: the recorded result is
+    // reported and nothing runs, so the committed output is unchanged.
+    let status = standalone(&mut cluster).wait().unwrap();
+    assert!(status.success(), "a finished job's second start: {status}");
+    let again = committed(&out);
+    assert!(again.0 == want.0, "window rows changed by a second start");
+    assert!(
+        again.1 == want.1,
+        "aggregate results changed by a second start"
+    );
+}
+
+/// The sorted lines of the visible part files under `dir`.
+fn visible_rows(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return lines;
+    };
+    for e in entries {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// An undisturbed standalone job started again after it finished reports
+/// its recorded result instead of running (no duplicate row); `--rerun`
+/// runs it anew on purpose; a damaged record is an error, not a rerun.
+#[test]
+fn a_finished_standalone_job_is_not_run_again_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        format!(
+            "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '3000',
+                'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '3000');
+             CREATE TABLE snk (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+             INSERT INTO snk SELECT id FROM src;\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut cluster = Cluster::start_with(1, &checkpointing(ck.to_str().unwrap()));
+    let mut jm = cluster.processes.remove(0);
+    jm.kill().unwrap();
+    jm.wait().unwrap();
+    let run = |cluster: &Cluster, extra: &[&str]| {
+        let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
+        let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
+        Command::new(env!("CARGO_BIN_EXE_riffle"))
+            .args(["standalone-job", "--job-file", file.to_str().unwrap()])
+            .args(["--job-id-seed", "once"])
+            .args(extra)
+            .env("RIFFLE_PROPERTIES", props)
+            .env_remove("RIFFLE_CONF_DIR")
+            .output()
+            .unwrap()
+    };
+    let first = run(&cluster, &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (1..=3000).map(|i| format!("{{\"id\":{i}}}")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(visible_rows(&out), want);
+
+    let second = run(&cluster, &[]);
+    let log = String::from_utf8_lossy(&second.stderr).into_owned()
+        + &String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{log}");
+    assert!(
+        log.contains("already ended") && log.contains("FINISHED"),
+        "{log}"
+    );
+    assert!(
+        log.contains("--rerun"),
+        "the way to run it anew is named: {log}"
+    );
+    assert_eq!(visible_rows(&out), want, "a second start wrote rows");
+
+    let third = run(&cluster, &["--rerun"]);
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    let mut twice: Vec<String> = want.iter().chain(want.iter()).cloned().collect();
+    twice.sort();
+    assert_eq!(visible_rows(&out), twice, "--rerun runs the job once more");
+
+    let id = riffle_rpc::JobId::from_seed("once");
+    let entry = ck.join("job-result-store").join(format!("{id}.json"));
+    std::fs::write(&entry, b"{damaged").unwrap();
+    let fourth = run(&cluster, &[]);
+    let err = String::from_utf8_lossy(&fourth.stderr);
+    assert!(
+        !fourth.status.success(),
+        "a damaged record must not run the job"
+    );
+    assert!(
+        err.contains("damaged") && err.contains(&format!("{id}.json")),
+        "{err}"
+    );
+    assert_eq!(visible_rows(&out), twice);
 }
 
 /// `nexmark_job` with `SET` statements in front of it.

@@ -30,6 +30,9 @@ use riffle_rpc::checkpoint::{
     StateFile,
 };
 
+use crate::job::JobStatus;
+use crate::restore::RestoreSource;
+
 /// How many checkpoints the REST history keeps.
 pub const HISTORY_SIZE: usize = 10;
 
@@ -210,6 +213,31 @@ pub enum StorageTask {
         /// How the job reaches its storage.
         storage: StorageConfig,
     },
+    /// A job ended: record its result in the job result store, then (only
+    /// once that is durable) delete what retention does not keep, then mark
+    /// the entry clean. The order is what stops a later start of the same
+    /// job id from running it again from scratch or from a stale checkpoint.
+    EndJob {
+        /// How the job ended.
+        result: Box<crate::result_store::JobResult>,
+        /// The job result store, if the job has one.
+        store: Option<String>,
+        /// Directories to delete.
+        deletes: Vec<String>,
+        /// How the job reaches its storage.
+        storage: StorageConfig,
+    },
+}
+
+/// The handling of a job's end, after it reached a globally terminal state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndHandling {
+    /// The job has not ended (or the end is not yet seen by the tick).
+    NotEnded,
+    /// [`StorageTask::EndJob`] is queued or running.
+    Running,
+    /// The result is recorded and the clean-up done (or given up on, logged).
+    Done,
 }
 
 /// The coordinator of one job.
@@ -244,8 +272,9 @@ pub struct Coordinator {
     pub operations: BTreeMap<String, Operation>,
     /// Subtasks that reported end of input and wait for the final checkpoint.
     pub awaiting_final: BTreeSet<SubtaskKey>,
-    /// Whether the job's end was handled (retention applied).
-    pub cleaned_up: bool,
+    /// How far the handling of the job's end (result recorded, retention
+    /// applied) has come.
+    pub end: EndHandling,
     /// The restore failed and nothing older is left: restarting cannot help.
     pub unrecoverable: bool,
     last_trigger: Option<i64>,
@@ -254,13 +283,24 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// A coordinator; `restore` is where the first attempt starts from.
+    /// A coordinator; `restore` is where the first attempt starts from. A
+    /// checkpoint of the job's own is owned from then on (subsumed and
+    /// deleted like one this coordinator took); a savepoint never is.
     pub fn new(
         settings: Settings,
         storage: StorageConfig,
-        restore: Option<RestoreSpec>,
+        restore: Option<RestoreSource>,
         now: i64,
     ) -> Self {
+        let owned = match &restore {
+            Some(RestoreSource::OwnCheckpoint(spec)) => vec![Retained {
+                id: spec.metadata.checkpoint_id,
+                location: spec.location.clone(),
+                metadata: spec.metadata.clone(),
+            }],
+            _ => Vec::new(),
+        };
+        let restore = restore.map(RestoreSource::into_spec);
         let next_id = restore
             .as_ref()
             .map(|r| r.metadata.checkpoint_id + 1)
@@ -276,7 +316,7 @@ impl Coordinator {
             storage,
             next_id,
             pending: BTreeMap::new(),
-            retained: Vec::new(),
+            retained: owned,
             history: VecDeque::new(),
             counts: Counts {
                 restored: u64::from(restore.is_some()),
@@ -289,7 +329,7 @@ impl Coordinator {
             restore_from: restore,
             operations: BTreeMap::new(),
             awaiting_final: BTreeSet::new(),
-            cleaned_up: false,
+            end: EndHandling::NotEnded,
             unrecoverable: false,
             // The first checkpoint comes one interval after the start, as in Flink.
             last_trigger: Some(now),
@@ -310,6 +350,7 @@ impl Coordinator {
             dir: None,
             num_retained: 1,
             savepoint_dir: None,
+            result_store: None,
         };
         Coordinator::new(settings, StorageConfig::default(), None, 0)
     }
@@ -624,33 +665,40 @@ impl Coordinator {
         }
     }
 
-    /// Deletions due when the job reaches a terminal status, per
-    /// `externalized-checkpoint-retention` (Flink's rules: retained
+    /// Directories to delete when job `job` reaches the terminal `status`,
+    /// per `externalized-checkpoint-retention` (Flink's rules: retained
     /// checkpoints survive failures unless never externalized, and
-    /// cancellation unless DELETE_ON_CANCELLATION).
-    pub fn on_terminal(&mut self, cancelled: bool, failed: bool) -> Vec<StorageTask> {
-        let keep = match self.settings.retention {
-            ExternalizedCheckpointRetention::NoExternalizedCheckpoints => false,
-            ExternalizedCheckpointRetention::RetainOnCancellation => cancelled || failed,
-            ExternalizedCheckpointRetention::DeleteOnCancellation => failed,
-        };
-        let mut out: Vec<StorageTask> = self
-            .pending
-            .values()
-            .map(|p| StorageTask::Delete {
-                location: p.location.clone(),
-                storage: self.storage.clone(),
-            })
-            .collect();
-        self.pending.clear();
-        if !keep {
-            let storage = self.storage.clone();
-            out.extend(self.retained.drain(..).map(|r| StorageTask::Delete {
-                location: r.location,
-                storage: storage.clone(),
-            }));
+    /// cancellation unless DELETE_ON_CANCELLATION). When nothing is kept
+    /// the job's whole checkpoint directory goes, with checkpoints an
+    /// earlier JobManager left there.
+    pub fn on_terminal(&mut self, job: JobId, status: JobStatus) -> Vec<String> {
+        let keep = retention_keeps(self.settings.retention, status);
+        let pending = std::mem::take(&mut self.pending);
+        if keep {
+            return pending.into_values().map(|p| p.location).collect();
         }
-        out
+        let retained = std::mem::take(&mut self.retained);
+        match self.settings.job_directory(job) {
+            Some(dir) => vec![dir],
+            None => pending
+                .into_values()
+                .map(|p| p.location)
+                .chain(retained.into_iter().map(|r| r.location))
+                .collect(),
+        }
+    }
+}
+
+/// Whether a job's completed checkpoints outlive its end in `status`
+/// (Flink's rules: kept after a failure unless never externalized, after a
+/// cancellation only with RETAIN_ON_CANCELLATION, never after finishing).
+pub fn retention_keeps(retention: ExternalizedCheckpointRetention, status: JobStatus) -> bool {
+    match retention {
+        ExternalizedCheckpointRetention::NoExternalizedCheckpoints => false,
+        ExternalizedCheckpointRetention::RetainOnCancellation => {
+            matches!(status, JobStatus::Canceled | JobStatus::Failed)
+        }
+        ExternalizedCheckpointRetention::DeleteOnCancellation => status == JobStatus::Failed,
     }
 }
 
@@ -676,6 +724,7 @@ mod tests {
             dir: Some("/ck".into()),
             num_retained: 2,
             savepoint_dir: None,
+            result_store: None,
         }
     }
 
@@ -806,11 +855,91 @@ mod tests {
                 operators: vec![],
             },
         });
+        let job = JobId::from_seed("j");
         assert!(
-            c.on_terminal(true, false).is_empty(),
+            c.on_terminal(job, JobStatus::Canceled).is_empty(),
             "retained on cancellation"
         );
         c.settings.retention = ExternalizedCheckpointRetention::DeleteOnCancellation;
-        assert_eq!(c.on_terminal(true, false).len(), 1);
+        assert!(
+            c.on_terminal(job, JobStatus::Failed).is_empty(),
+            "retained on failure"
+        );
+        assert_eq!(
+            c.on_terminal(job, JobStatus::Canceled),
+            vec![format!("/ck/{job}")]
+        );
+        // Without a checkpoint directory, the retained ones one by one.
+        c.settings.dir = None;
+        c.retained.push(Retained {
+            id: 2,
+            location: "/elsewhere/chk-2".into(),
+            metadata: restore_spec(SnapshotKind::Checkpoint, "/elsewhere/chk-2").metadata,
+        });
+        assert_eq!(
+            c.on_terminal(job, JobStatus::Finished),
+            vec!["/elsewhere/chk-2".to_string()]
+        );
+    }
+
+    fn restore_spec(kind: SnapshotKind, location: &str) -> RestoreSpec {
+        RestoreSpec {
+            location: location.into(),
+            metadata: CheckpointMetadata {
+                version: METADATA_VERSION,
+                job_id: JobId::from_seed("j"),
+                checkpoint_id: 8,
+                timestamp: 0,
+                kind,
+                operators: vec![],
+            },
+        }
+    }
+
+    /// A checkpoint restored by a later JobManager is subsumed and cleaned
+    /// up like one it took itself; a savepoint the job started from is not.
+    #[test]
+    fn a_restored_own_checkpoint_is_owned_and_a_savepoint_is_not() {
+        let mut s = settings();
+        s.num_retained = 1;
+        s.dir = Some("/ck".into());
+        let own =
+            RestoreSource::OwnCheckpoint(restore_spec(SnapshotKind::Checkpoint, "/ck/j/chk-8"));
+        let mut c = Coordinator::new(s.clone(), StorageConfig::default(), Some(own), 0);
+        assert_eq!(c.next_id, 9);
+        let id = c.start(
+            SnapshotKind::Checkpoint,
+            "/ck/j/chk-9".into(),
+            None,
+            false,
+            1,
+            10,
+        );
+        c.writing(id);
+        let metadata = restore_spec(SnapshotKind::Checkpoint, "/ck/j/chk-9").metadata;
+        let (_, deletes) = c.complete(id, metadata, 20).unwrap();
+        assert_eq!(
+            deletes,
+            vec![StorageTask::Delete {
+                location: "/ck/j/chk-8".into(),
+                storage: StorageConfig::default()
+            }],
+            "the restored checkpoint is subsumed"
+        );
+        let job = JobId::from_seed("j");
+        assert_eq!(
+            c.on_terminal(job, JobStatus::Finished),
+            vec![format!("/ck/{job}")],
+            "the job's whole directory goes at the end"
+        );
+
+        let savepoint =
+            RestoreSource::Savepoint(restore_spec(SnapshotKind::Savepoint, "/sp/savepoint-1"));
+        let c = Coordinator::new(s, StorageConfig::default(), Some(savepoint), 0);
+        assert!(c.retained.is_empty(), "a savepoint is never deleted");
+        assert_eq!(
+            c.restore_from.map(|r| r.location),
+            Some("/sp/savepoint-1".to_string())
+        );
     }
 }

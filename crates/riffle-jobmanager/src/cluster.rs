@@ -599,6 +599,7 @@ mod tests {
             id: JobId::from_seed("job"),
             script: "INSERT ...".into(),
             config: riffle_common::Configuration::new(),
+            on_recorded_result: Default::default(),
         };
         let vertices = vec![
             VertexInfo {

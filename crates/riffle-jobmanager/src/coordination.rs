@@ -11,7 +11,7 @@ use riffle_rpc::checkpoint::{CheckpointAck, CheckpointMetadata, SnapshotKind};
 use riffle_rpc::control::{ExecutionState, ToTaskManager};
 use riffle_rpc::{JobId, ResourceId};
 
-use crate::checkpoints::{JobShape, Operation, StorageTask, SubtaskKey, random_hex};
+use crate::checkpoints::{EndHandling, JobShape, Operation, StorageTask, SubtaskKey, random_hex};
 use crate::cluster::{Cluster, Outgoing};
 use crate::job::{Failure, Job, JobStatus};
 
@@ -174,12 +174,15 @@ impl Cluster {
                 continue;
             };
             if job.status.is_globally_terminal() {
-                if !job.checkpoints.cleaned_up {
-                    job.checkpoints.cleaned_up = true;
-                    let cancelled = job.status == JobStatus::Canceled;
-                    let failed = job.status == JobStatus::Failed;
-                    self.storage
-                        .extend(job.checkpoints.on_terminal(cancelled, failed));
+                if job.checkpoints.end == EndHandling::NotEnded {
+                    job.checkpoints.end = EndHandling::Running;
+                    let deletes = job.checkpoints.on_terminal(id, job.status);
+                    self.storage.push(StorageTask::EndJob {
+                        result: Box::new(crate::result_store::JobResult::of(job)),
+                        store: job.checkpoints.settings.result_store.clone(),
+                        deletes,
+                        storage: job.checkpoints.storage.clone(),
+                    });
                 }
                 continue;
             }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use riffle_common::restart::RestartTracker;
 use riffle_rpc::control::{ExecutionState, SubtaskReport};
 use riffle_rpc::{AbstractId, JobId, ResourceId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Flink's `JobStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
     /// Being submitted.
@@ -103,6 +103,20 @@ pub struct JobSpec {
     /// The job's configuration as collected (cluster, submission); the
     /// script's `SET`s are applied when it is planned.
     pub config: riffle_common::Configuration,
+    /// What happens when the job result store already records this id.
+    pub on_recorded_result: OnRecordedResult,
+}
+
+/// What a submission does when the job result store records that its job
+/// id already ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnRecordedResult {
+    /// Refuse, reporting the recorded result (Flink's behaviour).
+    #[default]
+    Report,
+    /// Forget the recorded result and the job's checkpoints, then run the
+    /// job from its start (or its savepoint) again.
+    RunAnew,
 }
 
 /// A job and everything the JobManager knows about it.

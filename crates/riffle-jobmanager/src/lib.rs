@@ -15,6 +15,7 @@ pub mod job;
 pub mod metrics;
 pub mod rest;
 pub mod restore;
+pub mod result_store;
 pub mod results;
 pub mod rpc;
 
@@ -30,7 +31,7 @@ use riffle_runtime::metrics::JobMetrics;
 use serde::Deserialize;
 
 use crate::cluster::{Cluster, Timeouts, new_job};
-use crate::job::{JobSpec, JobStatus, VertexInfo};
+use crate::job::{JobSpec, JobStatus, OnRecordedResult, VertexInfo};
 use crate::rpc::{Connections, Shared};
 
 /// The Flink REST API version this server follows (for `flink-version` fields).
@@ -69,6 +70,15 @@ pub enum SubmitError {
     /// A job with that id exists.
     #[error("{0}")]
     Conflict(String),
+    /// The job result store records that a job with that id already ended.
+    #[error(
+        "Job {} already reached the globally terminal state {} (recorded in {}); \
+         it is not run again: submit it with another job id",
+        .0.result.job_id,
+        .0.result.describe(),
+        .0.location
+    )]
+    AlreadyEnded(Box<result_store::Recorded>),
 }
 
 /// Everything the REST handlers and background threads share.
@@ -112,6 +122,7 @@ impl JobManagerState {
             id,
             script: req.script,
             config,
+            on_recorded_result: OnRecordedResult::Report,
         };
         self.submit_spec(spec)
     }
@@ -131,6 +142,7 @@ impl JobManagerState {
         // strategy, checkpoint settings and storage all come from here.
         let config = Arc::clone(&graph.config);
         let max_parallelism = config.execution.max_parallelism;
+        self.check_result_store(&spec, &config)?;
         let restore = self.find_restore(&spec, &graph)?;
         let vertices: Vec<VertexInfo> = graph
             .vertices
@@ -183,13 +195,79 @@ impl JobManagerState {
         result.unwrap_or_else(|| Err(SubmitError::Invalid("JobManager state is poisoned".into())))
     }
 
+    /// Refuses a job id the job result store records as ended, after
+    /// finishing a clean-up an earlier JobManager left undone; with
+    /// [`OnRecordedResult::RunAnew`] forgets the result and the job's
+    /// checkpoints instead, so the job starts over.
+    fn check_result_store(
+        &self,
+        spec: &JobSpec,
+        config: &riffle_common::JobConfig,
+    ) -> Result<(), SubmitError> {
+        let Some(location) = &config.checkpointing.result_store else {
+            return Ok(());
+        };
+        let invalid = |e: result_store::ResultStoreError| SubmitError::Invalid(e.to_string());
+        let store =
+            result_store::JobResultStore::open(location, &config.storage).map_err(invalid)?;
+        let Some(recorded) = store.find(spec.id).map_err(invalid)? else {
+            return Ok(());
+        };
+        let job_dir = config.checkpointing.job_directory(spec.id);
+        match spec.on_recorded_result {
+            OnRecordedResult::Report => {
+                if !recorded.clean {
+                    let keeps = checkpoints::retention_keeps(
+                        config.checkpointing.retention,
+                        recorded.result.state,
+                    );
+                    let deletes: Vec<String> = job_dir.into_iter().filter(|_| !keeps).collect();
+                    tracing::info!(job_id = %spec.id, "finishing the clean-up of an ended job");
+                    result_store::record_and_clean_up(
+                        &recorded.result,
+                        Some(location),
+                        &deletes,
+                        &config.storage,
+                    );
+                }
+                Err(SubmitError::AlreadyEnded(Box::new(recorded)))
+            }
+            OnRecordedResult::RunAnew => {
+                tracing::warn!(
+                    job_id = %spec.id,
+                    previous = %recorded.result.describe(),
+                    entry = %recorded.location,
+                    "running a job id that already ended again: its recorded result and checkpoints are removed"
+                );
+                if let Some(dir) = &job_dir {
+                    if config
+                        .savepoint
+                        .path
+                        .as_deref()
+                        .is_some_and(|p| p.starts_with(dir.as_str()))
+                    {
+                        return Err(SubmitError::Invalid(format!(
+                            "cannot run job {} anew from {}: that checkpoint is in the job's own \
+                             directory {dir}, which running anew deletes; copy it elsewhere first",
+                            spec.id,
+                            config.savepoint.path.as_deref().unwrap_or_default()
+                        )));
+                    }
+                    restore::delete_directory(dir, &config.storage)
+                        .map_err(SubmitError::Invalid)?;
+                }
+                store.remove(spec.id).map_err(invalid)
+            }
+        }
+    }
+
     /// What a new job restores from: the savepoint it names, else the
     /// latest checkpoint its id already has in the checkpoint directory.
     fn find_restore(
         &self,
         spec: &JobSpec,
         graph: &riffle_runtime::JobGraph,
-    ) -> Result<Option<riffle_rpc::checkpoint::RestoreSpec>, SubmitError> {
+    ) -> Result<Option<restore::RestoreSource>, SubmitError> {
         let config = &graph.config;
         let storage = &config.storage;
         let allow = config.savepoint.ignore_unclaimed_state;
@@ -203,20 +281,24 @@ impl JobManagerState {
             None => None,
         };
         let found = match (own, &config.savepoint.path) {
-            (Some(own), _) => Some(own),
-            (None, Some(path)) => Some(restore::read_metadata(path, storage).map_err(|e| {
-                SubmitError::Invalid(format!("cannot restore from savepoint {path}: {e}"))
-            })?),
-            (None, None) => None,
+            (Some(own), _) => restore::RestoreSource::OwnCheckpoint(own),
+            (None, Some(path)) => {
+                restore::RestoreSource::Savepoint(restore::read_metadata(path, storage).map_err(
+                    |e| SubmitError::Invalid(format!("cannot restore from savepoint {path}: {e}")),
+                )?)
+            }
+            (None, None) => return Ok(None),
         };
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        tracing::info!(job_id = %spec.id, location = %found.location, checkpoint_id = found.metadata.checkpoint_id, "restoring");
+        let spec_found = found.spec();
+        tracing::info!(job_id = %spec.id, location = %spec_found.location, checkpoint_id = spec_found.metadata.checkpoint_id, "restoring");
         let planned = restore::planned_operators(graph, config.execution.max_parallelism);
-        restore::check(found, &planned, allow)
-            .map(Some)
-            .map_err(SubmitError::Invalid)
+        let checked = |s| restore::check(s, &planned, allow).map_err(SubmitError::Invalid);
+        Ok(Some(match found {
+            restore::RestoreSource::OwnCheckpoint(s) => {
+                restore::RestoreSource::OwnCheckpoint(checked(s)?)
+            }
+            restore::RestoreSource::Savepoint(s) => restore::RestoreSource::Savepoint(checked(s)?),
+        }))
     }
 
     /// Deletes a savepoint directory (after checking it is one).
@@ -239,6 +321,16 @@ impl JobManagerState {
     pub fn last_failure(&self, id: JobId) -> Option<String> {
         let c = self.shared.cluster.lock().ok()?;
         c.jobs.get(&id)?.failures.last().map(|f| f.message.clone())
+    }
+
+    /// The final status of a job once its end is fully handled (result
+    /// recorded, checkpoints cleaned up): what a process that runs one job
+    /// waits for before it exits. `None` while it runs or is unknown.
+    pub fn ended(&self, id: JobId) -> Option<JobStatus> {
+        let c = self.shared.cluster.lock().ok()?;
+        let job = c.jobs.get(&id)?;
+        (job.status.is_globally_terminal() && job.checkpoints.end == checkpoints::EndHandling::Done)
+            .then_some(job.status)
     }
 
     /// The status of a job, if known.

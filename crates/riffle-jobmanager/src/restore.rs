@@ -17,6 +17,33 @@ use riffle_runtime::JobGraph;
 use riffle_runtime::checkpoint::uid::operator_uids;
 use riffle_storage::Storage;
 
+/// What a job starts from, and whether it owns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestoreSource {
+    /// The latest checkpoint the job's id already has in the checkpoint
+    /// directory (an earlier JobManager took it): owned, so subsumed and
+    /// deleted like the job's new checkpoints.
+    OwnCheckpoint(RestoreSpec),
+    /// A savepoint or another job's retained checkpoint: read, never deleted.
+    Savepoint(RestoreSpec),
+}
+
+impl RestoreSource {
+    /// The snapshot itself.
+    pub fn spec(&self) -> &RestoreSpec {
+        match self {
+            RestoreSource::OwnCheckpoint(s) | RestoreSource::Savepoint(s) => s,
+        }
+    }
+
+    /// The snapshot itself, by value.
+    pub fn into_spec(self) -> RestoreSpec {
+        match self {
+            RestoreSource::OwnCheckpoint(s) | RestoreSource::Savepoint(s) => s,
+        }
+    }
+}
+
 /// A stateful operator of the planned query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedOperator {

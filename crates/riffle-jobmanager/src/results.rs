@@ -192,6 +192,7 @@ mod tests {
                 id,
                 script: String::new(),
                 config,
+                on_recorded_result: Default::default(),
             },
             resolved,
             "collect".into(),

@@ -103,6 +103,25 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
                             tracing::warn!(%location, error = %e, "cannot delete a checkpoint directory");
                         }
                     }
+                    StorageTask::EndJob {
+                        result,
+                        store,
+                        deletes,
+                        storage,
+                    } => {
+                        crate::result_store::record_and_clean_up(
+                            &result,
+                            store.as_deref(),
+                            &deletes,
+                            &storage,
+                        );
+                        shared.apply(|c, _| {
+                            if let Some(job) = c.jobs.get_mut(&result.job_id) {
+                                job.checkpoints.end = crate::checkpoints::EndHandling::Done;
+                            }
+                            ((), Vec::new())
+                        });
+                    }
                 }
             }
         })?;

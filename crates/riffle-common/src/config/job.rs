@@ -79,7 +79,15 @@ pub struct CheckpointingConfig {
     pub num_retained: usize,
     /// `execution.checkpointing.savepoint-dir` (or `state.savepoints.dir`), without a trailing `/`.
     pub savepoint_dir: Option<String>,
+    /// Where the results of ended jobs are recorded: `job-result-store.storage-path`,
+    /// else `job-result-store` beside the jobs' checkpoint directories; `None`
+    /// without either (results then live only as long as the JobManager).
+    pub result_store: Option<String>,
 }
+
+/// The job result store's directory under the checkpoint directory when
+/// `job-result-store.storage-path` is unset (no job id can take this name).
+pub const RESULT_STORE_DIR_NAME: &str = "job-result-store";
 
 impl CheckpointingConfig {
     /// Whether the job takes periodic checkpoints.
@@ -90,6 +98,11 @@ impl CheckpointingConfig {
     /// The directory of checkpoint `id` of job `job` (its id as text).
     pub fn checkpoint_location(&self, job: impl fmt::Display, id: u64) -> Option<String> {
         self.dir.as_ref().map(|d| format!("{d}/{job}/chk-{id}"))
+    }
+
+    /// The directory holding every checkpoint of job `job`.
+    pub fn job_directory(&self, job: impl fmt::Display) -> Option<String> {
+        self.dir.as_ref().map(|d| format!("{d}/{job}"))
     }
 }
 
@@ -250,7 +263,16 @@ impl CheckpointingConfig {
             dir: dir(CHECKPOINTS_DIR)?,
             num_retained: c.count(CHECKPOINTS_NUM_RETAINED)?,
             savepoint_dir: dir(SAVEPOINT_DIR)?,
+            result_store: None,
         };
+        let result_store = match dir(JOB_RESULT_STORE_PATH)? {
+            Some(path) => Some(path),
+            None => s
+                .dir
+                .as_ref()
+                .map(|d| format!("{d}/{RESULT_STORE_DIR_NAME}")),
+        };
+        let s = CheckpointingConfig { result_store, ..s };
         if s.enabled() && s.dir.is_none() {
             return Err(c.invalid(
                 CHECKPOINTING_INTERVAL,

@@ -91,6 +91,8 @@ crate::config_options! {
         SAVEPOINT_PATH = "execution.savepoint.path": Text, default None, fallback [];
         /// true: savepoint state of operators missing from the job is skipped
         SAVEPOINT_IGNORE_UNCLAIMED_STATE = "execution.savepoint.ignore-unclaimed-state": Bool, default Some("false"), fallback [];
+        /// where ended jobs' results are recorded, so a job id is not run twice (default: job-result-store under the checkpoint directory)
+        JOB_RESULT_STORE_PATH = "job-result-store.storage-path": Text, default None, fallback [];
     }
 }
 

@@ -863,6 +863,9 @@ async fn submit_sql(State(state): State<Shared>, body: Bytes) -> ApiResult {
             axum::Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })),
         )
             .into_response()),
+        Err(e @ crate::SubmitError::AlreadyEnded(_)) => {
+            Err(ApiError(StatusCode::CONFLICT, e.to_string()))
+        }
         Err(crate::SubmitError::Conflict(m)) => Err(ApiError(StatusCode::CONFLICT, m)),
         Err(crate::SubmitError::Invalid(m)) => Err(bad_request(m)),
     }
