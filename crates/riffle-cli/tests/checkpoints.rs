@@ -806,3 +806,75 @@ fn an_explicit_no_restart_strategy_fails_the_job() {
     let config = cluster.get(&format!("/jobs/{id}/config"));
     assert_eq!(config["execution-config"]["restart-strategy"], "none");
 }
+
+/// The number of TaskManagers the JobManager has registered.
+fn registered_taskmanagers(cluster: &Cluster) -> usize {
+    cluster.get("/taskmanagers")["taskmanagers"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal}");
+}
+
+/// A TaskManager frozen (SIGSTOP) for twice `heartbeat.timeout` is dropped
+/// by the JobManager; once it resumes it is told so, cancels its stale
+/// tasks and registers again within two heartbeat intervals; the job runs
+/// on its slots again, and the committed output equals an undisturbed
+/// run's (no file of the stale tasks becomes visible).
+#[test]
+fn a_taskmanager_paused_past_the_heartbeat_timeout_rejoins_and_nothing_stale_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 4_000_000;
+    let want = expected(dir.path(), events);
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let (interval_ms, timeout_ms) = (1000u64, 4000u64);
+    let extra = checkpointing(ck.to_str().unwrap())
+        + &format!("heartbeat.interval: {interval_ms} ms\nheartbeat.timeout: {timeout_ms} ms\n");
+    let cluster = Cluster::start_with(1, &extra);
+    let file = nexmark_job(dir.path(), out.to_str().unwrap(), events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    cluster.wait_for(
+        |v| v["counts"]["completed"].as_u64().unwrap_or(0) >= 1,
+        &format!("/jobs/{id}/checkpoints"),
+    );
+    // Process 1 is the only TaskManager.
+    signal(&cluster.processes[1], "-STOP");
+    let paused = Instant::now();
+    let start = Instant::now();
+    while registered_taskmanagers(&cluster) > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the TaskManager was never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(2 * timeout_ms).saturating_sub(paused.elapsed()));
+    signal(&cluster.processes[1], "-CONT");
+    let resumed = Instant::now();
+    while registered_taskmanagers(&cluster) == 0 {
+        assert!(
+            resumed.elapsed() < Duration::from_secs(60),
+            "the TaskManager never rejoined"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rejoined = resumed.elapsed();
+    eprintln!("rejoined {} ms after resuming", rejoined.as_millis());
+    assert!(
+        rejoined <= Duration::from_millis(2 * interval_ms),
+        "rejoined only after {rejoined:?}"
+    );
+    wait_finished(&cluster, &id);
+    assert!(restarts(&cluster, &id) >= 1);
+    let got = committed(&out);
+    assert_eq!(got.0.len(), want.0.len(), "window rows");
+    assert!(got.0 == want.0, "window rows differ");
+    assert!(got.1 == want.1, "aggregate results differ");
+}

@@ -133,18 +133,21 @@ impl Cluster {
         out
     }
 
-    /// A heartbeat arrived.
+    /// A heartbeat arrived. `false`: the TaskManager is not registered (it
+    /// was dropped after a heartbeat timeout) and must be told to register anew.
+    #[must_use]
     pub fn heartbeat(
         &mut self,
         tm: ResourceId,
         reports: Vec<SubtaskReport>,
         process: ProcessReport,
         now: i64,
-    ) {
-        if let Some(t) = self.taskmanagers.get_mut(&tm) {
-            t.last_heartbeat = now;
-            t.process = process;
-        }
+    ) -> bool {
+        let Some(t) = self.taskmanagers.get_mut(&tm) else {
+            return false;
+        };
+        t.last_heartbeat = now;
+        t.process = process;
         for r in reports {
             if let Some(job) = self.jobs.get_mut(&r.job_id)
                 && job.attempt == r.attempt
@@ -152,6 +155,7 @@ impl Cluster {
                 job.reports.insert((r.vertex, r.subtask), r);
             }
         }
+        true
     }
 
     /// A TaskManager is gone (connection closed or heartbeat timed out).
@@ -305,11 +309,12 @@ impl Cluster {
             .map(|t| t.info.resource_id)
             .collect();
         for tm in silent {
-            out.extend(self.taskmanager_lost(
-                tm,
-                &format!("heartbeat of TaskManager with id {tm} timed out after {timeout} ms"),
-                now,
-            ));
+            let reason =
+                format!("heartbeat of TaskManager with id {tm} timed out after {timeout} ms");
+            out.extend(self.taskmanager_lost(tm, &reason, now));
+            // It may only be frozen: when it wakes it must learn that it was
+            // dropped, instead of running stale tasks beside the failover.
+            out.push((tm, ToTaskManager::Disconnect { reason }));
         }
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         for id in ids {
@@ -778,14 +783,37 @@ mod tests {
         let out = c.cancel(id, 10).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(c.jobs[&id].status, JobStatus::Cancelling);
-        c.heartbeat(
+        assert!(c.heartbeat(
             ResourceId::from_seed("a"),
             vec![],
             ProcessReport::default(),
             500,
-        );
+        ));
         c.tick(1100);
         assert_eq!(c.jobs[&id].status, JobStatus::Canceled);
         assert!(c.cancel(id, 1200).is_err());
+    }
+
+    /// A TaskManager silent past the timeout (frozen, not dead) is dropped,
+    /// told so, and its late heartbeat is refused until it registers again.
+    #[test]
+    fn a_silent_taskmanager_is_dropped_and_told_so() {
+        let mut c = Cluster::new(timeouts());
+        let a = ResourceId::from_seed("a");
+        c.register(tm("a", 2), String::new(), 0);
+        c.submit(job(2, RestartStrategy::None));
+        let out = c.tick(1001);
+        assert!(c.taskmanagers.is_empty());
+        assert!(
+            out.iter()
+                .any(|(to, m)| *to == a && matches!(m, ToTaskManager::Disconnect { reason } if reason.contains("timed out"))),
+            "{out:?}"
+        );
+        assert!(!c.heartbeat(a, vec![], ProcessReport::default(), 1500));
+        c.register(tm("a", 2), String::new(), 1600);
+        assert!(c.heartbeat(a, vec![], ProcessReport::default(), 1700));
+        // Its slots are free for scheduling again (the job without restarts failed).
+        assert_eq!(c.jobs[&JobId::from_seed("job")].status, JobStatus::Failed);
+        assert_eq!(c.slots_available(), 2);
     }
 }

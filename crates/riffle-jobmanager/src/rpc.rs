@@ -21,16 +21,27 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Sends rule outputs; a failed send leaves detection to the heartbeat and reader.
+    /// Sends rule outputs; a failed send leaves detection to the heartbeat and
+    /// reader. After [`ToTaskManager::Disconnect`] the connection is closed
+    /// and forgotten, so its reader ends without reporting a second loss.
     pub fn dispatch(&self, out: Vec<Outgoing>) {
         for (tm, msg) in out {
-            let stream = self.streams.lock().ok().and_then(|m| m.get(&tm).cloned());
+            let disconnect = matches!(msg, ToTaskManager::Disconnect { .. });
+            let stream = self.streams.lock().ok().and_then(|mut m| {
+                if disconnect {
+                    m.remove(&tm)
+                } else {
+                    m.get(&tm).cloned()
+                }
+            });
             let Some(stream) = stream else { continue };
-            if let Ok(mut s) = stream.lock()
-                && let Err(e) = send(&mut *s, &msg)
-            {
-                tracing::warn!(resource_id = %tm, error = %e, "cannot send to TaskManager");
-                let _ = s.shutdown(std::net::Shutdown::Both);
+            if let Ok(mut s) = stream.lock() {
+                if let Err(e) = send(&mut *s, &msg) {
+                    tracing::warn!(resource_id = %tm, error = %e, "cannot send to TaskManager");
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                } else if disconnect {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
             }
         }
     }
@@ -252,12 +263,23 @@ fn read_loop(
                 return Err(riffle_rpc::Error::Protocol("registered twice".into()));
             }
             ToJobManager::Heartbeat { subtasks, process } => {
-                shared.apply(|c, now| {
-                    c.heartbeat(tm, subtasks, process, now);
-                    ((), Vec::new())
-                });
+                let known = shared
+                    .apply(|c, now| (c.heartbeat(tm, subtasks, process, now), Vec::new()))
+                    .unwrap_or(false);
+                let answer = if known {
+                    ToTaskManager::HeartbeatAck
+                } else {
+                    ToTaskManager::Disconnect {
+                        reason: "this TaskManager is not registered (it was dropped after a \
+                                 heartbeat timeout)"
+                            .into(),
+                    }
+                };
                 if let Ok(mut w) = writer.lock() {
-                    send(&mut *w, &ToTaskManager::HeartbeatAck)?;
+                    send(&mut *w, &answer)?;
+                }
+                if !known {
+                    return Ok(());
                 }
             }
             ToJobManager::TaskState(update) => {

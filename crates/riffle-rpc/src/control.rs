@@ -27,7 +27,7 @@ use crate::{Error, Result};
 pub const CONTROL: u8 = 1;
 
 /// The protocol version both sides must speak.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Flink's `ExecutionState` of a subtask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -295,6 +295,15 @@ pub enum ToTaskManager {
     },
     /// Answer to a heartbeat.
     HeartbeatAck,
+    /// The JobManager no longer counts this TaskManager as registered (its
+    /// heartbeats stopped for longer than `heartbeat.timeout`, e.g. the
+    /// process was frozen): its tasks belong to attempts that were failed
+    /// over. The TaskManager cancels them and registers again; the
+    /// JobManager closes the connection after this message.
+    Disconnect {
+        /// Why.
+        reason: String,
+    },
     /// Run these subtasks of a job attempt.
     Deploy(Box<Deployment>),
     /// Cancel every subtask of a job attempt.

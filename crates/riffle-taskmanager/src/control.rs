@@ -304,6 +304,11 @@ impl TaskManager {
                     return Err(format!("the JobManager refused registration: {reason}"));
                 }
                 ToTaskManager::HeartbeatAck => {}
+                // Ending the session cancels every task (they belong to
+                // attempts the JobManager already failed over) and registers anew.
+                ToTaskManager::Disconnect { reason } => {
+                    return Err(format!("the JobManager dropped this TaskManager: {reason}"));
+                }
                 ToTaskManager::Deploy(d) => {
                     tracing::info!(job_id = %d.job_id, attempt = d.attempt, subtasks = d.subtasks.len(), "deploying");
                     let attempts = Arc::clone(&self.attempts);
