@@ -709,8 +709,8 @@ fn post(cluster: &Cluster, path: &str, body: &Value) -> (u16, Value) {
 }
 
 #[test]
-fn a_finished_job_id_is_not_run_again_and_a_blank_savepoint_target_is_refused() {
-    let cluster = Cluster::start(1);
+fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_are_refused() {
+    let cluster = Cluster::start_with(1, "rest.server.max-content-length: 8192\n");
     let id = "0123456789abcdef0123456789abcdef";
     let bounded = serde_json::json!({
         "jobId": id,
@@ -718,6 +718,16 @@ fn a_finished_job_id_is_not_run_again_and_a_blank_savepoint_target_is_refused() 
                    CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
                    INSERT INTO b SELECT k FROM s;",
     });
+    // A body over rest.server.max-content-length: a JSON error naming the key.
+    let big = serde_json::json!({ "script": format!("SELECT 1; -- {}", "x".repeat(10_000)) });
+    let (status, answer) = post(&cluster, "/sql/jobs", &big);
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("rest.server.max-content-length (8192 bytes)")),
+        "{answer}"
+    );
     let (status, _) = post(&cluster, "/sql/jobs", &bounded);
     assert_eq!(status, 202);
     cluster.wait_finished(id);

@@ -31,6 +31,8 @@ pub struct ClusterConfig {
     pub rest_bind_address: String,
     /// `rest.bind-port` (default: `rest.port` alone).
     pub rest_bind_port: PortRange,
+    /// `rest.server.max-content-length`: the largest request body, in bytes.
+    pub rest_max_content_length: usize,
     /// `taskmanager.host`; `None`: detected.
     pub taskmanager_host: Option<String>,
     /// `taskmanager.bind-host`.
@@ -140,6 +142,8 @@ impl ClusterConfig {
             rest_bind_port: c
                 .opt_port_range(REST_BIND_PORT)?
                 .unwrap_or(PortRange::single(rest_port)),
+            rest_max_content_length: usize::try_from(c.int(REST_MAX_CONTENT_LENGTH)?)
+                .unwrap_or(usize::MAX),
             taskmanager_host: c.opt_text(TASKMANAGER_HOST)?,
             taskmanager_bind_host: c.text(TASKMANAGER_BIND_HOST)?,
             taskmanager_rpc_port: c

@@ -158,6 +158,8 @@ crate::config_options! {
         REST_BIND_ADDRESS = "rest.bind-address": Host, default Some("0.0.0.0"), fallback [];
         /// port or range N-M the REST server binds to (default: rest.port)
         REST_BIND_PORT = "rest.bind-port": PortRange, default None, fallback [];
+        /// largest request body the REST server accepts, in bytes
+        REST_MAX_CONTENT_LENGTH = "rest.server.max-content-length": Int { min: 1, max: MAX_INT }, default Some("104857600"), fallback [];
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -55,6 +55,7 @@ pub(crate) fn bad_request(what: String) -> ApiError {
 
 /// The router with every endpoint under `/` and `/v1`.
 pub fn router(state: Shared) -> Router {
+    let limit = state.cluster.rest_max_content_length;
     let api = Router::new()
         .route("/config", get(dashboard_config))
         .route("/overview", get(overview))
@@ -119,7 +120,27 @@ pub fn router(state: Shared) -> Router {
                 "Not found: no such REST endpoint".into(),
             )
         })
+        .layer(axum::middleware::map_response(
+            move |r: Response| async move { too_large_as_json(r, limit) },
+        ))
+        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// A body over the limit is refused by the extractor with a plain-text 413;
+/// clients of a Flink REST API expect every error as `{"errors": [...]}`.
+fn too_large_as_json(response: Response, limit: usize) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    ApiError(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "Request body is larger than rest.server.max-content-length ({limit} bytes): \
+             send a smaller body or raise rest.server.max-content-length"
+        ),
+    )
+    .into_response()
 }
 
 pub(crate) fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
