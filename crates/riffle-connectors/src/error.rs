@@ -12,6 +12,10 @@ pub enum Error {
     /// Reading or writing external data failed.
     #[error("{0}")]
     Io(String),
+    /// A record of the input does not parse (the user's data is at fault:
+    /// a restart reads the same record again, so it cannot help).
+    #[error("{0}")]
+    Data(String),
 }
 
 /// Result with the connector error type.

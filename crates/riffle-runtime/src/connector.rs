@@ -7,11 +7,13 @@
 //! any hand-off.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use riffle_common::Chunk;
 
+use crate::metrics::TaskMetrics;
 use crate::{Result, TaskInfo};
 
 /// What a source returns when polled.
@@ -39,6 +41,12 @@ pub trait SourceReader: Send {
     /// The position after the last batch returned, one entry per split
     /// still holding input (a finished reader returns none).
     fn snapshot_splits(&mut self) -> Result<Vec<Vec<u8>>>;
+
+    /// Gives the reader its subtask's counters, once, before the first
+    /// `poll` (Flink hands a source reader its metric group the same way): a
+    /// reader that skips or repairs records counts them in
+    /// [`TaskMetrics::records_in_errors`] (`numRecordsInErrors`).
+    fn bind_metrics(&mut self, _metrics: Arc<TaskMetrics>) {}
 }
 
 /// Creates readers; lives in the job graph.

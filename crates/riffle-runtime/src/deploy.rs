@@ -220,7 +220,9 @@ pub fn wire(
                         }
                         _ => None,
                     };
-                    Some(f.create_reader(&info, batch_size, restored)?)
+                    let mut reader = f.create_reader(&info, batch_size, restored)?;
+                    reader.bind_metrics(Arc::clone(&task_metrics));
+                    Some(reader)
                 }
                 None => None,
             };

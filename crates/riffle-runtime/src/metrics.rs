@@ -89,6 +89,10 @@ pub struct TaskMetrics {
     pub bytes_out: AtomicU64,
     /// Rows the chain's source produced (the source operator's `numRecordsOut`).
     pub source_out: AtomicU64,
+    /// `numRecordsInErrors`, Flink's standard source metric: records the
+    /// chain's source could not read as they are (a file source skips
+    /// them, or reads them with NULL fields, under `*.ignore-parse-errors`).
+    pub records_in_errors: AtomicU64,
     /// Rows that entered the chain's last operator (its `numRecordsIn`).
     pub tail_in: AtomicU64,
     /// Time spent waiting for input, in ns.
@@ -114,6 +118,7 @@ impl TaskMetrics {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             source_out: AtomicU64::new(0),
+            records_in_errors: AtomicU64::new(0),
             tail_in: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
             backpressured_ns: AtomicU64::new(0),
@@ -137,6 +142,12 @@ impl TaskMetrics {
     /// Adds rows produced by the chain's source.
     pub fn add_source_out(&self, rows: usize) {
         self.source_out.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    /// Adds records the chain's source could not read as they are.
+    pub fn add_records_in_errors(&self, records: usize) {
+        self.records_in_errors
+            .fetch_add(records as u64, Ordering::Relaxed);
     }
 
     /// Adds rows that entered the chain's last operator.
@@ -168,6 +179,7 @@ impl TaskMetrics {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             source_out: self.source_out.load(Ordering::Relaxed),
+            records_in_errors: self.records_in_errors.load(Ordering::Relaxed),
             tail_in: self.tail_in.load(Ordering::Relaxed),
             idle_ns,
             backpressured_ns,
@@ -193,6 +205,8 @@ pub struct TaskSample {
     pub bytes_out: u64,
     /// Rows the chain's source produced.
     pub source_out: u64,
+    /// `numRecordsInErrors` of the chain's source.
+    pub records_in_errors: u64,
     /// Rows that entered the chain's last operator.
     pub tail_in: u64,
     /// Accumulated idle time.
@@ -276,7 +290,9 @@ mod tests {
     fn tasks_are_registered() {
         let m = JobMetrics::default();
         m.register_task(1, "Sink", 0).add_out(3, 10);
-        assert_eq!(m.tasks().len(), 1);
+        m.register_task(0, "Source: t", 0).add_records_in_errors(2);
+        assert_eq!(m.tasks().len(), 2);
         assert_eq!(m.tasks()[0].sample().records_out, 3);
+        assert_eq!(m.tasks()[1].sample().records_in_errors, 2);
     }
 }

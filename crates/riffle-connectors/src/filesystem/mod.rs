@@ -5,6 +5,10 @@
 //! names starting with `.` or `_`, as Flink does). Each file is one split,
 //! assigned to subtask `i % parallelism`, so a single file is read in order by
 //! one subtask, like Flink's file source. The job ends when all files are read.
+//! Records that do not parse fail the job with their file, line and field, or
+//! follow Flink's `json.ignore-parse-errors` / `csv.ignore-parse-errors` and
+//! `json.fail-on-missing-field` (see [`crate::format::records`]), counted in
+//! `numRecordsInErrors`.
 //!
 //! Sink: see [`sink`]; without checkpoints one file per subtask appears when
 //! the input ends, with checkpoints files roll and commit exactly once per
@@ -98,11 +102,12 @@ impl Connector for FilesystemConnector {
                 table.name
             )));
         }
+        let errors = options.parse_errors(&table.name)?;
         Ok(Arc::new(source::FileSource::try_new(
             table,
             local_path(&options.path)?,
             options.format,
-            options.ignore_parse_errors,
+            errors,
             projection,
         )?))
     }

@@ -16,6 +16,7 @@ use super::Format;
 use super::commit::{self, PartitionCommit, Trigger};
 use super::partition::{self, Partitioning, TimeExtractor, TimestampFormatter};
 use super::sink::RollingPolicy;
+use crate::format::records::ParseErrors;
 use crate::options::{OptionReader, check_keys};
 use crate::{Error, Result, TableDescriptor};
 
@@ -54,8 +55,12 @@ pub(super) struct FilesystemOptions {
     /// `format`.
     pub format: Format,
     /// `json.ignore-parse-errors` or `csv.ignore-parse-errors`, whichever
-    /// belongs to `format`: the source skips records that do not parse.
+    /// belongs to `format`: the source reads fields that do not parse as
+    /// NULL and skips records that are not records at all.
     pub ignore_parse_errors: bool,
+    /// `json.fail-on-missing-field` (`json` only): the source fails on a
+    /// record that lacks a declared field instead of reading NULL.
+    pub fail_on_missing_field: bool,
     /// `sink.rolling-policy.*`.
     pub rolling: RollingPolicy,
     /// The `PARTITIONED BY` columns with `partition.default-name` and the
@@ -64,6 +69,24 @@ pub(super) struct FilesystemOptions {
 }
 
 impl FilesystemOptions {
+    /// How the source treats records that do not parse; refuses
+    /// `json.fail-on-missing-field` together with `json.ignore-parse-errors`,
+    /// as Flink's JSON format does when it creates a source (a sink takes
+    /// both: they only concern reading).
+    pub(super) fn parse_errors(&self, table: &str) -> Result<ParseErrors> {
+        if self.fail_on_missing_field && self.ignore_parse_errors {
+            return Err(Error::Options(format!(
+                "table '{table}': 'json.fail-on-missing-field' and 'json.ignore-parse-errors' \
+                 cannot both be true (Flink refuses them together too); set one of them to \
+                 'false'"
+            )));
+        }
+        Ok(ParseErrors {
+            ignore: self.ignore_parse_errors,
+            fail_on_missing_field: self.fail_on_missing_field,
+        })
+    }
+
     /// Checks the keys and parses every value of `table`'s options, and
     /// checks the partition columns and the format against the columns.
     pub(super) fn parse(table: &TableDescriptor) -> Result<Self> {
@@ -80,9 +103,9 @@ impl FilesystemOptions {
         })?;
         let json_ignore = r.boolean("json.ignore-parse-errors", false)?;
         let csv_ignore = r.boolean("csv.ignore-parse-errors", false)?;
-        // Checked only: missing JSON fields are read as NULL either way, the
-        // source reads its files once, and the planner reads the parallelism.
-        r.boolean("json.fail-on-missing-field", false)?;
+        let fail_on_missing_field = r.boolean("json.fail-on-missing-field", false)?;
+        // Checked only: the source reads its files once, and the planner
+        // reads the parallelism.
         r.get("source.monitor-interval", parse::duration)?;
         r.parallelism("sink.parallelism")?;
         let rolling = rolling_policy(&r)?;
@@ -108,6 +131,7 @@ impl FilesystemOptions {
                 Format::Json | Format::DebeziumJson => json_ignore,
                 Format::Csv => csv_ignore,
             },
+            fail_on_missing_field: format == Format::Json && fail_on_missing_field,
             rolling,
             partitioning,
         })
@@ -504,6 +528,41 @@ mod tests {
         assert!(error(&t).contains("needs a 'format' option"));
         t.options.remove("path");
         assert!(error(&t).contains("needs a 'path' option"));
+    }
+
+    /// Issue 15, case 5: `json.fail-on-missing-field` was accepted and
+    /// ignored; Flink refuses it together with `json.ignore-parse-errors`.
+    #[test]
+    fn fail_on_missing_field_is_read_and_refused_with_ignore_parse_errors() -> Result<()> {
+        let json = |extra: &[(&str, &str)]| {
+            let mut t = q10(extra);
+            t.options.insert("format".into(), "json".into());
+            t.partition_keys.clear();
+            FilesystemOptions::parse(&t)
+        };
+        let o = json(&[("json.fail-on-missing-field", "true")])?;
+        assert_eq!(
+            o.parse_errors("t")?,
+            ParseErrors {
+                ignore: false,
+                fail_on_missing_field: true
+            }
+        );
+        let both = json(&[
+            ("json.fail-on-missing-field", "true"),
+            ("json.ignore-parse-errors", "true"),
+        ])?;
+        let e = both.parse_errors("t").unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "'json.fail-on-missing-field' and 'json.ignore-parse-errors' cannot both be true"
+            ),
+            "{e}"
+        );
+        // A json option does nothing for csv.
+        let csv = FilesystemOptions::parse(&q10(&[("json.fail-on-missing-field", "true")]))?;
+        assert!(!csv.parse_errors("t")?.fail_on_missing_field);
+        Ok(())
     }
 
     #[test]

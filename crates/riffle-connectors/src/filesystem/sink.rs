@@ -1,13 +1,24 @@
 //! Writing files, exactly once when the job checkpoints, into partition
 //! directories when the table is `PARTITIONED BY`.
 //!
+//! File names are Flink's: `part-<uuid>-<subtask>-<n>`, where `<uuid>` is a
+//! random UUID drawn by each writer when it is created and `<n>` counts the
+//! writer's files. Two jobs (or two runs of one job) writing the same path
+//! therefore never overwrite each other's files: a second run adds its rows
+//! next to the first one's, as in Flink. Writing a hidden name first and
+//! renaming it is what keeps unfinished files invisible; the UUID only keeps
+//! the names apart.
+//!
 //! Without checkpoints each subtask writes one hidden in-progress file (per
-//! partition) and renames it to `part-<subtask>-0` when its input ends; a
-//! restarted job writes the same name again, so a failed run leaves nothing
-//! behind.
+//! partition), `.part-<uuid>-<subtask>-<n>.inprogress`, and renames it to
+//! `part-<uuid>-<subtask>-<n>` when its input ends; a run that fails before
+//! that leaves only hidden files. (A job restarted without checkpoints reads
+//! its input again from the start, so, as in Flink, files that subtasks of
+//! the failed run had already finished stay next to the new run's: only
+//! checkpoints make the output exactly-once.)
 //!
 //! With checkpoints the sink commits in two phases, like Flink's file sink.
-//! Rows go into a hidden in-progress file (`.part-<token>-<subtask>-<n>.inprogress`)
+//! Rows go into a hidden in-progress file (`.part-<uuid>-<subtask>-<n>.inprogress`)
 //! that rolls to a new one after `sink.rolling-policy.file-size` bytes or
 //! `sink.rolling-policy.rollover-interval`, or when nothing was written to it
 //! for `sink.rolling-policy.inactivity-interval`. The time-based rules are
@@ -15,11 +26,12 @@
 //! watermark arrives. At a checkpoint barrier every open file is closed;
 //! every closed file becomes *pending* and is recorded in the checkpoint.
 //! When the checkpoint completes, pending files are renamed to their visible
-//! names (`part-<token>-<subtask>-<n>`). After a failure the restored
-//! checkpoint's pending files are renamed (again: the rename is idempotent),
-//! and files written after it stay hidden forever, so no row is lost and
-//! none is visible twice. `<token>` is new for every attempt, so attempts
-//! never overwrite each other's files.
+//! names (`part-<uuid>-<subtask>-<n>`). After a failure the restored
+//! checkpoint's pending files are renamed by the names recorded in the
+//! checkpoint (again: the rename is idempotent), and files written after it
+//! stay hidden forever, so no row is lost and none is visible twice. The
+//! restored writer draws a new `<uuid>` and starts `<n>` at 0 again, so it
+//! can never reuse the name of a file an earlier attempt committed.
 //!
 //! Partitions: each row goes to the file of its partition directory (see
 //! [`super::partition`]); a subtask keeps at most one open file per
@@ -137,7 +149,7 @@ impl SinkFactory for FileSink {
             clock: self.clock.clone(),
             subtask: task.subtask_index,
             transactional: task.checkpointing,
-            token: token(task.subtask_index),
+            uuid: random_uuid(),
             next_part: 0,
             open: BTreeMap::new(),
             pending: Vec::new(),
@@ -153,18 +165,43 @@ impl SinkFactory for FileSink {
     }
 }
 
-/// A short random token naming one writer's files.
-fn token(subtask: usize) -> String {
+/// A random (version 4) UUID in its usual text form, naming one writer's
+/// files as Flink does (`part-<uuid>-<subtask>-<n>`).
+///
+/// The 128 bits come from two SipHash hashers keyed by `RandomState`, whose
+/// keys the standard library draws from the operating system's random source
+/// (once per thread, then stepped for every new state), over the time, the
+/// process id and a process-wide counter. That is as unpredictable as a
+/// random UUID needs to be for names that must not collide, without a
+/// random number crate.
+fn random_uuid() -> String {
     use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_usize(subtask);
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{:016x}", h.finish())
+    use std::sync::atomic::AtomicU64;
+    static DRAWN: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seq = DRAWN.fetch_add(1, Ordering::Relaxed);
+    let half = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u128(nanos);
+        h.write_u32(std::process::id());
+        h.write_u64(seq);
+        h.finish()
+    };
+    let bits = (u128::from(half(1)) << 64) | u128::from(half(2));
+    // Version 4 (random) and the RFC 4122 variant, as `UUID.randomUUID()`.
+    let bits = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        bits >> 96,
+        (bits >> 80) & 0xffff,
+        (bits >> 64) & 0xffff,
+        (bits >> 48) & 0xffff,
+        bits & 0xffff_ffff_ffff
+    )
 }
 
 fn io_error(what: String) -> riffle_runtime::Error {
@@ -278,7 +315,10 @@ struct FileWriter {
     clock: Clock,
     subtask: usize,
     transactional: bool,
-    token: String,
+    /// Drawn when the writer is created: its files' names never collide
+    /// with those of another job, run or attempt.
+    uuid: String,
+    /// The `<n>` of the next file.
     next_part: u64,
     /// Open files by partition directory (`""` without partitions).
     open: BTreeMap<String, InProgress>,
@@ -359,11 +399,7 @@ impl FileWriter {
     /// The open file of partition `dir`, opened if there is none.
     fn open(&mut self, dir: &str, now: i64) -> riffle_runtime::Result<&mut InProgress> {
         if !self.open.contains_key(dir) {
-            let name = if self.transactional {
-                format!("part-{}-{}-{}", self.token, self.subtask, self.next_part)
-            } else {
-                format!("part-{}-0", self.subtask)
-            };
+            let name = format!("part-{}-{}-{}", self.uuid, self.subtask, self.next_part);
             self.next_part += 1;
             let hidden = in_dir(dir, &format!(".{name}.inprogress"));
             let out = self.storage.writer(&hidden).map_err(|e| {
@@ -864,7 +900,75 @@ mod tests {
         assert!(visible(dir.path()).is_empty());
         w.finish().unwrap();
         assert_eq!(visible(dir.path()), vec![r#"{"a":1}"#, r#"{"a":2}"#]);
-        assert!(dir.path().join("part-0-0").exists());
+        let names = part_names(dir.path());
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(is_part_name(&names[0], 0), "{names:?}");
+    }
+
+    /// The visible part files directly in `dir`, sorted.
+    fn part_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("part-"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Flink's `part-<uuid>-<subtask>-<n>`, the UUID random (version 4).
+    fn is_part_name(name: &str, subtask: usize) -> bool {
+        let Some(rest) = name.strip_prefix("part-") else {
+            return false;
+        };
+        let groups: Vec<&str> = rest.split('-').collect();
+        groups.len() == 7
+            && groups[..5].iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+            && groups[..5].iter().all(|g| {
+                g.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            })
+            && groups[2].starts_with('4')
+            && matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b'))
+            && groups[5] == subtask.to_string()
+            && groups[6].parse::<u64>().is_ok()
+    }
+
+    #[test]
+    fn every_writer_draws_its_own_uuid() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert!(is_part_name(&format!("part-{a}-3-0"), 3), "{a}");
+    }
+
+    /// Issue 15, case 12: a second job writing the same path used to
+    /// overwrite the first one's `part-<subtask>-0`.
+    #[test]
+    fn two_runs_writing_one_path_keep_each_others_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (checkpointing, rows) in [
+            (false, [1, 2]),
+            (false, [3, 4]),
+            (true, [5, 6]),
+            (true, [7, 8]),
+        ] {
+            // A new factory as a new job would plan it, the same subtask.
+            let mut w = sink(dir.path(), 1 << 20)
+                .create_writer(&task(checkpointing))
+                .unwrap();
+            w.write(&chunk(&rows)).unwrap();
+            w.finish().unwrap();
+            if checkpointing {
+                w.pre_commit(1).unwrap();
+                w.commit(1).unwrap();
+            }
+        }
+        let rows: Vec<String> = (1..=8).map(|a| format!(r#"{{"a":{a}}}"#)).collect();
+        assert_eq!(visible(dir.path()), rows);
+        let names = part_names(dir.path());
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(names.iter().all(|n| is_part_name(n, 0)), "{names:?}");
     }
 
     #[test]
@@ -889,7 +993,8 @@ mod tests {
             visible(&dir.path().join("dt=__DEFAULT_PARTITION__/hm=00%3A01")),
             vec!["4", "5"]
         );
-        assert!(dir.path().join(P1).join("part-0-0").is_file());
+        let names = part_names(&dir.path().join(P1));
+        assert!(names.len() == 1 && is_part_name(&names[0], 0), "{names:?}");
         // No commit policy: no success files.
         assert!(!success(dir.path(), P1));
     }

@@ -1,18 +1,42 @@
-//! Reading files: one split per file, decoded in batches.
+//! Reading files: one split per file, decoded a chunk of records at a time
+//! (see [`crate::format::records`]).
+//!
+//! A split's position is the file and the number of records read from it
+//! (blank lines are not records; a record that was skipped because it does
+//! not parse counts as read). A restored reader passes over that many
+//! records without decoding them. Before records were counted this was the
+//! number of rows returned, which is the same number for a file without
+//! blank lines or bad records, so older checkpoints restore as they did.
+//!
+//! Records that do not parse are handled by the format (Flink's
+//! `<format>.ignore-parse-errors` and `json.fail-on-missing-field` rules):
+//! the first one fails the job with table, file, line and field, or, when
+//! parse errors are ignored, it is kept with NULL fields or skipped. Those
+//! are counted in the subtask's `numRecordsInErrors`, and the first
+//! [`LOGGED_BAD_RECORDS`] of each subtask are logged with file and line;
+//! when the subtask's input ends, one more line gives the totals.
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use riffle_runtime::TaskInfo;
 use riffle_runtime::checkpoint::{Decoder, Encoder};
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
+use riffle_runtime::metrics::TaskMetrics;
 
 use super::Format;
+use crate::format::csv::CsvDecoder;
+use crate::format::json::JsonDecoder;
+use crate::format::records::{
+    BadRecord, ChunkError, ParseErrors, RecordFormat, RecordReader, decode_chunk,
+};
 use crate::{Error, Result, TableDescriptor};
+
+/// How many records that do not parse each subtask logs one by one.
+pub const LOGGED_BAD_RECORDS: u64 = 10;
 
 /// The source factory of one table.
 #[derive(Debug)]
@@ -24,17 +48,18 @@ pub struct FileSource {
     full_schema: SchemaRef,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
-    ignore_parse_errors: bool,
+    /// What records that do not parse do.
+    errors: ParseErrors,
 }
 
 impl FileSource {
-    /// Checks the path exists; `ignore_parse_errors` skips records that do
-    /// not parse.
+    /// Checks the path exists; `errors` says what records that do not parse
+    /// do.
     pub fn try_new(
         table: &TableDescriptor,
         path: PathBuf,
         format: Format,
-        ignore_parse_errors: bool,
+        errors: ParseErrors,
         projection: Option<Vec<usize>>,
     ) -> Result<Self> {
         if !path.exists() {
@@ -60,7 +85,7 @@ impl FileSource {
             full_schema: Arc::clone(&table.schema),
             projection,
             schema,
-            ignore_parse_errors,
+            errors,
         })
     }
 }
@@ -111,7 +136,7 @@ impl SourceFactory for FileSource {
         batch_size: usize,
         restored: Option<Vec<Vec<u8>>>,
     ) -> riffle_runtime::Result<Box<dyn SourceReader>> {
-        // A split is one file and the rows already read from it.
+        // A split is one file and the records already read from it.
         let files: Vec<(PathBuf, u64)> = match restored {
             None => list_files(&self.path)
                 .map_err(|e| Error::Io(format!("cannot list '{}': {e}", self.path.display())))?
@@ -129,58 +154,167 @@ impl SourceFactory for FileSource {
                 })
                 .collect::<riffle_runtime::Result<_>>()?,
         };
+        let schema = Arc::clone(&self.full_schema);
+        let decoder: Box<dyn RecordFormat> = match self.format {
+            Format::Csv => Box::new(CsvDecoder::new(schema, self.errors)),
+            // The factory refuses to read debezium-json.
+            Format::Json | Format::DebeziumJson => Box::new(JsonDecoder::new(schema, self.errors)),
+        };
         Ok(Box::new(FileReader {
             table: self.table.clone(),
             files,
-            format: self.format,
-            full_schema: Arc::clone(&self.full_schema),
+            decoder,
+            ignore_option: match self.format {
+                Format::Csv => "csv.ignore-parse-errors",
+                Format::Json | Format::DebeziumJson => "json.ignore-parse-errors",
+            },
             projection: self.projection.clone(),
-            batch_size,
+            batch_size: batch_size.max(1),
             current: None,
-            ignore_parse_errors: self.ignore_parse_errors,
+            bad: Vec::new(),
+            log: BadRecordLog::default(),
+            metrics: None,
         }))
     }
 }
 
-type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>;
+/// The file being read.
+struct OpenFile {
+    path: PathBuf,
+    records: RecordReader<File>,
+    /// Records read from it (the split's position).
+    consumed: u64,
+}
 
 struct FileReader {
     table: String,
-    /// Files still to read, with the rows to skip (read before a restore).
+    /// Files still to read, with the records to pass over (read before a
+    /// restore).
     files: Vec<(PathBuf, u64)>,
-    format: Format,
-    full_schema: SchemaRef,
+    /// The format's decoder, with the rules for records that do not parse.
+    decoder: Box<dyn RecordFormat>,
+    /// The option that makes bad records NULL or skipped (for messages).
+    ignore_option: &'static str,
     projection: Option<Vec<usize>>,
     batch_size: usize,
-    /// The file being read, its batches and the rows consumed from it.
-    current: Option<(PathBuf, BatchIter, u64)>,
-    ignore_parse_errors: bool,
+    current: Option<OpenFile>,
+    /// The bad records of the chunk just decoded (reused).
+    bad: Vec<BadRecord>,
+    log: BadRecordLog,
+    /// The subtask's counters (`numRecordsInErrors`), once bound.
+    metrics: Option<Arc<TaskMetrics>>,
+}
+
+/// How many of one subtask's records did not parse, for its log lines (the
+/// metric is counted apart, as the runtime reads it).
+#[derive(Debug, Default)]
+struct BadRecordLog {
+    /// Kept with NULL fields.
+    kept: u64,
+    /// Skipped.
+    skipped: u64,
+}
+
+impl BadRecordLog {
+    /// Counts `bad` (read from `file` of `table`) and logs it if it is one
+    /// of the first [`LOGGED_BAD_RECORDS`].
+    fn note(&mut self, table: &str, file: &Path, bad: &BadRecord) {
+        let seen = self.kept + self.skipped;
+        if bad.kept {
+            self.kept += 1;
+        } else {
+            self.skipped += 1;
+        }
+        if seen >= LOGGED_BAD_RECORDS {
+            return;
+        }
+        let last = if seen + 1 == LOGGED_BAD_RECORDS {
+            " (further records that do not parse are counted in numRecordsInErrors, not logged)"
+        } else {
+            ""
+        };
+        if bad.kept {
+            tracing::warn!(
+                table = %table,
+                file = %file.display(),
+                line = bad.line,
+                fields = %bad.fields.join(", "),
+                "read a record with fields set to NULL: {}{last}",
+                bad.reason
+            );
+        } else {
+            tracing::warn!(
+                table = %table,
+                file = %file.display(),
+                line = bad.line,
+                "skipped a record: {}{last}",
+                bad.reason
+            );
+        }
+    }
+
+    /// Logs the totals once the subtask's input ended.
+    fn summarize(&self, table: &str) {
+        if self.kept + self.skipped == 0 {
+            return;
+        }
+        tracing::warn!(
+            table = %table,
+            kept_with_nulls = self.kept,
+            skipped = self.skipped,
+            "{} records of the table's files did not parse: {} read with fields set to NULL, {} skipped",
+            self.kept + self.skipped,
+            self.kept,
+            self.skipped
+        );
+    }
 }
 
 impl FileReader {
-    fn open(&self, path: &Path) -> Result<BatchIter> {
-        let file = File::open(path)
+    /// Opens `path` and passes over the `skip` records read before a restore.
+    fn open(&self, path: PathBuf, skip: u64) -> Result<OpenFile> {
+        let file = File::open(&path)
             .map_err(|e| Error::Io(format!("cannot open '{}': {e}", path.display())))?;
-        let reader = BufReader::with_capacity(1 << 20, file);
-        let schema: SchemaRef = Arc::new(Schema::new(self.full_schema.fields().clone()));
-        let err = |e: arrow::error::ArrowError| {
-            Error::Io(format!("cannot read '{}': {e}", path.display()))
+        let mut records = RecordReader::new(file, self.decoder.framing());
+        let skipped = records
+            .skip(skip, self.batch_size)
+            .map_err(|e| Error::Io(format!("cannot read '{}': {e}", path.display())))?;
+        Ok(OpenFile {
+            path,
+            records,
+            consumed: skipped,
+        })
+    }
+
+    /// The error for a record that does not parse while parse errors are
+    /// not ignored.
+    fn parse_error(&self, path: &Path, bad: &BadRecord) -> Error {
+        let (remedy, field) = if bad.fields.is_empty() {
+            ("skip such records", String::new())
+        } else {
+            (
+                "read such fields as NULL",
+                format!(": field '{}'", bad.fields.join("', '")),
+            )
         };
-        Ok(match self.format {
-            Format::Json | Format::DebeziumJson => Box::new(
-                arrow::json::ReaderBuilder::new(schema)
-                    .with_batch_size(self.batch_size)
-                    .with_strict_mode(false)
-                    .build(reader)
-                    .map_err(err)?,
-            ),
-            Format::Csv => Box::new(
-                arrow::csv::ReaderBuilder::new(schema)
-                    .with_batch_size(self.batch_size)
-                    .with_header(false)
-                    .build(reader)
-                    .map_err(err)?,
-            ),
+        let hint = if bad.reason.contains("json.fail-on-missing-field") {
+            String::new()
+        } else {
+            format!(" (set '{}' = 'true' to {remedy})", self.ignore_option)
+        };
+        Error::Data(format!(
+            "table '{}': cannot read line {} of '{}'{field}: {}{hint}",
+            self.table,
+            bad.line,
+            path.display(),
+            bad.reason
+        ))
+    }
+
+    fn project(&self, batch: RecordBatch) -> riffle_runtime::Result<RecordBatch> {
+        Ok(match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
         })
     }
 }
@@ -188,80 +322,235 @@ impl FileReader {
 impl SourceReader for FileReader {
     fn poll(&mut self) -> riffle_runtime::Result<SourcePoll> {
         loop {
-            if self.current.is_none() {
-                if self.files.is_empty() {
-                    return Ok(SourcePoll::End);
-                }
-                let (path, skip) = self.files.remove(0);
-                let iter = self.open(&path)?;
-                let mut current = (path, iter, 0u64);
-                // Rows read before a restore are passed over.
-                while current.2 < skip {
-                    match current.1.next() {
-                        Some(Ok(b)) => {
-                            let n = b.num_rows() as u64;
-                            if current.2 + n > skip {
-                                let keep = (skip - current.2) as usize;
-                                let rest = b.slice(keep, b.num_rows() - keep);
-                                current.2 = skip;
-                                let rest = self.project(rest)?;
-                                current.2 += rest.num_rows() as u64;
-                                self.current = Some(current);
-                                return Ok(SourcePoll::Batch(rest));
-                            }
-                            current.2 += n;
-                        }
-                        _ => break,
+            let mut current = match self.current.take() {
+                Some(c) => c,
+                None => {
+                    if self.files.is_empty() {
+                        // Once, however often the end is polled.
+                        std::mem::take(&mut self.log).summarize(&self.table);
+                        return Ok(SourcePoll::End);
                     }
+                    let (path, skip) = self.files.remove(0);
+                    self.open(path, skip)?
                 }
-                self.current = Some(current);
-            }
-            let Some((path, iter, consumed)) = self.current.as_mut() else {
-                continue;
             };
-            match iter.next() {
-                None => self.current = None,
-                Some(Ok(batch)) => {
-                    *consumed += batch.num_rows() as u64;
-                    return Ok(SourcePoll::Batch(self.project(batch)?));
+            let records = current
+                .records
+                .fill(self.batch_size)
+                .map_err(|e| Error::Io(format!("cannot read '{}': {e}", current.path.display())))?;
+            if records == 0 {
+                // The file is done; `current` stays empty.
+                continue;
+            }
+            self.bad.clear();
+            let decoded = decode_chunk(
+                self.decoder.as_mut(),
+                current.records.buf(),
+                current.records.spans(),
+                &mut self.bad,
+            );
+            current.consumed += records as u64;
+            if !self.bad.is_empty() {
+                for bad in &self.bad {
+                    self.log.note(&self.table, &current.path, bad);
                 }
-                Some(Err(e)) => {
-                    if self.ignore_parse_errors {
-                        tracing::warn!(table = %self.table, file = %path.display(), error = %e, "skipping unparsable data");
-                        self.current = None;
-                        continue;
-                    }
-                    return Err(riffle_runtime::Error::User(format!(
-                        "table '{}': cannot parse '{}': {e} (set the format's 'ignore-parse-errors' option to skip bad records)",
+                if let Some(m) = &self.metrics {
+                    m.add_records_in_errors(self.bad.len());
+                }
+            }
+            let decoded = match decoded {
+                Ok(d) => d,
+                Err(ChunkError::Record(bad)) => {
+                    return Err(self.parse_error(&current.path, &bad).into());
+                }
+                Err(ChunkError::Internal(e)) => {
+                    return Err(riffle_runtime::Error::Internal(format!(
+                        "table '{}': cannot put the rows of '{}' together: {e}",
                         self.table,
-                        path.display()
+                        current.path.display()
                     )));
                 }
+            };
+            self.current = Some(current);
+            if let Some(batch) = decoded {
+                return Ok(SourcePoll::Batch(self.project(batch)?));
             }
         }
     }
 
     fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
-        let split = |path: &PathBuf, rows: u64| {
+        let split = |path: &PathBuf, records: u64| {
             let mut e = Encoder::new();
             e.str(&path.to_string_lossy());
-            e.u64(rows);
+            e.u64(records);
             e.into_bytes()
         };
         let mut out = Vec::new();
-        if let Some((path, _, consumed)) = &self.current {
-            out.push(split(path, *consumed));
+        if let Some(f) = &self.current {
+            out.push(split(&f.path, f.consumed));
         }
         out.extend(self.files.iter().map(|(p, skip)| split(p, *skip)));
         Ok(out)
     }
+
+    fn bind_metrics(&mut self, metrics: Arc<TaskMetrics>) {
+        self.metrics = Some(metrics);
+    }
 }
 
-impl FileReader {
-    fn project(&self, batch: RecordBatch) -> riffle_runtime::Result<RecordBatch> {
-        Ok(match &self.projection {
-            Some(p) => batch.project(p)?,
-            None => batch,
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    fn table() -> TableDescriptor {
+        TableDescriptor {
+            name: "src".into(),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("name", DataType::Utf8, true),
+            ])),
+            options: Default::default(),
+            partition_keys: Vec::new(),
+        }
+    }
+
+    fn task() -> TaskInfo {
+        TaskInfo {
+            job_name: "j".into(),
+            vertex_id: 0,
+            vertex_name: "Source: src".into(),
+            subtask_index: 0,
+            parallelism: 1,
+            max_parallelism: 128,
+            local_time_zone_offset_ms: 0,
+            checkpointing: false,
+        }
+    }
+
+    /// `lines` JSON lines with ids 1.., line `bad` holding a string id.
+    fn json_file(dir: &Path, lines: u64, bad: u64) -> PathBuf {
+        let mut text = String::new();
+        for i in 1..=lines {
+            if i == bad {
+                text.push_str("{\"id\": \"abc\", \"name\": \"n\"}\n");
+            } else {
+                text.push_str(&format!("{{\"id\": {i}, \"name\": \"n\"}}\n"));
+            }
+        }
+        let path = dir.join("data.json");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn source(path: &Path, ignore: bool) -> FileSource {
+        let errors = ParseErrors {
+            ignore,
+            fail_on_missing_field: false,
+        };
+        FileSource::try_new(&table(), path.to_path_buf(), Format::Json, errors, None).unwrap()
+    }
+
+    /// Polls `reader` for up to `batches` batches (all if `None`); the ids
+    /// read, NULL as -1.
+    fn ids(
+        reader: &mut dyn SourceReader,
+        batches: Option<usize>,
+    ) -> riffle_runtime::Result<Vec<i64>> {
+        let mut out = Vec::new();
+        let mut polled = 0;
+        while batches.is_none_or(|b| polled < b) {
+            match reader.poll()? {
+                SourcePoll::Batch(b) => {
+                    let ids = b.column(0).as_primitive::<Int64Type>();
+                    out.extend(ids.iter().map(|v| v.unwrap_or(-1)));
+                    polled += 1;
+                }
+                SourcePoll::Pending => {}
+                SourcePoll::End => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Issue 15, case 3: 20,000 lines with one bad line at 10,001 gave
+    /// 8,192 rows and only a log line.
+    #[test]
+    fn a_bad_record_is_counted_and_the_file_is_read_to_the_end() -> riffle_runtime::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = json_file(dir.path(), 20_000, 10_001);
+        let mut reader = source(&path, true).create_reader(&task(), 8192, None)?;
+        let metrics = Arc::new(TaskMetrics::new(0, "Source: src", 0));
+        reader.bind_metrics(Arc::clone(&metrics));
+        let ids = ids(reader.as_mut(), None)?;
+        assert_eq!(ids.len(), 20_000);
+        assert_eq!(ids[10_000], -1, "kept, with the id NULL");
+        assert_eq!(ids[10_001], 10_002);
+        assert_eq!(metrics.sample().records_in_errors, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_parse_error_names_table_file_line_and_field() -> riffle_runtime::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = json_file(dir.path(), 100, 42);
+        let mut reader = source(&path, false).create_reader(&task(), 8192, None)?;
+        let e = ids(reader.as_mut(), None).unwrap_err();
+        assert!(matches!(e, riffle_runtime::Error::User(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "table 'src': cannot read line 42 of '{}': field 'id': failed to parse \"abc\" \
+                 as Int64 (set 'json.ignore-parse-errors' = 'true' to read such fields as NULL)",
+                path.display()
+            )
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_restored_reader_goes_on_after_the_records_it_had_read() -> riffle_runtime::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = json_file(dir.path(), 100, 5);
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&path)?.replace("\"id\": 7,", "\n\nnot json\n"),
+        )?;
+        let s = source(&path, true);
+        let mut first = s.create_reader(&task(), 10, None)?;
+        let before = ids(first.as_mut(), Some(2))?;
+        let splits = first.snapshot_splits()?;
+        let mut again = s.create_reader(&task(), 10, Some(splits))?;
+        let after = ids(again.as_mut(), None)?;
+        let mut all: Vec<i64> = before.iter().chain(&after).copied().collect();
+        assert_eq!(all.iter().filter(|&&i| i == -1).count(), 1, "line 5, once");
+        all.retain(|&i| i != -1);
+        let expected: Vec<i64> = (1..=100).filter(|&i| i != 5 && i != 7).collect();
+        assert_eq!(all, expected);
+        Ok(())
+    }
+
+    #[test]
+    fn rows_keep_the_projection() -> riffle_runtime::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = json_file(dir.path(), 3, 0);
+        let s = FileSource::try_new(
+            &table(),
+            path,
+            Format::Json,
+            ParseErrors::default(),
+            Some(vec![1, 0]),
+        )?;
+        let mut reader = s.create_reader(&task(), 8192, None)?;
+        let SourcePoll::Batch(b) = reader.poll()? else {
+            panic!("no batch");
+        };
+        assert_eq!(b.schema().field(0).name(), "name");
+        assert_eq!(
+            b.column(1).as_primitive::<Int64Type>(),
+            &Int64Array::from(vec![1, 2, 3])
+        );
+        Ok(())
     }
 }

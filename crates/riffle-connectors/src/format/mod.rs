@@ -1,12 +1,16 @@
 //! Row formats: how values are written as text (Flink's print row format,
-//! Flink's JSON format, CSV) and how JSON and CSV files are decoded.
+//! Flink's JSON format, CSV) and how JSON and CSV files are decoded
+//! ([`records`] cuts files into records and drives the decoders of
+//! [`json`] and [`csv`], with Flink's handling of records that do not parse).
 //!
 //! Writing goes value by value through [`write_value`], which follows Flink's
 //! spelling of each type: timestamps as `yyyy-MM-dd HH:mm:ss.SSS`, decimals in
 //! plain notation with their scale, nested rows as JSON objects (JSON) or
 //! `(a, b)` (print), `NULL` / `null` for missing values.
 
+pub mod csv;
 pub mod json;
+pub mod records;
 
 use std::fmt::Write;
 
@@ -207,7 +211,9 @@ pub fn write_json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-fn write_csv_field(s: &str, out: &mut String) {
+/// Appends `s` as a CSV field, quoted if it holds a separator, a quote or
+/// a line break.
+pub fn write_csv_field(s: &str, out: &mut String) {
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&s.replace('"', "\"\""));
