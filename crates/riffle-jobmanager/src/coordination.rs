@@ -164,9 +164,29 @@ impl Job {
 }
 
 impl Cluster {
-    /// Periodic and final checkpoints, timeouts and clean-up of ended
-    /// jobs; part of [`Cluster::tick`].
+    /// Queues the handling of every job that reached a globally terminal
+    /// state since the last call: its result is recorded, then what
+    /// retention does not keep is deleted ([`StorageTask::EndJob`]). Run
+    /// after every rule, so a finished job is handled at once.
+    pub fn handle_ended_jobs(&mut self) {
+        for (id, job) in &mut self.jobs {
+            if !job.status.is_globally_terminal() || job.checkpoints.end != EndHandling::NotEnded {
+                continue;
+            }
+            job.checkpoints.end = EndHandling::Running;
+            let deletes = job.checkpoints.on_terminal(*id, job.status);
+            self.storage.push(StorageTask::EndJob {
+                result: Box::new(crate::result_store::JobResult::of(job)),
+                store: job.checkpoints.settings.result_store.clone(),
+                deletes,
+                storage: job.checkpoints.storage.clone(),
+            });
+        }
+    }
+
+    /// Periodic and final checkpoints and timeouts; part of [`Cluster::tick`].
     pub(crate) fn checkpoint_tick(&mut self, now: i64) -> Vec<Outgoing> {
+        self.handle_ended_jobs();
         let mut out = Vec::new();
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         for id in ids {
@@ -174,16 +194,6 @@ impl Cluster {
                 continue;
             };
             if job.status.is_globally_terminal() {
-                if job.checkpoints.end == EndHandling::NotEnded {
-                    job.checkpoints.end = EndHandling::Running;
-                    let deletes = job.checkpoints.on_terminal(id, job.status);
-                    self.storage.push(StorageTask::EndJob {
-                        result: Box::new(crate::result_store::JobResult::of(job)),
-                        store: job.checkpoints.settings.result_store.clone(),
-                        deletes,
-                        storage: job.checkpoints.storage.clone(),
-                    });
-                }
                 continue;
             }
             if job.status != JobStatus::Running {

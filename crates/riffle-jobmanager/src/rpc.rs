@@ -70,6 +70,7 @@ impl Shared {
         let (value, out, storage) = {
             let mut c = self.cluster.lock().ok()?;
             let (value, out) = rule(&mut c, now_ms());
+            c.handle_ended_jobs();
             (value, out, std::mem::take(&mut c.storage))
         };
         self.connections.dispatch(out);

@@ -159,6 +159,14 @@ fn add_task(e: &mut Exposition, host: &str, tm_id: &str, t: &TaskView) {
                 rate_out,
             ));
         }
+        if is_source {
+            // Flink registers it in the source reader's operator group.
+            op_gauges.push((
+                "numRecordsInErrors",
+                "Records the source could not read as they are (skipped, or read with NULL fields).",
+                s.records_in_errors as f64,
+            ));
+        }
         if i == 0 {
             op_gauges.push((
                 "currentInputWatermark",
@@ -189,6 +197,7 @@ mod tests {
     fn a_chain_reports_task_and_operator_metrics() {
         let m = TaskMetrics::new(1, "Source: bid -> Calc -> Sink: out", 2);
         m.add_in(7, 70);
+        m.add_records_in_errors(3);
         m.add_source_out(9);
         m.add_tail_in(5);
         let view = TaskView {
@@ -222,6 +231,9 @@ mod tests {
         let src = line("flink_taskmanager_job_task_operator_numRecordsOut");
         assert!(src.contains("operator_name=\"Source: bid\""), "{src}");
         assert!(src.ends_with("} 9"), "{src}");
+        let errors = line("flink_taskmanager_job_task_operator_numRecordsInErrors");
+        assert!(errors.contains("operator_name=\"Source: bid\""), "{errors}");
+        assert!(errors.ends_with("} 3"), "{errors}");
         let sink_in = line("flink_taskmanager_job_task_operator_numRecordsIn");
         assert!(sink_in.contains("operator_name=\"Sink: out\""), "{sink_in}");
         assert!(sink_in.ends_with("} 5"), "{sink_in}");
