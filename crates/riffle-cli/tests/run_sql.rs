@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -217,4 +219,142 @@ fn ctrl_c_cancels_the_embedded_job() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("Job 'insert-into_k' cancelled after"), "{err}");
+}
+
+/// Issue 15, case 8: a STRING into a BIGINT column is refused at planning
+/// with Flink's message (it used to fail every row at run time, and with
+/// checkpointing restart forever); no job starts.
+#[test]
+fn a_string_into_a_bigint_column_is_refused_at_planning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "types.sql",
+        "SET 'execution.checkpointing.interval' = '1 s';
+         CREATE TABLE src (id BIGINT, name STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+         CREATE TABLE k (v BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO k SELECT name FROM src;",
+    );
+    let o = riffle(&["run", "--quiet", &file]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SQL validation error at 4:10: Column types of query result and sink for 'default_catalog.default_database.k' do not match."),
+        "{err}"
+    );
+    assert!(err.contains("Query schema: [name: STRING]"), "{err}");
+    assert!(!err.contains("failed:"), "a job ran: {err}");
+}
+
+/// Issue 15, case 9: `SELECT CAST(name AS INT), name` runs, as in Flink
+/// (the cast is named EXPR$0).
+#[test]
+fn a_cast_beside_its_column_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "names.sql",
+        "CREATE TABLE src (id BIGINT, name AS CAST(id * 7 AS STRING)) WITH (
+             'connector' = 'datagen', 'number-of-rows' = '3',
+             'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '3');
+         SELECT CAST(name AS INT), name FROM src;",
+    );
+    let o = riffle(&["run", "--quiet", &file]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut rows: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    rows.sort();
+    assert_eq!(rows, ["+I[14, 14]", "+I[21, 21]", "+I[7, 7]"]);
+}
+
+/// Issue 15, case 13: CURRENT_TIMESTAMP and LOCALTIMESTAMP are read per
+/// row, not frozen at job start, so event-time windows over them fire.
+/// Deterministic: the source is paced, so its last row is read at least
+/// half a second after its first; only that lower bound is relied on.
+#[test]
+fn current_timestamp_is_read_per_row_and_windows_over_it_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows_out = dir.path().join("rows");
+    let windows_out = dir.path().join("windows");
+    let sql = format!(
+        "SET 'table.local-time-zone' = '+08:00';
+         CREATE TABLE src (
+             id BIGINT,
+             ts AS CURRENT_TIMESTAMP,
+             WATERMARK FOR ts AS ts
+         ) WITH (
+             'connector' = 'datagen', 'number-of-rows' = '11', 'rows-per-second' = '20',
+             'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '11');
+         CREATE TABLE r (id BIGINT, now_ts TIMESTAMP_LTZ(3), local_ts TIMESTAMP(3)) WITH (
+             'connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+         CREATE TABLE w (c BIGINT) WITH (
+             'connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+         EXECUTE STATEMENT SET BEGIN
+         INSERT INTO r SELECT id, ts, LOCALTIMESTAMP FROM src;
+         INSERT INTO w SELECT COUNT(*)
+             FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '100' MILLISECOND))
+             GROUP BY window_start, window_end;
+         END;",
+        rows_out.display(),
+        windows_out.display()
+    );
+    let file = write(dir.path(), "now.sql", &sql);
+    let o = riffle(&["run", "--quiet", "-p", "1", &file]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = json_rows(&rows_out);
+    assert_eq!(rows.len(), 11);
+    let ms = |r: &serde_json::Value, column: &str| epoch_ms(r[column].as_str().unwrap());
+    let now: Vec<i64> = rows.iter().map(|r| ms(r, "now_ts")).collect();
+    let (first, last) = (now.iter().min().unwrap(), now.iter().max().unwrap());
+    assert!(
+        last - first >= 400,
+        "CURRENT_TIMESTAMP did not advance: {rows:?}"
+    );
+    for r in &rows {
+        // LOCALTIMESTAMP is wall-clock time at +08:00.
+        let ahead = ms(r, "local_ts") - ms(r, "now_ts");
+        assert!((ahead - 8 * 3_600_000).abs() < 1_000, "{r}");
+    }
+    // Rows over half a second in 100 ms windows: several windows fired,
+    // and every row was counted once.
+    let windows = json_rows(&windows_out);
+    assert!(windows.len() >= 2, "{windows:?}");
+    let counted: i64 = windows.iter().map(|w| w["c"].as_i64().unwrap()).sum();
+    assert_eq!(counted, 11, "{windows:?}");
+}
+
+/// Issue 15, case 10: a script without statements is the same SQL error
+/// (and exit code) embedded and on a session cluster.
+#[test]
+fn an_empty_script_is_the_same_error_embedded_and_on_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "empty.sql", "-- nothing here yet\n;\n");
+    let embedded = riffle(&["run", "--quiet", &file]);
+    let cluster = common::Cluster::start(1);
+    let remote = riffle(&["run", "-m", &cluster.rest, &file]);
+    for o in [&embedded, &remote] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("SQL validation error: the script holds no statement to run"),
+            "{err}"
+        );
+    }
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DD HH:MM:SS.mmm` (a trailing
+/// `Z` allowed), read as UTC.
+fn epoch_ms(text: &str) -> i64 {
+    let t = text.trim_end_matches('Z');
+    let n = |range: std::ops::Range<usize>| -> i64 { t[range].parse().unwrap() };
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    ((days * 24 + n(11..13)) * 60 + n(14..16)) * 60_000 + n(17..19) * 1000 + n(20..23)
 }

@@ -30,6 +30,7 @@ mod args;
 mod java_datetime;
 
 pub mod count_char;
+pub mod current_time;
 pub mod date_format;
 pub mod date_part;
 pub mod modulo;
@@ -45,6 +46,7 @@ use std::sync::Arc;
 use datafusion_expr::ScalarUDF;
 
 pub use count_char::CountChar;
+pub use current_time::{CurrentTime, CurrentTimeKind, current_time_functions};
 pub use date_format::DateFormat;
 pub use date_part::{DatePart, DatePartFunc};
 pub use modulo::Mod;
@@ -57,6 +59,9 @@ pub use to_timestamp_ltz::ToTimestampLtz;
 
 /// Every Flink built-in function in this crate, to register after
 /// DataFusion's defaults so that these take precedence.
+///
+/// The current-time functions depend on the session time zone and are not
+/// here: see [`current_time_functions`].
 ///
 /// `CHAR_LENGTH` / `CHARACTER_LENGTH` are not here: DataFusion's
 /// `character_length` already counts code points as Flink does.

@@ -129,9 +129,10 @@ impl JobManagerState {
 
     /// Plans and registers a job from a spec.
     pub fn submit_spec(&self, spec: JobSpec) -> Result<JobId, SubmitError> {
-        let mut session = riffle_sql::Session::new(spec.config.clone());
-        let script = session
-            .run_script(&spec.script, &Arc::new(JobMetrics::default()))
+        // Planned on riffle-sql's planner thread (its large stack, not this
+        // REST worker's, takes whatever the script nests).
+        let script = riffle_sql::Session::new(spec.config.clone())
+            .plan(&spec.script, &Arc::new(JobMetrics::default()))
             .map_err(|e| SubmitError::Invalid(e.to_string()))?;
         let graph = script.job.ok_or_else(|| {
             SubmitError::Invalid(

@@ -41,9 +41,9 @@ pub enum ResultStoreError {
     Storage {
         /// The entry or directory.
         location: String,
-        /// The storage error.
+        /// The storage error (boxed: it is large, and errors here are rare).
         #[source]
-        source: riffle_storage::Error,
+        source: Box<riffle_storage::Error>,
     },
     /// An entry exists but does not read as one.
     #[error(
@@ -139,7 +139,7 @@ impl JobResultStore {
         let storage =
             Storage::open(&location, config).map_err(|source| ResultStoreError::Storage {
                 location: location.clone(),
-                source,
+                source: Box::new(source),
             })?;
         Ok(JobResultStore { storage, location })
     }
@@ -152,7 +152,7 @@ impl JobResultStore {
     fn storage_error(&self, name: &str, source: riffle_storage::Error) -> ResultStoreError {
         ResultStoreError::Storage {
             location: format!("{}/{name}", self.location),
-            source,
+            source: Box::new(source),
         }
     }
 

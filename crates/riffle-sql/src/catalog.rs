@@ -270,7 +270,12 @@ impl Catalog {
             add_udf(&mut functions, f);
         }
         // Flink's definitions win over DataFusion's same-named functions.
-        for f in riffle_functions::flink_scalar_functions() {
+        // The current-time functions start in UTC; the session registers
+        // them again for its time zone.
+        for f in riffle_functions::flink_scalar_functions()
+            .into_iter()
+            .chain(riffle_functions::current_time_functions(0))
+        {
             add_udf(&mut functions, f);
         }
         let mut aggregates = HashMap::new();
@@ -318,6 +323,12 @@ impl Catalog {
             options,
             missing: Arc::default(),
         }
+    }
+
+    /// Registers a scalar function under its name and aliases, replacing
+    /// any function of the same name.
+    pub fn add_function(&mut self, f: Arc<ScalarUDF>) {
+        add_udf(&mut self.functions, f);
     }
 
     /// All table and view names.

@@ -18,6 +18,8 @@ use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_sql::sqlparser::tokenizer::Token;
 
+use crate::error::parser_error;
+
 /// One element of a `CREATE TABLE` column list.
 #[derive(Debug, Clone)]
 pub enum ColumnDef {
@@ -194,15 +196,15 @@ fn parse_u8_arg(p: &mut Parser) -> Result<u8, ParserError> {
     let tok = p.next_token();
     match &tok.token {
         Token::Number(n, _) => n.parse::<u8>().map_err(|_| {
-            ParserError::ParserError(format!(
-                "expected a small number, found {n} at {}",
-                tok.span.start
-            ))
+            parser_error(
+                format_args!("expected a small number, found {n}"),
+                tok.span.start,
+            )
         }),
-        other => Err(ParserError::ParserError(format!(
-            "expected a number, found {other} at {}",
-            tok.span.start
-        ))),
+        other => Err(parser_error(
+            format_args!("expected a number, found {other}"),
+            tok.span.start,
+        )),
     }
 }
 
@@ -225,10 +227,10 @@ fn parse_params(p: &mut Parser) -> Result<Vec<u8>, ParserError> {
 pub fn parse_type(p: &mut Parser) -> Result<(DataType, bool), ParserError> {
     let tok = p.next_token();
     let Token::Word(w) = &tok.token else {
-        return Err(ParserError::ParserError(format!(
-            "expected a data type, found {} at {}",
-            tok.token, tok.span.start
-        )));
+        return Err(parser_error(
+            format_args!("expected a data type, found {}", tok.token),
+            tok.span.start,
+        ));
     };
     let name = w.value.to_ascii_uppercase();
     let dt = match name.as_str() {
@@ -247,10 +249,12 @@ pub fn parse_type(p: &mut Parser) -> Result<(DataType, bool), ParserError> {
             let precision = params.first().copied().unwrap_or(10);
             let scale = params.get(1).copied().unwrap_or(0);
             if precision == 0 || precision > 38 || scale > precision {
-                return Err(ParserError::ParserError(format!(
-                    "DECIMAL({precision}, {scale}) is invalid: precision must be 1..38 and scale at most the precision (at {})",
-                    tok.span.start
-                )));
+                return Err(parser_error(
+                    format_args!(
+                        "DECIMAL({precision}, {scale}) is invalid: precision must be 1..38 and scale at most the precision"
+                    ),
+                    tok.span.start,
+                ));
             }
             DataType::Decimal128(precision, scale as i8)
         }
@@ -311,10 +315,12 @@ pub fn parse_type(p: &mut Parser) -> Result<(DataType, bool), ParserError> {
             DataType::Map(Arc::new(entries), false)
         }
         other => {
-            return Err(ParserError::ParserError(format!(
-                "unknown data type '{other}' at {}; supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), VARCHAR, STRING, BYTES, DATE, TIME, TIMESTAMP(p), TIMESTAMP_LTZ(p), ROW<...>, ARRAY<T>, MAP<K, V>",
-                tok.span.start
-            )));
+            return Err(parser_error(
+                format_args!(
+                    "unknown data type '{other}' (supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), VARCHAR, STRING, BYTES, DATE, TIME, TIMESTAMP(p), TIMESTAMP_LTZ(p), ROW<...>, ARRAY<T>, MAP<K, V>)"
+                ),
+                tok.span.start,
+            ));
         }
     };
     let mut nullable = true;
@@ -375,10 +381,10 @@ fn expect_gt(p: &mut Parser) -> Result<(), ParserError> {
             p.next_token();
             Ok(())
         }
-        Token::ShiftRight => Err(ParserError::ParserError(format!(
-            "write '> >' instead of '>>' between nested types at {}",
-            tok.span.start
-        ))),
+        Token::ShiftRight => Err(parser_error(
+            "write '> >' instead of '>>' between nested types",
+            tok.span.start,
+        )),
         _ => p.expect_token(&Token::Gt).map(|_| ()),
     }
 }

@@ -6,8 +6,13 @@
 //! DataFusion's SQL planner, and hands a [`riffle_runtime::JobGraph`] of
 //! operator chains and exchanges to the runtime.
 //!
-//! Entry points: [`Session`] (run statements, get the job), [`parse_statements`]
-//! (the Flink statement splitter).
+//! Entry points: [`Session`] (run statements, get the job; [`Session::plan`]
+//! for a job's one-shot planning in the JobManager and the TaskManager),
+//! [`parse_statements`] (the Flink statement splitter). All of them parse and
+//! plan on the planner's own thread with a large stack ([`stack`]), and
+//! refuse statements nested beyond the limits of [`depth`], so no SQL text
+//! can overflow a stack in the planner or, later, in the runtime's
+//! expression evaluation.
 //!
 //! Must not depend on: the cluster crates (JobManager, TaskManager); the job
 //! graph is the only thing handed on.
@@ -20,11 +25,14 @@ mod naming;
 mod nodes;
 mod physical;
 mod rank;
+mod sink_types;
 
 pub mod catalog;
 pub mod ddl;
+pub mod depth;
 pub mod dialect;
 pub mod session;
+pub mod stack;
 pub mod statements;
 pub mod tableau;
 pub mod window_tvf;

@@ -53,6 +53,9 @@ pub struct Session {
     /// Where bare queries send their rows when a client fetches them (the
     /// SQL client's `SELECT`); without one they go to the `print` sink.
     pub collector: Option<Arc<riffle_connectors::collect::CollectBuffer>>,
+    /// The session time zone's offset (ms) the catalog's current-time
+    /// functions were built for.
+    time_zone_offset_ms: i64,
 }
 
 /// One planned INSERT (or bare query) waiting to become part of the job.
@@ -69,13 +72,16 @@ pub(crate) struct PlannedSink {
 impl Session {
     /// A session with the given configuration.
     pub fn new(config: Configuration) -> Self {
-        Session {
+        let mut session = Session {
             initial: config.clone(),
             config,
             resolved: None,
             catalog: Catalog::new(),
             collector: None,
-        }
+            time_zone_offset_ms: 0,
+        };
+        session.follow_time_zone();
+        session
     }
 
     /// A session that plans with a job configuration resolved before (the
@@ -83,9 +89,39 @@ impl Session {
     /// of that resolution, so they change nothing here, and the TaskManager
     /// plans with exactly the values the JobManager planned with.
     pub fn with_resolved(config: Arc<JobConfig>) -> Self {
-        Session {
+        let mut session = Session {
             resolved: Some(config),
             ..Session::new(Configuration::new())
+        };
+        session.follow_time_zone();
+        session
+    }
+
+    /// The session time zone (`table.local-time-zone`) as an offset from
+    /// UTC in ms; UTC while the configured value is invalid (resolving the
+    /// job's configuration reports that).
+    fn local_time_zone_offset_ms(&self) -> i64 {
+        match &self.resolved {
+            Some(c) => c.execution.local_time_zone_offset_ms,
+            None => self
+                .config
+                .text(riffle_common::config::LOCAL_TIME_ZONE)
+                .ok()
+                .and_then(|zone| riffle_common::config::parse::time_zone_offset_ms(&zone).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// Builds the current-time functions (`LOCALTIMESTAMP`, `CURRENT_DATE`,
+    /// ...) for the session time zone when it changed: they compute local
+    /// values with it.
+    fn follow_time_zone(&mut self) {
+        let offset = self.local_time_zone_offset_ms();
+        if offset != self.time_zone_offset_ms {
+            for f in riffle_functions::current_time_functions(offset) {
+                self.catalog.add_function(f);
+            }
+            self.time_zone_offset_ms = offset;
         }
     }
 
@@ -111,8 +147,33 @@ impl Session {
     }
 
     /// Runs a whole script; the INSERTs form one job.
+    ///
+    /// Parsing and planning run on the planner's thread (see
+    /// [`crate::stack`]): whatever the script, the calling thread's stack is
+    /// not at risk.
     pub fn run_script(&mut self, sql: &str, metrics: &Arc<JobMetrics>) -> Result<Script> {
+        crate::stack::on_planner_stack(|| self.run_script_here(sql, metrics))
+    }
+
+    /// Runs a whole script in this session and returns its outcome,
+    /// consuming the session: the one entry for planning a job (the
+    /// JobManager's submission, the TaskManager's deployment). Parsing,
+    /// planning and dropping the session's catalog (views hold whole
+    /// plans) all happen on the planner's thread.
+    pub fn plan(self, sql: &str, metrics: &Arc<JobMetrics>) -> Result<Script> {
+        let mut session = self;
+        crate::stack::on_planner_stack(move || {
+            let script = session.run_script_here(sql, metrics);
+            drop(session);
+            script
+        })
+    }
+
+    fn run_script_here(&mut self, sql: &str, metrics: &Arc<JobMetrics>) -> Result<Script> {
         let statements = parse_statements(sql)?;
+        if statements.is_empty() {
+            return Err(Error::plan(crate::statements::EMPTY_SCRIPT));
+        }
         let mut sinks = Vec::new();
         let mut messages = Vec::new();
         for st in statements {
@@ -145,7 +206,14 @@ impl Session {
     /// Runs a script's statements and describes, instead of running, its
     /// job: the optimized logical plan of every INSERT and the job graph.
     pub fn explain_script(&mut self, sql: &str, metrics: &Arc<JobMetrics>) -> Result<String> {
+        crate::stack::on_planner_stack(|| self.explain_script_here(sql, metrics))
+    }
+
+    fn explain_script_here(&mut self, sql: &str, metrics: &Arc<JobMetrics>) -> Result<String> {
         let statements = parse_statements(sql)?;
+        if statements.is_empty() {
+            return Err(Error::plan(crate::statements::EMPTY_SCRIPT));
+        }
         let mut sinks = Vec::new();
         let mut messages = Vec::new();
         for st in statements {
@@ -200,13 +268,20 @@ impl Session {
                 if let Some(warning) = self.config.warning_for(&k) {
                     tracing::warn!("{warning}");
                 }
+                self.follow_time_zone();
             }
             // As in Flink: back to the session's initial configuration.
-            Statement::Reset(None) => self.config = self.initial.clone(),
-            Statement::Reset(Some(k)) => match self.initial.entry(&k) {
-                Some(e) => self.config.set_from(k, e.value.clone(), e.origin.clone()),
-                None => self.config.remove(&k),
-            },
+            Statement::Reset(None) => {
+                self.config = self.initial.clone();
+                self.follow_time_zone();
+            }
+            Statement::Reset(Some(k)) => {
+                match self.initial.entry(&k) {
+                    Some(e) => self.config.set_from(k, e.value.clone(), e.origin.clone()),
+                    None => self.config.remove(&k),
+                }
+                self.follow_time_zone();
+            }
             Statement::CreateTable(ddl) => {
                 let table = Arc::new(CatalogTable::try_new(*ddl)?);
                 if self.catalog.sources.contains_key(&table.name) {
@@ -431,7 +506,11 @@ impl Session {
                 self.catalog.object_names().join(", ")
             ),
         })?;
-        let plan = self.plan_sql(stmt, Some(location))?;
+        let plan = self.sql_to_plan(stmt, Some(location))?;
+        // Flink's rule for what may be written into a sink, checked before
+        // DataFusion's analyzer would cast anything into anything.
+        crate::sink_types::check_insert(&plan, &target, Some(location))?;
+        let plan = self.optimize(plan, Some(location))?;
         // The DML node's input is what the sink receives.
         let input = match plan {
             LogicalPlan::Dml(dml) => Arc::unwrap_or_clone(dml.input),
@@ -450,17 +529,32 @@ impl Session {
         stmt: SqlStatement,
         location: Option<(u64, u64)>,
     ) -> Result<LogicalPlan> {
+        let plan = self.sql_to_plan(stmt, location)?;
+        self.optimize(plan, location)
+    }
+
+    /// Plans one statement as DataFusion's SQL planner does (no type
+    /// coercion yet), after Flink's naming and window rewrites.
+    fn sql_to_plan(&self, stmt: SqlStatement, location: Option<(u64, u64)>) -> Result<LogicalPlan> {
         if let Ok(mut m) = self.catalog.missing.lock() {
             m.clear();
         }
         let mut stmt = stmt;
+        // Names first: an unaliased TUMBLE_START(...) is EXPR$n in Flink,
+        // not the window column the rewrite puts in its place.
+        crate::naming::apply(&mut stmt);
         crate::legacy_window::apply(&mut stmt)
             .map_err(|message| Error::Plan { location, message })?;
-        crate::naming::apply(&mut stmt);
         let planner = SqlToRel::new_with_options(&self.catalog, Self::parser_options());
         let plan = planner
             .sql_statement_to_plan(stmt.clone())
             .map_err(|e| self.locate(Error::from(e), &stmt, location))?;
+        crate::depth::check_plan(&plan, location)?;
+        Ok(plan)
+    }
+
+    /// Analyzes (type coercion) and optimizes a planned statement.
+    fn optimize(&self, plan: LogicalPlan, location: Option<(u64, u64)>) -> Result<LogicalPlan> {
         let analyzed = Analyzer::new()
             .execute_and_check(plan, &self.catalog.options, |_, _| {})
             .map_err(|e| Error::from(e).at(location))?;
@@ -471,7 +565,7 @@ impl Session {
         let ctx = OptimizerContext::new().with_max_passes(2);
         Optimizer::with_rules(rules)
             .optimize(analyzed, &ctx, |_, _| {})
-            .map_err(|e| Error::from(e).at(location))
+            .map_err(|e| crate::sink_types::constant_cast_error(Error::from(e)).at(location))
     }
 
     /// Adds the location of a missing object to a planning error.
@@ -673,5 +767,166 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("SET at line 2, column 3"), "{e}");
+    }
+
+    fn plan_err(sql: &str) -> String {
+        Session::new(Configuration::new())
+            .run_script(sql, &Arc::new(JobMetrics::default()))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    }
+
+    const TYPED: &str = "CREATE TABLE src (id BIGINT, i INT, name STRING, ts TIMESTAMP(3))
+            WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+        CREATE TABLE k (v INT) WITH ('connector' = 'blackhole');
+        CREATE TABLE kb (v BIGINT) WITH ('connector' = 'blackhole');
+        CREATE TABLE kd (v DATE) WITH ('connector' = 'blackhole');";
+
+    /// Issue 15, case 8: what Flink refuses to write into a sink is refused
+    /// at planning, with Flink's message; what Flink casts implicitly plans.
+    #[test]
+    fn inserts_follow_flinks_implicit_casts() {
+        for insert in [
+            "INSERT INTO kb SELECT i FROM src",
+            "INSERT INTO k SELECT 1 FROM src",
+            "INSERT INTO k SELECT -2147483648 FROM src",
+            "INSERT INTO k SELECT i * 2 + 1 FROM src",
+            "INSERT INTO k SELECT NULL FROM src",
+            "INSERT INTO kb SELECT COUNT(*) FROM src GROUP BY i",
+            "INSERT INTO kd SELECT ts FROM src",
+            "INSERT INTO k SELECT CAST(id AS INT) FROM src",
+        ] {
+            let mut session = Session::new(Configuration::new());
+            if let Err(e) = session.run_script(
+                &format!("{TYPED}\n{insert};"),
+                &Arc::new(JobMetrics::default()),
+            ) {
+                panic!("{insert}: {e}");
+            }
+        }
+        let e = plan_err(&format!("{TYPED}\nINSERT INTO kb SELECT name FROM src;"));
+        assert!(
+            e.starts_with(
+                "SQL validation error at 6:1: Column types of query result and sink for \
+                 'default_catalog.default_database.kb' do not match.\n\
+                 Cause: Incompatible types for sink column 'v' at position 0.\n\n\
+                 Query schema: [name: STRING]\n\
+                 Sink schema:  [v: BIGINT]"
+            ),
+            "{e}"
+        );
+        for (insert, query_schema) in [
+            (
+                "INSERT INTO k SELECT 3000000000 FROM src",
+                "[EXPR$0: BIGINT NOT NULL]",
+            ),
+            ("INSERT INTO k SELECT id FROM src", "[id: BIGINT]"),
+            ("INSERT INTO k SELECT id + 1 FROM src", "[EXPR$0: BIGINT]"),
+            (
+                "INSERT INTO k SELECT COUNT(*) FROM src GROUP BY i",
+                "[EXPR$0: BIGINT]",
+            ),
+            ("INSERT INTO kd SELECT i FROM src", "[i: INT]"),
+        ] {
+            let e = plan_err(&format!("{TYPED}\n{insert};"));
+            assert!(e.contains("do not match"), "{insert}: {e}");
+            assert!(
+                e.contains(&format!("Query schema: {query_schema}")),
+                "{insert}: {e}"
+            );
+        }
+        // A constant cast that cannot succeed would fail every row.
+        let e = plan_err(&format!(
+            "{TYPED}\nINSERT INTO kb SELECT id + CAST(3000000000 AS INT) FROM src;"
+        ));
+        assert!(
+            e.contains("a constant in the statement cannot be cast")
+                && e.contains("3000000000 to type INT"),
+            "{e}"
+        );
+    }
+
+    /// Issue 15, case 9: unaliased expressions are named EXPR$<position>
+    /// as in Flink, so a cast beside its column is no duplicate.
+    #[test]
+    fn unaliased_expressions_get_flinks_names() {
+        let mut session = Session::new(Configuration::new());
+        let s = script(
+            &mut session,
+            &format!("{TYPED}\nSELECT CAST(name AS INT), name, i + 1, src.id FROM src;"),
+        );
+        assert_eq!(
+            s.query_columns,
+            vec![vec!["EXPR$0", "name", "EXPR$2", "id"]]
+        );
+    }
+
+    /// Issue 15, case 13: the current-time functions stay calls (volatile,
+    /// never folded into the planning instant), with Flink's types, and the
+    /// local ones follow `table.local-time-zone`.
+    #[test]
+    fn current_time_functions_are_evaluated_per_row_in_the_session_zone() {
+        let sql = format!(
+            "SET 'table.local-time-zone' = '+08:00';\n{TYPED}\n\
+             CREATE TABLE times (a TIMESTAMP_LTZ(3), b TIMESTAMP_LTZ(3), c TIMESTAMP(3), d DATE,
+                 e TIME, f TIME, g TIMESTAMP_LTZ(3)) WITH ('connector' = 'blackhole');
+             INSERT INTO times SELECT CURRENT_TIMESTAMP, NOW(), LOCALTIMESTAMP, CURRENT_DATE,
+                 CURRENT_TIME, LOCALTIME, CURRENT_ROW_TIMESTAMP() FROM src;"
+        );
+        let mut session = Session::new(Configuration::new());
+        let text = session
+            .explain_script(&sql, &Arc::new(JobMetrics::default()))
+            .unwrap();
+        for call in [
+            "current_timestamp()",
+            "localtimestamp()",
+            "current_date()",
+            "current_time()",
+        ] {
+            assert!(text.contains(call), "{call} folded away:\n{text}");
+        }
+        // LOCALTIMESTAMP is 8 hours ahead of CURRENT_TIMESTAMP here.
+        let eval = |name: &str| -> i64 {
+            use datafusion_expr::{ColumnarValue, ScalarFunctionArgs};
+            let f = &session.catalog.functions[name];
+            let out = f
+                .invoke_with_args(ScalarFunctionArgs {
+                    args: vec![],
+                    arg_fields: vec![],
+                    number_rows: 1,
+                    return_field: Arc::new(arrow::datatypes::Field::new(
+                        "t",
+                        f.return_type(&[]).unwrap(),
+                        false,
+                    )),
+                    config_options: Arc::new(Default::default()),
+                })
+                .unwrap();
+            let ColumnarValue::Array(a) = out else {
+                panic!("{name}: not an array")
+            };
+            a.as_any()
+                .downcast_ref::<arrow::array::TimestampMillisecondArray>()
+                .unwrap()
+                .value(0)
+        };
+        let ahead = eval("localtimestamp") - eval("now");
+        assert!(
+            (ahead - 8 * 3_600_000).abs() < 60_000,
+            "LOCALTIMESTAMP is {ahead} ms ahead"
+        );
+    }
+
+    /// Issue 15, case 10: a script without statements is an error, the
+    /// same one wherever it runs.
+    #[test]
+    fn an_empty_script_is_an_error() {
+        for sql in ["", "-- only a comment\n", " ;\n; /* c */"] {
+            assert_eq!(
+                plan_err(sql),
+                "SQL validation error: the script holds no statement to run"
+            );
+        }
     }
 }

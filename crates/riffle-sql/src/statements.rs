@@ -11,11 +11,13 @@
 use datafusion_sql::sqlparser::ast::{Ident, ObjectName, Query, Statement as SqlStatement};
 use datafusion_sql::sqlparser::keywords::Keyword;
 use datafusion_sql::sqlparser::parser::{Parser, ParserError};
-use datafusion_sql::sqlparser::tokenizer::Token;
+use datafusion_sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
 
-use crate::Result;
 use crate::ddl::{CreateTable, parse_create_table};
+use crate::depth::{MAX_TOKENS, PARSER_RECURSION_LIMIT};
 use crate::dialect::FlinkDialect;
+use crate::error::parser_error;
+use crate::{Error, Result};
 
 /// A parsed statement with its position in the file.
 #[derive(Debug, Clone)]
@@ -82,30 +84,115 @@ fn word_is(tok: &Token, s: &str) -> bool {
     matches!(tok, Token::Word(w) if w.value.eq_ignore_ascii_case(s) && w.quote_style.is_none())
 }
 
-/// Parses a whole file.
+/// Parses a whole file, on the planner's thread (see [`crate::stack`]).
+///
+/// Every statement is checked against the nesting limits of
+/// [`crate::depth`] as soon as it is parsed, and long `AND`/`OR` chains come
+/// back balanced. An error carries the line and column where parsing
+/// stopped (the end of the text when it ran out).
 pub fn parse_statements(sql: &str) -> Result<Vec<Located>> {
+    crate::stack::on_planner_stack(|| parse_here(sql))
+}
+
+/// Brackets (parentheses, `[`, `{`, and `<` after a type constructor) may
+/// nest this deep. sqlparser counts its recursion for expressions and
+/// queries but not for data types (`ARRAY<ARRAY<...>>`, `ROW(a ROW(...))`),
+/// so their nesting is bounded here, from the tokens, before parsing. A
+/// statement within the parser's own limit never comes close.
+pub const MAX_BRACKET_NESTING: usize = 2 * PARSER_RECURSION_LIMIT;
+
+pub(crate) fn parse_here(sql: &str) -> Result<Vec<Located>> {
     let dialect = FlinkDialect;
-    let mut p = Parser::new(&dialect).try_with_sql(sql)?;
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(ParserError::from)?;
+    let end = check_tokens(&tokens)?;
+    let mut p = Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens);
     let mut out = Vec::new();
     loop {
         while p.consume_token(&Token::SemiColon) {}
         if p.peek_token().token == Token::EOF {
             break;
         }
-        out.push(parse_one(&mut p)?);
+        let located = parse_one(&mut p).map_err(|e| e.at(Some(stopped_at(&p, end))))?;
+        out.push(crate::depth::check(located)?);
         let tok = p.peek_token();
         match tok.token {
             Token::SemiColon | Token::EOF => {}
             other => {
-                return Err(ParserError::ParserError(format!(
-                    "expected ';' or end of input after the statement, found {other} at {}",
-                    tok.span.start
-                ))
+                return Err(parser_error(
+                    format_args!("expected ';' or end of input after the statement, found {other}"),
+                    tok.span.start,
+                )
                 .into());
             }
         }
     }
     Ok(out)
+}
+
+/// The error for running a script without statements (nothing but
+/// comments and semicolons): the same wherever the script is run.
+pub const EMPTY_SCRIPT: &str = "the script holds no statement to run";
+
+/// Where the parser stopped: the next token, or the end of the text.
+fn stopped_at(p: &Parser, end: Location) -> (u64, u64) {
+    let next = p.peek_token().span.start;
+    let at = if next.line > 0 { next } else { end };
+    (at.line, at.column)
+}
+
+/// Checks the token count and bracket nesting (see [`MAX_TOKENS`],
+/// [`MAX_BRACKET_NESTING`]); returns where the text ends.
+fn check_tokens(tokens: &[TokenWithSpan]) -> Result<Location> {
+    let mut count = 0usize;
+    let mut nesting = 0usize;
+    let mut previous: Option<&Token> = None;
+    let mut end = Location::new(1, 1);
+    for t in tokens {
+        if matches!(t.token, Token::Whitespace(_)) {
+            continue;
+        }
+        count += 1;
+        end = t.span.end;
+        let at = || Some((t.span.start.line, t.span.start.column));
+        if count > MAX_TOKENS {
+            return Err(Error::Parse {
+                location: at(),
+                message: format!(
+                    "the script holds more than {MAX_TOKENS} tokens (the parser's limit); \
+                     split it into several scripts"
+                ),
+            });
+        }
+        let type_constructor = matches!(previous, Some(Token::Word(w))
+            if w.quote_style.is_none()
+                && ["ARRAY", "ROW", "MAP", "MULTISET", "STRUCT"]
+                    .iter()
+                    .any(|k| w.value.eq_ignore_ascii_case(k)));
+        match &t.token {
+            Token::LParen | Token::LBracket | Token::LBrace => nesting += 1,
+            Token::Lt if type_constructor => nesting += 1,
+            Token::RParen | Token::RBracket | Token::RBrace | Token::Gt => {
+                nesting = nesting.saturating_sub(1);
+            }
+            Token::ShiftRight => nesting = nesting.saturating_sub(2),
+            Token::SemiColon => nesting = 0,
+            _ => {}
+        }
+        if nesting > MAX_BRACKET_NESTING {
+            return Err(Error::Parse {
+                location: at(),
+                message: format!(
+                    "brackets nest deeper than {MAX_BRACKET_NESTING} levels (the parser's limit)"
+                ),
+            });
+        }
+        previous = Some(&t.token);
+    }
+    Ok(end)
 }
 
 fn parse_one(p: &mut Parser) -> Result<Located> {
@@ -172,10 +259,13 @@ fn parse_statement(p: &mut Parser, location: (u64, u64)) -> Result<Statement> {
             });
         }
         let next = p.peek_token();
-        return Err(ParserError::ParserError(format!(
-            "expected TABLE, VIEW or FUNCTION after CREATE, found {} at {}",
-            next.token, next.span.start
-        ))
+        return Err(parser_error(
+            format_args!(
+                "expected TABLE, VIEW or FUNCTION after CREATE, found {}",
+                next.token
+            ),
+            next.span.start,
+        )
         .into());
     }
     if word_is(&tok, "SET") {
@@ -205,6 +295,12 @@ fn parse_statement(p: &mut Parser, location: (u64, u64)) -> Result<Statement> {
     }
     if p.parse_keyword(Keyword::EXPLAIN) {
         let _ = p.parse_keywords(&[Keyword::PLAN, Keyword::FOR]);
+        let next = p.peek_token();
+        if matches!(&next.token, Token::Word(w) if w.keyword == Keyword::EXPLAIN) {
+            // Refused before parsing on, so EXPLAINs cannot nest (and
+            // recurse without bound).
+            return Err(parser_error("EXPLAIN cannot explain an EXPLAIN", next.span.start).into());
+        }
         let inner = parse_one(p)?;
         return Ok(Statement::Explain(Box::new(inner)));
     }
@@ -212,10 +308,10 @@ fn parse_statement(p: &mut Parser, location: (u64, u64)) -> Result<Statement> {
         p.next_token();
         if !p.parse_keyword(Keyword::TABLES) {
             let next = p.peek_token();
-            return Err(ParserError::ParserError(format!(
-                "expected TABLES after SHOW, found {} at {}",
-                next.token, next.span.start
-            ))
+            return Err(parser_error(
+                format_args!("expected TABLES after SHOW, found {}", next.token),
+                next.span.start,
+            )
             .into());
         }
         return Ok(Statement::ShowTables);
@@ -234,10 +330,13 @@ fn parse_statement(p: &mut Parser, location: (u64, u64)) -> Result<Statement> {
             "function"
         } else {
             let next = p.peek_token();
-            return Err(ParserError::ParserError(format!(
-                "expected TABLE, VIEW or FUNCTION after DROP, found {} at {}",
-                next.token, next.span.start
-            ))
+            return Err(parser_error(
+                format_args!(
+                    "expected TABLE, VIEW or FUNCTION after DROP, found {}",
+                    next.token
+                ),
+                next.span.start,
+            )
             .into());
         };
         let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
@@ -258,10 +357,13 @@ fn parse_statement(p: &mut Parser, location: (u64, u64)) -> Result<Statement> {
         return Ok(Statement::Query(p.parse_query()?));
     }
     let t = p.peek_token();
-    Err(ParserError::ParserError(format!(
-        "unsupported statement starting with {} at {}; expected CREATE, INSERT, SELECT, SET, RESET, EXECUTE STATEMENT SET, EXPLAIN or DROP",
-        t.token, t.span.start
-    ))
+    Err(parser_error(
+        format_args!(
+            "unsupported statement starting with {}; expected CREATE, INSERT, SELECT, SET, RESET, EXECUTE STATEMENT SET, EXPLAIN or DROP",
+            t.token
+        ),
+        t.span.start,
+    )
     .into())
 }
 
@@ -282,10 +384,10 @@ fn parse_key(p: &mut Parser) -> Result<String> {
                     Token::Period => s.push('.'),
                     Token::Minus => s.push('-'),
                     other => {
-                        return Err(ParserError::ParserError(format!(
-                            "expected a configuration key or value, found {other} at {}",
-                            t.span.start
-                        ))
+                        return Err(parser_error(
+                            format_args!("expected a configuration key or value, found {other}"),
+                            t.span.start,
+                        )
                         .into());
                     }
                 }
@@ -309,20 +411,21 @@ fn parse_statement_set(p: &mut Parser) -> Result<Statement> {
         }
         let tok = p.peek_token();
         if tok.token == Token::EOF {
-            return Err(ParserError::ParserError(format!(
-                "statement set is not closed: expected END at {}",
-                tok.span.start
-            ))
-            .into());
+            // The place is the end of the text (the caller adds it).
+            return Err(Error::Parse {
+                location: None,
+                message: "statement set is not closed: expected END".into(),
+            });
         }
-        let inner = parse_one(p)?;
-        if !matches!(inner.statement, Statement::Insert(_)) {
-            return Err(crate::Error::Plan {
-                location: Some(inner.location),
+        // Checked before parsing, so statement sets cannot nest (and
+        // recurse without bound).
+        if !matches!(&tok.token, Token::Word(w) if w.keyword == Keyword::INSERT) {
+            return Err(Error::Plan {
+                location: Some((tok.span.start.line, tok.span.start.column)),
                 message: "only INSERT statements are allowed in a statement set".into(),
             });
         }
-        inserts.push(inner);
+        inserts.push(parse_one(p)?);
     }
 }
 
@@ -360,5 +463,61 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("2:"), "{e}");
+    }
+
+    /// Issue 15, case 10: every parse error names a real place (never
+    /// "0:0"), and no message ends with a dangling "at " where a position
+    /// was left out.
+    #[test]
+    fn parse_errors_name_a_real_place_and_read_whole() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("SELECT 1 2", "at 1:10:", "found 2"),
+            ("SELECT 1;\nCREATE", "at 2:7:", "after CREATE, found EOF"),
+            ("SELECT 1;\nFROB x", "at 2:1:", "or DROP"),
+            ("SHOW x", "at 1:6:", "TABLES after SHOW, found x"),
+            ("SET 'a' = ", "at 1:10:", "found EOF"),
+            (
+                "EXECUTE STATEMENT SET BEGIN\nINSERT INTO k SELECT 1;",
+                "at 2:24:",
+                "expected END",
+            ),
+            (
+                "CREATE TABLE t (a DECIMAL(50, 2))",
+                "at 1:19:",
+                "scale at most the precision",
+            ),
+            ("CREATE TABLE t (a FROB)", "at 1:19:", "MAP<K, V>)"),
+            ("CREATE TABLE t (a INT", "at 1:22:", "found: EOF"),
+            (
+                "EXPLAIN EXPLAIN SELECT 1",
+                "at 1:9:",
+                "EXPLAIN cannot explain an EXPLAIN",
+            ),
+            (
+                "SELECT ((((((((((((((((((((((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))))))))))))))))))))))",
+                "at 1:",
+                "deeper than 50 levels",
+            ),
+            ("SELECT CAST(x AS ARRAY<", "at 1:", "found: EOF"),
+        ];
+        for (sql, place, text) in cases {
+            let e = parse_statements(sql).unwrap_err().to_string();
+            assert!(e.contains(place) && e.contains(text), "{sql:?}: {e}");
+            assert!(!e.contains("0:0"), "{sql:?}: {e}");
+            assert!(
+                !e.contains(" at  ") && !e.trim_end().ends_with(" at"),
+                "{sql:?}: {e}"
+            );
+        }
+        // Types nested past the bracket limit fail before the parser
+        // recurses into them.
+        let nested = format!(
+            "CREATE TABLE t (a {}INT{})",
+            "ARRAY<".repeat(200),
+            ">".repeat(200)
+        );
+        let e = parse_statements(&nested).unwrap_err().to_string();
+        assert!(e.contains("brackets nest deeper than 100 levels"), "{e}");
+        assert!(e.contains("at 1:"), "{e}");
     }
 }

@@ -404,8 +404,10 @@ pub fn plan(
 ) -> Result<JobGraph, String> {
     let mut session = riffle_sql::Session::with_resolved(Arc::new(d.config.clone()));
     session.collector = collector;
+    // Planned on riffle-sql's planner thread, whose stack (not this
+    // deployment thread's) takes whatever the script nests.
     let script = session
-        .run_script(&d.script, metrics)
+        .plan(&d.script, metrics)
         .map_err(|e| format!("planning the job failed: {e}"))?;
     let graph = script
         .job
