@@ -69,7 +69,16 @@ echo "generating $EVENTS_NUM Nexmark events"
 rm -rf "$WORK/events"
 "$RIFFLE_BIN" gen nexmark --events "$EVENTS_NUM" --option "first-event.rate=$RATE" \
     --option "next-event.rate=$RATE" --out "$WORK/events" 2>/dev/null
-EVENTS="$WORK/events/part-0-0"
+# One subtask writes one part file, named part-<uuid>-0-0 like Flink's.
+shopt -s nullglob
+parts=("$WORK"/events/part-*-0-0)
+shopt -u nullglob
+if [[ ${#parts[@]} -ne 1 ]]; then
+    echo "expected one events file part-*-0-0 in $WORK/events, found ${#parts[@]}" >&2
+    ls -la "$WORK/events" >&2 || true
+    exit 1
+fi
+EVENTS="${parts[0]}"
 
 # on_both DIR QUERY...: runs one set of queries on Flink and on Riffle (p1, p2)
 on_both() {
