@@ -4,6 +4,8 @@
 //! `RIFFLE_PROPERTIES`, `-D key=value`), resolved once at start-up.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -109,13 +111,32 @@ fn start_jobmanager(loaded: Loaded) -> Result<JobManager> {
     JobManager::start(options).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// Set once SIGTERM or SIGINT arrives: how Kubernetes (SIGTERM, then
+/// SIGKILL after the grace period) and a terminal (Ctrl-C) stop a process.
+fn termination_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&flag))
+            .context("cannot install the SIGTERM/SIGINT handler")?;
+    }
+    Ok(flag)
+}
+
+/// Sleeps until `flag` is set.
+fn wait_for(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn metrics_note(port: Option<u16>) -> String {
     port.map(|p| format!(", metrics on port {p}"))
         .unwrap_or_default()
 }
 
-/// `riffle jobmanager`: runs until killed.
+/// `riffle jobmanager`: runs until SIGTERM or SIGINT.
 pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
+    let terminate = termination_flag()?;
     let jm = start_jobmanager(cluster_config(&args.define)?)?;
     tracing::info!(
         "JobManager running: RPC port {}, REST API at http://{}{}",
@@ -123,13 +144,14 @@ pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
         jm.state.rest_address,
         metrics_note(jm.metrics_port)
     );
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
+    wait_for(&terminate);
+    tracing::info!("JobManager stopping (signal received)");
+    Ok(ExitCode::SUCCESS)
 }
 
-/// `riffle taskmanager`: runs until killed.
+/// `riffle taskmanager`: runs until SIGTERM or SIGINT, then leaves the cluster cleanly.
 pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
+    let terminate = termination_flag()?;
     let c = cluster_config(&args.define)?.cluster;
     let resource_id = match &c.taskmanager_resource_id {
         Some(s) => s.parse().unwrap_or_else(|_| ResourceId::from_seed(s)),
@@ -156,13 +178,17 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
         tm.data_port(),
         metrics_note(tm.metrics_port())
     );
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
+    wait_for(&terminate);
+    // Cancel the tasks and leave the JobManager now, so it restarts the
+    // affected jobs at once instead of after heartbeat.timeout.
+    tracing::info!("TaskManager stopping (signal received): cancelling its tasks");
+    tm.shutdown();
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `riffle standalone-job`: a JobManager that runs exactly one job and exits with it.
 pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
+    let terminate = termination_flag()?;
     let loaded = load_with(&args.define, |c| {
         if let Some(path) = &args.from_savepoint {
             c.set_from(
@@ -236,6 +262,17 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
     // a start after this exit finds the result and does not run it again.
     loop {
         std::thread::sleep(Duration::from_millis(200));
+        if terminate.load(Ordering::Relaxed) {
+            // Stopped from outside (a deleted pod): the job did not end, so
+            // nothing is recorded and its checkpoints stay; the next start
+            // with the same job id resumes from the latest one. A non-zero
+            // status keeps a Kubernetes Job from counting this as success.
+            tracing::info!(
+                "JobManager stopping (signal received); job {id} keeps its checkpoints and \
+                 resumes from the latest one when started again with the same job id"
+            );
+            return Ok(ExitCode::from(143));
+        }
         match jm.state.ended(id) {
             Some(JobStatus::Finished) => {
                 tracing::info!("Job {id} finished.");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::Cluster;
+use common::{Cluster, free_port};
 use serde_json::Value;
 
 /// A windowed count over a throttled sequence, written as CSV into `out`.
@@ -774,4 +774,110 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
         cluster.get(&format!("/jobs/{running}/status"))["status"],
         "RUNNING"
     );
+}
+
+/// Sends `signal` (e.g. `-TERM`) to a child process.
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal}");
+}
+
+/// Waits for a child to exit; its status.
+fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the process did not exit after the signal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, as the kubelet sends it when it stops a pod: a TaskManager
+/// cancels its tasks and leaves the JobManager at once (long before the
+/// 60 s heartbeat timeout of this cluster, so only a clean leave explains
+/// it), and the JobManager exits 0; a standalone job stopped this way
+/// records no result, so its next start resumes instead of being refused.
+#[test]
+fn sigterm_stops_cluster_processes_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let extra = format!(
+        "heartbeat.timeout: 60 s\nexecution.checkpointing.interval: 500 ms\n\
+         execution.checkpointing.dir: {}\n",
+        ck.display()
+    );
+    let mut cluster = Cluster::start_with(2, &extra);
+    let mut tm = cluster.processes.remove(2);
+    cluster.metrics_ports.remove(2);
+    signal(&tm, "-TERM");
+    assert!(exit_status(&mut tm).success(), "the TaskManager's exit");
+    cluster.wait_for(|o| o["taskmanagers"].as_u64() == Some(1), "/overview");
+
+    // The session JobManager goes; a standalone job takes its ports.
+    let mut jm = cluster.processes.remove(0);
+    signal(&jm, "-TERM");
+    assert!(exit_status(&mut jm).success(), "the JobManager's exit");
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
+         CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO b SELECT k FROM s;\n",
+    )
+    .unwrap();
+    let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
+    let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
+    let standalone = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
+            .args(["standalone-job", "--job-file", file.to_str().unwrap()])
+            .args(["--job-id-seed", "terminated"])
+            .env("RIFFLE_PROPERTIES", &props)
+            .env_remove("RIFFLE_CONF_DIR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut job = standalone();
+    let id = riffle_rpc::JobId::from_seed("terminated").to_string();
+    cluster.wait_for(
+        |v| v["counts"]["completed"].as_u64().unwrap_or(0) >= 1,
+        &format!("/jobs/{id}/checkpoints"),
+    );
+    signal(&job, "-TERM");
+    let status = exit_status(&mut job);
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "a stopped job is not a finished one"
+    );
+    assert!(
+        !ck.join("job-result-store")
+            .join(format!("{id}.json"))
+            .exists()
+            && !ck
+                .join("job-result-store")
+                .join(format!("{id}_DIRTY.json"))
+                .exists(),
+        "a job stopped from outside has no recorded result"
+    );
+    let mut job = standalone();
+    let stats = cluster.wait_for(
+        |v| v["counts"]["restored"].as_u64() == Some(1),
+        &format!("/jobs/{id}/checkpoints"),
+    );
+    assert!(
+        stats["latest"]["restored"]["id"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    let _ = job.kill();
+    let _ = job.wait();
 }

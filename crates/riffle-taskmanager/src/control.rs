@@ -55,6 +55,8 @@ pub struct TaskManager {
     metrics_port: Option<u16>,
     attempts: Arc<Attempts>,
     stop: Arc<AtomicBool>,
+    /// The control loop's thread, joined by [`TaskManager::shutdown`].
+    control: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for TaskManager {
@@ -70,6 +72,28 @@ impl std::fmt::Debug for TaskManager {
 #[derive(Default)]
 struct Link {
     stream: Mutex<Option<TcpStream>>,
+}
+
+impl Link {
+    /// Closes the connection, so the JobManager sees this TaskManager leave
+    /// at once instead of after `heartbeat.timeout`.
+    fn close(&self) {
+        if let Ok(mut guard) = self.stream.lock()
+            && let Some(s) = guard.take()
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Closes the link when a session ends, whichever way it ends: the task
+/// reporter keeps the link alive after the session is over.
+struct CloseOnDrop(Arc<Link>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl Reporter for Link {
@@ -145,11 +169,15 @@ impl TaskManager {
             metrics_port,
             attempts,
             stop,
+            control: Mutex::new(None),
         });
         let me = Arc::clone(&tm);
-        std::thread::Builder::new()
+        let control = std::thread::Builder::new()
             .name("tm-control".into())
             .spawn(move || me.control_loop())?;
+        if let Ok(mut c) = tm.control.lock() {
+            *c = Some(control);
+        }
         tracing::info!(
             resource_id = %tm.options.resource_id,
             data_port,
@@ -179,10 +207,18 @@ impl TaskManager {
         self.attempts.observe(f);
     }
 
-    /// Stops registering and cancels everything.
+    /// Stops registering, cancels everything and leaves the JobManager:
+    /// returns once the connection is closed (within the control loop's
+    /// 200 ms poll), so a stopped pod's slots are released at once.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Relaxed);
         self.attempts.cancel_all();
+        let control = self.control.lock().ok().and_then(|mut c| c.take());
+        if let Some(handle) = control
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
+        }
     }
 
     fn control_loop(self: Arc<Self>) {
@@ -210,6 +246,9 @@ impl TaskManager {
                 }
             }
             self.attempts.cancel_all();
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_secs(1));
         }
@@ -252,6 +291,7 @@ impl TaskManager {
         let link = Arc::new(Link {
             stream: Mutex::new(Some(stream)),
         });
+        let _close = CloseOnDrop(Arc::clone(&link));
         self.attempts
             .set_reporter(Arc::clone(&link) as Arc<dyn Reporter>);
         let mut last_ack = Instant::now();
