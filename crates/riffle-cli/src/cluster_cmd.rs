@@ -160,10 +160,7 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
     let options = TaskManagerOptions {
         resource_id,
         jobmanager: format!("{}:{}", c.jobmanager_rpc_address, c.jobmanager_rpc_port),
-        host: c
-            .taskmanager_host
-            .clone()
-            .unwrap_or_else(|| "127.0.0.1".to_string()),
+        host: c.taskmanager_host.clone(),
         bind_host: c.taskmanager_bind_host.clone(),
         data_port: c.taskmanager_data_port,
         slots: c.slots,

@@ -49,7 +49,7 @@ impl MiniCluster {
         let taskmanager = TaskManager::start(TaskManagerOptions {
             resource_id: ResourceId::random(),
             jobmanager: format!("127.0.0.1:{}", jobmanager.rpc_port),
-            host: "127.0.0.1".into(),
+            host: Some("127.0.0.1".into()),
             bind_host: "127.0.0.1".into(),
             data_port: 0,
             slots: slots.max(1),

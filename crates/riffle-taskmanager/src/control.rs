@@ -31,8 +31,10 @@ pub struct TaskManagerOptions {
     pub resource_id: ResourceId,
     /// `jobmanager.rpc.address:jobmanager.rpc.port`.
     pub jobmanager: String,
-    /// Host other TaskManagers reach this one at (`taskmanager.host`).
-    pub host: String,
+    /// Host other TaskManagers reach this one at (`taskmanager.host`);
+    /// `None`: the local address of the connection to the JobManager, which
+    /// is the pod's address on Kubernetes (Flink detects it the same way).
+    pub host: Option<String>,
     /// Address the data port binds to (`taskmanager.bind-host`).
     pub bind_host: String,
     /// Data port (`taskmanager.data.port`; 0 = any).
@@ -108,6 +110,15 @@ impl Reporter for Link {
     }
 }
 
+/// The machine's host name for metric labels (Flink's `host` variable).
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 /// Starts the Prometheus endpoint; a port that cannot be bound is logged
 /// and the TaskManager runs without one, as Flink's reporter does.
 fn serve_metrics(
@@ -115,7 +126,8 @@ fn serve_metrics(
     ports: &PortRange,
     attempts: &Arc<Attempts>,
 ) -> Option<u16> {
-    let (host, tm_id) = (o.host.clone(), o.resource_id.to_string());
+    let host = o.host.clone().unwrap_or_else(local_host_name);
+    let tm_id = o.resource_id.to_string();
     let attempts = Arc::clone(attempts);
     let cpu = CpuMeter::default();
     let render: Render = Arc::new(move || metrics::render(&host, &tm_id, &attempts.tasks(), &cpu));
@@ -270,12 +282,20 @@ impl TaskManager {
             .set_write_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
         let o = &self.options;
+        let host = match &o.host {
+            Some(h) => h.clone(),
+            None => stream
+                .local_addr()
+                .map_err(|e| e.to_string())?
+                .ip()
+                .to_string(),
+        };
         send(
             &mut stream,
             &ToJobManager::Register(TaskManagerInfo {
                 resource_id: o.resource_id,
                 protocol_version: PROTOCOL_VERSION,
-                host: o.host.clone(),
+                host,
                 data_port: self.data_port,
                 metrics_port: self.metrics_port,
                 slots: o.slots,
@@ -421,7 +441,7 @@ mod tests {
         let options = TaskManagerOptions {
             resource_id: ResourceId::random(),
             jobmanager: "127.0.0.1:1".into(),
-            host: "127.0.0.1".into(),
+            host: Some("127.0.0.1".into()),
             bind_host: "127.0.0.1".into(),
             data_port: port,
             slots: 1,
