@@ -1,0 +1,858 @@
+#!/usr/bin/env bash
+# The Kubernetes tier: Riffle's deployment files on a real single-node Kubernetes 1.20.
+#
+#   tests/kubernetes/run.sh [SCENARIO...]      default: static session application job-cluster helm
+#
+# Brings the test bed up (tests/kubernetes/testbed.sh; a test bed that cannot start is a failure,
+# never a skip), builds the image from the riffle binary and loads it, runs the scenarios, and
+# always stops the test bed again (trap). Each scenario prints its timings.
+#
+#   static        kubernetes-validate (Kubernetes 1.33, --strict) of every manifest and rendered
+#                 template; the storage variants' config.yaml equals the base one plus its block
+#   session       deploy/kubernetes session cluster + the PVC storage variant: a bounded job with
+#                 `riffle run -m`, listed by `riffle list -a` and the real `flink list -a`; then a
+#                 checkpointed job with the exactly-once filesystem sink, `kubectl delete pod` of a
+#                 TaskManager mid-run, and its committed output compared row by row with an
+#                 undisturbed embedded run's
+#   application   deploy/kubernetes application cluster + the S3 storage variant (s3s-fs, credentials
+#                 from a Secret by reference): the JobManager pod is deleted mid-run, the Job's new
+#                 pod resumes from the latest checkpoint, the Kubernetes Job completes, output equal
+#   job-cluster   deploy/kubernetes/job-cluster templates rendered with envsubst: stop with a
+#                 savepoint, re-render with SAVEPOINT_PATH, the job restores it and finishes; the
+#                 output of both runs equals an undisturbed run's
+#   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
+#                 (--dry-run=server) and kubernetes-validate 1.33; install (session mode) + a job,
+#                 upgrade with a changed riffleConfiguration rolls the pods, uninstall leaves nothing;
+#                 install in application mode -> the Job completes, uninstall
+#
+# The test bed runs pods with host networking; the differences from a real cluster are values
+# applied by the overlay functions below (tb_* and the Helm values file testbed-values.yaml) and
+# are listed in tests/kubernetes/README.md.
+#
+# Environment:
+#   RIFFLE_BIN            the riffle binary packaged into the image and used as client
+#                         (default: $CARGO_TARGET_DIR/debug/riffle; this script never builds it)
+#   IMAGE                 image tag to build and load (default localhost/riffle:dev)
+#   RIFFLE_K8S_REUSE      1: use an already running test bed and leave it running (development)
+#   RIFFLE_K8S_KEEP_WORK  1: keep the work directory (outputs, pod logs copies) after the run
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+TESTBED="$HERE/testbed.sh"
+DEPLOY="$ROOT/deploy/kubernetes"
+CHART="$ROOT/charts/riffle"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/riffle-target}"
+RIFFLE="${RIFFLE_BIN:-$CARGO_TARGET_DIR/debug/riffle}"
+IMAGE="${IMAGE:-localhost/riffle:dev}"
+CACHE="${RIFFLE_CACHE:-$HOME/.cache/riffle}"
+VALIDATE_VENV="$CACHE/kubernetes/kubernetes-validate-venv"
+REUSE="${RIFFLE_K8S_REUSE:-0}"
+
+T0="$(date +%s.%N)"
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+say() { printf '[k8s %6ss] %s\n' "$(since "$T0")" "$*" >&2; }
+timing() { printf '[k8s %6ss] TIMING %-58s %6s s\n' "$(since "$T0")" "$1" "$2" >&2; }
+
+WORK=""
+S3_PID=""
+current_ns=""
+
+fail() {
+    printf '[k8s] FAIL: %s\n' "$*" >&2
+    diagnostics >&2 || true
+    exit 1
+}
+
+# Pods, events and the tail of each container log of the current scenario's namespace.
+diagnostics() {
+    [[ -n "$current_ns" ]] || return 0
+    echo "---- kubectl get all -n $current_ns"
+    kubectl get all,pvc,pdb -n "$current_ns" -o wide 2>&1 || true
+    echo "---- events"
+    kubectl get events -n "$current_ns" --sort-by=.lastTimestamp 2>&1 | tail -n 20 || true
+    local f
+    for f in /var/log/pods/"${current_ns}"_*/*/*.log; do
+        [[ -f "$f" ]] || continue
+        echo "---- $f"
+        tail -n 25 "$f"
+    done
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    [[ -n "$S3_PID" ]] && kill "$S3_PID" 2>/dev/null && wait "$S3_PID" 2>/dev/null
+    if [[ "$REUSE" != 1 ]]; then
+        say "stopping the test bed"
+        "$TESTBED" down || rc=1
+    fi
+    if [[ -n "$WORK" && "${RIFFLE_K8S_KEEP_WORK:-0}" != 1 ]]; then
+        rm -rf "$WORK"
+    elif [[ -n "$WORK" ]]; then
+        say "work directory kept: $WORK"
+    fi
+    if ((rc == 0)); then
+        say "PASS ($(since "$T0") s in all)"
+    else
+        say "FAILED (exit $rc)"
+    fi
+    exit "$rc"
+}
+
+# Polls `cmd...` every 0.2 s until it succeeds; fails the run after `timeout` seconds.
+wait_until() {
+    local what="$1" timeout="$2"
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@"; do
+        ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for: $what"
+        sleep 0.2
+    done
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+rest_q() { curl -fs --max-time 5 "http://$1$2" 2>/dev/null; }
+
+taskmanagers_registered() { [[ "$(rest_q "$1" /v1/overview | jq -r .taskmanagers 2>/dev/null)" == "$2" ]]; }
+job_state() { rest_q "$1" "/v1/jobs/$2" | jq -r '.state // empty' 2>/dev/null; }
+job_in_state() { [[ "$(job_state "$1" "$2")" == "$3" ]]; }
+completed_checkpoints() { rest_q "$1" "/v1/jobs/$2/checkpoints" | jq -r '.counts.completed // 0' 2>/dev/null || echo 0; }
+checkpoints_at_least() { (($(completed_checkpoints "$1" "$2") >= $3)); }
+has_checkpoint() { checkpoints_at_least "$1" "$2" 1; }
+first_job_running() { [[ "$(rest_q "$1" /v1/jobs/overview | jq -r '.jobs[0].state // empty' 2>/dev/null)" == RUNNING ]]; }
+only_job() { rest_q "$1" /v1/jobs/overview | jq -r '.jobs[0].jid // empty' 2>/dev/null; }
+
+# Waits for `job` to be FINISHED; any other end state fails the run.
+wait_finished() {
+    local m="$1" job="$2" timeout="$3" deadline=$((SECONDS + $3)) state
+    while :; do
+        state="$(job_state "$m" "$job")"
+        case "$state" in
+            FINISHED) return 0 ;;
+            FAILED | CANCELED | SUSPENDED) fail "job $job ended $state: $(rest_q "$m" "/v1/jobs/$job/exceptions" | head -c 2000)" ;;
+        esac
+        ((SECONDS < deadline)) || fail "job $job not FINISHED within ${timeout}s (state '$state')"
+        sleep 0.2
+    done
+}
+
+# The committed (visible) lines of a filesystem sink's output directory, sorted.
+committed_lines() {
+    find "$1" -type f ! -name '.*' ! -name '_*' -print0 | xargs -0 -r cat | LC_ALL=C sort
+}
+
+# `riffle run` of windowed_count.sql on the embedded mini-cluster, undisturbed: the reference.
+embedded_reference() {
+    local out="$WORK/embedded-out"
+    if [[ ! -f "$WORK/embedded.lines" ]]; then
+        render_job windowed_count.sql "$WORK/embedded.sql" "$out" 100000000
+        "$RIFFLE" run --quiet -p 2 -D "execution.checkpointing.dir=$WORK/embedded-checkpoints" \
+            "$WORK/embedded.sql" >"$WORK/embedded.log" 2>&1 || fail "embedded run failed: $(tail -n 5 "$WORK/embedded.log")"
+        committed_lines "$out" >"$WORK/embedded.lines"
+        [[ "$(wc -l <"$WORK/embedded.lines")" == 4201 ]] || fail "embedded run wrote $(wc -l <"$WORK/embedded.lines") lines, not 4201"
+    fi
+    echo "$WORK/embedded.lines"
+}
+
+# Compares a cluster run's committed output with the embedded reference, row by row.
+same_output() {
+    local what="$1" dir="$2" reference
+    reference="$(embedded_reference)"
+    committed_lines "$dir" >"$WORK/$what.lines"
+    if ! cmp -s "$reference" "$WORK/$what.lines"; then
+        diff "$reference" "$WORK/$what.lines" | head -n 20 >&2
+        fail "$what: committed output differs from the undisturbed embedded run ($(wc -l <"$WORK/$what.lines") lines vs $(wc -l <"$reference"))"
+    fi
+    say "$what: committed output equals the undisturbed embedded run's ($(wc -l <"$reference") rows, compared sorted)"
+}
+
+render_job() { # SQL OUT-FILE OUTPUT_PATH ROWS_PER_SECOND
+    # shellcheck disable=SC2016 # the variables envsubst replaces, by name
+    OUTPUT_PATH="$3" ROWS_PER_SECOND="$4" envsubst '$OUTPUT_PATH $ROWS_PER_SECOND' <"$HERE/jobs/$1" >"$2"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Test-bed overlay: the only differences between what a user applies and what runs here. Each
+# function prints a strategic-merge patch; `patched FILE PATCH...` applies patches to a one-object
+# manifest with `kubectl patch --local` (no cluster involved) and prints the result.
+
+# A JobManager pod (Deployment or Job): host network, the local image, its own ports on 127.0.0.1
+# and no container ports (with host networking they are host ports, and the scheduler keeps a
+# replacement pod Pending until the old pod object is gone), probes against 127.0.0.1:<rest.port>,
+# a small CPU request. Extra `key: value` lines go into RIFFLE_PROPERTIES.
+tb_jobmanager() { # REST RPC METRICS [PROPERTY...]
+    local rest="$1" rpc="$2" metrics="$3" line
+    shift 3
+    cat <<EOF
+spec:
+  template:
+    spec:
+      hostNetwork: true
+      dnsPolicy: ClusterFirstWithHostNet
+      containers:
+      - name: jobmanager
+        image: $IMAGE
+        imagePullPolicy: Never
+        resources:
+          requests:
+            cpu: 50m
+        ports:
+        - \$patch: replace
+        readinessProbe:
+          httpGet: {host: 127.0.0.1, port: $rest}
+          periodSeconds: 1
+        livenessProbe:
+          httpGet: {host: 127.0.0.1, port: $rest}
+        env:
+        - name: RIFFLE_PROPERTIES
+          value: |
+            jobmanager.rpc.address: 127.0.0.1
+            jobmanager.rpc.port: $rpc
+            jobmanager.bind-host: 127.0.0.1
+            rest.address: 127.0.0.1
+            rest.port: $rest
+            rest.bind-address: 127.0.0.1
+            metrics.reporter.prom.port: $metrics
+EOF
+    for line in "$@"; do printf '            %s\n' "$line"; done
+}
+
+# A TaskManager pod: host network, the local image, port 0 for data and a metrics port range
+# (replicas share the host's ports), no container ports and so no probes (their ports are not
+# known in advance), 127.0.0.1 as its address.
+tb_taskmanager() { # RPC METRICS-RANGE [PROPERTY...]
+    local rpc="$1" metrics="$2" line
+    shift 2
+    cat <<EOF
+spec:
+  template:
+    spec:
+      hostNetwork: true
+      dnsPolicy: ClusterFirstWithHostNet
+      containers:
+      - name: taskmanager
+        image: $IMAGE
+        imagePullPolicy: Never
+        resources:
+          requests:
+            cpu: 50m
+        ports:
+        - \$patch: replace
+        readinessProbe: null
+        livenessProbe: null
+        env:
+        - name: RIFFLE_PROPERTIES
+          value: |
+            jobmanager.rpc.address: 127.0.0.1
+            jobmanager.rpc.port: $rpc
+            taskmanager.host: 127.0.0.1
+            taskmanager.bind-host: 127.0.0.1
+            taskmanager.data.port: 0
+            metrics.reporter.prom.port: $metrics
+EOF
+    for line in "$@"; do printf '            %s\n' "$line"; done
+}
+
+# A hostPath PersistentVolume bound to the claim NAMESPACE/CLAIM (the test bed has no storage
+# provisioner; on a real cluster an RWX storage class provides the volume).
+tb_state_volume() { # NAME NAMESPACE CLAIM HOST-DIR
+    install -d -o 9999 -g 9999 -m 0750 "$4"
+    cat <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $1
+  labels: {riffle-test-namespace: $2}
+spec:
+  capacity: {storage: 10Gi}
+  accessModes: ["ReadWriteMany"]
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {namespace: $2, name: $3}
+  hostPath: {path: $4, type: Directory}
+EOF
+}
+
+# policy/v1 PodDisruptionBudget -> policy/v1beta1 (Kubernetes 1.20 has only the beta; same fields).
+tb_pdb_v1beta1() { kubectl patch --local -o yaml --type merge -p '{"apiVersion":"policy/v1beta1"}' -f "$1"; }
+
+patched() { # FILE PATCH-FILE...
+    local file="$1" out patch
+    shift
+    out="$(cat "$file")"
+    for patch in "$@"; do
+        out="$(kubectl patch --local -o yaml --type strategic --patch-file "$patch" -f - <<<"$out")" ||
+            fail "kubectl patch --local of $file with $patch failed"
+    done
+    printf '%s\n' "$out"
+}
+
+# A fresh namespace for a scenario (a leftover of an earlier run with RIFFLE_K8S_REUSE=1 is
+# deleted first, with the PersistentVolumes made for it).
+new_namespace() {
+    current_ns="$1"
+    if kubectl get namespace "$1" >/dev/null 2>&1; then
+        say "deleting the namespace $1 left by an earlier run"
+        kubectl delete namespace "$1" --timeout=120s >/dev/null || fail "could not delete the old namespace $1"
+    fi
+    kubectl delete pv -l "riffle-test-namespace=$1" --timeout=60s >/dev/null 2>&1 || true
+    kubectl create namespace "$1" >/dev/null
+}
+
+# Deletes a scenario's namespace in the background (the test bed's `down` removes what is left).
+drop_namespace() {
+    kubectl delete namespace "$1" --wait=false >/dev/null 2>&1 || true
+    kubectl delete pv -l "riffle-test-namespace=$1" --wait=false >/dev/null 2>&1 || true
+    current_ns=""
+}
+
+pods_of() { kubectl get pods -n "$1" -l "$2" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'; }
+pod_uids() { kubectl get pods -n "$1" -l "$2" -o jsonpath='{range .items[*]}{.metadata.uid}{" "}{end}'; }
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+# The config.yaml of a ConfigMap file without its checkpoint-storage block (which ends it).
+config_yaml() {
+    awk '/^  config.yaml: [|]/ { f = 1; next } f && /^  [^ ]/ { f = 0 } f && /^    # --- checkpoint storage/ { f = 0 } f' "$1"
+}
+
+# Riffle itself reads the config.yaml of a one-ConfigMap manifest: no error, no unused key.
+riffle_reads_config() { # NAME FILE
+    local dir="$WORK/config-check/$1" out
+    mkdir -p "$dir"
+    kubectl create --dry-run=client -o jsonpath='{.data.config\.yaml}' -f "$2" >"$dir/config.yaml" ||
+        fail "no config.yaml in $2"
+    out="$(RIFFLE_CONF_DIR="$dir" "$RIFFLE" config 2>&1 >/dev/null)" || fail "riffle rejects the config.yaml of $1: $out"
+    [[ -z "$out" ]] || fail "riffle warns about the config.yaml of $1: $out"
+}
+
+scenario_static() {
+    local t
+    t="$(now)"
+    if [[ ! -x "$VALIDATE_VENV/bin/kubernetes-validate" ]]; then
+        say "installing kubernetes-validate (PyPI) into $VALIDATE_VENV"
+        rm -rf "$VALIDATE_VENV"
+        python3 -m venv "$VALIDATE_VENV"
+        "$VALIDATE_VENV/bin/pip" install -q --no-input kubernetes-validate >&2 || fail "pip install kubernetes-validate failed"
+    fi
+    local dir="$WORK/static" f v
+    mkdir -p "$dir"
+    # Manifests as shipped, the storage variants applied to each pod spec, the rendered templates.
+    cp "$DEPLOY"/*.yaml "$DEPLOY"/checkpoint-storage/*/*-pvc.yaml "$DEPLOY"/checkpoint-storage/*/*-secret.yaml \
+        "$dir/"
+    for v in pvc s3; do
+        cp "$DEPLOY/checkpoint-storage/$v/flink-configuration-configmap.yaml" "$dir/$v-configmap.yaml"
+        for f in jobmanager-session-deployment jobmanager-application; do
+            patched "$DEPLOY/$f.yaml" "$DEPLOY/checkpoint-storage/$v/jobmanager-patch.yaml" >"$dir/$v-$f.yaml"
+        done
+        for f in taskmanager-session-deployment taskmanager-job-deployment; do
+            patched "$DEPLOY/$f.yaml" "$DEPLOY/checkpoint-storage/$v/taskmanager-patch.yaml" >"$dir/$v-$f.yaml"
+        done
+    done
+    for f in "$DEPLOY"/job-cluster/*.yaml.template; do
+        v="job-cluster-${f##*/}"
+        JOB_NAME=wordcount JOB_ID_SEED=wordcount PARALLELISM=2 SAVEPOINT_PATH=file:///opt/riffle/state/sp \
+            ALLOW_NON_RESTORED_STATE=true IMAGE=riffle:latest STATE_CLAIM=riffle-state \
+            envsubst "$JOB_CLUSTER_VARS" <"$f" >"$dir/${v%.template}"
+    done
+    local report
+    report="$("$VALIDATE_VENV/bin/kubernetes-validate" -k 1.33.0 --strict --quiet "$dir"/*.yaml 2>&1)" ||
+        fail "kubernetes-validate -k 1.33.0 --strict rejects a manifest: $report"
+    [[ -z "$report" ]] || fail "kubernetes-validate -k 1.33.0 warns (a kind or version without a schema?): $report"
+    say "static: $(find "$dir" -name '*.yaml' | wc -l) manifests, storage variants and rendered templates valid for Kubernetes 1.33 (--strict)"
+
+    # The variants' config.yaml = the base one + their storage block (nothing else drifts).
+    for v in pvc s3; do
+        diff <(config_yaml "$DEPLOY/flink-configuration-configmap.yaml") \
+            <(config_yaml "$DEPLOY/checkpoint-storage/$v/flink-configuration-configmap.yaml") >&2 ||
+            fail "checkpoint-storage/$v/flink-configuration-configmap.yaml drifted from flink-configuration-configmap.yaml (beyond its storage block)"
+    done
+    say "static: the storage variants' config.yaml equals the base one plus the storage block"
+    riffle_reads_config base "$DEPLOY/flink-configuration-configmap.yaml"
+    for v in pvc s3; do riffle_reads_config "$v" "$DEPLOY/checkpoint-storage/$v/flink-configuration-configmap.yaml"; done
+    riffle_reads_config job-cluster "$dir/job-cluster-configmap.yaml"
+    say "static: riffle config reads every shipped config.yaml without an error or an unused key"
+    timing "static checks" "$(since "$t")"
+}
+
+scenario_session() {
+    local ns=riffle-session t t_apply
+    local rest rpc metrics tm_metrics m
+    rest="$(free_port)" rpc="$(free_port)" metrics="$(free_port)"
+    tm_metrics=29300-29319
+    m="127.0.0.1:$rest"
+    local state="$WORK/session-state" p="$WORK/session-patches"
+    mkdir -p "$p"
+    new_namespace "$ns"
+    tb_jobmanager "$rest" "$rpc" "$metrics" >"$p/jobmanager.yaml"
+    tb_taskmanager "$rpc" "$tm_metrics" >"$p/taskmanager.yaml"
+    tb_state_volume riffle-session-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
+
+    t_apply="$(now)"
+    {
+        cat "$DEPLOY/serviceaccount.yaml"
+        echo ---
+        cat "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml"
+        echo ---
+        cat "$DEPLOY/checkpoint-storage/pvc/flink-configuration-configmap.yaml"
+        echo ---
+        cat "$DEPLOY/jobmanager-service.yaml"
+        echo ---
+        cat "$DEPLOY/jobmanager-rest-service.yaml"
+        echo ---
+        cat "$DEPLOY/networkpolicy.yaml"
+        echo ---
+        tb_pdb_v1beta1 "$DEPLOY/taskmanager-poddisruptionbudget.yaml"
+        echo ---
+        patched "$DEPLOY/jobmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/jobmanager-patch.yaml" "$p/jobmanager.yaml"
+        echo ---
+        patched "$DEPLOY/taskmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/taskmanager-patch.yaml" "$p/taskmanager.yaml"
+    } >"$WORK/session.yaml"
+    kubectl apply -n "$ns" -f "$WORK/session.yaml" >/dev/null || fail "kubectl apply of the session cluster failed"
+    wait_until "the session JobManager with 2 TaskManagers" 120 taskmanagers_registered "$m" 2
+    timing "session: apply -> JobManager REST up, 2 TaskManagers registered" "$(since "$t_apply")"
+    kubectl wait -n "$ns" --for=condition=Ready pod -l component=jobmanager --timeout=60s >/dev/null ||
+        fail "the JobManager pod did not become Ready"
+    timing "session: apply -> JobManager pod Ready (readiness probe)" "$(since "$t_apply")"
+
+    # A bounded job with `riffle run -m` (attached: returns when the job has finished).
+    t="$(now)"
+    local out job
+    out="$("$RIFFLE" run -m "$m" --quiet "$HERE/jobs/bounded.sql" 2>&1)" || fail "riffle run -m $m failed: $out"
+    job="$(awk '/JobID/ { print $NF }' <<<"$out")"
+    [[ ${#job} == 32 ]] || fail "no job id in the output of riffle run -m: $out"
+    job_in_state "$m" "$job" FINISHED || fail "job $job is $(job_state "$m" "$job"), not FINISHED"
+    timing "session: riffle run -m (bounded job) submit -> FINISHED" "$(since "$t")"
+    out="$("$RIFFLE" list -a -m "$m" 2>&1)" || fail "riffle list -a -m failed: $out"
+    grep -q "$job.*FINISHED" <<<"$out" || fail "riffle list -a does not list job $job as FINISHED: $out"
+    say "session: riffle list -a -m $m lists $job FINISHED"
+    say "session: the containers' riffle processes (uid, role, RSS):"
+    container_processes_ok
+    t="$(now)"
+    flink_list_all "$m" "$job"
+    timing "session: flink list -a (the real flink CLI)" "$(since "$t")"
+
+    # The exactly-once filesystem sink through a TaskManager pod deletion.
+    render_job windowed_count.sql "$WORK/session-job.sql" /opt/riffle/state/out-session 8000
+    out="$("$RIFFLE" run -m "$m" -d "$WORK/session-job.sql" 2>&1)" || fail "riffle run -m -d failed: $out"
+    job="$(awk '/JobID/ { print $NF }' <<<"$out")"
+    [[ ${#job} == 32 ]] || fail "no job id in the output of riffle run -m -d: $out"
+    t="$(now)"
+    wait_until "job $job RUNNING" 60 job_in_state "$m" "$job" RUNNING
+    wait_until "a completed checkpoint of job $job" 60 has_checkpoint "$m" "$job"
+    local victim
+    victim="$(pods_of "$ns" component=taskmanager | head -n 1)"
+    local t_kill
+    t_kill="$(now)"
+    kubectl delete pod -n "$ns" "$victim" --wait=false >/dev/null
+    say "session: deleted TaskManager pod $victim $(since "$t") s after the job started, after $(completed_checkpoints "$m" "$job") checkpoint(s)"
+    wait_until "job $job to restart" 60 job_restarted "$m" "$job"
+    wait_until "job $job RUNNING again" 120 job_in_state "$m" "$job" RUNNING
+    timing "session: TaskManager pod deleted -> job RUNNING again" "$(since "$t_kill")"
+    wait_finished "$m" "$job" 180
+    timing "session: checkpointed job start -> FINISHED (with the pod deletion)" "$(since "$t")"
+    local restarts
+    restarts="$(num_restarts "$m" "$job")"
+    ((restarts >= 1)) || fail "job $job finished without a restart (numRestarts $restarts): the pod deletion did not hit it"
+    [[ "$(kubectl get deployment -n "$ns" riffle-taskmanager -o jsonpath='{.status.readyReplicas}')" == 2 ]] ||
+        fail "the TaskManager Deployment did not get back to 2 ready replicas"
+    say "session: job $job restarted $restarts time(s), the Deployment replaced the pod"
+    same_output session "$state/out-session"
+    drop_namespace "$ns"
+}
+
+# An S3 server (s3s-fs, SigV4-checking) on 127.0.0.1 for the S3 storage variant; the bucket
+# riffle-state is a directory of ROOT.
+start_s3() { # ROOT PORT ACCESS-KEY SECRET-KEY
+    local bin="${RIFFLE_S3S_FS:-$CACHE/s3s/bin/s3s-fs}"
+    if [[ ! -x "$bin" ]]; then
+        "$ROOT/.ci/install-s3s.sh" >&2 || fail ".ci/install-s3s.sh failed"
+        bin="$CACHE/s3s/bin/s3s-fs"
+    fi
+    mkdir -p "$1/riffle-state"
+    "$bin" --host 127.0.0.1 --port "$2" --access-key "$3" --secret-key "$4" "$1" >"$WORK/s3s-fs.log" 2>&1 &
+    S3_PID=$!
+    wait_until "s3s-fs on 127.0.0.1:$2" 30 sh -c "curl -s -o /dev/null http://127.0.0.1:$2/"
+}
+
+job_restored() { # M JOB: the job's checkpoint statistics name the snapshot it was restored from
+    rest_q "$1" "/v1/jobs/$2/checkpoints" | jq -e '.latest.restored.external_path // empty' >/dev/null 2>&1
+}
+
+k8s_job_succeeded() { [[ "$(kubectl get job -n "$1" "$2" -o jsonpath='{.status.succeeded}' 2>/dev/null)" == 1 ]]; }
+
+scenario_application() {
+    local ns=riffle-app t t_apply t_kill
+    local rest rpc metrics s3port m ak sk
+    rest="$(free_port)" rpc="$(free_port)" metrics="$(free_port)" s3port="$(free_port)"
+    m="127.0.0.1:$rest"
+    ak="riffle-$RANDOM$RANDOM" sk="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+    local p="$WORK/app-patches" s3root="$WORK/s3"
+    mkdir -p "$p"
+    start_s3 "$s3root" "$s3port" "$ak" "$sk"
+    new_namespace "$ns"
+    local s3props=("s3.endpoint: http://127.0.0.1:$s3port" "s3.path.style.access: true")
+    tb_jobmanager "$rest" "$rpc" "$metrics" "${s3props[@]}" >"$p/jobmanager.yaml"
+    tb_taskmanager "$rpc" 29320-29339 "${s3props[@]}" >"$p/taskmanager.yaml"
+    render_job windowed_count.sql "$WORK/app-job.sql" s3://riffle-state/out-app 8000
+
+    t_apply="$(now)"
+    kubectl create secret generic riffle-s3-credentials -n "$ns" \
+        --from-literal=access-key="$ak" --from-literal=secret-key="$sk" >/dev/null
+    kubectl create configmap riffle-job-sql -n "$ns" --from-file=job.sql="$WORK/app-job.sql" >/dev/null
+    {
+        cat "$DEPLOY/serviceaccount.yaml"
+        echo ---
+        cat "$DEPLOY/checkpoint-storage/s3/flink-configuration-configmap.yaml"
+        echo ---
+        cat "$DEPLOY/jobmanager-service.yaml"
+        echo ---
+        cat "$DEPLOY/networkpolicy.yaml"
+        echo ---
+        tb_pdb_v1beta1 "$DEPLOY/taskmanager-poddisruptionbudget.yaml"
+        echo ---
+        patched "$DEPLOY/jobmanager-application.yaml" "$DEPLOY/checkpoint-storage/s3/jobmanager-patch.yaml" "$p/jobmanager.yaml"
+        echo ---
+        patched "$DEPLOY/taskmanager-job-deployment.yaml" "$DEPLOY/checkpoint-storage/s3/taskmanager-patch.yaml" "$p/taskmanager.yaml"
+    } >"$WORK/application.yaml"
+    kubectl apply -n "$ns" -f "$WORK/application.yaml" >/dev/null || fail "kubectl apply of the application cluster failed"
+    local job
+    wait_until "the application's job RUNNING" 120 first_job_running "$m"
+    job="$(only_job "$m")"
+    timing "application: apply -> job RUNNING" "$(since "$t_apply")"
+    local listed
+    listed="$("$RIFFLE" list -r -m "$m" 2>&1)" || fail "riffle list -r -m $m failed: $listed"
+    grep -q " : $job : .*(RUNNING)" <<<"$listed" || fail "riffle list -r does not show job $job RUNNING: $listed"
+
+    # Delete the JobManager pod mid-run: the Job makes a new pod, which resumes the same job id
+    # from its latest checkpoint in S3.
+    wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
+    local victim checkpoints
+    victim="$(pods_of "$ns" component=jobmanager)"
+    checkpoints="$(completed_checkpoints "$m" "$job")"
+    t_kill="$(now)"
+    kubectl delete pod -n "$ns" "$victim" --wait=false >/dev/null
+    say "application: deleted JobManager pod $victim after $checkpoints checkpoint(s)"
+    wait_until "a new JobManager pod" 60 sh -c "[ -n \"\$(kubectl get pods -n $ns -l component=jobmanager -o name | grep -v $victim)\" ]"
+    wait_until "job $job resumed from its checkpoint by the new JobManager" 120 job_restored "$m" "$job"
+    timing "application: JobManager pod deleted -> job restored and running" "$(since "$t_kill")"
+    local restored
+    restored="$(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -c '.latest.restored | {id, is_savepoint, external_path}')"
+    say "application: the new JobManager restored job $job from $restored"
+    [[ "$(jq -r .is_savepoint <<<"$restored")" == false ]] || fail "job $job was restored from a savepoint, not its own checkpoint: $restored"
+    wait_until "the Kubernetes Job riffle-jobmanager to complete" 180 k8s_job_succeeded "$ns" riffle-jobmanager
+    timing "application: apply -> Kubernetes Job complete (with the pod deletion)" "$(since "$t_apply")"
+    [[ -f "$s3root/riffle-state/checkpoints/job-result-store/$job.json" ]] ||
+        fail "the job result store in S3 has no entry for job $job (s3://riffle-state/checkpoints/job-result-store/)"
+    same_output application "$s3root/riffle-state/out-app"
+    drop_namespace "$ns"
+    kill "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=""
+}
+
+k8s_job_gone() { ! kubectl get job -n "$1" "$2" >/dev/null 2>&1; }
+
+# Renders the job-cluster templates with envsubst (only the templates' variables) and applies
+# them with the test-bed overlay.
+apply_job_cluster() { # NAMESPACE PATCH-DIR OUT-FILE
+    local ns="$1" p="$2" f
+    for f in configmap jobmanager-service jobmanager-job taskmanager-deployment; do
+        envsubst "$JOB_CLUSTER_VARS" <"$DEPLOY/job-cluster/$f.yaml.template" >"$p/$f.yaml"
+    done
+    {
+        cat "$p/configmap.yaml"
+        echo ---
+        cat "$p/jobmanager-service.yaml"
+        echo ---
+        patched "$p/jobmanager-job.yaml" "$p/tb-jobmanager.yaml"
+        echo ---
+        patched "$p/taskmanager-deployment.yaml" "$p/tb-taskmanager.yaml"
+    } >"$3"
+    kubectl apply -n "$ns" -f "$3" >/dev/null || fail "kubectl apply of the rendered job-cluster templates failed"
+}
+
+scenario_job_cluster() {
+    local ns=riffle-jobcluster t t_apply
+    local rest rpc metrics m
+    rest="$(free_port)" rpc="$(free_port)" metrics="$(free_port)"
+    m="127.0.0.1:$rest"
+    local state="$WORK/jobcluster-state" p="$WORK/jobcluster"
+    mkdir -p "$p"
+    new_namespace "$ns"
+    tb_jobmanager "$rest" "$rpc" "$metrics" >"$p/tb-jobmanager.yaml"
+    tb_taskmanager "$rpc" 29340-29359 >"$p/tb-taskmanager.yaml"
+    tb_state_volume riffle-jobcluster-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
+    kubectl apply -n "$ns" -f "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml" >/dev/null
+    render_job windowed_count.sql "$p/job.sql" /opt/riffle/state/out-jobcluster 8000
+
+    export JOB_NAME=windowed-count JOB_ID_SEED=windowed-count PARALLELISM=2 SAVEPOINT_PATH="" \
+        ALLOW_NON_RESTORED_STATE=false IMAGE STATE_CLAIM=riffle-state
+    kubectl create configmap "$JOB_NAME-sql" -n "$ns" --from-file=job.sql="$p/job.sql" >/dev/null
+    t_apply="$(now)"
+    apply_job_cluster "$ns" "$p" "$p/first.yaml"
+    wait_until "the job cluster's job RUNNING" 120 first_job_running "$m"
+    local job
+    job="$(only_job "$m")"
+    timing "job-cluster: envsubst + apply -> job RUNNING" "$(since "$t_apply")"
+    wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
+
+    # Stop with a savepoint (riffle stop = flink stop: POST /jobs/:id/stop).
+    t="$(now)"
+    local out savepoint
+    out="$("$RIFFLE" stop -m "$m" "$job" 2>&1)" || fail "riffle stop -m $m $job failed: $out"
+    savepoint="$(sed -n 's/^Savepoint completed. Path: //p' <<<"$out")"
+    [[ -n "$savepoint" ]] || fail "riffle stop printed no savepoint path: $out"
+    timing "job-cluster: riffle stop (stop with savepoint)" "$(since "$t")"
+    say "job-cluster: job $job stopped with savepoint $savepoint"
+    wait_until "the first JobManager Job to complete" 60 k8s_job_succeeded "$ns" "$JOB_NAME-jobmanager"
+    local first_lines
+    first_lines="$(committed_lines "$state/out-jobcluster" | wc -l)"
+    ((first_lines < 4201)) || fail "the first run wrote all $first_lines rows before the stop: nothing left to continue"
+
+    # Restart from the savepoint: one variable changes. A Job's pod template is immutable, so the
+    # completed Job goes first; the TaskManagers stay.
+    t="$(now)"
+    kubectl delete job -n "$ns" "$JOB_NAME-jobmanager" --wait=true >/dev/null
+    SAVEPOINT_PATH="$savepoint"
+    apply_job_cluster "$ns" "$p" "$p/second.yaml"
+    wait_until "the restarted job RUNNING" 120 first_job_running "$m"
+    local job2 restored
+    job2="$(only_job "$m")"
+    [[ "$job2" != "$job" ]] || fail "the restarted job kept the id $job"
+    wait_until "job $job2 to report what it restored" 30 job_restored "$m" "$job2"
+    restored="$(rest_q "$m" "/v1/jobs/$job2/checkpoints" | jq -c '.latest.restored | {id, is_savepoint, external_path}')"
+    [[ "$(jq -r .is_savepoint <<<"$restored")" == true && "$(jq -r .external_path <<<"$restored")" == "$savepoint" ]] ||
+        fail "job $job2 did not restore the savepoint $savepoint: $restored"
+    timing "job-cluster: re-render with SAVEPOINT_PATH + apply -> job RUNNING from it" "$(since "$t")"
+    say "job-cluster: job $job2 continues from $restored"
+    wait_until "the second JobManager Job to complete" 120 k8s_job_succeeded "$ns" "$JOB_NAME-jobmanager"
+    timing "job-cluster: first apply -> second Kubernetes Job complete" "$(since "$t_apply")"
+    say "job-cluster: the first run committed $first_lines rows before its savepoint, the second the rest"
+    same_output job-cluster "$state/out-jobcluster"
+    unset JOB_NAME JOB_ID_SEED PARALLELISM SAVEPOINT_PATH ALLOW_NON_RESTORED_STATE STATE_CLAIM
+    drop_namespace "$ns"
+}
+
+# A ServiceMonitor CRD (prometheus-operator's group and kind, no schema) so that the chart's
+# ServiceMonitor is rendered from the cluster's capabilities and checked by the apiserver.
+servicemonitor_crd() {
+    cat <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+EOF
+}
+
+helm_rendered_ok() { # NAMESPACE LABEL [HELM ARGS...]: server dry run on 1.20 and kubernetes-validate 1.33
+    local ns="$1" label="$2" out="$WORK/helm-$2"
+    shift 2
+    helm template riffle "$CHART" -n "$ns" --dry-run=server "$@" >"$out-1.20.yaml" 2>"$out.err" ||
+        fail "helm template --dry-run=server ($label) failed: $(cat "$out.err")"
+    kubectl apply -n "$ns" --dry-run=server -f "$out-1.20.yaml" >"$out.apply" 2>&1 ||
+        fail "the apiserver (1.20) rejects the chart ($label): $(grep -v 'created (server dry run)' "$out.apply")"
+    helm template riffle "$CHART" -n "$ns" --kube-version 1.33.0 --api-versions monitoring.coreos.com/v1/ServiceMonitor \
+        "$@" >"$out-1.33.yaml" 2>"$out.err" || fail "helm template --kube-version 1.33.0 ($label) failed: $(cat "$out.err")"
+    # A kind without a 1.33 schema (a removed API version) is only a warning: fail on it too, but
+    # for the ServiceMonitor custom resource (no schema by design).
+    local report
+    report="$("$VALIDATE_VENV/bin/kubernetes-validate" -k 1.33.0 --strict --quiet "$out-1.33.yaml" 2>&1)" ||
+        fail "kubernetes-validate -k 1.33.0 --strict rejects the chart ($label): $report"
+    report="$(grep -v 'kind ServiceMonitor with api version monitoring.coreos.com/v1' <<<"$report" || true)"
+    [[ -z "$report" ]] || fail "kubernetes-validate -k 1.33.0 ($label): $report"
+    say "helm: $label: $(grep -c '^kind:' "$out-1.20.yaml") objects accepted by the 1.20 apiserver (--dry-run=server), $(grep -c '^kind:' "$out-1.33.yaml") valid for 1.33 (--strict)"
+}
+
+helm_objects_left() { # NAMESPACE: anything but the namespace's own defaults
+    kubectl get all,configmaps,secrets,serviceaccounts,pdb,networkpolicies,ingresses,pvc,servicemonitors -n "$1" -o name 2>/dev/null |
+        grep -v -E '^(configmap/kube-root-ca.crt|serviceaccount/default|secret/default-token-.*)$' || true
+}
+
+scenario_helm() {
+    local ns=riffle-helm t
+    local rest rpc m
+    rest="$(free_port)" rpc="$(free_port)"
+    m="127.0.0.1:$rest"
+    [[ -x "$VALIDATE_VENV/bin/kubernetes-validate" ]] || scenario_static
+    new_namespace "$ns"
+    servicemonitor_crd | kubectl apply -f - >/dev/null
+    wait_until "the ServiceMonitor CRD served" 30 sh -c "kubectl get servicemonitors -A >/dev/null 2>&1"
+
+    t="$(now)"
+    local v
+    for v in "" "$HERE/chart-values/application-s3.yaml" "$HERE/chart-values/session-pvc.yaml"; do
+        helm lint --strict "$CHART" ${v:+-f "$v"} >"$WORK/helm-lint.log" 2>&1 || { cat "$WORK/helm-lint.log" >&2; fail "helm lint --strict ${v:+-f $v} failed"; }
+    done
+    say "helm: lint --strict clean (default values, application-s3, session-pvc)"
+    helm_rendered_ok "$ns" defaults
+    helm_rendered_ok "$ns" application-s3 -f "$HERE/chart-values/application-s3.yaml"
+    helm_rendered_ok "$ns" session-pvc -f "$HERE/chart-values/session-pvc.yaml"
+    helm template riffle "$CHART" --show-only templates/configmap.yaml -f "$HERE/chart-values/application-s3.yaml" >"$WORK/helm-configmap.yaml"
+    riffle_reads_config helm-application-s3 "$WORK/helm-configmap.yaml"
+    timing "helm: lint, template + validation (1.20 server, 1.33 schemas)" "$(since "$t")"
+
+    # Install the session cluster with the test-bed values.
+    local values=(-f "$HERE/testbed-values.yaml" --set "ports.rest=$rest,ports.rpc=$rpc"
+        --set "jobManager.readinessProbe.httpGet.port=$rest,jobManager.livenessProbe.httpGet.port=$rest")
+    t="$(now)"
+    helm install riffle "$CHART" -n "$ns" "${values[@]}" --wait --timeout 120s >"$WORK/helm-install.log" 2>&1 ||
+        { cat "$WORK/helm-install.log" >&2; fail "helm install failed"; }
+    timing "helm: install --wait (session mode)" "$(since "$t")"
+    wait_until "2 TaskManagers registered" 60 taskmanagers_registered "$m" 2
+    timing "helm: install -> 2 TaskManagers registered" "$(since "$t")"
+    local out job
+    out="$("$RIFFLE" run -m "$m" --quiet "$HERE/jobs/bounded.sql" 2>&1)" || fail "riffle run -m $m failed: $out"
+    job="$(awk '/JobID/ { print $NF }' <<<"$out")"
+    job_in_state "$m" "$job" FINISHED || fail "job $job is $(job_state "$m" "$job"), not FINISHED"
+    say "helm: job $job FINISHED on the chart's session cluster"
+    local slots
+    slots="$(rest_q "$m" /v1/taskmanagers | jq -r '[.taskmanagers[].slotsNumber] | unique | join(",")')"
+    [[ "$slots" == 2 ]] || fail "TaskManagers have $slots slots, not 2"
+
+    # A configuration change rolls every pod (checksum/config) and reaches the new ones.
+    local before after sum_before sum_after
+    before="$(pod_uids "$ns" app.kubernetes.io/instance=riffle)"
+    sum_before="$(kubectl get deployment -n "$ns" riffle-taskmanager -o jsonpath='{.spec.template.metadata.annotations.checksum/config}')"
+    t="$(now)"
+    helm upgrade riffle "$CHART" -n "$ns" "${values[@]}" --set 'riffleConfiguration.taskmanager\.numberOfTaskSlots=3' \
+        --wait --timeout 120s >"$WORK/helm-upgrade.log" 2>&1 || { cat "$WORK/helm-upgrade.log" >&2; fail "helm upgrade failed"; }
+    timing "helm: upgrade --wait (riffleConfiguration changed)" "$(since "$t")"
+    wait_until "2 TaskManagers with 3 slots each" 120 tms_with_slots "$m" 2 3
+    timing "helm: upgrade -> TaskManagers back with the new configuration" "$(since "$t")"
+    sum_after="$(kubectl get deployment -n "$ns" riffle-taskmanager -o jsonpath='{.spec.template.metadata.annotations.checksum/config}')"
+    [[ "$sum_before" != "$sum_after" ]] || fail "the config checksum did not change"
+    wait_until "the old pods gone" 60 pod_count_is "$ns" app.kubernetes.io/instance=riffle 3
+    after="$(pod_uids "$ns" app.kubernetes.io/instance=riffle)"
+    local uid
+    for uid in $before; do
+        [[ " $after " != *" $uid "* ]] || fail "pod $uid survived the configuration change (no roll)"
+    done
+    say "helm: the upgrade rolled all $(wc -w <<<"$before") pods (checksum/config ${sum_before:0:12} -> ${sum_after:0:12}); TaskManagers have 3 slots"
+    out="$("$RIFFLE" run -m "$m" --quiet "$HERE/jobs/bounded.sql" 2>&1)" || fail "riffle run -m $m after the upgrade failed: $out"
+    say "helm: a job FINISHED after the upgrade too"
+
+    t="$(now)"
+    helm uninstall riffle -n "$ns" --wait --timeout 120s >"$WORK/helm-uninstall.log" 2>&1 ||
+        { cat "$WORK/helm-uninstall.log" >&2; fail "helm uninstall failed"; }
+    wait_until "every pod of the release gone" 60 pod_count_is "$ns" app.kubernetes.io/instance=riffle 0
+    local left
+    left="$(helm_objects_left "$ns")"
+    [[ -z "$left" ]] || fail "helm uninstall left: $left"
+    local releases
+    releases="$(helm list -n "$ns" -q --deployed --failed --pending --superseded --uninstalling --uninstalled)" ||
+        fail "helm list -n $ns failed"
+    [[ -z "$releases" ]] || fail "helm still lists a release in $ns: $releases"
+    timing "helm: uninstall --wait -> nothing left" "$(since "$t")"
+
+    # Application mode: the chart's JobManager Job runs the SQL of application.jobSql and completes.
+    rest="$(free_port)" rpc="$(free_port)"
+    m="127.0.0.1:$rest"
+    values=(-f "$HERE/testbed-values.yaml" --set "mode=application,ports.rest=$rest,ports.rpc=$rpc"
+        --set "jobManager.readinessProbe.httpGet.port=$rest,jobManager.livenessProbe.httpGet.port=$rest"
+        --set-file "application.jobSql=$HERE/jobs/bounded.sql")
+    t="$(now)"
+    helm install riffle-app "$CHART" -n "$ns" "${values[@]}" --wait --wait-for-jobs --timeout 120s \
+        >"$WORK/helm-install-app.log" 2>&1 || { cat "$WORK/helm-install-app.log" >&2; fail "helm install (application mode) failed"; }
+    k8s_job_succeeded "$ns" riffle-app-jobmanager || fail "the chart's JobManager Job did not complete"
+    timing "helm: install --wait --wait-for-jobs (application mode) -> Job complete" "$(since "$t")"
+    helm uninstall riffle-app -n "$ns" --wait --timeout 120s >"$WORK/helm-uninstall-app.log" 2>&1 ||
+        { cat "$WORK/helm-uninstall-app.log" >&2; fail "helm uninstall (application mode) failed"; }
+    wait_until "every pod of the application release gone" 60 pod_count_is "$ns" app.kubernetes.io/instance=riffle-app 0
+    left="$(helm_objects_left "$ns")"
+    [[ -z "$left" ]] || fail "helm uninstall (application mode) left: $left"
+    timing "helm: application mode install -> Job complete -> uninstalled" "$(since "$t")"
+    kubectl delete crd servicemonitors.monitoring.coreos.com --wait=false >/dev/null
+    drop_namespace "$ns"
+}
+
+tms_with_slots() { # M COUNT SLOTS
+    [[ "$(rest_q "$1" /v1/taskmanagers | jq -r "[.taskmanagers[] | select(.slotsNumber == $3)] | length" 2>/dev/null)" == "$2" ]]
+}
+pod_count_is() { [[ "$(kubectl get pods -n "$1" -l "$2" -o name 2>/dev/null | wc -l)" == "$3" ]]; }
+
+num_restarts() { rest_q "$1" "/v1/jobs/$2/metrics?get=numRestarts" | jq -r '.[0].value // 0' 2>/dev/null || echo 0; }
+job_restarted() { (($(num_restarts "$1" "$2") >= 1)); }
+
+# The riffle processes of the test bed's containers: their uid must be 9999 (the pods say
+# runAsUser 9999, runAsNonRoot); prints each one's role and resident memory.
+container_processes_ok() {
+    local sock="${RIFFLE_K8S_WORKDIR:-/tmp/riffle-k8s-testbed}/containerd/containerd.sock" pid child uid n=0
+    for pid in $(ctr --address "$sock" -n k8s.io tasks ls 2>/dev/null | awk 'NR > 1 { print $2 }'); do
+        for child in $pid $(pgrep -P "$pid" 2>/dev/null); do
+            [[ "$(readlink "/proc/$child/exe" 2>/dev/null)" == */riffle ]] || continue
+            uid="$(awk '/^Uid:/ { print $2 }' "/proc/$child/status")"
+            [[ "$uid" == 9999 ]] || fail "a riffle container process runs as uid $uid: $(tr '\0' ' ' <"/proc/$child/cmdline")"
+            say "  pid $child uid $uid $(tr '\0' ' ' <"/proc/$child/cmdline" | awk '{ print $2 }'): RSS $(awk '/VmRSS/ { print $2, $3 }' "/proc/$child/status")"
+            n=$((n + 1))
+        done
+    done
+    ((n > 0)) || fail "found no riffle process in the test bed's containers"
+}
+
+# The real `flink` CLI (apache-flink 2.3.0, the venv of the flink-cli tier) lists the job.
+flink_list_all() {
+    local m="$1" job="$2" py flink_home out
+    py="$("$ROOT/tests/differential/setup_flink.sh" 2>/dev/null | tail -n 1)" || fail "tests/differential/setup_flink.sh failed"
+    flink_home="$("$py" -c 'import os, pyflink; print(pyflink.__path__[0])')"
+    out="$(FLINK_HOME="$flink_home" "$flink_home/bin/flink" list -a -m "$m" 2>&1)" || fail "flink list -a -m $m failed: $out"
+    grep -q " : $job : .*(FINISHED)" <<<"$out" || fail "flink list -a does not show job $job FINISHED: $out"
+    say "session: flink list -a -m $m (apache-flink 2.3.0) shows $job FINISHED"
+}
+
+main() {
+    local scenarios=("$@")
+    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster helm)
+    local s
+    for s in "${scenarios[@]}"; do
+        case "$s" in static | session | application | job-cluster | helm) ;; *) fail "unknown scenario $s" ;; esac
+    done
+    [[ "$(id -u)" == 0 ]] || fail "the Kubernetes tier needs root (the test bed runs a kubelet)"
+    [[ -x "$RIFFLE" ]] || fail "no riffle binary at $RIFFLE (build it: cargo build -p riffle-cli, or set RIFFLE_BIN)"
+    command -v envsubst >/dev/null || fail "envsubst is missing (apt-get install gettext-base)"
+
+    WORK="$(mktemp -d /tmp/riffle-k8s-run.XXXXXX)"
+    chmod 0755 "$WORK"
+    trap cleanup EXIT
+    eval "$("$TESTBED" env)"
+
+    local t
+    t="$(now)"
+    if [[ "$REUSE" == 1 ]]; then
+        "$TESTBED" status >/dev/null || fail "RIFFLE_K8S_REUSE=1 but the test bed is not up"
+    else
+        "$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || { cat "$WORK/testbed-up.log" >&2; fail "the test bed did not come up (its log above)"; }
+    fi
+    timing "test bed up (node Ready)" "$(since "$t")"
+    t="$(now)"
+    RIFFLE_BIN="$RIFFLE" nice -n 19 "$ROOT/deploy/image/build.sh" "$IMAGE" >"$WORK/image.log" 2>&1 ||
+        { cat "$WORK/image.log" >&2; fail "deploy/image/build.sh failed"; }
+    "$TESTBED" load-image "$IMAGE" >>"$WORK/image.log" 2>&1 || { cat "$WORK/image.log" >&2; fail "load-image failed"; }
+    timing "image built and loaded into the node" "$(since "$t")"
+
+    for s in "${scenarios[@]}"; do
+        t="$(now)"
+        say "== scenario $s"
+        "scenario_${s//-/_}"
+        timing "scenario $s" "$(since "$t")"
+    done
+}
+
+# The job-cluster templates' variables, for envsubst (every other `$` stays as it is).
+# shellcheck disable=SC2016
+JOB_CLUSTER_VARS='$JOB_NAME $JOB_ID_SEED $PARALLELISM $SAVEPOINT_PATH $ALLOW_NON_RESTORED_STATE $IMAGE $STATE_CLAIM'
+
+main "$@"
