@@ -493,7 +493,7 @@ fn a_corrupt_checkpoint_falls_back_to_the_one_before() {
     // The damaged checkpoint's output was committed before it broke, so the
     // older one replays some of it again (exactly-once holds only for the
     // latest checkpoint, as in Flink); but nothing may be missing.
-    let got = windows_only(&out.join("per_second"));
+    let got = visible_rows(&out.join("per_second"));
     let mut missing = want.0.clone();
     for row in &got {
         if let Ok(i) = missing.binary_search(row) {
@@ -503,8 +503,8 @@ fn a_corrupt_checkpoint_falls_back_to_the_one_before() {
     assert!(missing.is_empty(), "{} window rows lost", missing.len());
 }
 
-/// The window rows under `dir`, sorted.
-fn windows_only(dir: &Path) -> Vec<String> {
+/// The rows of the visible part files under `dir`, sorted.
+fn visible_rows(dir: &Path) -> Vec<String> {
     let mut lines = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
@@ -598,23 +598,6 @@ fn a_restarted_jobmanager_resumes_the_job_from_its_latest_checkpoint() {
         again.1 == want.1,
         "aggregate results changed by a second start"
     );
-}
-
-/// The sorted lines of the visible part files under `dir`.
-fn visible_rows(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return lines;
-    };
-    for e in entries {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with("part-") {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            lines.extend(text.lines().map(str::to_string));
-        }
-    }
-    lines.sort();
-    lines
 }
 
 /// An undisturbed standalone job started again after it finished reports
@@ -814,14 +797,6 @@ fn registered_taskmanagers(cluster: &Cluster) -> usize {
         .map_or(0, Vec::len)
 }
 
-fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal}");
-}
-
 /// A TaskManager frozen (SIGSTOP) for twice `heartbeat.timeout` is dropped
 /// by the JobManager; once it resumes it is told so, cancels its stale
 /// tasks and registers again within two heartbeat intervals; the job runs
@@ -845,7 +820,7 @@ fn a_taskmanager_paused_past_the_heartbeat_timeout_rejoins_and_nothing_stale_is_
         &format!("/jobs/{id}/checkpoints"),
     );
     // Process 1 is the only TaskManager.
-    signal(&cluster.processes[1], "-STOP");
+    common::signal(&cluster.processes[1], "-STOP");
     let paused = Instant::now();
     let start = Instant::now();
     while registered_taskmanagers(&cluster) > 0 {
@@ -856,7 +831,7 @@ fn a_taskmanager_paused_past_the_heartbeat_timeout_rejoins_and_nothing_stale_is_
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(2 * timeout_ms).saturating_sub(paused.elapsed()));
-    signal(&cluster.processes[1], "-CONT");
+    common::signal(&cluster.processes[1], "-CONT");
     let resumed = Instant::now();
     while registered_taskmanagers(&cluster) == 0 {
         assert!(

@@ -694,20 +694,6 @@ fn the_sql_client_submits_inserts_and_streams_query_results() {
     );
 }
 
-/// `POST /v1{path}` with a JSON body; the status and the answer.
-fn post(cluster: &Cluster, path: &str, body: &Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(format!("http://{}/v1{path}", cluster.rest))
-        .send_json(body)
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.body_mut().read_json().unwrap_or(Value::Null))
-}
-
 #[test]
 fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_are_refused() {
     let cluster = Cluster::start_with(1, "rest.server.max-content-length: 8192\n");
@@ -720,7 +706,7 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
     });
     // A body over rest.server.max-content-length: a JSON error naming the key.
     let big = serde_json::json!({ "script": format!("SELECT 1; -- {}", "x".repeat(10_000)) });
-    let (status, answer) = post(&cluster, "/sql/jobs", &big);
+    let (status, answer) = cluster.post("/sql/jobs", &big);
     assert_eq!(status, 413, "{answer}");
     assert!(
         answer["errors"][0]
@@ -728,12 +714,12 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
             .is_some_and(|e| e.contains("rest.server.max-content-length (8192 bytes)")),
         "{answer}"
     );
-    let (status, _) = post(&cluster, "/sql/jobs", &bounded);
+    let (status, _) = cluster.post("/sql/jobs", &bounded);
     assert_eq!(status, 202);
     cluster.wait_finished(id);
     let started = cluster.get(&format!("/jobs/{id}"))["start-time"].clone();
     // Flink refuses a globally terminated job id and keeps its history.
-    let (status, answer) = post(&cluster, "/sql/jobs", &bounded);
+    let (status, answer) = cluster.post("/sql/jobs", &bounded);
     assert_eq!(status, 409, "{answer}");
     assert!(
         answer
@@ -752,7 +738,7 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
                    CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
                    INSERT INTO b SELECT k FROM s;",
     });
-    let (status, answer) = post(&cluster, "/sql/jobs", &unbounded);
+    let (status, answer) = cluster.post("/sql/jobs", &unbounded);
     assert_eq!(status, 202, "{answer}");
     let running = answer["jobid"].as_str().unwrap().to_string();
     cluster.wait_for(
@@ -763,7 +749,7 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
         ("savepoints", serde_json::json!({ "target-directory": " " })),
         ("stop", serde_json::json!({ "targetDirectory": "" })),
     ] {
-        let (status, answer) = post(&cluster, &format!("/jobs/{running}/{path}"), &body);
+        let (status, answer) = cluster.post(&format!("/jobs/{running}/{path}"), &body);
         assert_eq!(status, 400, "{path}: {answer}");
         assert!(
             answer.to_string().contains("target directory is empty"),
@@ -774,15 +760,6 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
         cluster.get(&format!("/jobs/{running}/status"))["status"],
         "RUNNING"
     );
-}
-
-/// Sends `signal` (e.g. `-TERM`) to a child process.
-fn signal(child: &std::process::Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal}");
 }
 
 /// Waits for a child to exit; its status.
@@ -817,13 +794,13 @@ fn sigterm_stops_cluster_processes_cleanly() {
     let mut cluster = Cluster::start_with(2, &extra);
     let mut tm = cluster.processes.remove(2);
     cluster.metrics_ports.remove(2);
-    signal(&tm, "-TERM");
+    common::signal(&tm, "-TERM");
     assert!(exit_status(&mut tm).success(), "the TaskManager's exit");
     cluster.wait_for(|o| o["taskmanagers"].as_u64() == Some(1), "/overview");
 
     // The session JobManager goes; a standalone job takes its ports.
     let mut jm = cluster.processes.remove(0);
-    signal(&jm, "-TERM");
+    common::signal(&jm, "-TERM");
     assert!(exit_status(&mut jm).success(), "the JobManager's exit");
     let file = dir.path().join("job.sql");
     std::fs::write(
@@ -852,7 +829,7 @@ fn sigterm_stops_cluster_processes_cleanly() {
         |v| v["counts"]["completed"].as_u64().unwrap_or(0) >= 1,
         &format!("/jobs/{id}/checkpoints"),
     );
-    signal(&job, "-TERM");
+    common::signal(&job, "-TERM");
     let status = exit_status(&mut job);
     assert_eq!(
         status.code(),

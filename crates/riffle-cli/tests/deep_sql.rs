@@ -137,20 +137,6 @@ fn nesting_past_the_parser_limit_names_the_place() {
     assert!(!err.contains("0:0"), "{err}");
 }
 
-/// `POST /v1{path}` with a JSON body; the status and the answer.
-fn post(cluster: &Cluster, path: &str, body: &Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(format!("http://{}/v1{path}", cluster.rest))
-        .send_json(body)
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.body_mut().read_json().unwrap_or(Value::Null))
-}
-
 /// The JobManager of a session cluster survives 100,000-term chains
 /// submitted over REST, and the job already running on it keeps running:
 /// a sum is refused with the SQL error, an `OR` list plans and runs.
@@ -164,7 +150,7 @@ fn a_session_cluster_survives_100k_term_chains() {
                    INSERT INTO b SELECT k FROM s;",
         "parallelism": 1,
     });
-    let (status, answer) = post(&cluster, "/sql/jobs", &endless);
+    let (status, answer) = cluster.post("/sql/jobs", &endless);
     assert_eq!(status, 202, "{answer}");
     let running = answer["jobid"].as_str().unwrap().to_string();
     let running_status = format!("/jobs/{running}/status");
@@ -175,7 +161,7 @@ fn a_session_cluster_survives_100k_term_chains() {
         "script": script(20, &sum_chain(100_000), "id > 0", &out),
         "parallelism": 1,
     });
-    let (status, answer) = post(&cluster, "/sql/jobs", &sum);
+    let (status, answer) = cluster.post("/sql/jobs", &sum);
     assert_eq!(status, 400, "{answer}");
     assert!(
         answer["errors"][0]
@@ -190,7 +176,7 @@ fn a_session_cluster_survives_100k_term_chains() {
         "script": script(20, "id", &or_chain(2, 2, 100_000), &out),
         "parallelism": 1,
     });
-    let (status, answer) = post(&cluster, "/sql/jobs", &or);
+    let (status, answer) = cluster.post("/sql/jobs", &or);
     assert_eq!(status, 202, "{answer}");
     cluster.wait_finished(answer["jobid"].as_str().unwrap());
     assert_eq!(values(&out), (1..=10).map(|i| i * 2).collect::<Vec<_>>());
@@ -202,7 +188,7 @@ fn a_session_cluster_survives_100k_term_chains() {
         "script": script(3, &sum_chain(LIMIT), "id > 0", &out),
         "parallelism": 1,
     });
-    let (status, answer) = post(&cluster, "/sql/jobs", &limit);
+    let (status, answer) = cluster.post("/sql/jobs", &limit);
     assert_eq!(status, 202, "{answer}");
     let id = answer["jobid"].as_str().unwrap();
     cluster.wait_finished(id);

@@ -59,6 +59,9 @@ pub struct TaskManager {
     stop: Arc<AtomicBool>,
     /// The control loop's thread, joined by [`TaskManager::shutdown`].
     control: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The current connection to the JobManager, closed by
+    /// [`TaskManager::shutdown`] to wake the control loop's read at once.
+    connection: Mutex<Option<TcpStream>>,
 }
 
 impl std::fmt::Debug for TaskManager {
@@ -182,6 +185,7 @@ impl TaskManager {
             attempts,
             stop,
             control: Mutex::new(None),
+            connection: Mutex::new(None),
         });
         let me = Arc::clone(&tm);
         let control = std::thread::Builder::new()
@@ -225,6 +229,9 @@ impl TaskManager {
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Relaxed);
         self.attempts.cancel_all();
+        if let Some(c) = self.connection.lock().ok().and_then(|mut c| c.take()) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
         let control = self.control.lock().ok().and_then(|mut c| c.take());
         if let Some(handle) = control
             && handle.thread().id() != std::thread::current().id()
@@ -312,6 +319,13 @@ impl TaskManager {
             stream: Mutex::new(Some(stream)),
         });
         let _close = CloseOnDrop(Arc::clone(&link));
+        if let (Ok(mut c), Ok(clone)) = (self.connection.lock(), reader.try_clone()) {
+            *c = Some(clone);
+        }
+        // A shutdown that came before the connection was kept would not close it.
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         self.attempts
             .set_reporter(Arc::clone(&link) as Arc<dyn Reporter>);
         let mut last_ack = Instant::now();

@@ -29,6 +29,15 @@ impl Drop for Cluster {
     }
 }
 
+/// Sends `signal` (e.g. `-TERM`, `-STOP`) to a child process.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal}");
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -107,6 +116,20 @@ impl Cluster {
             .body_mut()
             .read_to_string()
             .unwrap()
+    }
+
+    /// `POST /v1{path}` with a JSON body; the status and the answer.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut r = agent
+            .post(format!("http://{}/v1{path}", self.rest))
+            .send_json(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_json().unwrap_or(Value::Null))
     }
 
     pub fn get(&self, path: &str) -> Value {

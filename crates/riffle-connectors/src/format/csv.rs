@@ -216,7 +216,7 @@ impl RecordFormat for CsvDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::records::{ChunkError, RecordReader, decode_chunk};
+    use crate::format::records::test_support::read_rows;
     use arrow::datatypes::{Field, TimeUnit};
 
     fn schema() -> SchemaRef {
@@ -233,29 +233,7 @@ mod tests {
         errors: ParseErrors,
         chunk: usize,
     ) -> Result<(Vec<String>, Vec<BadRecord>), BadRecord> {
-        let mut decoder = CsvDecoder::new(schema(), errors);
-        let mut reader = RecordReader::new(text.as_bytes(), Framing::Csv);
-        let (mut rows, mut bad) = (Vec::new(), Vec::new());
-        while reader.fill(chunk).unwrap() > 0 {
-            match decode_chunk(&mut decoder, reader.buf(), reader.spans(), &mut bad) {
-                Ok(Some(batch)) => {
-                    for r in 0..batch.num_rows() {
-                        let mut s = String::new();
-                        super::super::write_print_row(
-                            &batch,
-                            r,
-                            riffle_common::RowKind::Insert,
-                            &mut s,
-                        );
-                        rows.push(s);
-                    }
-                }
-                Ok(None) => {}
-                Err(ChunkError::Record(b)) => return Err(b),
-                Err(ChunkError::Internal(e)) => panic!("{e}"),
-            }
-        }
-        Ok((rows, bad))
+        read_rows(&mut CsvDecoder::new(schema(), errors), text, chunk)
     }
 
     const IGNORE: ParseErrors = ParseErrors {

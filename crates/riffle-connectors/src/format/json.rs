@@ -350,7 +350,8 @@ fn kind(value: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::records::{ChunkError, RecordReader, decode_chunk};
+    use crate::format::records::decode_chunk;
+    use crate::format::records::test_support::read_rows;
     use arrow::array::AsArray;
     use arrow::datatypes::{Field, Int64Type, TimeUnit};
 
@@ -370,36 +371,12 @@ mod tests {
         ]))
     }
 
-    /// Decodes `text` in chunks of `chunk` lines: the rows as Flink's print
-    /// format would show them, and the bad records.
     fn read(
         text: &str,
         errors: ParseErrors,
         chunk: usize,
     ) -> Result<(Vec<String>, Vec<BadRecord>), BadRecord> {
-        let mut decoder = JsonDecoder::new(schema(), errors);
-        let mut reader = RecordReader::new(text.as_bytes(), Framing::Lines);
-        let (mut rows, mut bad) = (Vec::new(), Vec::new());
-        while reader.fill(chunk).unwrap() > 0 {
-            match decode_chunk(&mut decoder, reader.buf(), reader.spans(), &mut bad) {
-                Ok(Some(batch)) => {
-                    for r in 0..batch.num_rows() {
-                        let mut s = String::new();
-                        super::super::write_print_row(
-                            &batch,
-                            r,
-                            riffle_common::RowKind::Insert,
-                            &mut s,
-                        );
-                        rows.push(s);
-                    }
-                }
-                Ok(None) => {}
-                Err(ChunkError::Record(b)) => return Err(b),
-                Err(ChunkError::Internal(e)) => panic!("{e}"),
-            }
-        }
-        Ok((rows, bad))
+        read_rows(&mut JsonDecoder::new(schema(), errors), text, chunk)
     }
 
     const IGNORE: ParseErrors = ParseErrors {

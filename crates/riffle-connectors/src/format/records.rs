@@ -429,6 +429,43 @@ impl<R: Read> RecordReader<R> {
     }
 }
 
+/// What the format tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Decodes `text` in chunks of `chunk` records: the rows as Flink's
+    /// print format shows them, and the bad records.
+    pub(crate) fn read_rows(
+        format: &mut dyn RecordFormat,
+        text: &str,
+        chunk: usize,
+    ) -> Result<(Vec<String>, Vec<BadRecord>), BadRecord> {
+        let mut reader = RecordReader::new(text.as_bytes(), format.framing());
+        let (mut rows, mut bad) = (Vec::new(), Vec::new());
+        while reader.fill(chunk).unwrap() > 0 {
+            match decode_chunk(format, reader.buf(), reader.spans(), &mut bad) {
+                Ok(Some(batch)) => {
+                    for r in 0..batch.num_rows() {
+                        let mut s = String::new();
+                        super::super::write_print_row(
+                            &batch,
+                            r,
+                            riffle_common::RowKind::Insert,
+                            &mut s,
+                        );
+                        rows.push(s);
+                    }
+                }
+                Ok(None) => {}
+                Err(ChunkError::Record(b)) => return Err(b),
+                Err(ChunkError::Internal(e)) => panic!("{e}"),
+            }
+        }
+        Ok((rows, bad))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
