@@ -15,7 +15,7 @@ use riffle_common::config::{
 };
 use riffle_jobmanager::SubmitError;
 use riffle_jobmanager::job::{JobSpec, JobStatus, OnRecordedResult};
-use riffle_jobmanager::{JobManager, JobManagerOptions};
+use riffle_jobmanager::{JobManager, JobManagerOptions, JobManagerState};
 use riffle_rpc::{JobId, ResourceId};
 use riffle_taskmanager::{TaskManager, TaskManagerOptions};
 
@@ -184,6 +184,41 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
 }
 
 /// `riffle standalone-job`: a JobManager that runs exactly one job and exits with it.
+/// Keeps the REST API up after the job ended until every finished savepoint
+/// or checkpoint request has had its result fetched once (at most
+/// `rest.async.store-duration`), as Flink's dispatcher does: `stop` ends the
+/// job with its savepoint, and the client still has to learn the path.
+fn await_fetched_results(state: &JobManagerState, id: JobId, terminate: &AtomicBool) {
+    let limit = Duration::from_millis(
+        u64::try_from(state.cluster.rest_async_store_duration_ms).unwrap_or(0),
+    );
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    loop {
+        let pending = state.unfetched_results(id);
+        if pending.is_empty() || terminate.load(Ordering::Relaxed) {
+            return;
+        }
+        if started.elapsed() >= limit {
+            tracing::warn!(
+                "exiting with {} operation result(s) of job {id} never fetched: {}",
+                pending.len(),
+                pending.join(", ")
+            );
+            return;
+        }
+        if !announced {
+            tracing::info!(
+                "waiting (at most {limit:?}, rest.async.store-duration) for the result of {} \
+                 to be fetched before exiting",
+                pending.join(", ")
+            );
+            announced = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
     let terminate = termination_flag()?;
     let loaded = load_with(&args.define, |c| {
@@ -273,9 +308,13 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         match jm.state.ended(id) {
             Some(JobStatus::Finished) => {
                 tracing::info!("Job {id} finished.");
+                await_fetched_results(&jm.state, id, &terminate);
                 return Ok(ExitCode::SUCCESS);
             }
-            Some(s) => bail!("job {id} ended in state {}", s.name()),
+            Some(s) => {
+                await_fetched_results(&jm.state, id, &terminate);
+                bail!("job {id} ended in state {}", s.name())
+            }
             None if jm.state.job_status(id).is_none() => bail!("job {id} vanished"),
             None => {}
         }

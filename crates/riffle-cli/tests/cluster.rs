@@ -858,3 +858,63 @@ fn sigterm_stops_cluster_processes_cleanly() {
     let _ = job.kill();
     let _ = job.wait();
 }
+
+/// `stop` on a process that runs one job: the savepoint ends the job, and
+/// with it the process, but the client still has to fetch the savepoint's
+/// path. The process keeps its REST API until that result was fetched once
+/// (Flink's dispatcher does the same), then exits 0.
+#[test]
+fn a_standalone_job_stopped_with_a_savepoint_waits_for_its_path_to_be_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "execution.checkpointing.interval: 500 ms\nexecution.checkpointing.dir: {}\n",
+        dir.path().join("ck").display()
+    );
+    let mut cluster = Cluster::start_with(1, &extra);
+    let mut session = cluster.processes.remove(0);
+    common::signal(&session, "-TERM");
+    assert!(exit_status(&mut session).success(), "the JobManager's exit");
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
+         CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO b SELECT k FROM s;\n",
+    )
+    .unwrap();
+    let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
+    let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
+    let mut job = std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["standalone-job", "--job-file", file.to_str().unwrap()])
+        .args(["--job-id-seed", "stopped"])
+        .env("RIFFLE_PROPERTIES", &props)
+        .env_remove("RIFFLE_CONF_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = riffle_rpc::JobId::from_seed("stopped").to_string();
+    cluster.wait_for(
+        |v| v["state"] == "RUNNING" && v["vertices"][0]["status"] == "RUNNING",
+        &format!("/jobs/{id}"),
+    );
+    let target = dir.path().join("savepoints");
+    let (status, answer) = cluster.post(
+        &format!("/jobs/{id}/stop"),
+        &serde_json::json!({ "targetDirectory": target.to_str().unwrap(), "drain": false }),
+    );
+    assert_eq!(status, 202, "{answer}");
+    let trigger = answer["request-id"].as_str().unwrap().to_string();
+    cluster.wait_finished(&id);
+    // The job ended with the savepoint; nobody has fetched its result yet.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        job.try_wait().unwrap().is_none(),
+        "the process exited before the savepoint's path was fetched"
+    );
+    let result = cluster.get(&format!("/jobs/{id}/savepoints/{trigger}"));
+    assert_eq!(result["status"]["id"], "COMPLETED", "{result}");
+    let location = result["operation"]["location"].as_str().unwrap();
+    assert!(location.contains(target.to_str().unwrap()), "{location}");
+    assert!(exit_status(&mut job).success(), "the standalone job's exit");
+}

@@ -19,7 +19,7 @@ pub mod result_store;
 pub mod results;
 pub mod rpc;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,6 +93,10 @@ pub struct JobManagerState {
     pub rest_address: String,
     /// Savepoint disposals by trigger id.
     pub disposals: Mutex<BTreeMap<String, checkpoints::Operation>>,
+    /// Trigger ids whose finished result a client has fetched at least once. A
+    /// process that runs one job waits for these before it exits, so that
+    /// `stop` learns its savepoint's path even though the job ends with it.
+    fetched_results: Mutex<BTreeSet<String>>,
 }
 
 impl JobManagerState {
@@ -334,6 +338,34 @@ impl JobManagerState {
             .then_some(job.status)
     }
 
+    /// Records that a client fetched the finished result of the operation
+    /// with this trigger id.
+    pub(crate) fn result_fetched(&self, trigger_id: &str) {
+        if let Ok(mut f) = self.fetched_results.lock() {
+            f.insert(trigger_id.to_owned());
+        }
+    }
+
+    /// Trigger ids of the job's finished savepoint and checkpoint requests
+    /// whose result no client has fetched yet.
+    pub fn unfetched_results(&self, id: JobId) -> Vec<String> {
+        let Ok(c) = self.shared.cluster.lock() else {
+            return Vec::new();
+        };
+        let Some(job) = c.jobs.get(&id) else {
+            return Vec::new();
+        };
+        let Ok(fetched) = self.fetched_results.lock() else {
+            return Vec::new();
+        };
+        job.checkpoints
+            .operations
+            .iter()
+            .filter(|(t, op)| **op != checkpoints::Operation::InProgress && !fetched.contains(*t))
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     /// The status of a job, if known.
     pub fn job_status(&self, id: JobId) -> Option<JobStatus> {
         self.shared
@@ -449,6 +481,7 @@ impl JobManager {
             cluster: cluster.clone(),
             rest_address: format!("{}:{rest_port}", options.rest_bind),
             disposals: Mutex::new(BTreeMap::new()),
+            fetched_results: Mutex::new(BTreeSet::new()),
         });
         rpc::serve(rpc, Arc::clone(&shared)).map_err(|e| e.to_string())?;
         let ticker = Arc::clone(&shared);

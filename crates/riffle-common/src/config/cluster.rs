@@ -33,6 +33,8 @@ pub struct ClusterConfig {
     pub rest_bind_port: PortRange,
     /// `rest.server.max-content-length`: the largest request body, in bytes.
     pub rest_max_content_length: usize,
+    /// `rest.async.store-duration`: how long a one-job process waits for its results to be fetched.
+    pub rest_async_store_duration_ms: i64,
     /// `taskmanager.host`; `None`: detected.
     pub taskmanager_host: Option<String>,
     /// `taskmanager.bind-host`.
@@ -144,6 +146,7 @@ impl ClusterConfig {
                 .unwrap_or(PortRange::single(rest_port)),
             rest_max_content_length: usize::try_from(c.int(REST_MAX_CONTENT_LENGTH)?)
                 .unwrap_or(usize::MAX),
+            rest_async_store_duration_ms: c.ms(REST_ASYNC_STORE_DURATION)?,
             taskmanager_host: c.opt_text(TASKMANAGER_HOST)?,
             taskmanager_bind_host: c.text(TASKMANAGER_BIND_HOST)?,
             taskmanager_rpc_port: c

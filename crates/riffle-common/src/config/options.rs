@@ -160,6 +160,8 @@ crate::config_options! {
         REST_BIND_PORT = "rest.bind-port": PortRange, default None, fallback [];
         /// largest request body the REST server accepts, in bytes
         REST_MAX_CONTENT_LENGTH = "rest.server.max-content-length": Int { min: 1, max: MAX_INT }, default Some("104857600"), fallback [];
+        /// how long a one-job process waits at its end for savepoint and checkpoint results to be fetched
+        REST_ASYNC_STORE_DURATION = "rest.async.store-duration": POSITIVE_DURATION, default Some("5 min"), fallback [];
     }
 }
 

@@ -230,6 +230,9 @@ fn operation_status(state: &Shared, jobid: &str, triggerid: &str) -> ApiResult {
             "There is no operation with trigger id {triggerid} for job {jobid}"
         ))
     })?;
+    if op != Operation::InProgress {
+        state.result_fetched(triggerid);
+    }
     ok(operation_json(&op))
 }
 
