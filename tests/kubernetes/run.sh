@@ -21,9 +21,11 @@
 #                 savepoint, re-render with SAVEPOINT_PATH, the job restores it and finishes; the
 #                 output of both runs equals an undisturbed run's
 #   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
-#                 (--dry-run=server) and kubernetes-validate 1.33; install (session mode) + a job,
-#                 upgrade with a changed riffleConfiguration rolls the pods, uninstall leaves nothing;
-#                 install in application mode -> the Job completes, uninstall
+#                 (--dry-run=server) and kubernetes-validate 1.33; install in session mode with the
+#                 chart's PVC: a job listed by `flink list -a`, a TaskManager pod deleted under the
+#                 exactly-once sink; upgrade with a changed riffleConfiguration rolls the pods;
+#                 uninstall leaves nothing; install in application mode on S3 (Secret by reference):
+#                 the JobManager pod deleted mid-run, the job resumes, the Job completes, output equal
 #
 # The test bed runs pods with host networking; the differences from a real cluster are values
 # applied by the overlay functions below (tb_* and the Helm values file testbed-values.yaml) and
@@ -432,36 +434,42 @@ scenario_session() {
     say "session: the containers' riffle processes (uid, role, RSS):"
     container_processes_ok
     t="$(now)"
-    flink_list_all "$m" "$job"
+    flink_list_all session "$m" "$job"
     timing "session: flink list -a (the real flink CLI)" "$(since "$t")"
 
-    # The exactly-once filesystem sink through a TaskManager pod deletion.
-    render_job windowed_count.sql "$WORK/session-job.sql" /opt/riffle/state/out-session 8000
-    out="$("$RIFFLE" run -m "$m" -d "$WORK/session-job.sql" 2>&1)" || fail "riffle run -m -d failed: $out"
+    tm_pod_deleted_mid_job session "$ns" "$m" riffle-taskmanager component=taskmanager out-session "$state"
+    drop_namespace "$ns"
+}
+
+# A checkpointed job with the exactly-once filesystem sink (submitted with `riffle run -m -d`)
+# through `kubectl delete pod` of a TaskManager: the job restarts, the Deployment replaces the
+# pod, and the committed output equals an undisturbed embedded run's.
+tm_pod_deleted_mid_job() { # LABEL NAMESPACE M TM-DEPLOYMENT TM-SELECTOR OUT-DIR STATE-DIR (the volume at /opt/riffle/state)
+    local what="$1" ns="$2" m="$3" deployment="$4" selector="$5" out_dir="$6" state="$7"
+    local out job t t_kill victim restarts
+    render_job windowed_count.sql "$WORK/$what-job.sql" "/opt/riffle/state/$out_dir" 8000
+    out="$("$RIFFLE" run -m "$m" -d "$WORK/$what-job.sql" 2>&1)" || fail "riffle run -m -d failed: $out"
     job="$(awk '/JobID/ { print $NF }' <<<"$out")"
     [[ ${#job} == 32 ]] || fail "no job id in the output of riffle run -m -d: $out"
     t="$(now)"
     wait_until "job $job RUNNING" 60 job_in_state "$m" "$job" RUNNING
     wait_until "a completed checkpoint of job $job" 60 has_checkpoint "$m" "$job"
-    local victim
-    victim="$(pods_of "$ns" component=taskmanager | head -n 1)"
-    local t_kill
+    victim="$(pods_of "$ns" "$selector" | head -n 1)"
+    [[ -n "$victim" ]] || fail "no TaskManager pod matches $selector"
     t_kill="$(now)"
     kubectl delete pod -n "$ns" "$victim" --wait=false >/dev/null
-    say "session: deleted TaskManager pod $victim $(since "$t") s after the job started, after $(completed_checkpoints "$m" "$job") checkpoint(s)"
+    say "$what: deleted TaskManager pod $victim $(since "$t") s after the job started, after $(completed_checkpoints "$m" "$job") checkpoint(s)"
     wait_until "job $job to restart" 60 job_restarted "$m" "$job"
     wait_until "job $job RUNNING again" 120 job_in_state "$m" "$job" RUNNING
-    timing "session: TaskManager pod deleted -> job RUNNING again" "$(since "$t_kill")"
+    timing "$what: TaskManager pod deleted -> job RUNNING again" "$(since "$t_kill")"
     wait_finished "$m" "$job" 180
-    timing "session: checkpointed job start -> FINISHED (with the pod deletion)" "$(since "$t")"
-    local restarts
+    timing "$what: checkpointed job start -> FINISHED (with the pod deletion)" "$(since "$t")"
     restarts="$(num_restarts "$m" "$job")"
     ((restarts >= 1)) || fail "job $job finished without a restart (numRestarts $restarts): the pod deletion did not hit it"
-    [[ "$(kubectl get deployment -n "$ns" riffle-taskmanager -o jsonpath='{.status.readyReplicas}')" == 2 ]] ||
-        fail "the TaskManager Deployment did not get back to 2 ready replicas"
-    say "session: job $job restarted $restarts time(s), the Deployment replaced the pod"
-    same_output session "$state/out-session"
-    drop_namespace "$ns"
+    wait_until "the TaskManager Deployment back to 2 ready replicas" 60 \
+        sh -c "[ \"\$(kubectl get deployment -n $ns $deployment -o jsonpath='{.status.readyReplicas}')\" = 2 ]"
+    say "$what: job $job restarted $restarts time(s), the Deployment replaced the pod"
+    same_output "$what" "$state/$out_dir"
 }
 
 # An S3 server (s3s-fs, SigV4-checking) on 127.0.0.1 for the S3 storage variant; the bucket
@@ -478,14 +486,42 @@ start_s3() { # ROOT PORT ACCESS-KEY SECRET-KEY
     wait_until "s3s-fs on 127.0.0.1:$2" 30 sh -c "curl -s -o /dev/null http://127.0.0.1:$2/"
 }
 
+stop_s3() {
+    [[ -n "$S3_PID" ]] || return 0
+    kill "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=""
+}
+
 job_restored() { # M JOB: the job's checkpoint statistics name the snapshot it was restored from
     rest_q "$1" "/v1/jobs/$2/checkpoints" | jq -e '.latest.restored.external_path // empty' >/dev/null 2>&1
 }
 
 k8s_job_succeeded() { [[ "$(kubectl get job -n "$1" "$2" -o jsonpath='{.status.succeeded}' 2>/dev/null)" == 1 ]]; }
 
+# Deletes the JobManager pod of an application cluster mid-run: the Kubernetes Job makes a new
+# pod, which resumes the same job id from its latest checkpoint; then the Job completes.
+jm_pod_deleted_mid_job() { # LABEL NAMESPACE M JOB-ID K8S-JOB JM-SELECTOR
+    local what="$1" ns="$2" m="$3" job="$4" k8s_job="$5" selector="$6"
+    local victim checkpoints t_kill restored
+    wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
+    victim="$(pods_of "$ns" "$selector")"
+    [[ -n "$victim" && "$victim" != *$'\n'* ]] || fail "not one JobManager pod matches $selector: '$victim'"
+    checkpoints="$(completed_checkpoints "$m" "$job")"
+    t_kill="$(now)"
+    kubectl delete pod -n "$ns" "$victim" --wait=false >/dev/null
+    say "$what: deleted JobManager pod $victim after $checkpoints checkpoint(s)"
+    wait_until "a new JobManager pod" 60 sh -c "[ -n \"\$(kubectl get pods -n $ns -l $selector -o name | grep -v $victim)\" ]"
+    wait_until "job $job resumed from its checkpoint by the new JobManager" 120 job_restored "$m" "$job"
+    timing "$what: JobManager pod deleted -> job restored and running" "$(since "$t_kill")"
+    restored="$(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -c '.latest.restored | {id, is_savepoint, external_path}')"
+    say "$what: the new JobManager restored job $job from $restored"
+    [[ "$(jq -r .is_savepoint <<<"$restored")" == false ]] || fail "job $job was restored from a savepoint, not its own checkpoint: $restored"
+    wait_until "the Kubernetes Job $k8s_job to complete" 180 k8s_job_succeeded "$ns" "$k8s_job"
+}
+
 scenario_application() {
-    local ns=riffle-app t t_apply t_kill
+    local ns=riffle-app t_apply
     local rest rpc metrics s3port m ak sk
     rest="$(free_port)" rpc="$(free_port)" metrics="$(free_port)" s3port="$(free_port)"
     m="127.0.0.1:$rest"
@@ -527,31 +563,13 @@ scenario_application() {
     listed="$("$RIFFLE" list -r -m "$m" 2>&1)" || fail "riffle list -r -m $m failed: $listed"
     grep -q " : $job : .*(RUNNING)" <<<"$listed" || fail "riffle list -r does not show job $job RUNNING: $listed"
 
-    # Delete the JobManager pod mid-run: the Job makes a new pod, which resumes the same job id
-    # from its latest checkpoint in S3.
-    wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
-    local victim checkpoints
-    victim="$(pods_of "$ns" component=jobmanager)"
-    checkpoints="$(completed_checkpoints "$m" "$job")"
-    t_kill="$(now)"
-    kubectl delete pod -n "$ns" "$victim" --wait=false >/dev/null
-    say "application: deleted JobManager pod $victim after $checkpoints checkpoint(s)"
-    wait_until "a new JobManager pod" 60 sh -c "[ -n \"\$(kubectl get pods -n $ns -l component=jobmanager -o name | grep -v $victim)\" ]"
-    wait_until "job $job resumed from its checkpoint by the new JobManager" 120 job_restored "$m" "$job"
-    timing "application: JobManager pod deleted -> job restored and running" "$(since "$t_kill")"
-    local restored
-    restored="$(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -c '.latest.restored | {id, is_savepoint, external_path}')"
-    say "application: the new JobManager restored job $job from $restored"
-    [[ "$(jq -r .is_savepoint <<<"$restored")" == false ]] || fail "job $job was restored from a savepoint, not its own checkpoint: $restored"
-    wait_until "the Kubernetes Job riffle-jobmanager to complete" 180 k8s_job_succeeded "$ns" riffle-jobmanager
+    jm_pod_deleted_mid_job application "$ns" "$m" "$job" riffle-jobmanager component=jobmanager
     timing "application: apply -> Kubernetes Job complete (with the pod deletion)" "$(since "$t_apply")"
     [[ -f "$s3root/riffle-state/checkpoints/job-result-store/$job.json" ]] ||
         fail "the job result store in S3 has no entry for job $job (s3://riffle-state/checkpoints/job-result-store/)"
     same_output application "$s3root/riffle-state/out-app"
     drop_namespace "$ns"
-    kill "$S3_PID" 2>/dev/null || true
-    wait "$S3_PID" 2>/dev/null || true
-    S3_PID=""
+    stop_s3
 }
 
 k8s_job_gone() { ! kubectl get job -n "$1" "$2" >/dev/null 2>&1; }
@@ -705,9 +723,13 @@ scenario_helm() {
     riffle_reads_config helm-application-s3 "$WORK/helm-configmap.yaml"
     timing "helm: lint, template + validation (1.20 server, 1.33 schemas)" "$(since "$t")"
 
-    # Install the session cluster with the test-bed values.
+    # Install the session cluster with the test-bed values and checkpoints on a claim the chart
+    # creates (bound here to a hostPath volume made for it).
+    local state="$WORK/helm-state"
+    tb_state_volume riffle-helm-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
     local values=(-f "$HERE/testbed-values.yaml" --set "ports.rest=$rest,ports.rpc=$rpc"
-        --set "jobManager.readinessProbe.httpGet.port=$rest,jobManager.livenessProbe.httpGet.port=$rest")
+        --set "jobManager.readinessProbe.httpGet.port=$rest,jobManager.livenessProbe.httpGet.port=$rest"
+        --set "checkpointStorage.type=pvc,checkpointStorage.pvc.create=true")
     t="$(now)"
     helm install riffle "$CHART" -n "$ns" "${values[@]}" --wait --timeout 120s >"$WORK/helm-install.log" 2>&1 ||
         { cat "$WORK/helm-install.log" >&2; fail "helm install failed"; }
@@ -719,9 +741,12 @@ scenario_helm() {
     job="$(awk '/JobID/ { print $NF }' <<<"$out")"
     job_in_state "$m" "$job" FINISHED || fail "job $job is $(job_state "$m" "$job"), not FINISHED"
     say "helm: job $job FINISHED on the chart's session cluster"
+    flink_list_all helm "$m" "$job"
     local slots
     slots="$(rest_q "$m" /v1/taskmanagers | jq -r '[.taskmanagers[].slotsNumber] | unique | join(",")')"
     [[ "$slots" == 2 ]] || fail "TaskManagers have $slots slots, not 2"
+    tm_pod_deleted_mid_job helm-session "$ns" "$m" riffle-taskmanager \
+        app.kubernetes.io/instance=riffle,app.kubernetes.io/component=taskmanager out-helm "$state"
 
     # A configuration change rolls every pod (checksum/config) and reaches the new ones.
     local before after sum_before sum_after
@@ -758,17 +783,37 @@ scenario_helm() {
     [[ -z "$releases" ]] || fail "helm still lists a release in $ns: $releases"
     timing "helm: uninstall --wait -> nothing left" "$(since "$t")"
 
-    # Application mode: the chart's JobManager Job runs the SQL of application.jobSql and completes.
-    rest="$(free_port)" rpc="$(free_port)"
+    # Application mode with checkpoints in S3 (credentials from a Secret by reference): the
+    # chart's JobManager Job runs application.jobSql; its pod is deleted mid-run, the new pod
+    # resumes the job from its latest checkpoint, the Job completes, the output is exact.
+    local s3port s3root="$WORK/helm-s3" ak sk
+    rest="$(free_port)" rpc="$(free_port)" s3port="$(free_port)"
     m="127.0.0.1:$rest"
+    ak="riffle-$RANDOM$RANDOM" sk="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+    start_s3 "$s3root" "$s3port" "$ak" "$sk"
+    kubectl create secret generic riffle-s3-credentials -n "$ns" \
+        --from-literal=access-key="$ak" --from-literal=secret-key="$sk" >/dev/null
+    render_job windowed_count.sql "$WORK/helm-app-job.sql" s3://riffle-state/out-helm-app 8000
     values=(-f "$HERE/testbed-values.yaml" --set "mode=application,ports.rest=$rest,ports.rpc=$rpc"
         --set "jobManager.readinessProbe.httpGet.port=$rest,jobManager.livenessProbe.httpGet.port=$rest"
-        --set-file "application.jobSql=$HERE/jobs/bounded.sql")
+        --set "checkpointStorage.type=s3,checkpointStorage.s3.bucket=riffle-state"
+        --set "checkpointStorage.s3.endpoint=http://127.0.0.1:$s3port,checkpointStorage.s3.pathStyleAccess=true"
+        --set "checkpointStorage.s3.credentialsSecret.name=riffle-s3-credentials"
+        --set-file "application.jobSql=$WORK/helm-app-job.sql")
     t="$(now)"
-    helm install riffle-app "$CHART" -n "$ns" "${values[@]}" --wait --wait-for-jobs --timeout 120s \
+    helm install riffle-app "$CHART" -n "$ns" "${values[@]}" --timeout 120s \
         >"$WORK/helm-install-app.log" 2>&1 || { cat "$WORK/helm-install-app.log" >&2; fail "helm install (application mode) failed"; }
-    k8s_job_succeeded "$ns" riffle-app-jobmanager || fail "the chart's JobManager Job did not complete"
-    timing "helm: install --wait --wait-for-jobs (application mode) -> Job complete" "$(since "$t")"
+    wait_until "the chart's application job RUNNING" 120 first_job_running "$m"
+    job="$(only_job "$m")"
+    timing "helm: install (application mode) -> job RUNNING" "$(since "$t")"
+    jm_pod_deleted_mid_job helm-application "$ns" "$m" "$job" riffle-app-jobmanager \
+        app.kubernetes.io/instance=riffle-app,app.kubernetes.io/component=jobmanager
+    timing "helm: install (application mode) -> Job complete (with the pod deletion)" "$(since "$t")"
+    [[ -f "$s3root/riffle-state/riffle/checkpoints/job-result-store/$job.json" ]] ||
+        fail "the job result store in S3 has no entry for job $job (s3://riffle-state/riffle/checkpoints/job-result-store/)"
+    same_output helm-application "$s3root/riffle-state/out-helm-app"
+    stop_s3
+    kubectl delete secret -n "$ns" riffle-s3-credentials >/dev/null
     helm uninstall riffle-app -n "$ns" --wait --timeout 120s >"$WORK/helm-uninstall-app.log" 2>&1 ||
         { cat "$WORK/helm-uninstall-app.log" >&2; fail "helm uninstall (application mode) failed"; }
     wait_until "every pod of the application release gone" 60 pod_count_is "$ns" app.kubernetes.io/instance=riffle-app 0
@@ -804,13 +849,13 @@ container_processes_ok() {
 }
 
 # The real `flink` CLI (apache-flink 2.3.0, the venv of the flink-cli tier) lists the job.
-flink_list_all() {
-    local m="$1" job="$2" py flink_home out
+flink_list_all() { # LABEL M JOB
+    local what="$1" m="$2" job="$3" py flink_home out
     py="$("$ROOT/tests/differential/setup_flink.sh" 2>/dev/null | tail -n 1)" || fail "tests/differential/setup_flink.sh failed"
     flink_home="$("$py" -c 'import os, pyflink; print(pyflink.__path__[0])')"
     out="$(FLINK_HOME="$flink_home" "$flink_home/bin/flink" list -a -m "$m" 2>&1)" || fail "flink list -a -m $m failed: $out"
     grep -q " : $job : .*(FINISHED)" <<<"$out" || fail "flink list -a does not show job $job FINISHED: $out"
-    say "session: flink list -a -m $m (apache-flink 2.3.0) shows $job FINISHED"
+    say "$what: flink list -a -m $m (apache-flink 2.3.0) shows $job FINISHED"
 }
 
 main() {
