@@ -918,3 +918,46 @@ fn a_standalone_job_stopped_with_a_savepoint_waits_for_its_path_to_be_fetched() 
     assert!(location.contains(target.to_str().unwrap()), "{location}");
     assert!(exit_status(&mut job).success(), "the standalone job's exit");
 }
+
+/// A TaskManager's readiness (`GET /readyz` on its metrics port, what the
+/// Kubernetes readinessProbe asks): ready while registered at the
+/// JobManager, not ready while the JobManager is gone, ready again once a
+/// JobManager takes it back.
+#[test]
+fn a_taskmanager_is_ready_while_registered() {
+    let mut cluster = Cluster::start(1);
+    let readyz = |cluster: &Cluster| {
+        let url = format!("http://127.0.0.1:{}/readyz", cluster.metrics_ports[1]);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut r = agent.get(&url).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let wait_for_status = |cluster: &Cluster, want: u16| {
+        let start = std::time::Instant::now();
+        loop {
+            let (status, body) = readyz(cluster);
+            if status == want {
+                return body;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "readyz stayed {status}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let body = wait_for_status(&cluster, 200);
+    assert!(body.starts_with("registered at the JobManager"), "{body}");
+    let mut jm = cluster.processes.remove(0);
+    jm.kill().unwrap();
+    jm.wait().unwrap();
+    let body = wait_for_status(&cluster, 503);
+    assert!(body.contains("not registered"), "{body}");
+    // The metrics themselves stay served on the same port.
+    assert!(cluster.scrape(1).contains("flink_taskmanager_"));
+    cluster.spawn("jobmanager");
+    wait_for_status(&cluster, 200);
+}

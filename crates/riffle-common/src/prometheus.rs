@@ -156,10 +156,24 @@ pub fn add_process(e: &mut Exposition, scope: &str, labels: &[(&str, &str)], cpu
 /// Produces the exposition for one scrape.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Whether the process is ready for work: `Ok` with a line saying why, or
+/// `Err` with what it waits for.
+pub type Readiness = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// The path of the readiness check, for a Kubernetes `readinessProbe`.
+pub const READY_PATH: &str = "/readyz";
+
 /// Binds the first free port of `ports` on `bind` and serves `GET /metrics`
 /// (any path answers, as Flink's reporter does) from a background thread.
+/// With `ready`, `GET /readyz` answers 200 or 503 from it instead: the
+/// port a pod already exposes for scraping doubles as its readiness probe.
 /// Returns the bound port.
-pub fn serve(bind: &str, ports: &PortRange, render: Render) -> std::io::Result<u16> {
+pub fn serve(
+    bind: &str,
+    ports: &PortRange,
+    render: Render,
+    ready: Option<Readiness>,
+) -> std::io::Result<u16> {
     let mut last_error = None;
     for port in ports.ports() {
         match TcpListener::bind((bind, port)) {
@@ -170,7 +184,7 @@ pub fn serve(bind: &str, ports: &PortRange, render: Render) -> std::io::Result<u
                     .spawn(move || {
                         for stream in listener.incoming().flatten() {
                             // A scraper that hangs up early is its own problem.
-                            let _ = answer(stream, &render);
+                            let _ = answer(stream, &render, ready.as_ref());
                         }
                     })?;
                 return Ok(bound);
@@ -181,7 +195,7 @@ pub fn serve(bind: &str, ports: &PortRange, render: Render) -> std::io::Result<u
     Err(last_error.unwrap_or_else(|| std::io::Error::other("empty port range")))
 }
 
-fn answer(stream: TcpStream, render: &Render) -> std::io::Result<()> {
+fn answer(stream: TcpStream, render: &Render, ready: Option<&Readiness>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -196,19 +210,29 @@ fn answer(stream: TcpStream, render: &Render) -> std::io::Result<()> {
         }
     }
     let mut stream = stream;
-    let method = request_line.split_whitespace().next().unwrap_or("");
-    let (status, content_type, body) = match method {
-        "GET" => (
+    let mut words = request_line.split_whitespace();
+    let method = words.next().unwrap_or("");
+    let path = words.next().unwrap_or("/");
+    let (status, content_type, body) = match (method, ready) {
+        ("GET", Some(ready)) if path == READY_PATH => match ready() {
+            Ok(why) => ("200 OK", "text/plain; charset=utf-8", format!("{why}\n")),
+            Err(why) => (
+                "503 Service Unavailable",
+                "text/plain; charset=utf-8",
+                format!("{why}\n"),
+            ),
+        },
+        ("GET", _) => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
             render(),
         ),
-        "HEAD" => (
+        ("HEAD", _) => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
             String::new(),
         ),
-        _ => (
+        (_, _) => (
             "405 Method Not Allowed",
             "text/plain; charset=utf-8",
             "only GET is served here\n".to_string(),
@@ -258,16 +282,44 @@ mod tests {
     #[test]
     fn the_endpoint_answers_get() {
         let render: Render = Arc::new(|| "# HELP m M.\n# TYPE m gauge\nm 1\n".to_string());
-        let port = serve("127.0.0.1", &PortRange::single(0), render).unwrap();
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
+        let port = serve("127.0.0.1", &PortRange::single(0), render, None).unwrap();
+        let text = get(port, "/metrics");
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(
             text.ends_with("\r\n\r\n# HELP m M.\n# TYPE m gauge\nm 1\n"),
             "{text}"
         );
+        // Without a readiness check, /readyz is one more path for the metrics.
+        assert!(get(port, READY_PATH).ends_with("m 1\n"));
+    }
+
+    #[test]
+    fn readyz_answers_from_the_check() {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f = Arc::clone(&flag);
+        let ready: Readiness = Arc::new(move || {
+            if f.load(std::sync::atomic::Ordering::Relaxed) {
+                Ok("registered".into())
+            } else {
+                Err("not registered yet".into())
+            }
+        });
+        let render: Render = Arc::new(|| "m 1\n".to_string());
+        let port = serve("127.0.0.1", &PortRange::single(0), render, Some(ready)).unwrap();
+        let text = get(port, READY_PATH);
+        assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+        assert!(text.ends_with("\r\n\r\nnot registered yet\n"), "{text}");
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        let text = get(port, READY_PATH);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(get(port, "/metrics").ends_with("m 1\n"));
+    }
+
+    fn get(port: u16, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
     }
 }

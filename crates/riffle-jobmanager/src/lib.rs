@@ -431,7 +431,7 @@ fn serve_metrics(bind: &str, ports: &PortRange, host: String, shared: &Arc<Share
             .map(|c| metrics::render(&c, &host, now_ms(), &cpu))
             .unwrap_or_default()
     });
-    match riffle_common::prometheus::serve(bind, ports, render) {
+    match riffle_common::prometheus::serve(bind, ports, render, None) {
         Ok(port) => Some(port),
         Err(e) => {
             tracing::warn!(ports = %ports, error = %e, "cannot start the Prometheus endpoint (metrics.reporter.prom.port)");

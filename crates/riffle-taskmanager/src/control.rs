@@ -19,7 +19,7 @@ use riffle_rpc::control::{
 
 use riffle_common::config::PortRange;
 use riffle_common::process::CpuMeter;
-use riffle_common::prometheus::{self, Render};
+use riffle_common::prometheus::{self, Readiness, Render};
 
 use crate::attempts::{AttemptObserver, Attempts, Reporter, deploy};
 use crate::{hardware, metrics};
@@ -62,6 +62,8 @@ pub struct TaskManager {
     /// The current connection to the JobManager, closed by
     /// [`TaskManager::shutdown`] to wake the control loop's read at once.
     connection: Mutex<Option<TcpStream>>,
+    /// Registered at the JobManager now: the readiness check's answer.
+    registered: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for TaskManager {
@@ -124,17 +126,31 @@ fn local_host_name() -> String {
 
 /// Starts the Prometheus endpoint; a port that cannot be bound is logged
 /// and the TaskManager runs without one, as Flink's reporter does.
+/// `GET /readyz` on the same port answers whether the TaskManager is
+/// registered at the JobManager (its Kubernetes readiness).
 fn serve_metrics(
     o: &TaskManagerOptions,
     ports: &PortRange,
     attempts: &Arc<Attempts>,
+    registered: &Arc<AtomicBool>,
 ) -> Option<u16> {
     let host = o.host.clone().unwrap_or_else(local_host_name);
     let tm_id = o.resource_id.to_string();
     let attempts = Arc::clone(attempts);
     let cpu = CpuMeter::default();
     let render: Render = Arc::new(move || metrics::render(&host, &tm_id, &attempts.tasks(), &cpu));
-    match prometheus::serve(&o.bind_host, ports, render) {
+    let (registered, jobmanager) = (Arc::clone(registered), o.jobmanager.clone());
+    let ready: Readiness = Arc::new(move || {
+        if registered.load(Ordering::Relaxed) {
+            Ok(format!("registered at the JobManager {jobmanager}"))
+        } else {
+            Err(format!(
+                "not registered at the JobManager {jobmanager} (jobmanager.rpc.address, \
+                 jobmanager.rpc.port)"
+            ))
+        }
+    });
+    match prometheus::serve(&o.bind_host, ports, render, Some(ready)) {
         Ok(port) => {
             tracing::info!(port, "Prometheus endpoint started");
             Some(port)
@@ -164,8 +180,9 @@ impl TaskManager {
         let attempts = Arc::new(Attempts::default());
         riffle_rpc::net::serve(listener, Arc::clone(&attempts) as _)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let registered = Arc::new(AtomicBool::new(false));
         let metrics_port = match &options.metrics_ports {
-            Some(ports) => serve_metrics(&options, ports, &attempts),
+            Some(ports) => serve_metrics(&options, ports, &attempts, &registered),
             None => None,
         };
         let stop = Arc::new(AtomicBool::new(false));
@@ -186,6 +203,7 @@ impl TaskManager {
             stop,
             control: Mutex::new(None),
             connection: Mutex::new(None),
+            registered,
         });
         let me = Arc::clone(&tm);
         let control = std::thread::Builder::new()
@@ -247,7 +265,9 @@ impl TaskManager {
         let mut pause = Duration::from_millis(25);
         while !self.stop.load(Ordering::Relaxed) {
             let began = Instant::now();
-            match self.session() {
+            let ended = self.session();
+            self.registered.store(false, Ordering::Relaxed);
+            match ended {
                 Ok(()) => announced_failure = false,
                 Err(e) => {
                     // A session that lasted was a registration that broke: retry quickly.
@@ -372,6 +392,7 @@ impl TaskManager {
             match msg {
                 ToTaskManager::Registered { jobmanager_id, .. } => {
                     registered = true;
+                    self.registered.store(true, Ordering::Relaxed);
                     tracing::info!(%jobmanager_id, "registered at the JobManager");
                 }
                 ToTaskManager::Refused { reason } => {
