@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Kubernetes tier: Riffle's deployment files on a real single-node Kubernetes 1.20.
 #
-#   tests/kubernetes/run.sh [SCENARIO...]      default: static session application job-cluster helm
+#   tests/kubernetes/run.sh [SCENARIO...]      default: static session application job-cluster ha helm
 #
 # Brings the test bed up (tests/kubernetes/testbed.sh; a test bed that cannot start is a failure,
 # never a skip), builds the image from the riffle binary and loads it, runs the scenarios, and
@@ -20,6 +20,10 @@
 #   job-cluster   deploy/kubernetes/job-cluster templates rendered with envsubst: stop with a
 #                 savepoint, re-render with SAVEPOINT_PATH, the job restores it and finishes; the
 #                 output of both runs equals an undisturbed run's
+#   ha            deploy/kubernetes/high-availability on the session cluster + PVC variant: two
+#                 JobManagers under a Lease; the leader's pod deleted (Lease released) and then the
+#                 new leader SIGKILLed (Lease expires): each time the other takes over and the job
+#                 resumes from its latest checkpoint; output equal; RBAC allows only what HA needs
 #   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
 #                 (--dry-run=server) and kubernetes-validate 1.33; install in session mode with the
 #                 chart's PVC: a job listed by `flink list -a`, a TaskManager pod deleted under the
@@ -354,6 +358,10 @@ scenario_static() {
             patched "$DEPLOY/$f.yaml" "$DEPLOY/checkpoint-storage/$v/taskmanager-patch.yaml" >"$dir/$v-$f.yaml"
         done
     done
+    # High availability: its RBAC, and the session JobManager with the PVC variant and HA.
+    cp "$DEPLOY/high-availability/ha-rbac.yaml" "$dir/"
+    patched "$DEPLOY/jobmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/jobmanager-patch.yaml" \
+        "$DEPLOY/high-availability/jobmanager-patch.yaml" >"$dir/ha-jobmanager-session-deployment.yaml"
     for f in "$DEPLOY"/job-cluster/*.yaml.template; do
         v="job-cluster-${f##*/}"
         JOB_NAME=wordcount JOB_ID_SEED=wordcount PARALLELISM=2 SAVEPOINT_PATH=file:///opt/riffle/state/sp \
@@ -655,6 +663,154 @@ scenario_job_cluster() {
     drop_namespace "$ns"
 }
 
+# The apiserver as a pod on the host network reaches it: 127.0.0.1:<port> (there is no kube-proxy
+# to route the kubernetes Service's address).
+tb_ha_jobmanager() {
+    local server port
+    server="$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')"
+    port="${server##*:}"
+    cat <<EOF
+spec:
+  template:
+    spec:
+      containers:
+      - name: jobmanager
+        env:
+        - name: KUBERNETES_SERVICE_HOST
+          value: "127.0.0.1"
+        - name: KUBERNETES_SERVICE_PORT
+          value: "$port"
+EOF
+}
+
+pod_process() { # POD: the pid of the riffle process that pod runs (its POD_NAME variable)
+    local pid
+    for pid in $(pgrep -x riffle); do
+        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "POD_NAME=$1" && { echo "$pid"; return 0; }
+    done
+    return 1
+}
+
+ha_leader() { # NAMESPACE: the Lease's holder
+    kubectl get lease -n "$1" riffle-cluster-leader -o jsonpath='{.spec.holderIdentity}' 2>/dev/null
+}
+ha_leader_is_not() { local h; h="$(ha_leader "$1")"; [[ -n "$h" && "$h" != "$2" ]]; }
+job_restored_from_at_least() { # M JOB CHECKPOINT-ID
+    local id
+    id="$(rest_q "$1" "/v1/jobs/$2/checkpoints" | jq -r '.latest.restored.id // 0' 2>/dev/null)"
+    ((${id:-0} >= $3))
+}
+
+scenario_ha() {
+    local ns=riffle-ha t_apply
+    local rest rpc m
+    rest="$(free_port)" rpc="$(free_port)"
+    m="127.0.0.1:$rest"
+    local state="$WORK/ha-state" p="$WORK/ha-patches"
+    mkdir -p "$p"
+    new_namespace "$ns"
+    # Leader-election timings short enough for a test (Flink's defaults: 15 s, 15 s, 5 s).
+    tb_jobmanager "$rest" "$rpc" 29380-29389 \
+        "high-availability.kubernetes.leader-election.lease-duration: 4 s" \
+        "high-availability.kubernetes.leader-election.renew-deadline: 3 s" \
+        "high-availability.kubernetes.leader-election.retry-period: 1 s" >"$p/jobmanager.yaml"
+    tb_ha_jobmanager >"$p/jobmanager-ha.yaml"
+    tb_taskmanager "$rpc" 29390-29399 >"$p/taskmanager.yaml"
+    tb_state_volume riffle-ha-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
+
+    t_apply="$(now)"
+    {
+        cat "$DEPLOY/serviceaccount.yaml"
+        echo ---
+        cat "$DEPLOY/high-availability/ha-rbac.yaml"
+        echo ---
+        cat "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml"
+        echo ---
+        cat "$DEPLOY/checkpoint-storage/pvc/flink-configuration-configmap.yaml"
+        echo ---
+        cat "$DEPLOY/jobmanager-service.yaml"
+        echo ---
+        patched "$DEPLOY/jobmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/jobmanager-patch.yaml" \
+            "$p/jobmanager.yaml" "$DEPLOY/high-availability/jobmanager-patch.yaml" "$p/jobmanager-ha.yaml"
+        echo ---
+        patched "$DEPLOY/taskmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/taskmanager-patch.yaml" "$p/taskmanager.yaml"
+    } >"$WORK/ha.yaml"
+    kubectl apply -n "$ns" -f "$WORK/ha.yaml" >/dev/null || fail "kubectl apply of the HA session cluster failed"
+    wait_until "a leader with 2 TaskManagers" 120 taskmanagers_registered "$m" 2
+    timing "ha: apply -> a JobManager leads, 2 TaskManagers registered" "$(since "$t_apply")"
+    local leader first_leader
+    leader="$(ha_leader "$ns")"
+    [[ -n "$leader" ]] || fail "no Lease holder"
+    first_leader="$leader"
+    wait_until "2 JobManager pods running" 60 sh -c "[ \"\$(kubectl get pods -n $ns -l component=jobmanager --field-selector=status.phase=Running -o name | wc -l)\" = 2 ]"
+    say "ha: JobManager $leader leads; the other pod stands by"
+
+    # RBAC: the JobManagers' account may do what HA needs and nothing else.
+    local sa="system:serviceaccount:$ns:riffle-jobmanager" verb
+    for verb in "update leases.coordination.k8s.io" "create configmaps" "update configmaps"; do
+        # shellcheck disable=SC2086 # verb and resource as two words
+        [[ "$(kubectl auth can-i -n "$ns" --as="$sa" $verb)" == yes ]] || fail "the HA Role does not allow: $verb"
+    done
+    for verb in "delete configmaps" "list pods" "create pods" "get secrets"; do
+        # shellcheck disable=SC2086
+        [[ "$(kubectl auth can-i -n "$ns" --as="$sa" $verb 2>/dev/null || true)" == no ]] || fail "the HA Role allows more than it needs: $verb"
+    done
+    [[ "$(kubectl auth can-i -n default --as="$sa" update leases.coordination.k8s.io 2>/dev/null || true)" == no ]] ||
+        fail "the HA Role reaches beyond its namespace"
+    say "ha: the riffle-jobmanager account may update Leases and ConfigMaps here, and may not delete ConfigMaps, touch pods or secrets, or act in another namespace"
+
+    render_job windowed_count.sql "$WORK/ha-job.sql" /opt/riffle/state/out-ha 2500
+    local out job
+    out="$("$RIFFLE" run -m "$m" -d "$WORK/ha-job.sql" 2>&1)" || fail "riffle run -m -d failed: $out"
+    job="$(awk '/JobID/ { print $NF }' <<<"$out")"
+    [[ ${#job} == 32 ]] || fail "no job id in the output of riffle run -m -d: $out"
+    wait_until "job $job RUNNING" 60 job_in_state "$m" "$job" RUNNING
+    wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
+    [[ -n "$(kubectl get cm -n "$ns" riffle-cluster-config-map -o jsonpath="{.data.jobGraph-$job}")" ]] ||
+        fail "the HA ConfigMap does not point at job $job"
+    kubectl get cm -n "$ns" -l configmap-type=high-availability,app=riffle -o name | grep -q riffle-cluster-config-map ||
+        fail "the HA ConfigMap lacks Flink's labels"
+
+    # 1. The leader's pod is deleted (SIGTERM: it releases the Lease).
+    local pod="${leader%-*}" t_kill
+    t_kill="$(now)"
+    kubectl delete pod -n "$ns" "$pod" --wait=false >/dev/null
+    say "ha: deleted the leader's pod $pod after $(completed_checkpoints "$m" "$job") checkpoint(s)"
+    wait_until "another JobManager to hold the Lease" 60 ha_leader_is_not "$ns" "$leader"
+    timing "ha: leader pod deleted -> Lease taken over" "$(since "$t_kill")"
+    leader="$(ha_leader "$ns")"
+    wait_until "job $job recovered by the new leader" 60 job_restored_from_at_least "$m" "$job" 1
+    wait_until "job $job RUNNING again" 60 job_in_state "$m" "$job" RUNNING
+    timing "ha: leader pod deleted -> job RUNNING on the new leader" "$(since "$t_kill")"
+    say "ha: $leader leads now and runs job $job from $(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -c '.latest.restored | {id, external_path}')"
+
+    # 2. The new leader's process is killed (SIGKILL, as a crash or the OOM killer): it releases
+    # nothing, so the standby waits for the Lease to expire.
+    wait_until "a checkpoint of job $job under the new leader" 60 checkpoints_at_least "$m" "$job" 1
+    local last_checkpoint victim_pid
+    last_checkpoint="$(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -r '.latest.completed.id // 0')"
+    pod="${leader%-*}"
+    victim_pid="$(pod_process "$pod")"
+    [[ -n "$victim_pid" ]] || fail "found no riffle process of pod $pod"
+    t_kill="$(now)"
+    kill -KILL "$victim_pid"
+    say "ha: SIGKILL to the new leader (pod $pod, pid $victim_pid) after checkpoint $last_checkpoint"
+    wait_until "another JobManager to hold the Lease" 60 ha_leader_is_not "$ns" "$leader"
+    timing "ha: leader SIGKILLed -> Lease taken over (lease 4 s)" "$(since "$t_kill")"
+    wait_until "job $job restored from checkpoint $last_checkpoint or later" 60 job_restored_from_at_least "$m" "$job" "$last_checkpoint"
+    wait_until "job $job RUNNING on the next leader" 60 job_in_state "$m" "$job" RUNNING
+    timing "ha: leader SIGKILLed -> job RUNNING on the next leader" "$(since "$t_kill")"
+    [[ "$(ha_leader "$ns")" != "$first_leader" ]] || fail "the Lease went back to the first, deleted, leader"
+
+    wait_finished "$m" "$job" 180
+    same_output ha "$state/out-ha"
+    wait_until "job $job's pointer removed from the HA ConfigMap" 30 \
+        sh -c "[ -z \"\$(kubectl get cm -n $ns riffle-cluster-config-map -o jsonpath='{.data.jobGraph-$job}')\" ]"
+    [[ ! -e "$state/ha/riffle/job-graphs/$job.json" ]] || fail "job $job's HA file is left after the job ended"
+    say "ha: job $job ended; its HA data is gone"
+    drop_namespace "$ns"
+}
+
 # A ServiceMonitor CRD (prometheus-operator's group and kind, no schema) so that the chart's
 # ServiceMonitor is rendered from the cluster's capabilities and checked by the apiserver.
 servicemonitor_crd() {
@@ -860,10 +1016,10 @@ flink_list_all() { # LABEL M JOB
 
 main() {
     local scenarios=("$@")
-    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster helm)
+    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha helm)
     local s
     for s in "${scenarios[@]}"; do
-        case "$s" in static | session | application | job-cluster | helm) ;; *) fail "unknown scenario $s" ;; esac
+        case "$s" in static | session | application | job-cluster | ha | helm) ;; *) fail "unknown scenario $s" ;; esac
     done
     [[ "$(id -u)" == 0 ]] || fail "the Kubernetes tier needs root (the test bed runs a kubelet)"
     [[ -x "$RIFFLE" ]] || fail "no riffle binary at $RIFFLE (build it: cargo build -p riffle-cli, or set RIFFLE_BIN)"

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use riffle_common::config::{
-    ClusterConfig, Configuration, Origin, SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH,
-    load_cluster_config_from_env,
+    ClusterConfig, Configuration, HighAvailability, KubernetesHa, Origin,
+    SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH, load_cluster_config_from_env,
 };
 use riffle_jobmanager::SubmitError;
 use riffle_jobmanager::job::{JobSpec, JobStatus, OnRecordedResult};
 use riffle_jobmanager::{JobManager, JobManagerOptions, JobManagerState};
+
+use crate::leading::{self, Contender, Ended};
 use riffle_rpc::{JobId, ResourceId};
 use riffle_taskmanager::{TaskManager, TaskManagerOptions};
 
@@ -61,6 +63,7 @@ pub struct StandaloneArgs {
 }
 
 /// A process's configuration: as collected (jobs start from it) and resolved.
+#[derive(Clone)]
 pub struct Loaded {
     /// File, variables and `-D`, with origins.
     pub collected: Configuration,
@@ -98,6 +101,13 @@ fn load_with(define: &[String], extra: impl FnOnce(&mut Configuration)) -> Resul
 }
 
 fn start_jobmanager(loaded: Loaded) -> Result<JobManager> {
+    start_jobmanager_with(loaded, None)
+}
+
+fn start_jobmanager_with(
+    loaded: Loaded,
+    job_store: Option<Arc<dyn riffle_jobmanager::ha::JobGraphStore>>,
+) -> Result<JobManager> {
     let c = &loaded.cluster;
     let options = JobManagerOptions {
         rpc_bind: c.jobmanager_bind_host.clone(),
@@ -105,6 +115,7 @@ fn start_jobmanager(loaded: Loaded) -> Result<JobManager> {
         rest_bind: c.rest_bind_address.clone(),
         rest_port: *c.rest_bind_port.ports().start(),
         metrics_ports: c.metrics.prometheus,
+        job_store,
         config: loaded.collected,
         cluster: loaded.cluster,
     };
@@ -137,7 +148,11 @@ fn metrics_note(port: Option<u16>) -> String {
 /// `riffle jobmanager`: runs until SIGTERM or SIGINT.
 pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
     let terminate = termination_flag()?;
-    let jm = start_jobmanager(cluster_config(&args.define)?)?;
+    let loaded = cluster_config(&args.define)?;
+    if let HighAvailability::Kubernetes(ha) = &loaded.cluster.high_availability {
+        return highly_available_jobmanager(loaded.clone(), ha, &terminate);
+    }
+    let jm = start_jobmanager(loaded)?;
     tracing::info!(
         "JobManager running: RPC port {}, REST API at http://{}{}",
         jm.rpc_port,
@@ -147,6 +162,42 @@ pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
     wait_for(&terminate);
     tracing::info!("JobManager stopping (signal received)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `riffle jobmanager` with `high-availability.type: kubernetes`: a standby
+/// until it wins the Lease, then the session's leader, which runs the jobs
+/// the previous leader recorded.
+fn highly_available_jobmanager(
+    loaded: Loaded,
+    ha: &KubernetesHa,
+    terminate: &AtomicBool,
+) -> Result<ExitCode> {
+    let contender = Contender::join(ha)?;
+    if !contender.wait_until_leading(terminate)? {
+        tracing::info!("JobManager stopping (signal received) while standing by");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = contender.claim_job_store(&loaded.cluster)?;
+    let jm = leading::start_when_bound(|| {
+        start_jobmanager_with(loaded.clone(), Some(Arc::clone(&store) as _))
+    })?;
+    tracing::info!(
+        "JobManager leading: RPC port {}, REST API at http://{}{}",
+        jm.rpc_port,
+        jm.state.rest_address,
+        metrics_note(jm.metrics_port)
+    );
+    jm.state.recover_jobs();
+    match contender.lead(terminate) {
+        Ended::Stopped => {
+            tracing::info!("JobManager stopping (signal received); the Lease is released");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ended::LostLeadership => bail!(
+            "this JobManager lost the leadership (another one leads now); exiting so that it \
+             starts again as a standby"
+        ),
+    }
 }
 
 /// `riffle taskmanager`: runs until SIGTERM or SIGINT, then leaves the cluster cleanly.
@@ -249,7 +300,22 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         (None, None) => JobId::random(),
     };
     let job_config = loaded.collected.clone();
-    let jm = start_jobmanager(loaded)?;
+    // With Kubernetes HA a standby application JobManager waits for the
+    // Lease; the job id and checkpoints carry the job over between leaders.
+    let contender = match &loaded.cluster.high_availability {
+        HighAvailability::Kubernetes(ha) => {
+            let contender = Contender::join(ha)?;
+            if !contender.wait_until_leading(&terminate)? {
+                return Ok(ExitCode::from(143));
+            }
+            Some(contender)
+        }
+        HighAvailability::None => None,
+    };
+    let jm = match &contender {
+        Some(_) => leading::start_when_bound(|| start_jobmanager(loaded.clone()))?,
+        None => start_jobmanager(loaded)?,
+    };
     tracing::info!(
         "JobManager running job {id}: RPC port {}, REST API at http://{}{}",
         jm.rpc_port,
@@ -294,7 +360,18 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
     // a start after this exit finds the result and does not run it again.
     loop {
         std::thread::sleep(Duration::from_millis(200));
+        if let Some(c) = &contender
+            && !c.is_leading()
+        {
+            bail!(
+                "this JobManager lost the leadership (another one leads now); job {id} goes on \
+                 there from its latest checkpoint"
+            );
+        }
         if terminate.load(Ordering::Relaxed) {
+            if let Some(c) = &contender {
+                c.resign();
+            }
             // Stopped from outside (a deleted pod): the job did not end, so
             // nothing is recorded and its checkpoints stay; the next start
             // with the same job id resumes from the latest one. A non-zero
@@ -306,13 +383,15 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(143));
         }
         match jm.state.ended(id) {
-            Some(JobStatus::Finished) => {
-                tracing::info!("Job {id} finished.");
-                await_fetched_results(&jm.state, id, &terminate);
-                return Ok(ExitCode::SUCCESS);
-            }
             Some(s) => {
                 await_fetched_results(&jm.state, id, &terminate);
+                if let Some(c) = &contender {
+                    c.resign();
+                }
+                if s == JobStatus::Finished {
+                    tracing::info!("Job {id} finished.");
+                    return Ok(ExitCode::SUCCESS);
+                }
                 bail!("job {id} ended in state {}", s.name())
             }
             None if jm.state.job_status(id).is_none() => bail!("job {id} vanished"),

@@ -7,6 +7,7 @@ mod client;
 mod cluster_cmd;
 mod config_cmd;
 mod gen_cmd;
+mod leading;
 mod logging;
 mod minicluster;
 mod progress;

@@ -44,6 +44,7 @@ impl MiniCluster {
             rest_bind: "127.0.0.1".into(),
             rest_port: 0,
             metrics_ports: None,
+            job_store: None,
         })
         .map_err(|e| anyhow!("cannot start the embedded JobManager: {e}"))?;
         let taskmanager = TaskManager::start(TaskManagerOptions {

@@ -33,7 +33,7 @@ pub mod parse;
 mod reference;
 mod yaml;
 
-pub use cluster::{ClusterConfig, LogFormat, MetricsConfig};
+pub use cluster::{ClusterConfig, HighAvailability, KubernetesHa, LogFormat, MetricsConfig};
 pub use job::{
     CheckpointingConfig, ExecutionConfig, ExternalizedCheckpointRetention, JobConfig,
     SavepointRestore, StorageConfig,

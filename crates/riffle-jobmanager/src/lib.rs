@@ -11,6 +11,7 @@
 pub mod checkpoints;
 pub mod cluster;
 pub mod coordination;
+pub mod ha;
 pub mod job;
 pub mod metrics;
 pub mod rest;
@@ -28,7 +29,7 @@ use riffle_common::config::{ClusterConfig, Configuration, Origin, PortRange};
 use riffle_common::restart::RestartTracker;
 use riffle_rpc::{JobId, ResourceId};
 use riffle_runtime::metrics::JobMetrics;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::{Cluster, Timeouts, new_job};
 use crate::job::{JobSpec, JobStatus, OnRecordedResult, VertexInfo};
@@ -45,8 +46,9 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The body of `POST /v1/sql/jobs`.
-#[derive(Debug, Clone, Deserialize)]
+/// The body of `POST /v1/sql/jobs`; also what a highly available session
+/// keeps of each job for the next leader.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSubmission {
     /// The SQL script: DDL, SET statements and INSERTs.
@@ -101,13 +103,69 @@ pub struct JobManagerState {
 
 impl JobManagerState {
     /// Plans and registers a job; it is deployed as soon as slots are free.
-    pub fn submit(&self, req: SqlSubmission) -> Result<JobId, SubmitError> {
+    /// With high availability the job is recorded for the next leader first
+    /// and forgotten again when it is refused.
+    pub fn submit(&self, mut req: SqlSubmission) -> Result<JobId, SubmitError> {
         let id = match &req.job_id {
             Some(s) => s
                 .parse::<JobId>()
                 .map_err(|e| SubmitError::Invalid(e.to_string()))?,
             None => JobId::random(),
         };
+        let Some(store) = &self.shared.job_store else {
+            return self.submit_new(id, req);
+        };
+        req.job_id = Some(id.to_string());
+        store.put(&req).map_err(|e| {
+            SubmitError::Invalid(format!(
+                "cannot record job {id} for high availability, so it is not run: {e}"
+            ))
+        })?;
+        let submitted = self.submit_new(id, req);
+        if let Err(SubmitError::Invalid(_) | SubmitError::AlreadyEnded(_)) = &submitted
+            && let Err(e) = store.remove(id)
+        {
+            tracing::warn!(job_id = %id, error = %e, "cannot forget a refused job in the HA store");
+        }
+        submitted
+    }
+
+    /// Runs the jobs a previous leader recorded (this JobManager just
+    /// became leader): each resumes from its latest checkpoint; one whose
+    /// end is already recorded is forgotten.
+    pub fn recover_jobs(&self) {
+        let Some(store) = &self.shared.job_store else {
+            return;
+        };
+        let jobs = match store.list() {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the submitted jobs from the HA store; none recovered");
+                return;
+            }
+        };
+        for job in jobs {
+            let Some(id) = job.job_id.as_deref().and_then(|s| s.parse::<JobId>().ok()) else {
+                tracing::warn!(job_id = ?job.job_id, "a recorded job without a valid id is skipped");
+                continue;
+            };
+            match self.submit_new(id, job) {
+                Ok(_) => tracing::info!(job_id = %id, "recovered a job of the previous leader"),
+                Err(SubmitError::AlreadyEnded(recorded)) => {
+                    tracing::info!(job_id = %id, result = %recorded.result.describe(), "a recorded job already ended; forgetting it");
+                    if let Err(e) = store.remove(id) {
+                        tracing::warn!(job_id = %id, error = %e, "cannot forget an ended job in the HA store");
+                    }
+                }
+                Err(SubmitError::Conflict(_)) => {}
+                Err(e) => {
+                    tracing::error!(job_id = %id, error = %e, "cannot recover a job of the previous leader")
+                }
+            }
+        }
+    }
+
+    fn submit_new(&self, id: JobId, req: SqlSubmission) -> Result<JobId, SubmitError> {
         let mut config = self.cluster_config.clone();
         for (k, v) in &req.flink_configuration {
             config.set_from(k.clone(), v.clone(), Origin::Submission);
@@ -396,6 +454,8 @@ pub struct JobManagerOptions {
     /// Ports the Prometheus endpoint may bind to (`metrics.reporter.prom.port`);
     /// `None` runs no endpoint.
     pub metrics_ports: Option<PortRange>,
+    /// With high availability: where submitted jobs are kept for the next leader.
+    pub job_store: Option<Arc<dyn ha::JobGraphStore>>,
 }
 
 /// A running JobManager.
@@ -473,6 +533,7 @@ impl JobManager {
             resource_id: ResourceId::random(),
             heartbeat_interval_ms,
             storage_worker: std::sync::OnceLock::new(),
+            job_store: options.job_store.clone(),
         });
         rpc::start_storage_worker(&shared).map_err(|e| e.to_string())?;
         let state = Arc::new(JobManagerState {

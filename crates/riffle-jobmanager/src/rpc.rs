@@ -57,6 +57,9 @@ pub struct Shared {
     pub resource_id: ResourceId,
     /// `heartbeat.interval` in ms.
     pub heartbeat_interval_ms: u64,
+    /// With high availability: the submitted jobs, forgotten here once a
+    /// job's end is recorded.
+    pub job_store: Option<Arc<dyn crate::ha::JobGraphStore>>,
     /// Where checkpoint I/O requested by the rules goes.
     pub storage_worker: std::sync::OnceLock<std::sync::mpsc::Sender<StorageTask>>,
 }
@@ -127,6 +130,11 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
                             &deletes,
                             &storage,
                         );
+                        if let Some(jobs) = &shared.job_store
+                            && let Err(e) = jobs.remove(result.job_id)
+                        {
+                            tracing::warn!(job_id = %result.job_id, error = %e, "cannot forget an ended job in the HA store; the next leader forgets it");
+                        }
                         shared.apply(|c, _| {
                             if let Some(job) = c.jobs.get_mut(&result.job_id) {
                                 job.checkpoints.end = crate::checkpoints::EndHandling::Done;

@@ -63,7 +63,10 @@ pub enum Event {
 }
 
 /// How long a lease lasts and how often it is renewed: Flink's
-/// `high-availability.kubernetes.leader-election.*` keys.
+/// `high-availability.kubernetes.leader-election.*` keys. The relations
+/// that keep two leaders apart (renew deadline at most the lease duration,
+/// retry period below the renew deadline) are checked where the
+/// configuration is resolved (`riffle-common`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// `lease-duration`: how long a lease that stopped changing is honoured.
@@ -82,39 +85,6 @@ impl Default for Timing {
             renew_deadline: Duration::from_secs(15),
             retry_period: Duration::from_secs(5),
         }
-    }
-}
-
-/// Why a timing cannot elect safely.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TimingError(pub String);
-
-impl Timing {
-    /// Checks the relations that keep two leaders from overlapping: a
-    /// leader gives up (renew deadline) no later than others may take over
-    /// (lease duration), and it tries to renew more than once in that time.
-    pub fn validate(&self) -> Result<(), TimingError> {
-        if self.retry_period.is_zero() {
-            return Err(TimingError(
-                "high-availability.kubernetes.leader-election.retry-period must be positive".into(),
-            ));
-        }
-        if self.renew_deadline > self.lease_duration {
-            return Err(TimingError(format!(
-                "high-availability.kubernetes.leader-election.renew-deadline ({:?}) must not \
-                 exceed the lease-duration ({:?}): a leader could still act after others took over",
-                self.renew_deadline, self.lease_duration
-            )));
-        }
-        if self.retry_period >= self.renew_deadline {
-            return Err(TimingError(format!(
-                "high-availability.kubernetes.leader-election.retry-period ({:?}) must be \
-                 shorter than the renew-deadline ({:?})",
-                self.retry_period, self.renew_deadline
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -452,20 +422,5 @@ mod tests {
         assert!(!a.is_leader());
         // Once the apiserver answers again it leads anew through its own lease.
         assert_eq!(round(&mut a, &mut api, 13_000), vec![Event::Elected]);
-    }
-
-    #[test]
-    fn timings_that_could_overlap_two_leaders_are_refused() {
-        assert!(Timing::default().validate().is_ok());
-        let t = Timing {
-            renew_deadline: Duration::from_secs(20),
-            ..Timing::default()
-        };
-        assert!(t.validate().unwrap_err().0.contains("renew-deadline"));
-        let t = Timing {
-            retry_period: Duration::from_secs(15),
-            ..Timing::default()
-        };
-        assert!(t.validate().unwrap_err().0.contains("retry-period"));
     }
 }

@@ -35,6 +35,8 @@ pub struct ClusterConfig {
     pub rest_max_content_length: usize,
     /// `rest.async.store-duration`: how long a one-job process waits for its results to be fetched.
     pub rest_async_store_duration_ms: i64,
+    /// `high-availability.*`.
+    pub high_availability: HighAvailability,
     /// `taskmanager.host`; `None`: detected.
     pub taskmanager_host: Option<String>,
     /// `taskmanager.bind-host`.
@@ -147,6 +149,7 @@ impl ClusterConfig {
             rest_max_content_length: usize::try_from(c.int(REST_MAX_CONTENT_LENGTH)?)
                 .unwrap_or(usize::MAX),
             rest_async_store_duration_ms: c.ms(REST_ASYNC_STORE_DURATION)?,
+            high_availability: HighAvailability::resolve(c)?,
             taskmanager_host: c.opt_text(TASKMANAGER_HOST)?,
             taskmanager_bind_host: c.text(TASKMANAGER_BIND_HOST)?,
             taskmanager_rpc_port: c
@@ -166,6 +169,97 @@ impl ClusterConfig {
             storage: StorageConfig::resolve(c)?,
             effective: effective_values(c, super::reference::ALL_TABLES),
         })
+    }
+}
+
+/// How a JobManager learns whether it leads (`high-availability.type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HighAvailability {
+    /// One JobManager; its loss loses a session cluster's jobs (Flink's `NONE`).
+    None,
+    /// Leader election through a Lease; submitted jobs kept for the next leader.
+    Kubernetes(KubernetesHa),
+}
+
+/// Kubernetes high availability, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesHa {
+    /// `high-availability.cluster-id`, else `kubernetes.cluster-id`: names the
+    /// Lease and the HA ConfigMaps.
+    pub cluster_id: String,
+    /// `high-availability.storageDir`: submitted jobs, under `<cluster_id>/`.
+    pub storage_dir: String,
+    /// `kubernetes.namespace`; `None`: the pod's own namespace.
+    pub namespace: Option<String>,
+    /// `...leader-election.lease-duration`.
+    pub lease_duration_ms: u64,
+    /// `...leader-election.renew-deadline`.
+    pub renew_deadline_ms: u64,
+    /// `...leader-election.retry-period`.
+    pub retry_period_ms: u64,
+}
+
+impl HighAvailability {
+    fn resolve(c: &Configuration) -> Result<HighAvailability> {
+        let ms = |key| -> Result<u64> { Ok(c.ms(key)?.unsigned_abs()) };
+        match c.opt_enum(HA_TYPE)?.unwrap_or("NONE") {
+            "kubernetes" => {
+                let cluster_id = match c.opt_text(HA_CLUSTER_ID)? {
+                    Some(id) => id,
+                    None => c.opt_text(KUBERNETES_CLUSTER_ID)?.ok_or_else(|| {
+                        c.invalid(
+                            HA_TYPE,
+                            format!(
+                                "needs a cluster id to name its Lease and ConfigMaps: set \
+                                 {KUBERNETES_CLUSTER_ID} (or {HA_CLUSTER_ID})"
+                            ),
+                        )
+                    })?,
+                };
+                let storage_dir = c.opt_text(HA_STORAGE_DIR)?.ok_or_else(|| {
+                    c.invalid(
+                        HA_TYPE,
+                        format!(
+                            "needs {HA_STORAGE_DIR}: durable storage (a shared volume or \
+                             s3://...) for the jobs the next leader recovers"
+                        ),
+                    )
+                })?;
+                let ha = KubernetesHa {
+                    cluster_id,
+                    storage_dir,
+                    namespace: c.opt_text(KUBERNETES_NAMESPACE)?,
+                    lease_duration_ms: ms(HA_LEASE_DURATION)?,
+                    renew_deadline_ms: ms(HA_RENEW_DEADLINE)?,
+                    retry_period_ms: ms(HA_RETRY_PERIOD)?,
+                };
+                if ha.renew_deadline_ms > ha.lease_duration_ms {
+                    return Err(c.invalid(
+                        HA_RENEW_DEADLINE,
+                        format!(
+                            "must not exceed {HA_LEASE_DURATION} ({} ms): a leader could \
+                             still act after a standby took over",
+                            ha.lease_duration_ms
+                        ),
+                    ));
+                }
+                if ha.retry_period_ms >= ha.renew_deadline_ms {
+                    return Err(c.invalid(
+                        HA_RETRY_PERIOD,
+                        format!(
+                            "must be shorter than {HA_RENEW_DEADLINE} ({} ms)",
+                            ha.renew_deadline_ms
+                        ),
+                    ));
+                }
+                Ok(HighAvailability::Kubernetes(ha))
+            }
+            "zookeeper" => Err(c.invalid(
+                HA_TYPE,
+                "ZooKeeper high availability is not supported: use kubernetes (or NONE)",
+            )),
+            _ => Ok(HighAvailability::None),
+        }
     }
 }
 
@@ -198,6 +292,66 @@ mod tests {
         assert_eq!(c.slot_request_timeout_ms, 300_000);
         assert_eq!(c.metrics.prometheus, Some(PortRange::single(9249)));
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.high_availability, HighAvailability::None);
+        Ok(())
+    }
+
+    #[test]
+    fn kubernetes_high_availability_needs_an_id_and_storage() -> Result<()> {
+        let c = ClusterConfig::resolve(&config(&[
+            ("high-availability.type", "KUBERNETES"),
+            ("kubernetes.cluster-id", "orders"),
+            ("high-availability.storageDir", "s3://bucket/ha"),
+        ]))?;
+        assert_eq!(
+            c.high_availability,
+            HighAvailability::Kubernetes(KubernetesHa {
+                cluster_id: "orders".into(),
+                storage_dir: "s3://bucket/ha".into(),
+                namespace: None,
+                lease_duration_ms: 15_000,
+                renew_deadline_ms: 15_000,
+                retry_period_ms: 5_000,
+            })
+        );
+        // Flink's older key names.
+        let c = ClusterConfig::resolve(&config(&[
+            ("high-availability", "kubernetes"),
+            ("high-availability.cluster-id", "a"),
+            ("kubernetes.cluster-id", "b"),
+            ("high-availability.storageDir", "/ha"),
+        ]))?;
+        assert!(
+            matches!(c.high_availability, HighAvailability::Kubernetes(k) if k.cluster_id == "a")
+        );
+        let err = |pairs: &[(&str, &str)]| {
+            ClusterConfig::resolve(&config(pairs))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = err(&[
+            ("high-availability.type", "kubernetes"),
+            ("high-availability.storageDir", "/ha"),
+        ]);
+        assert!(e.contains("kubernetes.cluster-id"), "{e}");
+        let e = err(&[
+            ("high-availability.type", "kubernetes"),
+            ("kubernetes.cluster-id", "x"),
+        ]);
+        assert!(e.contains("high-availability.storageDir"), "{e}");
+        let e = err(&[
+            ("high-availability.type", "kubernetes"),
+            ("kubernetes.cluster-id", "x"),
+            ("high-availability.storageDir", "/ha"),
+            (
+                "high-availability.kubernetes.leader-election.renew-deadline",
+                "20 s",
+            ),
+        ]);
+        assert!(e.contains("must not exceed"), "{e}");
+        let e = err(&[("high-availability.type", "zookeeper")]);
+        assert!(e.contains("not supported"), "{e}");
         Ok(())
     }
 

@@ -33,6 +33,9 @@ pub const RETENTION_VALUES: &[&str] = &[
     "NO_EXTERNALIZED_CHECKPOINTS",
 ];
 
+/// Values of `high-availability.type` Flink knows (any case).
+pub const HA_TYPES: &[&str] = &["NONE", "kubernetes", "zookeeper"];
+
 /// Values of `riffle.log.format`.
 pub const LOG_FORMATS: &[&str] = &["text", "json"];
 
@@ -188,10 +191,30 @@ crate::config_options! {
         BLOB_SERVER_PORT = "blob.server.port": Text, default Some("0"), fallback [];
         /// accepted for compatibility; no effect (no JVM)
         JAVA_OPTS_ALL = "env.java.opts.all": Text, default None, fallback [];
-        /// accepted for compatibility; no effect yet
-        KUBERNETES_CLUSTER_ID = "kubernetes.cluster-id": Text, default None, fallback [];
         /// log format: text or json
         LOG_FORMAT = "riffle.log.format": Enum(LOG_FORMATS), default Some("text"), fallback [];
+    }
+}
+
+crate::config_options! {
+    /// JobManager high availability: standby JobManagers and job metadata that survive a JobManager.
+    HIGH_AVAILABILITY_OPTIONS = "High availability" {
+        /// NONE (one JobManager) or kubernetes (Lease leader election, HA ConfigMaps); zookeeper is refused
+        HA_TYPE = "high-availability.type": Enum(HA_TYPES), default Some("NONE"), fallback ["high-availability"];
+        /// where submitted jobs are kept for the next leader (a directory, file:// or s3://...)
+        HA_STORAGE_DIR = "high-availability.storageDir": Text, default None, fallback ["high-availability.storage-path"];
+        /// the cluster's name in its Lease and HA ConfigMaps (default: kubernetes.cluster-id)
+        HA_CLUSTER_ID = "high-availability.cluster-id": Text, default None, fallback [];
+        /// the cluster's id: the name of its Lease and HA ConfigMaps
+        KUBERNETES_CLUSTER_ID = "kubernetes.cluster-id": Text, default None, fallback [];
+        /// namespace of the Lease and HA ConfigMaps (default: the pod's own namespace)
+        KUBERNETES_NAMESPACE = "kubernetes.namespace": Text, default None, fallback [];
+        /// how long a Lease that stopped being renewed is honoured before a standby takes over
+        HA_LEASE_DURATION = "high-availability.kubernetes.leader-election.lease-duration": POSITIVE_DURATION, default Some("15 s"), fallback [];
+        /// how long a leader keeps leading without a successful renewal (at most the lease duration)
+        HA_RENEW_DEADLINE = "high-availability.kubernetes.leader-election.renew-deadline": POSITIVE_DURATION, default Some("15 s"), fallback [];
+        /// pause between two attempts to acquire or renew the Lease
+        HA_RETRY_PERIOD = "high-availability.kubernetes.leader-election.retry-period": POSITIVE_DURATION, default Some("5 s"), fallback [];
     }
 }
 
@@ -249,6 +272,7 @@ pub const TABLES: &[OptionTable] = &[
     STATE_OPTIONS,
     REST_OPTIONS,
     JOBMANAGER_OPTIONS,
+    HIGH_AVAILABILITY_OPTIONS,
     TASKMANAGER_OPTIONS,
     METRICS_OPTIONS,
     CONNECTOR_OPTIONS,

@@ -1,0 +1,106 @@
+//! The connection to the apiserver, usable from plain threads.
+//!
+//! The JobManager is threads, not tasks; its REST handlers run on a tokio
+//! runtime of their own. So this crate owns one small runtime, and blocking
+//! callers hand it a future and wait on a channel: that works from any
+//! thread, inside another runtime too (where `block_on` would panic).
+
+use std::future::Future;
+use std::sync::{OnceLock, mpsc};
+
+use kube::Client;
+
+use crate::KubeError;
+
+/// The process-wide runtime of Kubernetes calls, started on first use.
+fn runtime() -> Result<tokio::runtime::Handle, KubeError> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(r) = RUNTIME.get() {
+        return Ok(r.handle().clone());
+    }
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kube-client")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            KubeError::Config(format!("cannot start the Kubernetes client's runtime: {e}"))
+        })?;
+    Ok(RUNTIME.get_or_init(|| built).handle().clone())
+}
+
+/// A Kubernetes client with the runtime that drives it, and the namespace
+/// the cluster's objects live in.
+#[derive(Clone)]
+pub struct Kube {
+    client: Client,
+    namespace: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Kube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kube")
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl Kube {
+    /// Connects as the pod's service account (or through `$KUBECONFIG`
+    /// outside a cluster); `namespace` overrides the pod's own namespace.
+    pub fn connect(namespace: Option<&str>) -> Result<Kube, KubeError> {
+        let handle = runtime()?;
+        let config = handle.block_on(kube::Config::infer()).map_err(|e| {
+            KubeError::Config(format!(
+                "cannot find the Kubernetes API (in a pod: the service account token and \
+                     KUBERNETES_SERVICE_HOST/PORT; outside: $KUBECONFIG): {e}"
+            ))
+        })?;
+        let namespace = namespace
+            .map(str::to_string)
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = {
+            let _guard = handle.enter();
+            Client::try_from(config).map_err(|e| {
+                KubeError::Config(format!("cannot build the Kubernetes client: {e}"))
+            })?
+        };
+        Ok(Kube {
+            client,
+            namespace,
+            runtime: handle,
+        })
+    }
+
+    /// The namespace of the cluster's Lease and ConfigMaps.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub(crate) fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Runs `f` on the client's runtime and waits for its result.
+    pub(crate) fn run<T, F>(&self, f: F) -> Result<T, KubeError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, KubeError>> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let _ = tx.send(f.await);
+        });
+        rx.recv()
+            .map_err(|_| KubeError::Config("the Kubernetes client's runtime stopped".into()))?
+    }
+
+    /// Starts `f` on the client's runtime without waiting for it.
+    pub(crate) fn spawn<F>(&self, f: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(f);
+    }
+}
