@@ -27,7 +27,9 @@
 #   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
 #                 (--dry-run=server) and kubernetes-validate 1.33; install in session mode with the
 #                 chart's PVC: a job listed by `flink list -a`, a TaskManager pod deleted under the
-#                 exactly-once sink; upgrade with a changed riffleConfiguration rolls the pods;
+#                 exactly-once sink; with high availability on, upgrade with a changed
+#                 riffleConfiguration rolls every pod and the job running across it resumes on the
+#                 new JobManager with exact output;
 #                 uninstall leaves nothing; install in application mode on S3 (Secret by reference):
 #                 the JobManager pod deleted mid-run, the job resumes, the Job completes, output equal
 #
@@ -883,9 +885,13 @@ scenario_helm() {
     # creates (bound here to a hostPath volume made for it).
     local state="$WORK/helm-state"
     tb_state_volume riffle-helm-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
+    local server
+    server="$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')"
     local values=(-f "$HERE/testbed-values.yaml" --set "ports.rest=$rest,ports.rpc=$rpc"
         --set "jobManager.readinessProbe.httpGet.port=$rest,jobManager.livenessProbe.httpGet.port=$rest"
-        --set "checkpointStorage.type=pvc,checkpointStorage.pvc.create=true")
+        --set "checkpointStorage.type=pvc,checkpointStorage.pvc.create=true,highAvailability.enabled=true"
+        --set-string "jobManager.env[0].name=KUBERNETES_SERVICE_HOST,jobManager.env[0].value=127.0.0.1"
+        --set-string "jobManager.env[1].name=KUBERNETES_SERVICE_PORT,jobManager.env[1].value=${server##*:}")
     t="$(now)"
     helm install riffle "$CHART" -n "$ns" "${values[@]}" --wait --timeout 120s >"$WORK/helm-install.log" 2>&1 ||
         { cat "$WORK/helm-install.log" >&2; fail "helm install failed"; }
@@ -904,7 +910,16 @@ scenario_helm() {
     tm_pod_deleted_mid_job helm-session "$ns" "$m" riffle-taskmanager \
         app.kubernetes.io/instance=riffle,app.kubernetes.io/component=taskmanager out-helm "$state"
 
-    # A configuration change rolls every pod (checksum/config) and reaches the new ones.
+    # A configuration change rolls every pod (checksum/config) and reaches the new ones; the
+    # job running across it survives: the new JobManager takes the Lease the old one released and
+    # resumes it from its latest checkpoint.
+    render_job windowed_count.sql "$WORK/helm-upgrade-job.sql" /opt/riffle/state/out-helm-upgrade 2500
+    out="$("$RIFFLE" run -m "$m" -d "$WORK/helm-upgrade-job.sql" 2>&1)" || fail "riffle run -m -d failed: $out"
+    job="$(awk '/JobID/ { print $NF }' <<<"$out")"
+    [[ ${#job} == 32 ]] || fail "no job id in the output of riffle run -m -d: $out"
+    wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
+    local leader_before
+    leader_before="$(kubectl get lease -n "$ns" riffle-cluster-leader -o jsonpath='{.spec.holderIdentity}')"
     local before after sum_before sum_after
     before="$(pod_uids "$ns" app.kubernetes.io/instance=riffle)"
     sum_before="$(kubectl get deployment -n "$ns" riffle-taskmanager -o jsonpath='{.spec.template.metadata.annotations.checksum/config}')"
@@ -923,6 +938,13 @@ scenario_helm() {
         [[ " $after " != *" $uid "* ]] || fail "pod $uid survived the configuration change (no roll)"
     done
     say "helm: the upgrade rolled all $(wc -w <<<"$before") pods (checksum/config ${sum_before:0:12} -> ${sum_after:0:12}); TaskManagers have 3 slots"
+    [[ "$(kubectl get lease -n "$ns" riffle-cluster-leader -o jsonpath='{.spec.holderIdentity}')" != "$leader_before" ]] ||
+        fail "the Lease holder did not change across the upgrade"
+    wait_until "job $job resumed by the new JobManager" 60 job_restored_from_at_least "$m" "$job" 1
+    say "helm: job $job survived the upgrade: resumed from $(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -c '.latest.restored | {id, external_path}')"
+    wait_finished "$m" "$job" 180
+    timing "helm: upgrade -> the job across it FINISHED" "$(since "$t")"
+    same_output helm-upgrade "$state/out-helm-upgrade"
     out="$("$RIFFLE" run -m "$m" --quiet "$HERE/jobs/bounded.sql" 2>&1)" || fail "riffle run -m $m after the upgrade failed: $out"
     say "helm: a job FINISHED after the upgrade too"
 
@@ -930,6 +952,11 @@ scenario_helm() {
     helm uninstall riffle -n "$ns" --wait --timeout 120s >"$WORK/helm-uninstall.log" 2>&1 ||
         { cat "$WORK/helm-uninstall.log" >&2; fail "helm uninstall failed"; }
     wait_until "every pod of the release gone" 60 pod_count_is "$ns" app.kubernetes.io/instance=riffle 0
+    # As Flink's, the HA ConfigMap and the Lease outlive the cluster (a reinstall would resume
+    # jobs that were running); removing them is the documented selector.
+    [[ -n "$(kubectl get cm,lease -n "$ns" -l app=riffle,configmap-type=high-availability -o name)" ]] ||
+        fail "the HA ConfigMap and Lease did not outlive the release"
+    kubectl delete cm,lease -n "$ns" -l app=riffle,configmap-type=high-availability >/dev/null
     local left
     left="$(helm_objects_left "$ns")"
     [[ -z "$left" ]] || fail "helm uninstall left: $left"

@@ -84,7 +84,28 @@ app.kubernetes.io/component: {{ .component }}
 {{- if $s.s3.endpoint }}{{ $_ := set $c "s3.endpoint" $s.s3.endpoint }}{{ end }}
 {{- if $s.s3.pathStyleAccess }}{{ $_ := set $c "s3.path.style.access" "true" }}{{ end }}
 {{- end }}
+{{- if .Values.highAvailability.enabled }}
+{{- if eq $s.type "none" }}{{ fail "highAvailability.enabled needs checkpointStorage.type pvc or s3 (the HA data is kept there)" }}{{ end }}
+{{- if eq .Values.mode "application" }}{{ fail "highAvailability.enabled is for mode session (an application cluster carries its job over through the job id and checkpoints)" }}{{ end }}
+{{- $_ := set $c "high-availability.type" "kubernetes" }}
+{{- $_ := set $c "high-availability.storageDir" (printf "%s/ha" (trimSuffix "/checkpoints" (get $c "execution.checkpointing.dir"))) }}
+{{- $_ := set $c "kubernetes.cluster-id" (include "riffle.haClusterId" .) }}
+{{- end }}
 {{- toYaml $c }}
+{{- end }}
+
+{{/* kubernetes.cluster-id with high availability. */}}
+{{- define "riffle.haClusterId" -}}
+{{- default (include "riffle.fullname" .) .Values.highAvailability.clusterId }}
+{{- end }}
+
+{{/* The JobManagers' ServiceAccount: their own with high availability. */}}
+{{- define "riffle.jobmanagerServiceAccountName" -}}
+{{- if .Values.highAvailability.enabled }}
+{{- include "riffle.fullname" . }}-jobmanager
+{{- else }}
+{{- include "riffle.serviceAccountName" . }}
+{{- end }}
 {{- end }}
 
 {{/* config.yaml: what the chart derives, overridden by riffleConfiguration. */}}

@@ -13,8 +13,13 @@ spec:
   {{- if eq .Values.mode "application" }}
   restartPolicy: OnFailure
   {{- end }}
-  serviceAccountName: {{ include "riffle.serviceAccountName" . }}
+  serviceAccountName: {{ include "riffle.jobmanagerServiceAccountName" . }}
+  {{- if .Values.highAvailability.enabled }}
+  # Leader election and the HA ConfigMap go through the Kubernetes API.
+  automountServiceAccountToken: true
+  {{- else }}
   automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+  {{- end }}
   {{- with .Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
@@ -44,6 +49,13 @@ spec:
     {{- end }}
     env:
       {{- include "riffle.commonEnv" . | nindent 6 }}
+      {{- if .Values.highAvailability.enabled }}
+      # Part of this JobManager's identity in the Lease.
+      - name: POD_NAME
+        valueFrom:
+          fieldRef:
+            fieldPath: metadata.name
+      {{- end }}
       {{- with .Values.jobManager.env }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -56,9 +68,12 @@ spec:
     readinessProbe:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+    {{- /* A standby opens no port: with high availability a JobManager that cannot renew its Lease exits instead. */}}
+    {{- if not .Values.highAvailability.enabled }}
     {{- with .Values.jobManager.livenessProbe }}
     livenessProbe:
       {{- toYaml . | nindent 6 }}
+    {{- end }}
     {{- end }}
     resources:
       {{- include "riffle.resources" .Values.jobManager.resource | nindent 6 }}
