@@ -770,6 +770,10 @@ scenario_ha() {
     wait_until "2 completed checkpoints of job $job" 60 checkpoints_at_least "$m" "$job" 2
     [[ -n "$(kubectl get cm -n "$ns" riffle-cluster-config-map -o jsonpath="{.data.jobGraph-$job}")" ]] ||
         fail "the HA ConfigMap does not point at job $job"
+    local pointer
+    pointer="$(kubectl get cm -n "$ns" riffle-cluster-config-map -o jsonpath="{.data.checkpoint-$job}")"
+    [[ "$pointer" == *" file:///opt/riffle/state/checkpoints/$job/chk-"* ]] ||
+        fail "the HA ConfigMap does not record job $job's latest checkpoint: '$pointer'"
     kubectl get cm -n "$ns" -l configmap-type=high-availability,app=riffle -o name | grep -q riffle-cluster-config-map ||
         fail "the HA ConfigMap lacks Flink's labels"
 
@@ -806,8 +810,8 @@ scenario_ha() {
 
     wait_finished "$m" "$job" 180
     same_output ha "$state/out-ha"
-    wait_until "job $job's pointer removed from the HA ConfigMap" 30 \
-        sh -c "[ -z \"\$(kubectl get cm -n $ns riffle-cluster-config-map -o jsonpath='{.data.jobGraph-$job}')\" ]"
+    wait_until "job $job's pointers removed from the HA ConfigMap" 30 \
+        sh -c "[ -z \"\$(kubectl get cm -n $ns riffle-cluster-config-map -o jsonpath='{.data.jobGraph-$job}{.data.checkpoint-$job}')\" ]"
     [[ ! -e "$state/ha/riffle/job-graphs/$job.json" ]] || fail "job $job's HA file is left after the job ended"
     say "ha: job $job ended; its HA data is gone"
     drop_namespace "$ns"

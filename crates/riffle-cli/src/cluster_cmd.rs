@@ -106,7 +106,7 @@ fn start_jobmanager(loaded: Loaded) -> Result<JobManager> {
 
 fn start_jobmanager_with(
     loaded: Loaded,
-    job_store: Option<Arc<dyn riffle_jobmanager::ha::JobGraphStore>>,
+    job_store: Option<Arc<dyn riffle_jobmanager::ha::HaStore>>,
 ) -> Result<JobManager> {
     let c = &loaded.cluster;
     let options = JobManagerOptions {

@@ -2,12 +2,16 @@
 //! leader carries on.
 //!
 //! With standby JobManagers (`high-availability.type: kubernetes`) the
-//! leader records every job submitted to the session before running it and
-//! forgets it once the job's end is in the job result store. A JobManager
-//! that becomes leader runs the recorded jobs again: each one restores from
-//! its latest checkpoint (the job id is kept, so its checkpoint directory is
-//! found), and a job whose end is already recorded is dropped from the
-//! store instead of run.
+//! leader records every job submitted to the session before running it,
+//! and the location of each job's latest completed checkpoint before it
+//! tells the sinks to commit that checkpoint's output. A JobManager that
+//! becomes leader runs the recorded jobs again, each from its recorded
+//! checkpoint (the job id is kept), and drops a job whose end is already in
+//! the job result store. A job is forgotten once its end is recorded.
+//!
+//! Why the pointer is written before the commit: a leader that dies right
+//! after a commit must not leave a successor that restores an older
+//! checkpoint and commits its output a second time.
 //!
 //! The store is a trait so that the JobManager stays free of any Kubernetes
 //! client: `riffle-kubernetes` implements it over a ConfigMap and durable
@@ -17,17 +21,23 @@ use riffle_rpc::JobId;
 
 use crate::SqlSubmission;
 
-/// Why the job store could not be read or written.
+/// Why the HA store could not be read or written.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub struct JobStoreError(pub String);
+pub struct HaStoreError(pub String);
 
-/// The submitted jobs of a highly available session cluster.
-pub trait JobGraphStore: Send + Sync + std::fmt::Debug {
+/// The submitted jobs of a highly available session and their latest
+/// checkpoints.
+pub trait HaStore: Send + Sync + std::fmt::Debug {
     /// Records a job before it runs; `job.job_id` is set.
-    fn put(&self, job: &SqlSubmission) -> Result<(), JobStoreError>;
-    /// Forgets a job whose end is recorded.
-    fn remove(&self, id: JobId) -> Result<(), JobStoreError>;
+    fn put_job(&self, job: &SqlSubmission) -> Result<(), HaStoreError>;
+    /// Forgets a job whose end is recorded, with its checkpoint pointer.
+    fn remove_job(&self, id: JobId) -> Result<(), HaStoreError>;
     /// Every recorded job.
-    fn list(&self) -> Result<Vec<SqlSubmission>, JobStoreError>;
+    fn jobs(&self) -> Result<Vec<SqlSubmission>, HaStoreError>;
+    /// Records `location` as the job's latest completed checkpoint `id`.
+    fn checkpoint_completed(&self, job: JobId, id: u64, location: &str)
+    -> Result<(), HaStoreError>;
+    /// The job's latest completed checkpoint, if one was recorded.
+    fn latest_checkpoint(&self, job: JobId) -> Result<Option<String>, HaStoreError>;
 }

@@ -116,14 +116,14 @@ impl JobManagerState {
             return self.submit_new(id, req);
         };
         req.job_id = Some(id.to_string());
-        store.put(&req).map_err(|e| {
+        store.put_job(&req).map_err(|e| {
             SubmitError::Invalid(format!(
                 "cannot record job {id} for high availability, so it is not run: {e}"
             ))
         })?;
         let submitted = self.submit_new(id, req);
         if let Err(SubmitError::Invalid(_) | SubmitError::AlreadyEnded(_)) = &submitted
-            && let Err(e) = store.remove(id)
+            && let Err(e) = store.remove_job(id)
         {
             tracing::warn!(job_id = %id, error = %e, "cannot forget a refused job in the HA store");
         }
@@ -137,7 +137,7 @@ impl JobManagerState {
         let Some(store) = &self.shared.job_store else {
             return;
         };
-        let jobs = match store.list() {
+        let jobs = match store.jobs() {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the submitted jobs from the HA store; none recovered");
@@ -153,7 +153,7 @@ impl JobManagerState {
                 Ok(_) => tracing::info!(job_id = %id, "recovered a job of the previous leader"),
                 Err(SubmitError::AlreadyEnded(recorded)) => {
                     tracing::info!(job_id = %id, result = %recorded.result.describe(), "a recorded job already ended; forgetting it");
-                    if let Err(e) = store.remove(id) {
+                    if let Err(e) = store.remove_job(id) {
                         tracing::warn!(job_id = %id, error = %e, "cannot forget an ended job in the HA store");
                     }
                 }
@@ -337,11 +337,31 @@ impl JobManagerState {
         // A job that already checkpointed (a JobManager restarted with the
         // same job id) resumes from its own latest checkpoint; the savepoint
         // only seeds a job's first start, as in Flink.
-        let own = match &config.checkpointing.dir {
-            Some(dir) => {
+        let recorded = match &self.shared.job_store {
+            Some(store) => store.latest_checkpoint(spec.id).map_err(|e| {
+                SubmitError::Invalid(format!(
+                    "cannot read job {}'s latest checkpoint from the HA store: {e}",
+                    spec.id
+                ))
+            })?,
+            None => None,
+        };
+        // With high availability the recorded pointer is the truth (it was
+        // written before that checkpoint's output was committed); else the
+        // newest complete checkpoint in the job's directory.
+        let own = match (recorded, &config.checkpointing.dir) {
+            (Some(location), _) => {
+                Some(restore::read_metadata(&location, storage).map_err(|e| {
+                    SubmitError::Invalid(format!(
+                        "cannot restore job {} from its recorded checkpoint {location}: {e}",
+                        spec.id
+                    ))
+                })?)
+            }
+            (None, Some(dir)) => {
                 restore::latest_checkpoint(dir, spec.id, storage).map_err(SubmitError::Invalid)?
             }
-            None => None,
+            (None, None) => None,
         };
         let found = match (own, &config.savepoint.path) {
             (Some(own), _) => restore::RestoreSource::OwnCheckpoint(own),
@@ -455,7 +475,7 @@ pub struct JobManagerOptions {
     /// `None` runs no endpoint.
     pub metrics_ports: Option<PortRange>,
     /// With high availability: where submitted jobs are kept for the next leader.
-    pub job_store: Option<Arc<dyn ha::JobGraphStore>>,
+    pub job_store: Option<Arc<dyn ha::HaStore>>,
 }
 
 /// A running JobManager.

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use riffle_rpc::ResourceId;
+use riffle_rpc::checkpoint::SnapshotKind;
 use riffle_rpc::control::{PROTOCOL_VERSION, ToJobManager, ToTaskManager, receive, send};
 
 use crate::checkpoints::StorageTask;
@@ -59,7 +60,7 @@ pub struct Shared {
     pub heartbeat_interval_ms: u64,
     /// With high availability: the submitted jobs, forgotten here once a
     /// job's end is recorded.
-    pub job_store: Option<Arc<dyn crate::ha::JobGraphStore>>,
+    pub job_store: Option<Arc<dyn crate::ha::HaStore>>,
     /// Where checkpoint I/O requested by the rules goes.
     pub storage_worker: std::sync::OnceLock<std::sync::mpsc::Sender<StorageTask>>,
 }
@@ -107,8 +108,16 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
                         metadata,
                         storage,
                     } => {
-                        let result = write_metadata(&location, &metadata, &storage)
+                        let mut result = write_metadata(&location, &metadata, &storage)
                             .map(|()| *metadata);
+                        // A checkpoint counts for HA only once its pointer is
+                        // recorded, and that happens before any commit.
+                        if let (Ok(m), Some(store)) = (&result, &shared.job_store)
+                            && m.kind == SnapshotKind::Checkpoint
+                            && let Err(e) = store.checkpoint_completed(job_id, checkpoint_id, &location)
+                        {
+                            result = Err(format!("cannot record it in the HA store: {e}"));
+                        }
                         shared.apply(|c, now| {
                             ((), c.metadata_written(job_id, checkpoint_id, result, now))
                         });
@@ -131,7 +140,7 @@ pub fn start_storage_worker(shared: &Arc<Shared>) -> std::io::Result<()> {
                             &storage,
                         );
                         if let Some(jobs) = &shared.job_store
-                            && let Err(e) = jobs.remove(result.job_id)
+                            && let Err(e) = jobs.remove_job(result.job_id)
                         {
                             tracing::warn!(job_id = %result.job_id, error = %e, "cannot forget an ended job in the HA store; the next leader forgets it");
                         }

@@ -1,9 +1,13 @@
-//! The submitted jobs of a highly available session, for the next leader.
+//! The submitted jobs of a highly available session and their latest
+//! checkpoints, for the next leader.
 //!
 //! Each job's submission (SQL, configuration, job id) is a JSON file under
 //! `high-availability.storageDir/<cluster-id>/job-graphs/`; the cluster's HA
 //! ConfigMap holds one `jobGraph-<job id>` key per job pointing at it, as
-//! Flink keeps pointers to its job graphs there. The ConfigMap is also where
+//! Flink keeps pointers to its job graphs there, and one
+//! `checkpoint-<job id>` key with the location of the job's latest completed
+//! checkpoint (Flink keeps those in a ConfigMap per job; one ConfigMap keeps
+//! the Role free of `delete`). The ConfigMap is also where
 //! leadership is enforced on every write: its `riffle.dev/leader` annotation
 //! names the JobManager that may change it, each leader claims it on
 //! election, and every update carries the resourceVersion it read. A
@@ -15,7 +19,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ObjectMeta, PostParams};
 use riffle_jobmanager::SqlSubmission;
-use riffle_jobmanager::ha::{JobGraphStore, JobStoreError};
+use riffle_jobmanager::ha::{HaStore, HaStoreError};
 use riffle_rpc::JobId;
 use riffle_storage::Storage;
 
@@ -144,20 +148,20 @@ impl ConfigMapJobStore {
     }
 }
 
-fn store_error(e: KubeError) -> JobStoreError {
-    JobStoreError(e.to_string())
+fn store_error(e: KubeError) -> HaStoreError {
+    HaStoreError(e.to_string())
 }
 
-impl JobGraphStore for ConfigMapJobStore {
-    fn put(&self, job: &SqlSubmission) -> Result<(), JobStoreError> {
+impl HaStore for ConfigMapJobStore {
+    fn put_job(&self, job: &SqlSubmission) -> Result<(), HaStoreError> {
         let id = job
             .job_id
             .clone()
-            .ok_or_else(|| JobStoreError("a job without an id cannot be recorded".into()))?;
-        let json = serde_json::to_vec(job).map_err(|e| JobStoreError(e.to_string()))?;
+            .ok_or_else(|| HaStoreError("a job without an id cannot be recorded".into()))?;
+        let json = serde_json::to_vec(job).map_err(|e| HaStoreError(e.to_string()))?;
         let file = Self::file(&id);
         self.storage.put(&file, Bytes::from(json)).map_err(|e| {
-            JobStoreError(format!("cannot write {}/{file}: {e}", self.storage.url()))
+            HaStoreError(format!("cannot write {}/{file}: {e}", self.storage.url()))
         })?;
         let pointer = format!("{}/{file}", self.storage.url().trim_end_matches('/'));
         self.update(false, move |cm| {
@@ -168,11 +172,16 @@ impl JobGraphStore for ConfigMapJobStore {
         .map_err(store_error)
     }
 
-    fn remove(&self, id: JobId) -> Result<(), JobStoreError> {
-        let key = names::job_key(&id.to_string());
+    fn remove_job(&self, id: JobId) -> Result<(), HaStoreError> {
+        let keys = [
+            names::job_key(&id.to_string()),
+            names::checkpoint_key(&id.to_string()),
+        ];
         self.update(false, move |cm| {
             if let Some(d) = cm.data.as_mut() {
-                d.remove(&key);
+                for key in &keys {
+                    d.remove(key);
+                }
             }
         })
         .map_err(store_error)?;
@@ -180,14 +189,14 @@ impl JobGraphStore for ConfigMapJobStore {
         match self.storage.delete(&file) {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
-            Err(e) => Err(JobStoreError(format!(
+            Err(e) => Err(HaStoreError(format!(
                 "cannot delete {}/{file}: {e}",
                 self.storage.url()
             ))),
         }
     }
 
-    fn list(&self) -> Result<Vec<SqlSubmission>, JobStoreError> {
+    fn jobs(&self) -> Result<Vec<SqlSubmission>, HaStoreError> {
         let Some(cm) = self.read().map_err(store_error)? else {
             return Ok(Vec::new());
         };
@@ -198,10 +207,10 @@ impl JobGraphStore for ConfigMapJobStore {
             };
             let file = Self::file(id);
             let bytes = self.storage.get(&file).map_err(|e| {
-                JobStoreError(format!("cannot read {}/{file}: {e}", self.storage.url()))
+                HaStoreError(format!("cannot read {}/{file}: {e}", self.storage.url()))
             })?;
             let job: SqlSubmission = serde_json::from_slice(&bytes).map_err(|e| {
-                JobStoreError(format!(
+                HaStoreError(format!(
                     "{}/{file} is not a recorded job: {e}",
                     self.storage.url()
                 ))
@@ -209,5 +218,32 @@ impl JobGraphStore for ConfigMapJobStore {
             jobs.push(job);
         }
         Ok(jobs)
+    }
+
+    fn checkpoint_completed(
+        &self,
+        job: JobId,
+        id: u64,
+        location: &str,
+    ) -> Result<(), HaStoreError> {
+        let key = names::checkpoint_key(&job.to_string());
+        let value = format!("{id} {location}");
+        self.update(false, move |cm| {
+            cm.data
+                .get_or_insert_with(Default::default)
+                .insert(key.clone(), value.clone());
+        })
+        .map_err(store_error)
+    }
+
+    fn latest_checkpoint(&self, job: JobId) -> Result<Option<String>, HaStoreError> {
+        let Some(cm) = self.read().map_err(store_error)? else {
+            return Ok(None);
+        };
+        let key = names::checkpoint_key(&job.to_string());
+        Ok(cm
+            .data
+            .and_then(|d| d.get(&key).cloned())
+            .and_then(|v| v.split_once(' ').map(|(_, location)| location.to_string())))
     }
 }

@@ -5,16 +5,16 @@
 //! one cluster run at once; exactly one of them (the leader) binds the
 //! cluster's ports, schedules and checkpoints, the others stand by. Who leads
 //! is decided through a `coordination.k8s.io/v1` Lease ([`leader`], with the
-//! rules in [`election`]); what the next leader needs (the submitted jobs) is
-//! kept in durable storage with pointers in the cluster's HA ConfigMap
-//! ([`job_store`]).
+//! rules in [`election`]); what the next leader needs (the submitted jobs and
+//! their latest checkpoints) is kept in durable storage with pointers in the
+//! cluster's HA ConfigMap ([`job_store`]).
 //!
 //! The rules are kept apart from the I/O, in the style of the JobManager's
 //! cluster rules: [`election::Elector`] looks at what was read of the Lease
 //! and says what to write; the I/O talks to the apiserver, whose
 //! `resourceVersion` precondition makes two contenders' writes exclusive.
 //! The JobManager itself knows nothing of Kubernetes: it sees a
-//! [`riffle_jobmanager::ha::JobGraphStore`].
+//! [`riffle_jobmanager::ha::HaStore`].
 
 mod client;
 pub mod election;

@@ -18,6 +18,12 @@ pub fn job_key(job_id: &str) -> String {
     format!("{JOB_KEY_PREFIX}{job_id}")
 }
 
+/// The ConfigMap key holding a job's latest completed checkpoint, as
+/// `<checkpoint id> <location>`.
+pub fn checkpoint_key(job_id: &str) -> String {
+    format!("checkpoint-{job_id}")
+}
+
 /// Prefix of [`job_key`].
 pub const JOB_KEY_PREFIX: &str = "jobGraph-";
 
