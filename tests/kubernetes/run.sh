@@ -390,6 +390,17 @@ scenario_static() {
     timing "static checks" "$(since "$t")"
 }
 
+# The session cluster's objects with the PVC storage variant, but for its Deployments.
+session_pvc_objects() {
+    cat "$DEPLOY/serviceaccount.yaml"
+    echo ---
+    cat "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml"
+    echo ---
+    cat "$DEPLOY/checkpoint-storage/pvc/flink-configuration-configmap.yaml"
+    echo ---
+    cat "$DEPLOY/jobmanager-service.yaml"
+}
+
 scenario_session() {
     local ns=riffle-session t t_apply
     local rest rpc metrics tm_metrics m
@@ -405,13 +416,7 @@ scenario_session() {
 
     t_apply="$(now)"
     {
-        cat "$DEPLOY/serviceaccount.yaml"
-        echo ---
-        cat "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml"
-        echo ---
-        cat "$DEPLOY/checkpoint-storage/pvc/flink-configuration-configmap.yaml"
-        echo ---
-        cat "$DEPLOY/jobmanager-service.yaml"
+        session_pvc_objects
         echo ---
         cat "$DEPLOY/jobmanager-rest-service.yaml"
         echo ---
@@ -722,15 +727,9 @@ scenario_ha() {
 
     t_apply="$(now)"
     {
-        cat "$DEPLOY/serviceaccount.yaml"
+        session_pvc_objects
         echo ---
         cat "$DEPLOY/high-availability/ha-rbac.yaml"
-        echo ---
-        cat "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml"
-        echo ---
-        cat "$DEPLOY/checkpoint-storage/pvc/flink-configuration-configmap.yaml"
-        echo ---
-        cat "$DEPLOY/jobmanager-service.yaml"
         echo ---
         patched "$DEPLOY/jobmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/jobmanager-patch.yaml" \
             "$p/jobmanager.yaml" "$DEPLOY/high-availability/jobmanager-patch.yaml" "$p/jobmanager-ha.yaml"

@@ -777,6 +777,38 @@ fn exit_status(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// Stops the cluster's session JobManager (SIGTERM, exit 0) and returns the
+/// command that runs `riffle standalone-job` on its ports: an endless
+/// throttled job with the job id derived from `seed`.
+fn standalone_job_in_place_of_the_session(
+    cluster: &mut Cluster,
+    dir: &Path,
+    seed: &str,
+) -> std::process::Command {
+    let mut jm = cluster.processes.remove(0);
+    common::signal(&jm, "-TERM");
+    assert!(exit_status(&mut jm).success(), "the JobManager's exit");
+    let file = dir.join("job.sql");
+    std::fs::write(
+        &file,
+        "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
+         CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO b SELECT k FROM s;\n",
+    )
+    .unwrap();
+    let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
+    let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_riffle"));
+    command
+        .args(["standalone-job", "--job-file", file.to_str().unwrap()])
+        .args(["--job-id-seed", seed])
+        .env("RIFFLE_PROPERTIES", &props)
+        .env_remove("RIFFLE_CONF_DIR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// SIGTERM, as the kubelet sends it when it stops a pod: a TaskManager
 /// cancels its tasks and leaves the JobManager at once (long before the
 /// 60 s heartbeat timeout of this cluster, so only a clean leave explains
@@ -799,31 +831,9 @@ fn sigterm_stops_cluster_processes_cleanly() {
     cluster.wait_for(|o| o["taskmanagers"].as_u64() == Some(1), "/overview");
 
     // The session JobManager goes; a standalone job takes its ports.
-    let mut jm = cluster.processes.remove(0);
-    common::signal(&jm, "-TERM");
-    assert!(exit_status(&mut jm).success(), "the JobManager's exit");
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
-        "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
-         CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
-         INSERT INTO b SELECT k FROM s;\n",
-    )
-    .unwrap();
-    let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
-    let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
-    let standalone = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
-            .args(["standalone-job", "--job-file", file.to_str().unwrap()])
-            .args(["--job-id-seed", "terminated"])
-            .env("RIFFLE_PROPERTIES", &props)
-            .env_remove("RIFFLE_CONF_DIR")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut job = standalone();
+    let mut standalone =
+        standalone_job_in_place_of_the_session(&mut cluster, dir.path(), "terminated");
+    let mut job = standalone.spawn().unwrap();
     let id = riffle_rpc::JobId::from_seed("terminated").to_string();
     cluster.wait_for(
         |v| v["counts"]["completed"].as_u64().unwrap_or(0) >= 1,
@@ -846,7 +856,7 @@ fn sigterm_stops_cluster_processes_cleanly() {
                 .exists(),
         "a job stopped from outside has no recorded result"
     );
-    let mut job = standalone();
+    let mut job = standalone.spawn().unwrap();
     let stats = cluster.wait_for(
         |v| v["counts"]["restored"].as_u64() == Some(1),
         &format!("/jobs/{id}/checkpoints"),
@@ -871,26 +881,7 @@ fn a_standalone_job_stopped_with_a_savepoint_waits_for_its_path_to_be_fetched() 
         dir.path().join("ck").display()
     );
     let mut cluster = Cluster::start_with(1, &extra);
-    let mut session = cluster.processes.remove(0);
-    common::signal(&session, "-TERM");
-    assert!(exit_status(&mut session).success(), "the JobManager's exit");
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
-        "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
-         CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
-         INSERT INTO b SELECT k FROM s;\n",
-    )
-    .unwrap();
-    let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
-    let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
-    let mut job = std::process::Command::new(env!("CARGO_BIN_EXE_riffle"))
-        .args(["standalone-job", "--job-file", file.to_str().unwrap()])
-        .args(["--job-id-seed", "stopped"])
-        .env("RIFFLE_PROPERTIES", &props)
-        .env_remove("RIFFLE_CONF_DIR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let mut job = standalone_job_in_place_of_the_session(&mut cluster, dir.path(), "stopped")
         .spawn()
         .unwrap();
     let id = riffle_rpc::JobId::from_seed("stopped").to_string();
