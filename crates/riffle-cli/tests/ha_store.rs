@@ -5,6 +5,7 @@
 //! recorded jobs from their recorded checkpoints and forgets the ones that
 //! already ended. (The Kubernetes implementation of the store is tested on
 //! the test bed: `tests/kubernetes/run.sh ha`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
