@@ -53,6 +53,24 @@ pub enum Write {
     },
 }
 
+impl Write {
+    /// The resourceVersion the write is conditioned on and the transitions
+    /// count to write; `None` for a create.
+    pub fn precondition(&self) -> Option<(&str, i32)> {
+        match self {
+            Write::Create => None,
+            Write::Renew {
+                resource_version,
+                transitions,
+            }
+            | Write::TakeOver {
+                resource_version,
+                transitions,
+            } => Some((resource_version, *transitions)),
+        }
+    }
+}
+
 /// A change of leadership for the caller to act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -256,20 +274,13 @@ mod tests {
         }
 
         fn write(&mut self, w: &Write, holder: Option<&str>, now: u64) -> Result<(), ()> {
-            let transitions = match (w, &self.lease) {
-                (Write::Create, None) => 0,
-                (Write::Create, Some(_)) => return Err(()),
-                (
-                    Write::Renew {
-                        resource_version,
-                        transitions,
-                    }
-                    | Write::TakeOver {
-                        resource_version,
-                        transitions,
-                    },
-                    Some((_, _, _, rv)),
-                ) if *resource_version == rv.to_string() => *transitions,
+            let transitions = match (w.precondition(), &self.lease) {
+                (None, None) => 0,
+                (Some((version, transitions)), Some((_, _, _, rv)))
+                    if version == rv.to_string() =>
+                {
+                    transitions
+                }
                 _ => return Err(()),
             };
             self.version += 1;

@@ -213,54 +213,44 @@ impl Contender {
             .unwrap_or(i32::MAX);
         let me = Some(self.elector.identity().to_string());
         let pp = PostParams::default();
-        match write {
-            Write::Create => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(self.lease.clone()),
-                        labels: Some(self.labels.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(LeaseSpec {
-                        holder_identity: me,
-                        lease_duration_seconds: Some(duration_s),
-                        acquire_time: Some(now.clone()),
-                        renew_time: Some(now),
-                        lease_transitions: Some(0),
-                        ..LeaseSpec::default()
-                    }),
-                };
-                self.api
-                    .create(&pp, &lease)
-                    .await
-                    .map(|_| ())
-                    .map_err(KubeError::api(format!("creating Lease {}", self.lease)))
-            }
-            Write::Renew {
-                resource_version,
-                transitions,
-            }
-            | Write::TakeOver {
-                resource_version,
-                transitions,
-            } => {
-                let mut lease = self.last_read.clone().unwrap_or_default();
-                lease.metadata.resource_version = Some(resource_version.clone());
-                let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
-                if matches!(write, Write::TakeOver { .. }) {
-                    spec.acquire_time = Some(now.clone());
-                }
-                spec.holder_identity = me;
-                spec.lease_duration_seconds = Some(duration_s);
-                spec.renew_time = Some(now);
-                spec.lease_transitions = Some(*transitions);
-                self.api
-                    .replace(&self.lease, &pp, &lease)
-                    .await
-                    .map(|_| ())
-                    .map_err(KubeError::api(format!("updating Lease {}", self.lease)))
-            }
+        let Some((resource_version, transitions)) = write.precondition() else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.lease.clone()),
+                    labels: Some(self.labels.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: me,
+                    lease_duration_seconds: Some(duration_s),
+                    acquire_time: Some(now.clone()),
+                    renew_time: Some(now),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            return self
+                .api
+                .create(&pp, &lease)
+                .await
+                .map(|_| ())
+                .map_err(KubeError::api(format!("creating Lease {}", self.lease)));
+        };
+        let mut lease = self.last_read.clone().unwrap_or_default();
+        lease.metadata.resource_version = Some(resource_version.to_string());
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if matches!(write, Write::TakeOver { .. }) {
+            spec.acquire_time = Some(now.clone());
         }
+        spec.holder_identity = me;
+        spec.lease_duration_seconds = Some(duration_s);
+        spec.renew_time = Some(now);
+        spec.lease_transitions = Some(transitions);
+        self.api
+            .replace(&self.lease, &pp, &lease)
+            .await
+            .map(|_| ())
+            .map_err(KubeError::api(format!("updating Lease {}", self.lease)))
     }
 
     /// Writes the Lease with no holder, if this contender still holds it.
