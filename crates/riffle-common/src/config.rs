@@ -390,6 +390,31 @@ impl Configuration {
         })
     }
 
+    /// A map (empty when unset).
+    pub fn map(&self, key: &str) -> Result<BTreeMap<String, String>> {
+        self.typed(key, "a map", |v| match v {
+            Value::Map(m) => Some(m),
+            _ => None,
+        })
+        .map(Option::unwrap_or_default)
+    }
+
+    /// The entries under a prefix declaration (`containerized.master.env.*`),
+    /// keyed by the rest of their name.
+    pub fn prefixed(&self, declared: &str) -> BTreeMap<String, String> {
+        let Some(prefix) = prefix_of(declared) else {
+            return BTreeMap::new();
+        };
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| {
+                k.strip_prefix(prefix)
+                    .filter(|rest| !rest.is_empty())
+                    .map(|rest| (rest.to_string(), e.value.clone()))
+            })
+            .collect()
+    }
+
     /// A list (empty when unset).
     pub fn list(&self, key: &str) -> Result<Vec<String>> {
         self.typed(key, "a list", |v| match v {
@@ -400,12 +425,19 @@ impl Configuration {
     }
 }
 
-/// The declaration of `key`, also when `key` is one of its older names.
+/// The declaration of `key`, also when `key` is one of its older names or
+/// a name under a declared prefix (a key ending in `.*`).
 pub fn declaration(key: &str) -> Option<&'static ConfigOption> {
-    TABLES
-        .iter()
-        .flat_map(|t| t.options.iter())
-        .find(|o| o.key == key || o.fallback_keys.contains(&key))
+    TABLES.iter().flat_map(|t| t.options.iter()).find(|o| {
+        o.key == key
+            || o.fallback_keys.contains(&key)
+            || prefix_of(o.key).is_some_and(|p| key.len() > p.len() && key.starts_with(p))
+    })
+}
+
+/// `Some("a.b.")` for a prefix declaration `a.b.*`.
+fn prefix_of(declared: &str) -> Option<&str> {
+    declared.strip_suffix('*').filter(|p| p.ends_with('.'))
 }
 
 /// The declared key closest to `key` in spelling, if one is close enough to
@@ -515,6 +547,28 @@ mod tests {
                 assert!(!o.doc.trim().is_empty(), "{} has no doc", o.key);
             }
         }
+    }
+
+    #[test]
+    fn prefix_declarations_cover_every_name_under_them() {
+        let mut c = Configuration::new();
+        c.set("containerized.master.env.AWS_REGION", "eu-west-1");
+        c.set("containerized.master.env.B", "2");
+        c.set("containerized.master.env.", "nameless");
+        c.set("kubernetes.jobmanager.labels", "team:data, tier : gold");
+        assert_eq!(c.unknown_keys(), vec!["containerized.master.env."]);
+        let env = c.prefixed(CONTAINERIZED_MASTER_ENV);
+        assert_eq!(
+            env.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("AWS_REGION".to_string(), "eu-west-1".to_string()),
+                ("B".to_string(), "2".to_string())
+            ]
+        );
+        assert!(c.prefixed(CONTAINERIZED_TASKMANAGER_ENV).is_empty());
+        let labels = c.map(KUBERNETES_JM_LABELS).unwrap();
+        assert_eq!(labels.get("tier").map(String::as_str), Some("gold"));
+        assert!(c.map(KUBERNETES_TM_LABELS).unwrap().is_empty());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod coordination;
 pub mod ha;
 pub mod job;
 pub mod metrics;
+pub mod resources;
 pub mod rest;
 pub mod restore;
 pub mod result_store;

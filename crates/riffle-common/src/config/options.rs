@@ -36,6 +36,25 @@ pub const RETENTION_VALUES: &[&str] = &[
 /// Values of `high-availability.type` Flink knows (any case).
 pub const HA_TYPES: &[&str] = &["NONE", "kubernetes", "zookeeper"];
 
+/// Values of `kubernetes.rest-service.exposed.type`.
+pub const REST_SERVICE_TYPES: &[&str] = &[
+    "ClusterIP",
+    "NodePort",
+    "LoadBalancer",
+    "Headless_ClusterIP",
+];
+
+/// Values of `kubernetes.container.image.pull-policy`.
+pub const PULL_POLICIES: &[&str] = &["IfNotPresent", "Always", "Never"];
+
+/// Values of `execution.target` Riffle acts on.
+pub const EXECUTION_TARGETS: &[&str] = &[
+    "local",
+    "remote",
+    "kubernetes-session",
+    "kubernetes-application",
+];
+
 /// Values of `riffle.log.format`.
 pub const LOG_FORMATS: &[&str] = &["text", "json"];
 
@@ -205,10 +224,6 @@ crate::config_options! {
         HA_STORAGE_DIR = "high-availability.storageDir": Text, default None, fallback ["high-availability.storage-path"];
         /// the cluster's name in its Lease and HA ConfigMaps (default: kubernetes.cluster-id)
         HA_CLUSTER_ID = "high-availability.cluster-id": Text, default None, fallback [];
-        /// the cluster's id: the name of its Lease and HA ConfigMaps
-        KUBERNETES_CLUSTER_ID = "kubernetes.cluster-id": Text, default None, fallback [];
-        /// namespace of the Lease and HA ConfigMaps (default: the pod's own namespace)
-        KUBERNETES_NAMESPACE = "kubernetes.namespace": Text, default None, fallback [];
         /// how long a Lease that stopped being renewed is honoured before a standby takes over
         HA_LEASE_DURATION = "high-availability.kubernetes.leader-election.lease-duration": POSITIVE_DURATION, default Some("15 s"), fallback [];
         /// how long a leader keeps leading without a successful renewal (at most the lease duration)
@@ -264,6 +279,84 @@ crate::config_options! {
     }
 }
 
+crate::config_options! {
+    /// Kubernetes: the cluster's id and namespace, and in native mode (`kubernetes-session`, `run-application --target kubernetes-application`) the pods the client and the JobManager create. Keys ending in `.*` are prefixes.
+    KUBERNETES_OPTIONS = "Kubernetes" {
+        /// the cluster's id: names its Deployment, Services, ConfigMaps, TaskManager pods, Lease and HA ConfigMaps
+        KUBERNETES_CLUSTER_ID = "kubernetes.cluster-id": Text, default None, fallback [];
+        /// namespace of the cluster's objects (default: the pod's own namespace, or the kubeconfig's)
+        KUBERNETES_NAMESPACE = "kubernetes.namespace": Text, default None, fallback [];
+        /// where a client finds a native cluster: kubernetes-session or kubernetes-application (local and remote: not on Kubernetes)
+        EXECUTION_TARGET = "execution.target": Enum(EXECUTION_TARGETS), default None, fallback [];
+        /// kubeconfig file of a client (default: $KUBECONFIG, else ~/.kube/config)
+        KUBERNETES_CONFIG_FILE = "kubernetes.config.file": Text, default None, fallback [];
+        /// kubeconfig context of a client (default: the current context)
+        KUBERNETES_CONTEXT = "kubernetes.context": Text, default None, fallback [];
+        /// image of the JobManager and TaskManager pods (default: riffle:<version>)
+        KUBERNETES_IMAGE = "kubernetes.container.image.ref": Text, default None, fallback ["kubernetes.container.image"];
+        /// imagePullPolicy of the pods' main container
+        KUBERNETES_PULL_POLICY = "kubernetes.container.image.pull-policy": Enum(PULL_POLICIES), default Some("IfNotPresent"), fallback [];
+        /// names of Secrets to pull the image with (a;b)
+        KUBERNETES_PULL_SECRETS = "kubernetes.container.image.pull-secrets": List, default None, fallback [];
+        /// service account of the pods (needs the native Role: pods, services, configmaps)
+        KUBERNETES_SERVICE_ACCOUNT = "kubernetes.service-account": Text, default Some("default"), fallback [];
+        /// service account of the JobManager pods (default: kubernetes.service-account)
+        KUBERNETES_JM_SERVICE_ACCOUNT = "kubernetes.jobmanager.service-account": Text, default None, fallback [];
+        /// service account of the TaskManager pods (default: kubernetes.service-account)
+        KUBERNETES_TM_SERVICE_ACCOUNT = "kubernetes.taskmanager.service-account": Text, default None, fallback [];
+        /// number of JobManager pods; above 1 needs high-availability.type kubernetes
+        KUBERNETES_JM_REPLICAS = "kubernetes.jobmanager.replicas": COUNT, default Some("1"), fallback [];
+        /// CPU request of a JobManager pod, in cores
+        KUBERNETES_JM_CPU = "kubernetes.jobmanager.cpu.amount": Float { min: 0.001, max: f64::MAX }, default Some("1.0"), fallback ["kubernetes.jobmanager.cpu"];
+        /// JobManager CPU limit as a multiple of its request
+        KUBERNETES_JM_CPU_LIMIT_FACTOR = "kubernetes.jobmanager.cpu.limit-factor": Float { min: 1.0, max: f64::MAX }, default Some("1.0"), fallback [];
+        /// JobManager memory limit as a multiple of jobmanager.memory.process.size
+        KUBERNETES_JM_MEMORY_LIMIT_FACTOR = "kubernetes.jobmanager.memory.limit-factor": Float { min: 1.0, max: f64::MAX }, default Some("1.0"), fallback [];
+        /// CPU request of a TaskManager pod, in cores (default: taskmanager.numberOfTaskSlots)
+        KUBERNETES_TM_CPU = "kubernetes.taskmanager.cpu.amount": Float { min: 0.001, max: f64::MAX }, default None, fallback ["kubernetes.taskmanager.cpu"];
+        /// TaskManager CPU limit as a multiple of its request
+        KUBERNETES_TM_CPU_LIMIT_FACTOR = "kubernetes.taskmanager.cpu.limit-factor": Float { min: 1.0, max: f64::MAX }, default Some("1.0"), fallback [];
+        /// TaskManager memory limit as a multiple of taskmanager.memory.process.size
+        KUBERNETES_TM_MEMORY_LIMIT_FACTOR = "kubernetes.taskmanager.memory.limit-factor": Float { min: 1.0, max: f64::MAX }, default Some("1.0"), fallback [];
+        /// labels of the JobManager pods (k1:v1,k2:v2)
+        KUBERNETES_JM_LABELS = "kubernetes.jobmanager.labels": Map, default None, fallback [];
+        /// labels of the TaskManager pods
+        KUBERNETES_TM_LABELS = "kubernetes.taskmanager.labels": Map, default None, fallback [];
+        /// annotations of the JobManager pods
+        KUBERNETES_JM_ANNOTATIONS = "kubernetes.jobmanager.annotations": Map, default None, fallback [];
+        /// annotations of the TaskManager pods
+        KUBERNETES_TM_ANNOTATIONS = "kubernetes.taskmanager.annotations": Map, default None, fallback [];
+        /// nodeSelector of the JobManager pods
+        KUBERNETES_JM_NODE_SELECTOR = "kubernetes.jobmanager.node-selector": Map, default None, fallback [];
+        /// nodeSelector of the TaskManager pods
+        KUBERNETES_TM_NODE_SELECTOR = "kubernetes.taskmanager.node-selector": Map, default None, fallback [];
+        /// tolerations of the JobManager pods (key:k,operator:Equal,value:v,effect:NoSchedule;...)
+        KUBERNETES_JM_TOLERATIONS = "kubernetes.jobmanager.tolerations": List, default None, fallback [];
+        /// tolerations of the TaskManager pods
+        KUBERNETES_TM_TOLERATIONS = "kubernetes.taskmanager.tolerations": List, default None, fallback [];
+        /// type of the REST Service <cluster-id>-rest
+        KUBERNETES_REST_SERVICE_TYPE = "kubernetes.rest-service.exposed.type": Enum(REST_SERVICE_TYPES), default Some("ClusterIP"), fallback [];
+        /// which node address a client uses for a NodePort REST Service
+        KUBERNETES_NODE_PORT_ADDRESS_TYPE = "kubernetes.rest-service.exposed.node-port-address-type": Enum(&["InternalIP", "ExternalIP"]), default Some("InternalIP"), fallback [];
+        /// annotations of the REST Service
+        KUBERNETES_REST_SERVICE_ANNOTATIONS = "kubernetes.rest-service.annotations": Map, default None, fallback [];
+        /// pods on the node's network (hostNetwork) instead of the pod network
+        KUBERNETES_HOST_NETWORK = "kubernetes.hostnetwork.enabled": Bool, default Some("false"), fallback [];
+        /// pod template file for JobManager and TaskManager pods
+        KUBERNETES_POD_TEMPLATE = "kubernetes.pod-template-file.default": Text, default None, fallback ["kubernetes.pod-template-file"];
+        /// pod template file for the JobManager pods (default: kubernetes.pod-template-file.default)
+        KUBERNETES_JM_POD_TEMPLATE = "kubernetes.pod-template-file.jobmanager": Text, default None, fallback [];
+        /// pod template file for the TaskManager pods (default: kubernetes.pod-template-file.default)
+        KUBERNETES_TM_POD_TEMPLATE = "kubernetes.pod-template-file.taskmanager": Text, default None, fallback [];
+        /// environment variable NAME of the JobManager container (containerized.master.env.NAME)
+        CONTAINERIZED_MASTER_ENV = "containerized.master.env.*": Text, default None, fallback [];
+        /// environment variable NAME of the TaskManager containers (containerized.taskmanager.env.NAME)
+        CONTAINERIZED_TASKMANAGER_ENV = "containerized.taskmanager.env.*": Text, default None, fallback [];
+        /// an idle TaskManager pod is released after this long (native mode)
+        TASKMANAGER_TIMEOUT = "resourcemanager.taskmanager-timeout": POSITIVE_DURATION, default Some("30 s"), fallback [];
+    }
+}
+
 /// Every table, in the order `docs/config.md` lists them.
 pub const TABLES: &[OptionTable] = &[
     EXECUTION_OPTIONS,
@@ -273,6 +366,7 @@ pub const TABLES: &[OptionTable] = &[
     REST_OPTIONS,
     JOBMANAGER_OPTIONS,
     HIGH_AVAILABILITY_OPTIONS,
+    KUBERNETES_OPTIONS,
     TASKMANAGER_OPTIONS,
     METRICS_OPTIONS,
     CONNECTOR_OPTIONS,
