@@ -18,6 +18,12 @@ pub enum KubeError {
     /// This JobManager no longer leads: another one took over.
     #[error("{0}")]
     NotLeader(String),
+    /// The configuration or a file it names is wrong (the user).
+    #[error("{0}")]
+    Invalid(String),
+    /// A configuration value does not parse.
+    #[error(transparent)]
+    Settings(#[from] riffle_common::Error),
     /// Durable storage of the HA data failed.
     #[error("{0}")]
     Storage(String),

@@ -15,6 +15,10 @@
 //! `resourceVersion` precondition makes two contenders' writes exclusive.
 //! The JobManager itself knows nothing of Kubernetes: it sees a
 //! [`riffle_jobmanager::ha::HaStore`].
+//!
+//! In native mode ([`native`]) the client creates the cluster's objects
+//! through the API and the JobManager creates its TaskManager pods, through
+//! a [`riffle_jobmanager::resources::WorkerProvider`].
 
 mod client;
 pub mod election;
@@ -22,6 +26,7 @@ mod error;
 pub mod job_store;
 pub mod leader;
 pub mod names;
+pub mod native;
 
 pub use client::Kube;
 pub use error::KubeError;
