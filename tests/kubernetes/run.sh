@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kubernetes tier: Riffle's deployment files on a real single-node Kubernetes 1.20.
 #
-#   tests/kubernetes/run.sh [SCENARIO...]      default: static session application job-cluster ha helm
+#   tests/kubernetes/run.sh [SCENARIO...]      default: static session application job-cluster ha native
+#                                              native-application helm
 #
 # Brings the test bed up (tests/kubernetes/testbed.sh; a test bed that cannot start is a failure,
 # never a skip), builds the image from the riffle binary and loads it, runs the scenarios, and
@@ -24,6 +25,13 @@
 #                 JobManagers under a Lease; the leader's pod deleted (Lease released) and then the
 #                 new leader SIGKILLed (Lease expires): each time the other takes over and the job
 #                 resumes from its latest checkpoint; output equal; RBAC allows only what HA needs
+#   native        native session: `riffle kubernetes-session` (with Kubernetes HA) creates the
+#                 Deployment, ConfigMap and Services owned by it; the JobManager runs as the shipped
+#                 native Role; a 4-slot job with 2 slots per TaskManager makes exactly 2 TaskManager
+#                 pods; one deleted -> a replacement pod, the job recovers with exact output; idle
+#                 pods released after the timeout; `kubectl delete deployment` removes everything
+#   native-application  `riffle run-application --target kubernetes-application`: the job runs
+#                 on a TaskManager pod the JobManager makes, output equal, the cluster deletes itself
 #   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
 #                 (--dry-run=server) and kubernetes-validate 1.33; install in session mode with the
 #                 chart's PVC: a job listed by `flink list -a`, a TaskManager pod deleted under the
@@ -816,6 +824,201 @@ scenario_ha() {
     drop_namespace "$ns"
 }
 
+# ---------------------------------------------------------------------------------------------
+# Native mode: `riffle kubernetes-session` / `run-application` create the cluster through the
+# API, the JobManager creates its TaskManager pods. The test-bed differences are -D values and
+# pod templates, as a user would give them.
+
+# The apiserver's port, for KUBERNETES_SERVICE_PORT of JobManager pods (nothing routes the
+# `kubernetes` Service here).
+apiserver_port() { local server; server="$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')"; echo "${server##*:}"; }
+
+# Pod templates: the riffle-state volume for both; for the JobManager a readiness probe on
+# 127.0.0.1 (pods have no IP here).
+native_templates() { # DIR REST-PORT
+    cat >"$1/jobmanager-template.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+spec:
+  containers:
+  - name: flink-main-container
+    readinessProbe:
+      httpGet: {host: 127.0.0.1, port: $2, path: /config}
+      periodSeconds: 1
+    volumeMounts:
+    - {name: riffle-state, mountPath: /opt/riffle/state}
+  volumes:
+  - name: riffle-state
+    persistentVolumeClaim: {claimName: riffle-state}
+EOF
+    cat >"$1/taskmanager-template.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  labels: {from-template: "yes"}
+spec:
+  containers:
+  - name: flink-main-container
+    volumeMounts:
+    - {name: riffle-state, mountPath: /opt/riffle/state}
+  volumes:
+  - name: riffle-state
+    persistentVolumeClaim: {claimName: riffle-state}
+EOF
+}
+
+# The -D options of a native cluster on the test bed, one per line.
+native_options() { # ID NAMESPACE REST RPC TEMPLATE-DIR
+    local id="$1" ns="$2" rest="$3" rpc="$4" dir="$5"
+    printf -- '-D%s\n' \
+        "kubernetes.cluster-id=$id" \
+        "kubernetes.namespace=$ns" \
+        "kubernetes.container.image.ref=$IMAGE" \
+        "kubernetes.container.image.pull-policy=Never" \
+        "kubernetes.service-account=riffle-native" \
+        "kubernetes.hostnetwork.enabled=true" \
+        "kubernetes.jobmanager.cpu.amount=0.05" \
+        "kubernetes.jobmanager.cpu.limit-factor=40" \
+        "kubernetes.taskmanager.cpu.amount=0.05" \
+        "kubernetes.taskmanager.cpu.limit-factor=40" \
+        "kubernetes.pod-template-file.jobmanager=$dir/jobmanager-template.yaml" \
+        "kubernetes.pod-template-file.taskmanager=$dir/taskmanager-template.yaml" \
+        "containerized.master.env.KUBERNETES_SERVICE_HOST=127.0.0.1" \
+        "containerized.master.env.KUBERNETES_SERVICE_PORT=$(apiserver_port)" \
+        "taskmanager.numberOfTaskSlots=2" \
+        "resourcemanager.taskmanager-timeout=5 s" \
+        "jobmanager.rpc.address=127.0.0.1" "jobmanager.rpc.port=$rpc" "jobmanager.bind-host=127.0.0.1" \
+        "rest.address=127.0.0.1" "rest.port=$rest" "rest.bind-address=127.0.0.1" \
+        "taskmanager.host=127.0.0.1" "taskmanager.bind-host=127.0.0.1" "taskmanager.data.port=0" \
+        "metrics.reporter.prom.port=29400-29419" \
+        "execution.checkpointing.dir=file:///opt/riffle/state/checkpoints" \
+        "execution.checkpointing.savepoint-dir=file:///opt/riffle/state/savepoints"
+}
+
+native_prepare() { # NAMESPACE STATE-DIR PV-NAME
+    new_namespace "$1"
+    kubectl apply -n "$1" -f "$DEPLOY/native/rbac.yaml" >/dev/null || fail "kubectl apply of native/rbac.yaml failed"
+    tb_state_volume "$3" "$1" riffle-state "$2" | kubectl apply -f - >/dev/null
+    kubectl apply -n "$1" -f "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml" >/dev/null
+}
+
+# The cluster's TaskManager pods that are not being deleted, one name per line.
+tm_pod_names() { # NAMESPACE ID
+    kubectl get pods -n "$1" -l "app=$2,component=taskmanager" \
+        -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}' 2>/dev/null
+}
+tm_pods_are() { [[ "$(tm_pod_names "$1" "$2" | sort | tr '\n' ' ')" == "$3" ]]; }
+nothing_of_cluster_left() { # NAMESPACE ID: no Deployment, pod, Service or ConfigMap but the HA one
+    ! kubectl get deployments,pods,services,configmaps -n "$1" -l "app=$2" -o name 2>/dev/null | grep -qv -- '-cluster-config-map$'
+}
+
+scenario_native() {
+    local ns=riffle-native id=native rest rpc m state="$WORK/native-state" dir="$WORK/native"
+    rest="$(free_port)" rpc="$(free_port)"
+    m="127.0.0.1:$rest"
+    mkdir -p "$dir"
+    native_prepare "$ns" "$state" riffle-native-state
+    native_templates "$dir" "$rest"
+    local sa="system:serviceaccount:$ns:riffle-native" verb
+    for verb in "create pods" "delete pods" "list pods" "get deployments.apps" "delete deployments.apps" "update configmaps" "update leases.coordination.k8s.io"; do
+        # shellcheck disable=SC2086 # verb and resource as two words
+        [[ "$(kubectl auth can-i -n "$ns" --as="$sa" $verb)" == yes ]] || fail "the native Role does not allow: $verb"
+    done
+    for verb in "create deployments.apps" "create services" "delete configmaps" "get secrets" "update pods"; do
+        # shellcheck disable=SC2086
+        [[ "$(kubectl auth can-i -n "$ns" --as="$sa" $verb 2>/dev/null || true)" == no ]] || fail "the native Role allows more than it needs: $verb"
+    done
+    [[ "$(kubectl auth can-i -n default --as="$sa" create pods 2>/dev/null || true)" == no ]] || fail "the native Role reaches beyond its namespace"
+    say "native: the riffle-native account may manage pods and read/delete its Deployment here, and may not create Deployments or Services, delete ConfigMaps, read Secrets or act in another namespace"
+
+    local -a opts
+    mapfile -t opts < <(native_options "$id" "$ns" "$rest" "$rpc" "$dir")
+    opts+=("-Dhigh-availability.type=kubernetes" "-Dhigh-availability.storageDir=file:///opt/riffle/state/ha"
+        "-Dhigh-availability.kubernetes.leader-election.lease-duration=4 s"
+        "-Dhigh-availability.kubernetes.leader-election.renew-deadline=3 s"
+        "-Dhigh-availability.kubernetes.leader-election.retry-period=1 s")
+    local out t t_create
+    t_create="$(now)"
+    out="$("$RIFFLE" kubernetes-session "${opts[@]}" 2>&1)" || fail "riffle kubernetes-session failed: $out"
+    say "native: $(grep -m 1 Created <<<"$out")"
+    out="$("$RIFFLE" kubernetes-session "${opts[@]}" 2>&1)" && fail "a second kubernetes-session with the same id succeeded: $out"
+    grep -q "already exists" <<<"$out" || fail "a second kubernetes-session with the same id: unclear error: $out"
+    local uid owner obj
+    uid="$(kubectl get deployment -n "$ns" "$id" -o jsonpath='{.metadata.uid}')"
+    for obj in "configmap/flink-config-$id" "service/$id" "service/$id-rest"; do
+        owner="$(kubectl get -n "$ns" "$obj" -o jsonpath='{.metadata.ownerReferences[0].uid}' 2>/dev/null)" || fail "kubernetes-session did not create $obj"
+        [[ "$owner" == "$uid" ]] || fail "$obj is not owned by Deployment $id"
+    done
+    local -a target=(--target kubernetes-session "-Dkubernetes.cluster-id=$id" "-Dkubernetes.namespace=$ns")
+    wait_until "the native JobManager's REST API, found by cluster id" 120 "$RIFFLE" list "${target[@]}"
+    timing "native: kubernetes-session -> REST reachable by cluster id" "$(since "$t_create")"
+    [[ -z "$(tm_pod_names "$ns" "$id")" ]] || fail "TaskManager pods exist before any job: $(tm_pod_names "$ns" "$id")"
+
+    # A job needing 4 slots, 2 slots per TaskManager: exactly 2 TaskManager pods.
+    render_job windowed_count.sql "$WORK/native-job.sql" /opt/riffle/state/out-native 2500
+    local job
+    t="$(now)"
+    out="$("$RIFFLE" run "${target[@]}" -p 4 -d "$WORK/native-job.sql" 2>&1)" || fail "riffle run --target kubernetes-session failed: $out"
+    job="$(awk '/JobID/ { print $NF }' <<<"$out")"
+    [[ ${#job} == 32 ]] || fail "no job id in the output of riffle run --target: $out"
+    wait_until "job $job RUNNING" 120 job_in_state "$m" "$job" RUNNING
+    timing "native: submit (4 slots) -> 2 TaskManager pods started, job RUNNING" "$(since "$t")"
+    tm_pods_are "$ns" "$id" "$id-taskmanager-1-1 $id-taskmanager-1-2 " || fail "expected exactly 2 TaskManager pods, found: $(tm_pod_names "$ns" "$id" | tr '\n' ' ')"
+    [[ "$(kubectl get pod -n "$ns" "$id-taskmanager-1-1" -o jsonpath='{.metadata.ownerReferences[0].uid} {.metadata.labels.from-template}')" == "$uid yes" ]] ||
+        fail "TaskManager pod not owned by the Deployment or not from the template"
+    say "native: job $job (parallelism 4) runs on exactly 2 TaskManager pods: $(tm_pod_names "$ns" "$id" | tr '\n' ' ')"
+
+    # A TaskManager pod deleted: a replacement under a new name, the job recovers, exact output.
+    wait_until "a completed checkpoint of job $job" 60 has_checkpoint "$m" "$job"
+    local t_kill
+    t_kill="$(now)"
+    kubectl delete pod -n "$ns" "$id-taskmanager-1-1" --wait=false >/dev/null
+    say "native: deleted TaskManager pod $id-taskmanager-1-1 after $(completed_checkpoints "$m" "$job") checkpoint(s)"
+    wait_until "job $job to restart" 60 job_restarted "$m" "$job"
+    wait_until "a replacement TaskManager pod" 60 tm_pods_are "$ns" "$id" "$id-taskmanager-1-2 $id-taskmanager-1-3 "
+    wait_until "job $job RUNNING again" 120 job_in_state "$m" "$job" RUNNING
+    timing "native: TaskManager pod deleted -> replacement pod, job RUNNING again" "$(since "$t_kill")"
+    wait_finished "$m" "$job" 240
+    same_output native "$state/out-native"
+    t="$(now)"
+    wait_until "the idle TaskManager pods released (resourcemanager.taskmanager-timeout 5 s)" 60 tm_pods_are "$ns" "$id" ""
+    timing "native: job FINISHED -> idle TaskManager pods deleted (timeout 5 s)" "$(since "$t")"
+    "$RIFFLE" list -a "${target[@]}" 2>&1 | grep -q "$job.*FINISHED" || fail "riffle list --target kubernetes-session does not show $job FINISHED"
+
+    # Deleting the Deployment deletes the cluster; its HA ConfigMap and Lease stay by design.
+    t="$(now)"
+    kubectl delete deployment -n "$ns" "$id" --wait=false >/dev/null
+    wait_until "every object of cluster $id removed by the garbage collector" 90 nothing_of_cluster_left "$ns" "$id"
+    timing "native: kubectl delete deployment -> every object of the cluster gone" "$(since "$t")"
+    kubectl get cm -n "$ns" "$id-cluster-config-map" >/dev/null 2>&1 || fail "the HA ConfigMap should outlive the cluster"
+    kubectl delete cm -n "$ns" -l "app=$id,configmap-type=high-availability" >/dev/null 2>&1 || true
+    kubectl delete lease -n "$ns" "$id-cluster-leader" >/dev/null 2>&1 || true
+    say "native: kubectl delete deployment/$id removed the pods, Services and ConfigMap of the cluster"
+    drop_namespace "$ns"
+}
+
+scenario_native_application() {
+    local ns=riffle-native-app id=native-app rest rpc state="$WORK/native-app-state" dir="$WORK/native-app"
+    rest="$(free_port)" rpc="$(free_port)"
+    mkdir -p "$dir"
+    native_prepare "$ns" "$state" riffle-native-app-state
+    native_templates "$dir" "$rest"
+    local -a opts
+    mapfile -t opts < <(native_options "$id" "$ns" "$rest" "$rpc" "$dir")
+    render_job windowed_count.sql "$WORK/native-app-job.sql" /opt/riffle/state/out-native-app 20000
+    local out t
+    t="$(now)"
+    out="$("$RIFFLE" run-application --target kubernetes-application -p 2 "${opts[@]}" "$WORK/native-app-job.sql" 2>&1)" ||
+        fail "riffle run-application failed: $out"
+    say "native-application: $(grep -m 1 Created <<<"$out")"
+    wait_until "a TaskManager pod of the application" 120 tm_pods_are "$ns" "$id" "$id-taskmanager-1-1 "
+    timing "native-application: run-application -> its TaskManager pod" "$(since "$t")"
+    wait_until "the application cluster to delete itself after its job" 300 nothing_of_cluster_left "$ns" "$id"
+    timing "native-application: run-application -> job done, cluster deleted itself" "$(since "$t")"
+    same_output native-application "$state/out-native-app"
+    drop_namespace "$ns"
+}
+
 # A ServiceMonitor CRD (prometheus-operator's group and kind, no schema) so that the chart's
 # ServiceMonitor is rendered from the cluster's capabilities and checked by the apiserver.
 servicemonitor_crd() {
@@ -1046,10 +1249,10 @@ flink_list_all() { # LABEL M JOB
 
 main() {
     local scenarios=("$@")
-    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha helm)
+    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha native native-application helm)
     local s
     for s in "${scenarios[@]}"; do
-        case "$s" in static | session | application | job-cluster | ha | helm) ;; *) fail "unknown scenario $s" ;; esac
+        case "$s" in static | session | application | job-cluster | ha | native | native-application | helm) ;; *) fail "unknown scenario $s" ;; esac
     done
     [[ "$(id -u)" == 0 ]] || fail "the Kubernetes tier needs root (the test bed runs a kubelet)"
     [[ -x "$RIFFLE" ]] || fail "no riffle binary at $RIFFLE (build it: cargo build -p riffle-cli, or set RIFFLE_BIN)"

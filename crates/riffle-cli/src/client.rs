@@ -9,29 +9,62 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-/// The `-m HOST:PORT` option.
+/// Where the cluster is: `-m HOST:PORT`, or `--target kubernetes-session
+/// -Dkubernetes.cluster-id=ID` for a native Kubernetes cluster.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
     /// The JobManager's REST address (host:port) to connect to; default:
     /// rest.address and rest.port of the configuration, as `flink` does.
     #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
     pub jobmanager: Option<String>,
+    /// kubernetes-session or kubernetes-application: find the native cluster
+    /// named by -Dkubernetes.cluster-id through the Kubernetes API.
+    #[arg(short = 't', long = "target", value_name = "TARGET", conflicts_with = "jobmanager")]
+    pub target: Option<String>,
+    /// A configuration entry (kubernetes.cluster-id, kubernetes.namespace, ...); repeatable.
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    pub define: Vec<String>,
+}
+
+/// The REST address of `--target`: a native Kubernetes cluster's, found by
+/// its id, or for `remote` the configured one; `None` without a target.
+pub fn target_address(target: Option<&str>, define: &[String]) -> Result<Option<String>> {
+    match target {
+        None => Ok(None),
+        Some("remote") => configured_address(define).map(Some),
+        Some(t) if crate::native_cmd::is_native_target(t) => {
+            crate::native_cmd::rest_address(define).map(Some)
+        }
+        Some(other) => bail!(
+            "unknown --target '{other}': use kubernetes-session, kubernetes-application or \
+             remote (or -m HOST:PORT)"
+        ),
+    }
+}
+
+/// `rest.address:rest.port` of the configuration (`RIFFLE_CONF_DIR` or
+/// `FLINK_CONF_DIR`, the properties variables, `-D`), else Flink's default
+/// `localhost:8081`.
+fn configured_address(define: &[String]) -> Result<String> {
+    let loaded = riffle_common::config::load_cluster_config_from_env(define).context(
+        "cannot load the configuration to find the JobManager (or pass -m HOST:PORT)",
+    )?;
+    let cluster = riffle_common::ClusterConfig::resolve(&loaded)
+        .context("invalid configuration (or pass -m HOST:PORT)")?;
+    Ok(format!("{}:{}", cluster.rest_address, cluster.rest_port))
 }
 
 impl Target {
-    /// The address to connect to: `-m`, else `rest.address:rest.port` from
-    /// the configuration (`RIFFLE_CONF_DIR` or `FLINK_CONF_DIR`, the
-    /// properties variables), else Flink's default `localhost:8081`.
+    /// The address to connect to: `-m`, else the cluster of `--target`,
+    /// else the configured one.
     pub fn address(&self) -> Result<String> {
         if let Some(m) = &self.jobmanager {
             return Ok(m.clone());
         }
-        let loaded = riffle_common::config::load_cluster_config_from_env(&[]).context(
-            "cannot load the configuration to find the JobManager (or pass -m HOST:PORT)",
-        )?;
-        let cluster = riffle_common::ClusterConfig::resolve(&loaded)
-            .context("invalid configuration (or pass -m HOST:PORT)")?;
-        Ok(format!("{}:{}", cluster.rest_address, cluster.rest_port))
+        match target_address(self.target.as_deref(), &self.define)? {
+            Some(address) => Ok(address),
+            None => configured_address(&self.define),
+        }
     }
 }
 

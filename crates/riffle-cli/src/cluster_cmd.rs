@@ -17,6 +17,7 @@ use riffle_jobmanager::SubmitError;
 use riffle_jobmanager::job::{JobSpec, JobStatus, OnRecordedResult};
 use riffle_jobmanager::{JobManager, JobManagerOptions, JobManagerState};
 
+use crate::native_cmd::NativeJobManager;
 use crate::leading::{self, Contender, Ended};
 use riffle_rpc::{JobId, ResourceId};
 use riffle_taskmanager::{TaskManager, TaskManagerOptions};
@@ -149,9 +150,11 @@ fn metrics_note(port: Option<u16>) -> String {
 pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
     let terminate = termination_flag()?;
     let loaded = cluster_config(&args.define)?;
+    let native = NativeJobManager::of(&loaded.collected)?;
     if let HighAvailability::Kubernetes(ha) = &loaded.cluster.high_availability {
-        return highly_available_jobmanager(loaded.clone(), ha, &terminate);
+        return highly_available_jobmanager(loaded.clone(), ha, native, &terminate);
     }
+    let config = loaded.collected.clone();
     let jm = start_jobmanager(loaded)?;
     tracing::info!(
         "JobManager running: RPC port {}, REST API at http://{}{}",
@@ -159,6 +162,9 @@ pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
         jm.state.rest_address,
         metrics_note(jm.metrics_port)
     );
+    if let Some(native) = &native {
+        native.start_resource_manager(&config, &jm)?;
+    }
     wait_for(&terminate);
     tracing::info!("JobManager stopping (signal received)");
     Ok(ExitCode::SUCCESS)
@@ -170,6 +176,7 @@ pub fn jobmanager(args: ProcessArgs) -> Result<ExitCode> {
 fn highly_available_jobmanager(
     loaded: Loaded,
     ha: &KubernetesHa,
+    native: Option<NativeJobManager>,
     terminate: &AtomicBool,
 ) -> Result<ExitCode> {
     let contender = Contender::join(ha)?;
@@ -187,6 +194,9 @@ fn highly_available_jobmanager(
         jm.state.rest_address,
         metrics_note(jm.metrics_port)
     );
+    if let Some(native) = &native {
+        native.start_resource_manager(&loaded.collected, &jm)?;
+    }
     jm.state.recover_jobs();
     match contender.lead(terminate) {
         Ended::Stopped => {
@@ -300,6 +310,7 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         (None, None) => JobId::random(),
     };
     let job_config = loaded.collected.clone();
+    let native = NativeJobManager::of(&loaded.collected)?;
     // With Kubernetes HA a standby application JobManager waits for the
     // Lease; the job id and checkpoints carry the job over between leaders.
     let contender = match &loaded.cluster.high_availability {
@@ -322,6 +333,14 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         jm.state.rest_address,
         metrics_note(jm.metrics_port)
     );
+    if let Some(native) = &native {
+        native.start_resource_manager(&job_config, &jm)?;
+    }
+    let job_ended = || {
+        if let Some(native) = &native {
+            native.job_ended();
+        }
+    };
     let on_recorded_result = if args.rerun {
         OnRecordedResult::RunAnew
     } else {
@@ -345,6 +364,7 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
                 result.describe(),
                 recorded.location
             );
+            job_ended();
             if result.state == JobStatus::Finished {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -388,6 +408,7 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
                 if let Some(c) = &contender {
                     c.resign();
                 }
+                job_ended();
                 if s == JobStatus::Finished {
                     tracing::info!("Job {id} finished.");
                     return Ok(ExitCode::SUCCESS);

@@ -70,6 +70,7 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
         define: Vec::new(),
         quiet: false,
         jobmanager: None,
+        target: None,
         detached: false,
         from_savepoint: None,
         allow_non_restored_state: false,

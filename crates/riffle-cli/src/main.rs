@@ -10,6 +10,7 @@ mod gen_cmd;
 mod leading;
 mod logging;
 mod minicluster;
+mod native_cmd;
 mod progress;
 mod run;
 mod sql_client;
@@ -47,6 +48,10 @@ enum Command {
     Taskmanager(cluster_cmd::ProcessArgs),
     /// Run a JobManager for exactly one job (application / job cluster); exits with the job.
     StandaloneJob(cluster_cmd::StandaloneArgs),
+    /// Create a native Kubernetes session cluster (Flink's kubernetes-session.sh).
+    KubernetesSession(native_cmd::SessionArgs),
+    /// Create a native Kubernetes application cluster for one job (--target kubernetes-application).
+    RunApplication(native_cmd::ApplicationArgs),
     /// List the jobs of a cluster.
     List(client::ListArgs),
     /// Cancel a job.
@@ -73,7 +78,7 @@ fn main() -> ExitCode {
         Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_) => {}
         // The embedded cluster's own warnings (a failed attempt, no restart)
         // repeat what the run's final error says.
-        Command::Run(a) if a.jobmanager.is_none() => logging::init(
+        Command::Run(a) if a.jobmanager.is_none() && a.target.is_none() => logging::init(
             riffle_common::LogFormat::Text,
             "warn,riffle_jobmanager=off,riffle_taskmanager=off",
         ),
@@ -90,6 +95,8 @@ fn main() -> ExitCode {
         Command::Jobmanager(a) => cluster_cmd::jobmanager(a),
         Command::Taskmanager(a) => cluster_cmd::taskmanager(a),
         Command::StandaloneJob(a) => cluster_cmd::standalone_job(a),
+        Command::KubernetesSession(a) => native_cmd::kubernetes_session(a),
+        Command::RunApplication(a) => native_cmd::run_application(a),
         Command::List(a) => client::list(a),
         Command::Cancel(a) => client::cancel(a),
         Command::Info(a) => client::info(a),

@@ -40,8 +40,12 @@ pub struct RunArgs {
     /// Submit to the JobManager at this REST address (host:port) instead of running embedded.
     #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
     pub jobmanager: Option<String>,
-    /// With -m: return after submission instead of waiting for the job's end.
-    #[arg(short = 'd', long, requires = "jobmanager")]
+    /// Submit to a native Kubernetes cluster: kubernetes-session with
+    /// -Dkubernetes.cluster-id=ID (remote: the -m/rest.address cluster).
+    #[arg(short = 't', long = "target", value_name = "TARGET", conflicts_with = "jobmanager")]
+    pub target: Option<String>,
+    /// With -m or --target: return after submission instead of waiting for the job's end.
+    #[arg(short = 'd', long)]
     pub detached: bool,
     /// Start from this savepoint (execution.savepoint.path).
     #[arg(short = 's', long = "fromSavepoint", value_name = "PATH")]
@@ -103,7 +107,14 @@ fn read(file: &PathBuf) -> Result<String> {
 /// Plans and runs a file's job, showing progress.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
-    if let Some(jm) = &args.jobmanager {
+    let remote = match &args.jobmanager {
+        Some(jm) => Some(jm.clone()),
+        None => crate::client::target_address(args.target.as_deref(), &args.define)?,
+    };
+    if args.detached && remote.is_none() {
+        anyhow::bail!("-d/--detached needs a cluster to submit to: -m HOST:PORT or --target kubernetes-session");
+    }
+    if let Some(jm) = &remote {
         // Only what this command sets travels: the cluster has its own file.
         let mut sent = Configuration::new();
         for d in &args.define {

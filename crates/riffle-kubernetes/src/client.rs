@@ -57,6 +57,50 @@ impl Kube {
                      KUBERNETES_SERVICE_HOST/PORT; outside: $KUBECONFIG): {e}"
             ))
         })?;
+        Self::with_config(handle, config, namespace)
+    }
+
+    /// Connects as a client outside the cluster: `kubernetes.config.file`
+    /// (else `$KUBECONFIG`, else `~/.kube/config`, else the pod's service
+    /// account) with `kubernetes.context` (else the current context).
+    pub fn connect_client(
+        namespace: Option<&str>,
+        config_file: Option<&str>,
+        context: Option<&str>,
+    ) -> Result<Kube, KubeError> {
+        if config_file.is_none() && context.is_none() {
+            return Kube::connect(namespace);
+        }
+        let handle = runtime()?;
+        let kubeconfig = match config_file {
+            Some(path) => kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                KubeError::Config(format!(
+                    "cannot read kubernetes.config.file {path}: {e}"
+                ))
+            })?,
+            None => kube::config::Kubeconfig::read().map_err(|e| {
+                KubeError::Config(format!("cannot read the kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"))
+            })?,
+        };
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let config = handle
+            .block_on(kube::Config::from_custom_kubeconfig(kubeconfig, &options))
+            .map_err(|e| {
+                KubeError::Config(format!(
+                    "cannot use the kubeconfig (kubernetes.config.file / kubernetes.context): {e}"
+                ))
+            })?;
+        Self::with_config(handle, config, namespace)
+    }
+
+    fn with_config(
+        handle: tokio::runtime::Handle,
+        config: kube::Config,
+        namespace: Option<&str>,
+    ) -> Result<Kube, KubeError> {
         let namespace = namespace
             .map(str::to_string)
             .unwrap_or_else(|| config.default_namespace.clone());

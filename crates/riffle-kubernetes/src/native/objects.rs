@@ -286,6 +286,10 @@ pub fn taskmanager_pod(
     let (mut pod_meta, mut pod_spec) = pod(spec, &spec.taskmanager, Component::TaskManager, args);
     // A TaskManager that ends is replaced by the JobManager under a new name.
     pod_spec.restart_policy = Some("Never".into());
+    // TaskManagers never call the Kubernetes API.
+    if pod_spec.automount_service_account_token.is_none() {
+        pod_spec.automount_service_account_token = Some(false);
+    }
     pod_meta.name = Some(name.to_string());
     pod_meta.namespace = Some(namespace.to_string());
     pod_meta.owner_references = owner.map(|o| vec![o.clone()]);
