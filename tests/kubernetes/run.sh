@@ -133,7 +133,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 rest_q() { curl -fs --max-time 5 "http://$1$2" 2>/dev/null; }
 
 taskmanagers_registered() { [[ "$(rest_q "$1" /v1/overview | jq -r .taskmanagers 2>/dev/null)" == "$2" ]]; }
-job_state() { rest_q "$1" "/v1/jobs/$2" | jq -r '.state // empty' 2>/dev/null; }
+job_state() { rest_q "$1" "/v1/jobs/$2" | jq -r '.state // empty' 2>/dev/null || true; }
 job_in_state() { [[ "$(job_state "$1" "$2")" == "$3" ]]; }
 completed_checkpoints() { rest_q "$1" "/v1/jobs/$2/checkpoints" | jq -r '.counts.completed // 0' 2>/dev/null || echo 0; }
 checkpoints_at_least() { (($(completed_checkpoints "$1" "$2") >= $3)); }
@@ -907,6 +907,11 @@ tm_pod_names() { # NAMESPACE ID
     kubectl get pods -n "$1" -l "app=$2,component=taskmanager" \
         -o go-template='{{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}' 2>/dev/null
 }
+job_checkpointed_since_restore() { # M JOB: a checkpoint completed after the latest restore
+    local c
+    c="$(rest_q "$1" "/v1/jobs/$2/checkpoints")" || return 1
+    (($(jq -r '.latest.completed.id // 0' <<<"$c") > $(jq -r '.latest.restored.id // 0' <<<"$c")))
+}
 tm_pods_are() { [[ "$(tm_pod_names "$1" "$2" | sort | tr '\n' ' ')" == "$3" ]]; }
 nothing_of_cluster_left() { # NAMESPACE ID: no Deployment, pod, Service or ConfigMap but the HA one
     ! kubectl get deployments,pods,services,configmaps -n "$1" -l "app=$2" -o name 2>/dev/null | grep -qv -- '-cluster-config-map$'
@@ -933,7 +938,8 @@ scenario_native() {
 
     local -a opts
     mapfile -t opts < <(native_options "$id" "$ns" "$rest" "$rpc" "$dir")
-    opts+=("-Dhigh-availability.type=kubernetes" "-Dhigh-availability.storageDir=file:///opt/riffle/state/ha"
+    opts+=("-Dkubernetes.jobmanager.replicas=2"
+        "-Dhigh-availability.type=kubernetes" "-Dhigh-availability.storageDir=file:///opt/riffle/state/ha"
         "-Dhigh-availability.kubernetes.leader-election.lease-duration=4 s"
         "-Dhigh-availability.kubernetes.leader-election.renew-deadline=3 s"
         "-Dhigh-availability.kubernetes.leader-election.retry-period=1 s")
@@ -978,6 +984,24 @@ scenario_native() {
     wait_until "a replacement TaskManager pod" 60 tm_pods_are "$ns" "$id" "$id-taskmanager-1-2 $id-taskmanager-1-3 "
     wait_until "job $job RUNNING again" 120 job_in_state "$m" "$job" RUNNING
     timing "native: TaskManager pod deleted -> replacement pod, job RUNNING again" "$(since "$t_kill")"
+
+    # The leading JobManager's pod deleted: the standby leads, the TaskManagers follow it, the new
+    # resource manager keeps them (no new pods), the job resumes from its latest checkpoint.
+    local leader
+    leader="$(kubectl get lease -n "$ns" "$id-cluster-leader" -o jsonpath='{.spec.holderIdentity}')"
+    [[ -n "$leader" ]] || fail "no JobManager holds the Lease"
+    wait_until "a checkpoint of job $job after the TaskManager failover" 60 job_checkpointed_since_restore "$m" "$job"
+    local last
+    last="$(rest_q "$m" "/v1/jobs/$job/checkpoints" | jq -r '.latest.completed.id')"
+    t_kill="$(now)"
+    kubectl delete pod -n "$ns" "${leader%-*}" --wait=false >/dev/null
+    say "native: deleted the leading JobManager pod ${leader%-*} after checkpoint $last"
+    wait_until "the standby JobManager to hold the Lease" 60 \
+        sh -c "h=\$(kubectl get lease -n $ns $id-cluster-leader -o jsonpath='{.spec.holderIdentity}'); [ -n \"\$h\" ] && [ \"\$h\" != $leader ]"
+    wait_until "job $job resumed by the new leader from checkpoint $last or later" 60 job_restored_from_at_least "$m" "$job" "$last"
+    wait_until "job $job RUNNING on the new leader" 60 job_in_state "$m" "$job" RUNNING
+    timing "native: leading JobManager pod deleted -> job RUNNING on the standby" "$(since "$t_kill")"
+    tm_pods_are "$ns" "$id" "$id-taskmanager-1-2 $id-taskmanager-1-3 " || fail "the new leader changed the TaskManager pods: $(tm_pod_names "$ns" "$id" | tr '\n' ' ')"
     wait_finished "$m" "$job" 240
     same_output native "$state/out-native"
     t="$(now)"
