@@ -19,7 +19,12 @@ pub struct Target {
     pub jobmanager: Option<String>,
     /// kubernetes-session or kubernetes-application: find the native cluster
     /// named by -Dkubernetes.cluster-id through the Kubernetes API.
-    #[arg(short = 't', long = "target", value_name = "TARGET", conflicts_with = "jobmanager")]
+    #[arg(
+        short = 't',
+        long = "target",
+        value_name = "TARGET",
+        conflicts_with = "jobmanager"
+    )]
     pub target: Option<String>,
     /// A configuration entry (kubernetes.cluster-id, kubernetes.namespace, ...); repeatable.
     #[arg(short = 'D', value_name = "KEY=VALUE")]
@@ -46,9 +51,8 @@ pub fn target_address(target: Option<&str>, define: &[String]) -> Result<Option<
 /// `FLINK_CONF_DIR`, the properties variables, `-D`), else Flink's default
 /// `localhost:8081`.
 fn configured_address(define: &[String]) -> Result<String> {
-    let loaded = riffle_common::config::load_cluster_config_from_env(define).context(
-        "cannot load the configuration to find the JobManager (or pass -m HOST:PORT)",
-    )?;
+    let loaded = riffle_common::config::load_cluster_config_from_env(define)
+        .context("cannot load the configuration to find the JobManager (or pass -m HOST:PORT)")?;
     let cluster = riffle_common::ClusterConfig::resolve(&loaded)
         .context("invalid configuration (or pass -m HOST:PORT)")?;
     Ok(format!("{}:{}", cluster.rest_address, cluster.rest_port))

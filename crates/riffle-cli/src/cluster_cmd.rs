@@ -17,8 +17,8 @@ use riffle_jobmanager::SubmitError;
 use riffle_jobmanager::job::{JobSpec, JobStatus, OnRecordedResult};
 use riffle_jobmanager::{JobManager, JobManagerOptions, JobManagerState};
 
-use crate::native_cmd::NativeJobManager;
 use crate::leading::{self, Contender, Ended};
+use crate::native_cmd::NativeJobManager;
 use riffle_rpc::{JobId, ResourceId};
 use riffle_taskmanager::{TaskManager, TaskManagerOptions};
 

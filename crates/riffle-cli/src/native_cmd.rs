@@ -112,7 +112,8 @@ fn create(config: &Configuration, job: Option<JobSource>) -> Result<(Kube, Nativ
     warn_unsupported(config);
     let spec = NativeSpec::resolve(config)?;
     let kube = client_kube(config)?;
-    let d = descriptor::describe(config, &spec, kube.namespace(), job).map_err(anyhow::Error::msg)?;
+    let d =
+        descriptor::describe(config, &spec, kube.namespace(), job).map_err(anyhow::Error::msg)?;
     deploy::create_cluster(&kube, &spec, &d)?;
     Ok((kube, spec))
 }
@@ -147,7 +148,11 @@ pub fn run_application(args: ApplicationArgs) -> Result<ExitCode> {
     let mut config = crate::config_cmd::load(&args.define)?;
     crate::config_cmd::set_parallelism(&mut config, args.parallelism);
     if let Some(path) = &args.from_savepoint {
-        config.set_from(SAVEPOINT_PATH, path.clone(), Origin::Flag { flag: "-s".into() });
+        config.set_from(
+            SAVEPOINT_PATH,
+            path.clone(),
+            Origin::Flag { flag: "-s".into() },
+        );
     }
     if args.allow_non_restored_state {
         config.set_from(
@@ -164,8 +169,7 @@ pub fn run_application(args: ApplicationArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read SQL file '{}'", path.display()))?;
             // Parsed here first, so a syntax error fails now, not in a pod
             // (planning waits for the pod: paths in the script are the pod's).
-            riffle_sql::parse_statements(&text)
-                .with_context(|| format!("{}", path.display()))?;
+            riffle_sql::parse_statements(&text).with_context(|| format!("{}", path.display()))?;
             JobSource::Shipped(text)
         }
     };
@@ -191,9 +195,13 @@ pub fn is_native_target(target: &str) -> bool {
 /// `kubernetes.cluster-id` names.
 pub fn rest_address(define: &[String]) -> Result<String> {
     let config = crate::config_cmd::load(define)?;
-    let id = config.opt_text(keys::KUBERNETES_CLUSTER_ID)?.ok_or_else(|| {
-        anyhow::anyhow!("--target kubernetes-* needs the cluster's id: -Dkubernetes.cluster-id=<id>")
-    })?;
+    let id = config
+        .opt_text(keys::KUBERNETES_CLUSTER_ID)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--target kubernetes-* needs the cluster's id: -Dkubernetes.cluster-id=<id>"
+            )
+        })?;
     let kube = client_kube(&config)?;
     Ok(deploy::rest_endpoint(&kube, &id)?)
 }
@@ -213,9 +221,11 @@ impl NativeJobManager {
         let Some(target) = target.filter(|t| is_native_target(t)) else {
             return Ok(None);
         };
-        let id = config.opt_text(keys::KUBERNETES_CLUSTER_ID)?.ok_or_else(|| {
-            anyhow::anyhow!("execution.target {target} needs kubernetes.cluster-id")
-        })?;
+        let id = config
+            .opt_text(keys::KUBERNETES_CLUSTER_ID)?
+            .ok_or_else(|| {
+                anyhow::anyhow!("execution.target {target} needs kubernetes.cluster-id")
+            })?;
         let kube = Kube::connect(config.opt_text(keys::KUBERNETES_NAMESPACE)?.as_deref())
             .context("execution.target is a native Kubernetes target")?;
         Ok(Some(NativeJobManager {

@@ -42,7 +42,12 @@ pub struct RunArgs {
     pub jobmanager: Option<String>,
     /// Submit to a native Kubernetes cluster: kubernetes-session with
     /// -Dkubernetes.cluster-id=ID (remote: the -m/rest.address cluster).
-    #[arg(short = 't', long = "target", value_name = "TARGET", conflicts_with = "jobmanager")]
+    #[arg(
+        short = 't',
+        long = "target",
+        value_name = "TARGET",
+        conflicts_with = "jobmanager"
+    )]
     pub target: Option<String>,
     /// With -m or --target: return after submission instead of waiting for the job's end.
     #[arg(short = 'd', long)]
@@ -112,7 +117,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         None => crate::client::target_address(args.target.as_deref(), &args.define)?,
     };
     if args.detached && remote.is_none() {
-        anyhow::bail!("-d/--detached needs a cluster to submit to: -m HOST:PORT or --target kubernetes-session");
+        anyhow::bail!(
+            "-d/--detached needs a cluster to submit to: -m HOST:PORT or --target kubernetes-session"
+        );
     }
     if let Some(jm) = &remote {
         // Only what this command sets travels: the cluster has its own file.

@@ -74,12 +74,12 @@ impl Kube {
         let handle = runtime()?;
         let kubeconfig = match config_file {
             Some(path) => kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                KubeError::Config(format!(
-                    "cannot read kubernetes.config.file {path}: {e}"
-                ))
+                KubeError::Config(format!("cannot read kubernetes.config.file {path}: {e}"))
             })?,
             None => kube::config::Kubeconfig::read().map_err(|e| {
-                KubeError::Config(format!("cannot read the kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"))
+                KubeError::Config(format!(
+                    "cannot read the kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"
+                ))
             })?,
         };
         let options = kube::config::KubeConfigOptions {
