@@ -370,6 +370,7 @@ scenario_static() {
     done
     # High availability: its RBAC, and the session JobManager with the PVC variant and HA.
     cp "$DEPLOY/high-availability/ha-rbac.yaml" "$dir/"
+    cp "$DEPLOY/native/rbac.yaml" "$dir/native-rbac.yaml"
     patched "$DEPLOY/jobmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/jobmanager-patch.yaml" \
         "$DEPLOY/high-availability/jobmanager-patch.yaml" >"$dir/ha-jobmanager-session-deployment.yaml"
     for f in "$DEPLOY"/job-cluster/*.yaml.template; do
