@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 /// -Dkubernetes.cluster-id=ID` for a native Kubernetes cluster.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// The JobManager's REST address (host:port) to connect to; default:
-    /// rest.address and rest.port of the configuration, as `flink` does.
+    /// The JobManager's REST address (host:port) to connect to (default:
+    /// rest.address and rest.port of the configuration, as `flink` does;
+    /// for `run`, the embedded mini-cluster).
     #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
     pub jobmanager: Option<String>,
     /// kubernetes-session or kubernetes-application: find the native cluster
@@ -26,7 +27,8 @@ pub struct Target {
         conflicts_with = "jobmanager"
     )]
     pub target: Option<String>,
-    /// A configuration entry (kubernetes.cluster-id, kubernetes.namespace, ...); repeatable.
+    /// A configuration entry, Flink's key=value form (kubernetes.cluster-id,
+    /// kubernetes.namespace, ...); repeatable.
     #[arg(short = 'D', value_name = "KEY=VALUE")]
     pub define: Vec<String>,
 }
@@ -59,13 +61,19 @@ fn configured_address(define: &[String]) -> Result<String> {
 }
 
 impl Target {
+    /// `-m`, else the cluster of `--target`; `None` without either (a
+    /// command that then runs embedded).
+    pub fn remote_address(&self) -> Result<Option<String>> {
+        match &self.jobmanager {
+            Some(m) => Ok(Some(m.clone())),
+            None => target_address(self.target.as_deref(), &self.define),
+        }
+    }
+
     /// The address to connect to: `-m`, else the cluster of `--target`,
     /// else the configured one.
     pub fn address(&self) -> Result<String> {
-        if let Some(m) = &self.jobmanager {
-            return Ok(m.clone());
-        }
-        match target_address(self.target.as_deref(), &self.define)? {
+        match self.remote_address()? {
             Some(address) => Ok(address),
             None => configured_address(&self.define),
         }

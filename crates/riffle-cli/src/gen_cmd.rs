@@ -67,10 +67,12 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
     let code = run(RunArgs {
         file,
         parallelism: Some(1),
-        define: Vec::new(),
+        cluster: crate::client::Target {
+            jobmanager: None,
+            target: None,
+            define: Vec::new(),
+        },
         quiet: false,
-        jobmanager: None,
-        target: None,
         detached: false,
         from_savepoint: None,
         allow_non_restored_state: false,

@@ -78,10 +78,12 @@ fn main() -> ExitCode {
         Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_) => {}
         // The embedded cluster's own warnings (a failed attempt, no restart)
         // repeat what the run's final error says.
-        Command::Run(a) if a.jobmanager.is_none() && a.target.is_none() => logging::init(
-            riffle_common::LogFormat::Text,
-            "warn,riffle_jobmanager=off,riffle_taskmanager=off",
-        ),
+        Command::Run(a) if a.cluster.jobmanager.is_none() && a.cluster.target.is_none() => {
+            logging::init(
+                riffle_common::LogFormat::Text,
+                "warn,riffle_jobmanager=off,riffle_taskmanager=off",
+            )
+        }
         Command::Sql(a) if a.jobmanager.is_none() => logging::init(
             riffle_common::LogFormat::Text,
             "warn,riffle_jobmanager=off,riffle_taskmanager=off",

@@ -31,24 +31,12 @@ pub struct RunArgs {
     /// Parallelism of every operator (same as -D parallelism.default=N).
     #[arg(short = 'p', long)]
     pub parallelism: Option<usize>,
-    /// A configuration entry, Flink's key=value form; repeatable.
-    #[arg(short = 'D', value_name = "KEY=VALUE")]
-    pub define: Vec<String>,
+    /// Where to run (-m, --target) and the configuration entries (-D) of the job.
+    #[command(flatten)]
+    pub cluster: crate::client::Target,
     /// Never show the live progress line.
     #[arg(long)]
     pub quiet: bool,
-    /// Submit to the JobManager at this REST address (host:port) instead of running embedded.
-    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
-    pub jobmanager: Option<String>,
-    /// Submit to a native Kubernetes cluster: kubernetes-session with
-    /// -Dkubernetes.cluster-id=ID (remote: the -m/rest.address cluster).
-    #[arg(
-        short = 't',
-        long = "target",
-        value_name = "TARGET",
-        conflicts_with = "jobmanager"
-    )]
-    pub target: Option<String>,
     /// With -m or --target: return after submission instead of waiting for the job's end.
     #[arg(short = 'd', long)]
     pub detached: bool,
@@ -112,10 +100,7 @@ fn read(file: &PathBuf) -> Result<String> {
 /// Plans and runs a file's job, showing progress.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let sql = read(&args.file)?;
-    let remote = match &args.jobmanager {
-        Some(jm) => Some(jm.clone()),
-        None => crate::client::target_address(args.target.as_deref(), &args.define)?,
-    };
+    let remote = args.cluster.remote_address()?;
     if args.detached && remote.is_none() {
         anyhow::bail!(
             "-d/--detached needs a cluster to submit to: -m HOST:PORT or --target kubernetes-session"
@@ -124,7 +109,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(jm) = &remote {
         // Only what this command sets travels: the cluster has its own file.
         let mut sent = Configuration::new();
-        for d in &args.define {
+        for d in &args.cluster.define {
             sent.set_pair(d, Origin::Dynamic)?;
         }
         if let Some(path) = &args.from_savepoint {
@@ -144,7 +129,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let config = config_from(
         args.parallelism,
-        &args.define,
+        &args.cluster.define,
         args.from_savepoint.as_deref(),
         args.allow_non_restored_state,
     )?;
