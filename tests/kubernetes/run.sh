@@ -896,9 +896,13 @@ native_options() { # ID NAMESPACE REST RPC TEMPLATE-DIR
         "execution.checkpointing.savepoint-dir=file:///opt/riffle/state/savepoints"
 }
 
-native_prepare() { # NAMESPACE STATE-DIR PV-NAME
+native_prepare() { # NAMESPACE STATE-DIR PV-NAME RBAC (manifest: deploy/kubernetes/native/rbac.yaml, chart: the chart's nativeRbac)
     new_namespace "$1"
-    kubectl apply -n "$1" -f "$DEPLOY/native/rbac.yaml" >/dev/null || fail "kubectl apply of native/rbac.yaml failed"
+    case "$4" in
+        manifest) kubectl apply -n "$1" -f "$DEPLOY/native/rbac.yaml" >/dev/null || fail "kubectl apply of native/rbac.yaml failed" ;;
+        chart) helm template riffle "$CHART" -n "$1" --show-only templates/native-rbac.yaml --set nativeRbac.create=true |
+            kubectl apply -n "$1" -f - >/dev/null || fail "kubectl apply of the chart's native RBAC failed" ;;
+    esac
     tb_state_volume "$3" "$1" riffle-state "$2" | kubectl apply -f - >/dev/null
     kubectl apply -n "$1" -f "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml" >/dev/null
 }
@@ -923,7 +927,7 @@ scenario_native() {
     rest="$(free_port)" rpc="$(free_port)"
     m="127.0.0.1:$rest"
     mkdir -p "$dir"
-    native_prepare "$ns" "$state" riffle-native-state
+    native_prepare "$ns" "$state" riffle-native-state manifest
     native_templates "$dir" "$rest"
     local sa="system:serviceaccount:$ns:riffle-native" verb
     for verb in "create pods" "delete pods" "list pods" "get deployments.apps" "delete deployments.apps" "update configmaps" "update leases.coordination.k8s.io"; do
@@ -1026,7 +1030,8 @@ scenario_native_application() {
     local ns=riffle-native-app id=native-app rest rpc state="$WORK/native-app-state" dir="$WORK/native-app"
     rest="$(free_port)" rpc="$(free_port)"
     mkdir -p "$dir"
-    native_prepare "$ns" "$state" riffle-native-app-state
+    # The chart's native RBAC (nativeRbac.create) this time: the same rules as the manifest.
+    native_prepare "$ns" "$state" riffle-native-app-state chart
     native_templates "$dir" "$rest"
     local -a opts
     mapfile -t opts < <(native_options "$id" "$ns" "$rest" "$rpc" "$dir")
