@@ -979,6 +979,12 @@ scenario_native() {
         fail "TaskManager pod not owned by the Deployment or not from the template"
     say "native: job $job (parallelism 4) runs on exactly 2 TaskManager pods: $(tm_pod_names "$ns" "$id" | tr '\n' ' ')"
 
+    # The other client commands find the cluster by its id too: a savepoint of the running job.
+    out="$("$RIFFLE" savepoint "${target[@]}" "$job" file:///opt/riffle/state/savepoints 2>&1)" ||
+        fail "riffle savepoint --target kubernetes-session failed: $out"
+    grep -q "Savepoint completed. Path: file:///opt/riffle/state/savepoints/" <<<"$out" || fail "no savepoint path in: $out"
+    say "native: riffle savepoint --target kubernetes-session: $(grep -o 'Path: .*' <<<"$out")"
+
     # A TaskManager pod deleted: a replacement under a new name, the job recovers, exact output.
     wait_until "a completed checkpoint of job $job" 60 has_checkpoint "$m" "$job"
     local t_kill
