@@ -1018,7 +1018,8 @@ scenario_native() {
     t="$(now)"
     wait_until "the idle TaskManager pods released (resourcemanager.taskmanager-timeout 5 s)" 60 tm_pods_are "$ns" "$id" ""
     timing "native: job FINISHED -> idle TaskManager pods deleted (timeout 5 s)" "$(since "$t")"
-    "$RIFFLE" list -a "${target[@]}" 2>&1 | grep -q "$job.*FINISHED" || fail "riffle list --target kubernetes-session does not show $job FINISHED"
+    out="$("$RIFFLE" list -a "${target[@]}" 2>&1)" || fail "riffle list -a --target kubernetes-session failed: $out"
+    grep -q "$job.*FINISHED" <<<"$out" || fail "riffle list -a --target kubernetes-session does not show $job FINISHED: $out"
 
     # Deleting the Deployment deletes the cluster; its HA ConfigMap and Lease stay by design.
     t="$(now)"
