@@ -371,6 +371,7 @@ scenario_static() {
     # High availability: its RBAC, and the session JobManager with the PVC variant and HA.
     cp "$DEPLOY/high-availability/ha-rbac.yaml" "$dir/"
     cp "$DEPLOY/native/rbac.yaml" "$dir/native-rbac.yaml"
+    for f in "$ROOT"/deploy/operator/crds/*.yaml; do cp "$f" "$dir/crd-${f##*/}"; done
     patched "$DEPLOY/jobmanager-session-deployment.yaml" "$DEPLOY/checkpoint-storage/pvc/jobmanager-patch.yaml" \
         "$DEPLOY/high-availability/jobmanager-patch.yaml" >"$dir/ha-jobmanager-session-deployment.yaml"
     for f in "$DEPLOY"/job-cluster/*.yaml.template; do
@@ -392,6 +393,19 @@ scenario_static() {
             fail "checkpoint-storage/$v/flink-configuration-configmap.yaml drifted from flink-configuration-configmap.yaml (beyond its storage block)"
     done
     say "static: the storage variants' config.yaml equals the base one plus the storage block"
+
+    # The operator's CRDs on the 1.20 apiserver: installed, every example accepted, a bad value refused.
+    kubectl apply -f "$ROOT/deploy/operator/crds/" >/dev/null || fail "the 1.20 apiserver refuses deploy/operator/crds"
+    kubectl wait --for=condition=Established crd -l '!no-such-label' --timeout=60s >/dev/null ||
+        fail "the operator's CRDs did not become Established"
+    kubectl apply --dry-run=server -f "$ROOT/deploy/operator/examples/" >"$WORK/operator-examples.log" 2>&1 ||
+        { cat "$WORK/operator-examples.log" >&2; fail "the apiserver refuses an example in deploy/operator/examples"; }
+    local refused
+    refused="$(sed 's/upgradeMode: savepoint/upgradeMode: sometimes/' "$ROOT/deploy/operator/examples/application-sql.yaml" |
+        kubectl apply --dry-run=server -f - 2>&1)" && fail "the FlinkDeployment CRD accepts upgradeMode: sometimes"
+    grep -q 'supported values: "savepoint", "last-state", "stateless"' <<<"$refused" || fail "unclear refusal of a bad upgradeMode: $refused"
+    kubectl delete -f "$ROOT/deploy/operator/crds/" >/dev/null
+    say "static: the operator's CRDs install on Kubernetes 1.20, accept $(grep -c '^kind:' "$ROOT"/deploy/operator/examples/*.yaml | awk -F: '{ n += $2 } END { print n }') example resources and refuse a bad upgradeMode"
     riffle_reads_config base "$DEPLOY/flink-configuration-configmap.yaml"
     for v in pvc s3; do riffle_reads_config "$v" "$DEPLOY/checkpoint-storage/$v/flink-configuration-configmap.yaml"; done
     riffle_reads_config job-cluster "$dir/job-cluster-configmap.yaml"

@@ -11,6 +11,7 @@ mod leading;
 mod logging;
 mod minicluster;
 mod native_cmd;
+mod operator_cmd;
 mod progress;
 mod run;
 mod sql_client;
@@ -52,6 +53,8 @@ enum Command {
     KubernetesSession(native_cmd::SessionArgs),
     /// Create a native Kubernetes application cluster for one job (--target kubernetes-application).
     RunApplication(native_cmd::ApplicationArgs),
+    /// The Kubernetes operator's commands (its CRDs).
+    Operator(operator_cmd::OperatorArgs),
     /// List the jobs of a cluster.
     List(client::ListArgs),
     /// Cancel a job.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::StandaloneJob(a) => cluster_cmd::standalone_job(a),
         Command::KubernetesSession(a) => native_cmd::kubernetes_session(a),
         Command::RunApplication(a) => native_cmd::run_application(a),
+        Command::Operator(a) => operator_cmd::operator(a),
         Command::List(a) => client::list(a),
         Command::Cancel(a) => client::cancel(a),
         Command::Info(a) => client::info(a),

@@ -1,0 +1,54 @@
+//! `riffle operator`: the Kubernetes operator's commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+/// Arguments of `riffle operator`.
+#[derive(Debug, clap::Args)]
+pub struct OperatorArgs {
+    #[command(subcommand)]
+    command: OperatorCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum OperatorCommand {
+    /// Print the operator's CustomResourceDefinitions (FlinkDeployment,
+    /// FlinkSessionJob, FlinkStateSnapshot in riffle.dev) for `kubectl apply -f -`.
+    Crds {
+        /// Write one file per CRD into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
+}
+
+/// Runs `riffle operator ...`.
+pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
+    match args.command {
+        OperatorCommand::Crds { write } => crds(write),
+    }
+}
+
+fn crds(write: Option<PathBuf>) -> Result<ExitCode> {
+    let mut documents = Vec::new();
+    for crd in riffle_operator::crd::crds() {
+        let (name, text) =
+            riffle_operator::crd::crd_file(&crd).context("cannot serialize a CRD")?;
+        match &write {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let path = dir.join(&name);
+                std::fs::write(&path, &text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            None => documents.push(text),
+        }
+    }
+    if write.is_none() {
+        print!("{}", documents.join("---\n"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
