@@ -933,7 +933,9 @@ job_checkpointed_since_restore() { # M JOB: a checkpoint completed after the lat
 }
 tm_pods_are() { [[ "$(tm_pod_names "$1" "$2" | sort | tr '\n' ' ')" == "$3" ]]; }
 nothing_of_cluster_left() { # NAMESPACE ID: no Deployment, pod, Service or ConfigMap but the HA one
-    ! kubectl get deployments,pods,services,configmaps -n "$1" -l "app=$2" -o name 2>/dev/null | grep -qv -- '-cluster-config-map$'
+    local out
+    out="$(kubectl get deployments,pods,services,configmaps -n "$1" -l "app=$2" -o name 2>/dev/null)" || return 1
+    ! grep -v -- '-cluster-config-map$' <<<"$out" | grep -q .
 }
 
 scenario_native() {
