@@ -215,7 +215,7 @@ pub fn taskmanager(args: ProcessArgs) -> Result<ExitCode> {
     let terminate = termination_flag()?;
     let c = cluster_config(&args.define)?.cluster;
     let resource_id = match &c.taskmanager_resource_id {
-        Some(s) => s.parse().unwrap_or_else(|_| ResourceId::from_seed(s)),
+        Some(s) => ResourceId::from_name(s),
         None => ResourceId::random(),
     };
     let options = TaskManagerOptions {

@@ -126,7 +126,7 @@ pub enum WorkerAction {
 /// The resource id a worker's TaskManager registers with: derived from its
 /// name, which the worker passes as `taskmanager.resource-id`.
 pub fn worker_resource_id(name: &str) -> ResourceId {
-    name.parse().unwrap_or_else(|_| ResourceId::from_seed(name))
+    ResourceId::from_name(name)
 }
 
 /// The workers of one JobManager and the rules that size them.

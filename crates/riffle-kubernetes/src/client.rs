@@ -126,6 +126,27 @@ impl Kube {
         self.client.clone()
     }
 
+    /// Reads the namespaced object `name` of kind `K`; `None` when absent.
+    pub(crate) fn get<K>(&self, name: &str) -> Result<Option<K>, KubeError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + k8s_openapi::serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+        K::DynamicType: Default,
+    {
+        let api: kube::Api<K> = kube::Api::namespaced(self.client(), self.namespace());
+        let name = name.to_string();
+        self.run(async move {
+            api.get_opt(&name).await.map_err(KubeError::api(format!(
+                "reading {} {name}",
+                K::kind(&K::DynamicType::default())
+            )))
+        })
+    }
+
     /// Runs `f` on the client's runtime and waits for its result.
     pub(crate) fn run<T, F>(&self, f: F) -> Result<T, KubeError>
     where

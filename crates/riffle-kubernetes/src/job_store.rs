@@ -80,12 +80,7 @@ impl ConfigMapJobStore {
     }
 
     fn read(&self) -> Result<Option<ConfigMap>, KubeError> {
-        let (api, name) = (self.api(), self.name());
-        self.kube.run(async move {
-            api.get_opt(&name)
-                .await
-                .map_err(KubeError::api(format!("reading ConfigMap {name}")))
-        })
+        self.kube.get(&self.name())
     }
 
     /// Read, change, write with the read resourceVersion; a lost race is

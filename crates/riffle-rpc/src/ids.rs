@@ -41,6 +41,12 @@ impl AbstractId {
     pub fn from_seed(seed: &str) -> Self {
         AbstractId(fnv1a_128(seed.as_bytes()))
     }
+
+    /// The id a name stands for: the name itself when it is an id's hex
+    /// form, else the id derived from it (`taskmanager.resource-id` = a pod name).
+    pub fn from_name(name: &str) -> Self {
+        name.parse().unwrap_or_else(|_| AbstractId::from_seed(name))
+    }
 }
 
 /// The id of a job's vertex (Flink's `JobVertexID`): derived from the job id

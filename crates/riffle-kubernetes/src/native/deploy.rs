@@ -99,17 +99,8 @@ pub fn delete_cluster(kube: &Kube, cluster_id: &str) -> Result<(), KubeError> {
 
 /// The configuration a running cluster was created with.
 pub fn cluster_configuration(kube: &Kube, cluster_id: &str) -> Result<Configuration, KubeError> {
-    let api: Api<ConfigMap> = Api::namespaced(kube.client(), kube.namespace());
     let name = config_map_name(cluster_id);
-    let cm = {
-        let name = name.clone();
-        kube.run(async move {
-            api.get_opt(&name)
-                .await
-                .map_err(KubeError::api(format!("reading ConfigMap {name}")))
-        })?
-    };
-    let cm = cm.ok_or_else(|| {
+    let cm = kube.get::<ConfigMap>(&name)?.ok_or_else(|| {
         KubeError::Invalid(format!(
             "there is no Riffle cluster {cluster_id} in namespace {} (no ConfigMap {name}); \
              check kubernetes.cluster-id and kubernetes.namespace",
@@ -132,14 +123,8 @@ pub fn rest_endpoint(kube: &Kube, cluster_id: &str) -> Result<String, KubeError>
     let config = cluster_configuration(kube, cluster_id)?;
     let cluster = riffle_common::ClusterConfig::resolve(&config)?;
     if let HighAvailability::Kubernetes(ha) = &cluster.high_availability {
-        let api: Api<ConfigMap> = Api::namespaced(kube.client(), kube.namespace());
-        let name = names::cluster_config_map(&ha.cluster_id);
         let url = kube
-            .run(async move {
-                api.get_opt(&name)
-                    .await
-                    .map_err(KubeError::api(format!("reading ConfigMap {name}")))
-            })?
+            .get::<ConfigMap>(&names::cluster_config_map(&ha.cluster_id))?
             .and_then(|cm| cm.data?.get(names::REST_LEADER_KEY).cloned());
         let url = url.ok_or_else(|| {
             KubeError::Invalid(format!(
@@ -153,18 +138,8 @@ pub fn rest_endpoint(kube: &Kube, cluster_id: &str) -> Result<String, KubeError>
             .trim_end_matches('/')
             .to_string());
     }
-    let services: Api<Service> = Api::namespaced(kube.client(), kube.namespace());
     let name = rest_service_name(cluster_id);
-    let service = {
-        let name = name.clone();
-        kube.run(async move {
-            services
-                .get_opt(&name)
-                .await
-                .map_err(KubeError::api(format!("reading Service {name}")))
-        })?
-    }
-    .ok_or_else(|| {
+    let service = kube.get::<Service>(&name)?.ok_or_else(|| {
         KubeError::Invalid(format!(
             "cluster {cluster_id} has no REST Service {name} in namespace {}",
             kube.namespace()

@@ -137,30 +137,32 @@ impl NativeSpec {
             })
         };
         let settings = |role: Role| -> Result<PodSettings, KubeError> {
-            let (sa, cpu, cpu_f, mem, mem_f, labels, ann, ns, tol, env, tpl) = role.keys();
-            let cpu = match c.value(cpu)? {
+            let k = role.keys();
+            let cpu = match c.value(k.cpu)? {
                 Some(riffle_common::config::Value::Float(x)) => x,
                 _ => cluster.slots as f64,
             };
-            let template_path = template_of(tpl)?;
+            let template_path = template_of(k.template)?;
             let template = match &template_path {
                 Some(path) => Some(yaml::read_pod(path)?),
                 None => None,
             };
             Ok(PodSettings {
-                service_account: c.opt_text(sa)?.unwrap_or_else(|| service_account.clone()),
+                service_account: c
+                    .opt_text(k.service_account)?
+                    .unwrap_or_else(|| service_account.clone()),
                 cpu,
-                cpu_limit_factor: c.float(cpu_f)?,
-                memory: match c.value(mem)? {
+                cpu_limit_factor: c.float(k.cpu_limit_factor)?,
+                memory: match c.value(k.memory)? {
                     Some(riffle_common::config::Value::MemorySize(b)) => Some(b),
                     _ => None,
                 },
-                memory_limit_factor: c.float(mem_f)?,
-                labels: c.map(labels)?,
-                annotations: c.map(ann)?,
-                node_selector: c.map(ns)?,
-                tolerations: tolerations(c, tol)?,
-                env: c.prefixed(env),
+                memory_limit_factor: c.float(k.memory_limit_factor)?,
+                labels: c.map(k.labels)?,
+                annotations: c.map(k.annotations)?,
+                node_selector: c.map(k.node_selector)?,
+                tolerations: tolerations(c, k.tolerations)?,
+                env: c.prefixed(k.env_prefix),
                 template,
                 template_path,
             })
@@ -216,51 +218,50 @@ enum Role {
     TaskManager,
 }
 
-type RoleKeys = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-);
+/// The keys of one role's pod settings.
+struct RoleKeys {
+    service_account: &'static str,
+    cpu: &'static str,
+    cpu_limit_factor: &'static str,
+    memory: &'static str,
+    memory_limit_factor: &'static str,
+    labels: &'static str,
+    annotations: &'static str,
+    node_selector: &'static str,
+    tolerations: &'static str,
+    env_prefix: &'static str,
+    template: &'static str,
+}
 
 impl Role {
-    /// Service account, cpu, cpu limit factor, memory, memory limit factor,
-    /// labels, annotations, node selector, tolerations, env prefix, template.
     fn keys(self) -> RoleKeys {
         match self {
-            Role::JobManager => (
-                keys::KUBERNETES_JM_SERVICE_ACCOUNT,
-                keys::KUBERNETES_JM_CPU,
-                keys::KUBERNETES_JM_CPU_LIMIT_FACTOR,
-                keys::JOBMANAGER_MEMORY_PROCESS_SIZE,
-                keys::KUBERNETES_JM_MEMORY_LIMIT_FACTOR,
-                keys::KUBERNETES_JM_LABELS,
-                keys::KUBERNETES_JM_ANNOTATIONS,
-                keys::KUBERNETES_JM_NODE_SELECTOR,
-                keys::KUBERNETES_JM_TOLERATIONS,
-                keys::CONTAINERIZED_MASTER_ENV,
-                keys::KUBERNETES_JM_POD_TEMPLATE,
-            ),
-            Role::TaskManager => (
-                keys::KUBERNETES_TM_SERVICE_ACCOUNT,
-                keys::KUBERNETES_TM_CPU,
-                keys::KUBERNETES_TM_CPU_LIMIT_FACTOR,
-                keys::TASKMANAGER_MEMORY_PROCESS_SIZE,
-                keys::KUBERNETES_TM_MEMORY_LIMIT_FACTOR,
-                keys::KUBERNETES_TM_LABELS,
-                keys::KUBERNETES_TM_ANNOTATIONS,
-                keys::KUBERNETES_TM_NODE_SELECTOR,
-                keys::KUBERNETES_TM_TOLERATIONS,
-                keys::CONTAINERIZED_TASKMANAGER_ENV,
-                keys::KUBERNETES_TM_POD_TEMPLATE,
-            ),
+            Role::JobManager => RoleKeys {
+                service_account: keys::KUBERNETES_JM_SERVICE_ACCOUNT,
+                cpu: keys::KUBERNETES_JM_CPU,
+                cpu_limit_factor: keys::KUBERNETES_JM_CPU_LIMIT_FACTOR,
+                memory: keys::JOBMANAGER_MEMORY_PROCESS_SIZE,
+                memory_limit_factor: keys::KUBERNETES_JM_MEMORY_LIMIT_FACTOR,
+                labels: keys::KUBERNETES_JM_LABELS,
+                annotations: keys::KUBERNETES_JM_ANNOTATIONS,
+                node_selector: keys::KUBERNETES_JM_NODE_SELECTOR,
+                tolerations: keys::KUBERNETES_JM_TOLERATIONS,
+                env_prefix: keys::CONTAINERIZED_MASTER_ENV,
+                template: keys::KUBERNETES_JM_POD_TEMPLATE,
+            },
+            Role::TaskManager => RoleKeys {
+                service_account: keys::KUBERNETES_TM_SERVICE_ACCOUNT,
+                cpu: keys::KUBERNETES_TM_CPU,
+                cpu_limit_factor: keys::KUBERNETES_TM_CPU_LIMIT_FACTOR,
+                memory: keys::TASKMANAGER_MEMORY_PROCESS_SIZE,
+                memory_limit_factor: keys::KUBERNETES_TM_MEMORY_LIMIT_FACTOR,
+                labels: keys::KUBERNETES_TM_LABELS,
+                annotations: keys::KUBERNETES_TM_ANNOTATIONS,
+                node_selector: keys::KUBERNETES_TM_NODE_SELECTOR,
+                tolerations: keys::KUBERNETES_TM_TOLERATIONS,
+                env_prefix: keys::CONTAINERIZED_TASKMANAGER_ENV,
+                template: keys::KUBERNETES_TM_POD_TEMPLATE,
+            },
         }
     }
 }

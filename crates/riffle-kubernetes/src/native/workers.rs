@@ -27,16 +27,8 @@ impl TaskManagerPods {
     /// The pods of the cluster `spec` describes, owned by its JobManager
     /// Deployment (read now, so that deleting it deletes the pods).
     pub fn new(kube: Kube, spec: NativeSpec, unset: Unset) -> Result<TaskManagerPods, KubeError> {
-        let api: Api<Deployment> = Api::namespaced(kube.client(), kube.namespace());
         let name = spec.deployment_name();
-        let deployment = {
-            let name = name.clone();
-            kube.run(async move {
-                api.get_opt(&name)
-                    .await
-                    .map_err(KubeError::api(format!("reading Deployment {name}")))
-            })?
-        };
+        let deployment = kube.get::<Deployment>(&name)?;
         let owner = deployment.as_ref().and_then(objects::owner_reference);
         if owner.is_none() {
             tracing::warn!(deployment = %name, "the JobManager Deployment was not found: TaskManager pods get no owner and outlive the cluster");
