@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use riffle_common::config::{
-    ClusterConfig, Configuration, HighAvailability, KubernetesHa, Origin,
+    self as keys, ClusterConfig, Configuration, HighAvailability, KubernetesHa, Origin,
     SAVEPOINT_IGNORE_UNCLAIMED_STATE, SAVEPOINT_PATH, load_cluster_config_from_env,
 };
 use riffle_jobmanager::SubmitError;
@@ -304,11 +304,20 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
     })?;
     let script = std::fs::read_to_string(&args.job_file)
         .with_context(|| format!("cannot read job file '{}'", args.job_file.display()))?;
-    let id = match (&args.job_id, &args.job_id_seed) {
-        (Some(id), _) => id.parse::<JobId>()?,
-        (None, Some(seed)) => JobId::from_seed(seed),
-        (None, None) => JobId::random(),
+    let fixed_id = loaded.collected.opt_text(keys::PIPELINE_FIXED_JOB_ID)?;
+    let id = match (&args.job_id, &args.job_id_seed, &fixed_id) {
+        (Some(id), _, _) => id.parse::<JobId>()?,
+        (None, Some(seed), _) => JobId::from_seed(seed),
+        (None, None, Some(id)) => id
+            .parse::<JobId>()
+            .with_context(|| keys::PIPELINE_FIXED_JOB_ID.to_string())?,
+        (None, None, None) => JobId::random(),
     };
+    // An operator reads the job's end (and its final savepoint) from the
+    // REST API before it removes the cluster itself.
+    let shutdown_on_finish = loaded
+        .collected
+        .flag(keys::SHUTDOWN_ON_APPLICATION_FINISH)?;
     let job_config = loaded.collected.clone();
     let native = NativeJobManager::of(&loaded.collected)?;
     // With Kubernetes HA a standby application JobManager waits for the
@@ -337,6 +346,16 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         native.start_resource_manager(&job_config, &jm)?;
     }
     let job_ended = || {
+        if !shutdown_on_finish {
+            tracing::info!(
+                "Job {id} ended; the cluster stays up (execution.shutdown-on-application-finish \
+                 is false) until it is deleted"
+            );
+            while !terminate.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            return;
+        }
         if let Some(native) = &native {
             native.job_ended();
         }

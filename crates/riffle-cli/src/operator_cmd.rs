@@ -14,6 +14,18 @@ pub struct OperatorArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum OperatorCommand {
+    /// Run the operator: reconcile FlinkDeployments in the watched
+    /// namespaces (kubernetes.operator.watched.namespaces) until stopped.
+    /// Its configuration (config.yaml, RIFFLE_PROPERTIES, -D) holds the
+    /// kubernetes.operator.* settings and the defaults of every cluster.
+    Run {
+        /// A configuration entry; repeatable.
+        #[arg(short = 'D', value_name = "KEY=VALUE")]
+        define: Vec<String>,
+        /// Create or upgrade the operator's CRDs first (Helm never upgrades CRDs).
+        #[arg(long)]
+        install_crds: bool,
+    },
     /// Print the operator's CustomResourceDefinitions (FlinkDeployment,
     /// FlinkSessionJob, FlinkStateSnapshot in riffle.dev) for `kubectl apply -f -`.
     Crds {
@@ -27,6 +39,18 @@ enum OperatorCommand {
 pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
     match args.command {
         OperatorCommand::Crds { write } => crds(write),
+        OperatorCommand::Run {
+            define,
+            install_crds,
+        } => {
+            let config = crate::config_cmd::load(&define)?;
+            riffle_operator::run(riffle_operator::RunOptions {
+                config,
+                install_crds,
+            })
+            .context("the operator stopped")?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

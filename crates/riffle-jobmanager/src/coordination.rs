@@ -307,6 +307,13 @@ impl Cluster {
             .jobs
             .get_mut(&job_id)
             .ok_or_else(|| TriggerError::NotFound(format!("Job {job_id} not found")))?;
+        // A trigger id already known is the same request again (a client
+        // that retries after losing the answer): answered, not repeated.
+        if let Some(id) = &trigger_id
+            && job.checkpoints.operations.contains_key(id)
+        {
+            return Ok((id.clone(), Vec::new()));
+        }
         let what = if kind.is_savepoint() {
             "savepoint"
         } else {

@@ -117,17 +117,26 @@ impl Kube {
         })
     }
 
+    /// The same connection, for objects in `namespace`.
+    pub fn in_namespace(&self, namespace: &str) -> Kube {
+        Kube {
+            namespace: namespace.to_string(),
+            ..self.clone()
+        }
+    }
+
     /// The namespace of the cluster's Lease and ConfigMaps.
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
 
-    pub(crate) fn client(&self) -> Client {
+    /// The client, for callers with their own async code (the operator).
+    pub fn client(&self) -> Client {
         self.client.clone()
     }
 
     /// Reads the namespaced object `name` of kind `K`; `None` when absent.
-    pub(crate) fn get<K>(&self, name: &str) -> Result<Option<K>, KubeError>
+    pub fn get<K>(&self, name: &str) -> Result<Option<K>, KubeError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -148,7 +157,7 @@ impl Kube {
     }
 
     /// Runs `f` on the client's runtime and waits for its result.
-    pub(crate) fn run<T, F>(&self, f: F) -> Result<T, KubeError>
+    pub fn run<T, F>(&self, f: F) -> Result<T, KubeError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, KubeError>> + Send + 'static,

@@ -239,6 +239,6 @@ impl HaStore for ConfigMapJobStore {
         Ok(cm
             .data
             .and_then(|d| d.get(&key).cloned())
-            .and_then(|v| v.split_once(' ').map(|(_, location)| location.to_string())))
+            .and_then(|v| names::checkpoint_location(&v)))
     }
 }

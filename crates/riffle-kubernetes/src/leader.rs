@@ -31,6 +31,15 @@ pub enum Leadership {
     Lost,
 }
 
+/// The Lease an election is about, and the labels it is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseName {
+    /// The Lease's name.
+    pub name: String,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
 /// A running election for one JobManager.
 #[derive(Debug)]
 pub struct LeaderElection {
@@ -45,14 +54,33 @@ impl LeaderElection {
     /// Joins the election of cluster `cluster_id` as `identity` (unique per
     /// process).
     pub fn start(kube: &Kube, cluster_id: &str, identity: &str, timing: Timing) -> LeaderElection {
+        let lease = LeaseName {
+            name: names::leader_lease(cluster_id),
+            labels: names::ha_labels(cluster_id),
+        };
+        Self::start_named(kube, lease, identity, timing)
+    }
+
+    /// Joins the election of Lease `lease` (in the client's namespace) as
+    /// `identity`: for contenders other than a cluster's JobManagers (the
+    /// operator's replicas).
+    pub fn start_named(
+        kube: &Kube,
+        lease: LeaseName,
+        identity: &str,
+        timing: Timing,
+    ) -> LeaderElection {
         let status = Arc::new(Mutex::new(Leadership::Standby(None)));
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new(AtomicBool::new(false));
-        let lease = names::leader_lease(cluster_id);
+        let LeaseName {
+            name: lease,
+            labels,
+        } = lease;
         let task = Contender {
             api: Api::namespaced(kube.client(), kube.namespace()),
             lease: lease.clone(),
-            labels: names::ha_labels(cluster_id),
+            labels,
             elector: Elector::new(identity, timing),
             status: Arc::clone(&status),
             stop: Arc::clone(&stop),

@@ -24,6 +24,13 @@ pub fn checkpoint_key(job_id: &str) -> String {
     format!("checkpoint-{job_id}")
 }
 
+/// The location in a [`checkpoint_key`] value (`<checkpoint id> <location>`).
+pub fn checkpoint_location(value: &str) -> Option<String> {
+    let (_, location) = value.trim().split_once(' ')?;
+    let location = location.trim();
+    (!location.is_empty()).then(|| location.to_string())
+}
+
 /// Prefix of [`job_key`].
 pub const JOB_KEY_PREFIX: &str = "jobGraph-";
 

@@ -69,6 +69,10 @@ crate::config_options! {
         AUTO_WATERMARK_INTERVAL = "pipeline.auto-watermark-interval": DURATION, default Some("200 ms"), fallback [];
         /// the job's name (default: insert-into_ and the sink tables' names)
         PIPELINE_NAME = "pipeline.name": Text, default None, fallback [];
+        /// the id of an application cluster's job (32 hex; set by the operator per deployment)
+        PIPELINE_FIXED_JOB_ID = "$internal.pipeline.job-id": Text, default None, fallback [];
+        /// false: an application cluster stays up after its job ended, until deleted (the operator reads the end first)
+        SHUTDOWN_ON_APPLICATION_FINISH = "execution.shutdown-on-application-finish": Bool, default Some("true"), fallback [];
         /// only streaming is supported
         RUNTIME_MODE = "execution.runtime-mode": Enum(&["streaming"]), default Some("streaming"), fallback [];
         /// a source split without records for this long is idle (0 = never)
@@ -357,6 +361,48 @@ crate::config_options! {
     }
 }
 
+crate::config_options! {
+    /// The Kubernetes operator (`riffle operator`): its own settings, and per resource in spec.flinkConfiguration.
+    OPERATOR_OPTIONS = "Kubernetes operator" {
+        /// namespaces whose resources the operator manages (a,b or a;b); unset = all
+        OPERATOR_WATCHED_NAMESPACES = "kubernetes.operator.watched.namespaces": List, default None, fallback [];
+        /// a resource whose state is settled is observed again after this long
+        OPERATOR_RECONCILE_INTERVAL = "kubernetes.operator.reconcile.interval": POSITIVE_DURATION, default Some("1 min"), fallback [];
+        /// a resource that is deploying, upgrading or taking a savepoint is observed again after this long
+        OPERATOR_PROGRESS_CHECK_INTERVAL = "kubernetes.operator.observer.progress-check.interval": POSITIVE_DURATION, default Some("10 s"), fallback [];
+        /// timeout of the operator's REST calls to a JobManager
+        OPERATOR_CLIENT_TIMEOUT = "kubernetes.operator.flink.client.timeout": POSITIVE_DURATION, default Some("10 s"), fallback [];
+        /// roll back to the last stable spec when a new one does not become ready in time
+        OPERATOR_ROLLBACK_ENABLED = "kubernetes.operator.deployment.rollback.enabled": Bool, default Some("false"), fallback [];
+        /// how long a new spec may take to run its job before it counts as broken (rollback)
+        OPERATOR_READINESS_TIMEOUT = "kubernetes.operator.deployment.readiness.timeout": POSITIVE_DURATION, default Some("5 min"), fallback [];
+        /// a savepoint upgrade whose savepoint fails or times out goes on from the latest checkpoint instead of waiting
+        OPERATOR_LAST_STATE_FALLBACK = "kubernetes.operator.job.upgrade.last-state-fallback.enabled": Bool, default Some("true"), fallback [];
+        /// recreate a JobManager Deployment that disappeared, from the job's latest checkpoint
+        OPERATOR_JM_RECOVERY = "kubernetes.operator.jm-deployment-recovery.enabled": Bool, default Some("true"), fallback [];
+        /// with two operator replicas, one leads through a Lease
+        OPERATOR_LEADER_ELECTION = "kubernetes.operator.leader-election.enabled": Bool, default Some("false"), fallback [];
+        /// the Lease of the operator's leader election (required when it is enabled)
+        OPERATOR_LEASE_NAME = "kubernetes.operator.leader-election.lease-name": Text, default None, fallback [];
+        /// how long a Lease that stopped being renewed is honoured before another operator takes over
+        OPERATOR_LEASE_DURATION = "kubernetes.operator.leader-election.lease-duration": POSITIVE_DURATION, default Some("15 s"), fallback [];
+        /// how long the leader keeps leading without a successful renewal
+        OPERATOR_RENEW_DEADLINE = "kubernetes.operator.leader-election.renew-deadline": POSITIVE_DURATION, default Some("10 s"), fallback [];
+        /// pause between two attempts to acquire or renew the Lease
+        OPERATOR_RETRY_PERIOD = "kubernetes.operator.leader-election.retry-period": POSITIVE_DURATION, default Some("2 s"), fallback [];
+        /// serve /healthz and /metrics (Prometheus) on the probe port
+        OPERATOR_PROBE_ENABLED = "kubernetes.operator.health.probe.enabled": Bool, default Some("true"), fallback [];
+        /// port of /healthz and /metrics
+        OPERATOR_PROBE_PORT = "kubernetes.operator.health.probe.port": Port, default Some("8085"), fallback [];
+        /// first pause before a failed reconcile is retried
+        OPERATOR_RETRY_INITIAL = "kubernetes.operator.retry.initial.interval": POSITIVE_DURATION, default Some("5 s"), fallback [];
+        /// each further retry waits this many times longer
+        OPERATOR_RETRY_MULTIPLIER = "kubernetes.operator.retry.interval.multiplier": Float { min: 1.0, max: f64::MAX }, default Some("1.5"), fallback [];
+        /// the longest pause between retries
+        OPERATOR_RETRY_MAX_INTERVAL = "kubernetes.operator.retry.max.interval": POSITIVE_DURATION, default Some("5 min"), fallback [];
+    }
+}
+
 /// Every table, in the order `docs/config.md` lists them.
 pub const TABLES: &[OptionTable] = &[
     EXECUTION_OPTIONS,
@@ -367,6 +413,7 @@ pub const TABLES: &[OptionTable] = &[
     JOBMANAGER_OPTIONS,
     HIGH_AVAILABILITY_OPTIONS,
     KUBERNETES_OPTIONS,
+    OPERATOR_OPTIONS,
     TASKMANAGER_OPTIONS,
     METRICS_OPTIONS,
     CONNECTOR_OPTIONS,

@@ -43,6 +43,12 @@ pub enum Origin {
         /// 1-based column of the statement.
         column: u64,
     },
+    /// A field of a Kubernetes custom resource (`spec.flinkConfiguration`,
+    /// `spec.job.parallelism`), read by the operator.
+    Resource {
+        /// The field's path.
+        field: String,
+    },
     /// Set by Riffle itself on the user's behalf (e.g. the SQL client asking
     /// for a query's rows).
     Riffle,
@@ -58,6 +64,7 @@ impl fmt::Display for Origin {
             Origin::Flag { flag } => write!(f, "{flag}"),
             Origin::Submission => f.write_str("job submission"),
             Origin::Set { line, column } => write!(f, "SET at line {line}, column {column}"),
+            Origin::Resource { field } => f.write_str(field),
             Origin::Riffle => f.write_str("riffle"),
         }
     }

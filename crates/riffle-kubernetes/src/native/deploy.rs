@@ -18,7 +18,17 @@ use crate::{Kube, KubeError, names};
 pub fn create_cluster(kube: &Kube, spec: &NativeSpec, d: &Descriptor) -> Result<(), KubeError> {
     let ns = kube.namespace().to_string();
     let deployments: Api<Deployment> = Api::namespaced(kube.client(), &ns);
-    let deployment = objects::jobmanager_deployment(spec, &ns, &d.mode, d.unset);
+    let mut deployment = objects::jobmanager_deployment(spec, &ns, &d.mode, d.unset);
+    if let Some(owner) = &d.owner.reference {
+        deployment.metadata.owner_references = Some(vec![owner.clone()]);
+    }
+    if !d.owner.annotations.is_empty() {
+        deployment
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .extend(d.owner.annotations.clone());
+    }
     let id = spec.cluster_id.clone();
     let created = {
         let (api, id, ns) = (deployments.clone(), id.clone(), ns.clone());

@@ -35,7 +35,7 @@ pub enum JobSource {
 }
 
 /// The ConfigMap's files and what the JobManager runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Descriptor {
     /// File name → content (`config.yaml`, the TaskManager template, the job).
     pub files: BTreeMap<String, String>,
@@ -43,6 +43,18 @@ pub struct Descriptor {
     pub mode: Mode,
     /// Values the pods fill in themselves.
     pub unset: Unset,
+    /// Who owns the cluster and what it is annotated with: set by the
+    /// operator (its resource owns the cluster); empty for a client.
+    pub owner: Ownership,
+}
+
+/// The owner of a cluster's JobManager Deployment, and its annotations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ownership {
+    /// The owning object: deleting it deletes the cluster.
+    pub reference: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
+    /// Annotations of the Deployment (the operator records which spec it runs).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Builds the cluster's files from the client's configuration.
@@ -69,9 +81,20 @@ pub fn describe(
         );
     }
     let mut files = BTreeMap::new();
-    if let Some(path) = &spec.taskmanager.template_path {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the pod template {path}: {e}"))?;
+    // A template given as a file travels as written; one given as an
+    // object (the operator's podTemplate) as JSON, which is YAML too.
+    let template = match (&spec.taskmanager.template_path, &spec.taskmanager.template) {
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the pod template {path}: {e}"))?,
+        ),
+        (None, Some(pod)) => Some(
+            serde_json::to_string_pretty(pod)
+                .map_err(|e| format!("cannot write the TaskManager pod template: {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(text) = template {
         files.insert(TASKMANAGER_TEMPLATE_FILE.to_string(), text);
         cluster.set(
             keys::KUBERNETES_TM_POD_TEMPLATE,
@@ -92,11 +115,19 @@ pub fn describe(
                     format!("{CONF_DIR}/{JOB_FILE}")
                 }
             };
-            Mode::Application { job_file }
+            Mode::Application {
+                job_file,
+                job_id: cluster.get(keys::PIPELINE_FIXED_JOB_ID).map(str::to_string),
+            }
         }
     };
     files.insert("config.yaml".to_string(), config_yaml(&cluster));
-    Ok(Descriptor { files, mode, unset })
+    Ok(Descriptor {
+        files,
+        mode,
+        unset,
+        owner: Ownership::default(),
+    })
 }
 
 /// A flat `config.yaml`: one `key: value` line per entry, both as
@@ -162,7 +193,8 @@ mod tests {
         assert_eq!(
             d.mode,
             Mode::Application {
-                job_file: format!("{CONF_DIR}/{JOB_FILE}")
+                job_file: format!("{CONF_DIR}/{JOB_FILE}"),
+                job_id: None,
             }
         );
         assert!(d.files["config.yaml"].contains("\"jobmanager.rpc.address\": \"127.0.0.1\""));

@@ -12,6 +12,7 @@
 pub mod deploy;
 pub mod descriptor;
 pub mod objects;
+pub mod observe;
 pub mod spec;
 pub mod workers;
 pub mod yaml;

@@ -97,6 +97,9 @@ pub enum Mode {
     Application {
         /// Path of the SQL file inside the JobManager pod.
         job_file: String,
+        /// The job's id (`$internal.pipeline.job-id`, set by the operator
+        /// per deployment); else derived from the cluster id.
+        job_id: Option<String>,
     },
 }
 
@@ -157,15 +160,21 @@ pub fn jobmanager_deployment(
 ) -> Deployment {
     let mut args = match mode {
         Mode::Session => vec!["jobmanager".to_string()],
-        Mode::Application { job_file } => vec![
-            "standalone-job".to_string(),
-            "--job-file".to_string(),
-            job_file.clone(),
-            // The job id stays the same when the pod is replaced, so the
-            // job resumes from its own checkpoints.
-            "--job-id-seed".to_string(),
-            spec.cluster_id.clone(),
-        ],
+        // The job id stays the same when the pod is replaced, so the job
+        // resumes from its own checkpoints.
+        Mode::Application { job_file, job_id } => {
+            let (flag, id) = match job_id {
+                Some(id) => ("--job-id", id.clone()),
+                None => ("--job-id-seed", spec.cluster_id.clone()),
+            };
+            vec![
+                "standalone-job".to_string(),
+                "--job-file".to_string(),
+                job_file.clone(),
+                flag.to_string(),
+                id,
+            ]
+        }
     };
     if unset.rest_address {
         args.push("-Drest.address=$(POD_IP)".into());
@@ -546,6 +555,7 @@ mod tests {
             "ns",
             &Mode::Application {
                 job_file: "/opt/riffle/conf/job.sql".into(),
+                job_id: None,
             },
             Unset {
                 rest_address: true,

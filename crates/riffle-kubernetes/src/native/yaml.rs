@@ -34,6 +34,14 @@ pub fn parse_pod(text: &str) -> Result<Pod, String> {
     Ok(pod)
 }
 
+/// Reads a pod template given as a JSON object (a custom resource's
+/// `podTemplate`), with the same checks as a file.
+pub fn pod_from_json(value: &Value) -> Result<Pod, String> {
+    let mut value = value.clone();
+    quantities_as_text(&mut value);
+    deserialize_strict(&value)
+}
+
 /// Deserializes, refusing fields the type does not know by comparing the
 /// round trip with the input.
 fn deserialize_strict(value: &Value) -> Result<Pod, String> {

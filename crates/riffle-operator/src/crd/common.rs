@@ -273,6 +273,12 @@ pub struct ReconciliationStatus {
     /// Where the reconciliation stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ReconciliationState>,
+    /// Riffle: the id of the job the next deployment runs, set once the
+    /// state it starts from (`jobStatus.upgradeSavepointPath`) is known and
+    /// cleared when it is deployed. An operator that restarts in between
+    /// deploys it without looking for the state again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_job_id: Option<String>,
 }
 
 /// `status.reconciliationStatus.state`.

@@ -85,35 +85,36 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn committed_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/operator/crds")
-    }
+    /// Where the generated CRDs are committed: beside the manifests, and in
+    /// the operator chart's `crds/` (which Helm installs).
+    const COMMITTED: [&str; 2] = ["deploy/operator/crds", "charts/riffle-operator/crds"];
 
     #[test]
     fn the_committed_crds_are_generated_from_the_types() {
-        let dir = committed_dir();
-        let mut names = Vec::new();
-        for crd in crds() {
-            let (name, text) = crd_file(&crd).unwrap();
-            let committed = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
-            assert!(
-                committed == text,
-                "deploy/operator/crds/{name} is stale or missing: regenerate it with \
-                 `cargo run -p riffle-cli -- operator crds --write deploy/operator/crds`"
-            );
-            names.push(name);
+        for committed in COMMITTED {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(committed);
+            let mut names = Vec::new();
+            for crd in crds() {
+                let (name, text) = crd_file(&crd).unwrap();
+                let on_disk = std::fs::read_to_string(dir.join(&name)).unwrap_or_default();
+                assert!(
+                    on_disk == text,
+                    "{committed}/{name} is stale or missing: regenerate it with \
+                     `cargo run -p riffle-cli -- operator crds --write {committed}`"
+                );
+                names.push(name);
+            }
+            let mut present: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".yaml"))
+                .collect();
+            present.sort();
+            names.sort();
+            assert_eq!(present, names, "a file in {committed} has no resource type");
         }
-        let mut present: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".yaml"))
-            .collect();
-        present.sort();
-        names.sort();
-        assert_eq!(
-            present, names,
-            "a file in deploy/operator/crds has no resource type"
-        );
     }
 
     #[test]

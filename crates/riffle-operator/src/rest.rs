@@ -1,0 +1,257 @@
+//! The calls the operator makes to a JobManager's REST API, with typed
+//! requests and answers.
+//!
+//! Blocking (the operator's reconciles run on blocking threads, so the
+//! JobManager's slowness never stalls the watch). Savepoints are triggered
+//! with a trigger id the operator chose and recorded first: asking again
+//! with the same id is answered with the same operation, so an operator that
+//! restarts between the request and recording its answer does not take a
+//! second savepoint.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A REST call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// The JobManager could not be reached.
+    #[error("cannot reach the JobManager at {url}: {reason}")]
+    Unreachable {
+        /// The address tried.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The JobManager answered with an error.
+    #[error("{what} failed ({status}): {message}")]
+    Refused {
+        /// The call.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Flink's `errors`, joined.
+        message: String,
+    },
+    /// The answer did not have the expected shape.
+    #[error("{what}: unexpected answer: {reason}")]
+    Malformed {
+        /// The call.
+        what: String,
+        /// Why it did not parse.
+        reason: String,
+    },
+}
+
+impl RestError {
+    /// The JobManager answered 404 (no such job or operation).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RestError::Refused { status: 404, .. })
+    }
+}
+
+/// A job as `GET /jobs/overview` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JobOverview {
+    /// The job id.
+    pub jid: String,
+    /// The job's name.
+    pub name: String,
+    /// Flink's state name (RUNNING, FINISHED, ...).
+    pub state: String,
+    /// Start time, epoch ms.
+    #[serde(rename = "start-time")]
+    pub start_time: i64,
+    /// Last state change, epoch ms.
+    #[serde(rename = "last-modification")]
+    pub last_modification: i64,
+}
+
+#[derive(Deserialize)]
+struct JobsOverview {
+    jobs: Vec<JobOverview>,
+}
+
+/// Where an asynchronous savepoint stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Still running.
+    InProgress,
+    /// Done; the savepoint's location.
+    Completed(String),
+    /// Failed, with the JobManager's reason.
+    Failed(String),
+}
+
+#[derive(Serialize)]
+struct StopRequest<'a> {
+    drain: bool,
+    #[serde(rename = "formatType")]
+    format_type: &'static str,
+    #[serde(rename = "triggerId")]
+    trigger_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct OperationAnswer {
+    status: QueueStatus,
+    #[serde(default)]
+    operation: Option<OperationResult>,
+}
+
+#[derive(Deserialize)]
+struct QueueStatus {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct OperationResult {
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(rename = "failure-cause", default)]
+    failure_cause: Option<FailureCause>,
+}
+
+#[derive(Deserialize)]
+struct FailureCause {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(rename = "stack-trace", default)]
+    stack_trace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Errors {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+/// A client of one JobManager.
+#[derive(Debug, Clone)]
+pub struct JobManagerRest {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl JobManagerRest {
+    /// A client of `endpoint` (`host:port`), giving up on a call after `timeout`.
+    pub fn new(endpoint: &str, timeout: Duration) -> JobManagerRest {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        JobManagerRest {
+            base: format!("http://{}/v1", endpoint.trim_end_matches('/')),
+            agent,
+        }
+    }
+
+    fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<T, RestError> {
+        let mut r = r.map_err(|e| RestError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = r.status();
+        let text = r
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| RestError::Unreachable {
+                url: self.base.clone(),
+                reason: format!("reading the answer to {what}: {e}"),
+            })?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Errors>(&text)
+                .map(|e| e.errors.join("; "))
+                .unwrap_or(text);
+            return Err(RestError::Refused {
+                what: what.to_string(),
+                status: status.as_u16(),
+                message,
+            });
+        }
+        let text = if text.trim().is_empty() {
+            "null".to_string()
+        } else {
+            text
+        };
+        serde_json::from_str(&text).map_err(|e| RestError::Malformed {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// `GET /jobs/overview`.
+    pub fn jobs(&self) -> Result<Vec<JobOverview>, RestError> {
+        let r = self
+            .agent
+            .get(format!("{}/jobs/overview", self.base))
+            .call();
+        self.answer::<JobsOverview>("listing jobs", r)
+            .map(|o| o.jobs)
+    }
+
+    /// `POST /jobs/:id/stop`: stop with a savepoint into the cluster's
+    /// savepoint directory, under the caller's `trigger_id`.
+    pub fn stop_with_savepoint(&self, job_id: &str, trigger_id: &str) -> Result<(), RestError> {
+        let body = StopRequest {
+            drain: false,
+            format_type: "CANONICAL",
+            trigger_id,
+        };
+        let r = self
+            .agent
+            .post(format!("{}/jobs/{job_id}/stop", self.base))
+            .send_json(&body);
+        self.answer::<serde_json::Value>("stop with savepoint", r)
+            .map(drop)
+    }
+
+    /// `GET /jobs/:id/savepoints/:trigger`.
+    pub fn savepoint(&self, job_id: &str, trigger_id: &str) -> Result<Operation, RestError> {
+        let what = "savepoint status";
+        let r = self
+            .agent
+            .get(format!(
+                "{}/jobs/{job_id}/savepoints/{trigger_id}",
+                self.base
+            ))
+            .call();
+        let a: OperationAnswer = self.answer(what, r)?;
+        if a.status.id != "COMPLETED" {
+            return Ok(Operation::InProgress);
+        }
+        let result = a.operation.ok_or_else(|| RestError::Malformed {
+            what: what.into(),
+            reason: "a completed operation without its result".into(),
+        })?;
+        if let Some(cause) = result.failure_cause {
+            return Ok(Operation::Failed(
+                cause
+                    .message
+                    .or(cause.stack_trace)
+                    .unwrap_or_else(|| "unknown failure".into()),
+            ));
+        }
+        result
+            .location
+            .map(Operation::Completed)
+            .ok_or_else(|| RestError::Malformed {
+                what: what.into(),
+                reason: "a completed savepoint without its location".into(),
+            })
+    }
+
+    /// `PATCH /jobs/:id?mode=cancel`.
+    pub fn cancel(&self, job_id: &str) -> Result<(), RestError> {
+        let r = self
+            .agent
+            .patch(format!("{}/jobs/{job_id}?mode=cancel", self.base))
+            .send_empty();
+        self.answer::<serde_json::Value>("cancel", r).map(drop)
+    }
+}
