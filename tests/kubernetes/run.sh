@@ -2,7 +2,7 @@
 # The Kubernetes tier: Riffle's deployment files on a real single-node Kubernetes 1.20.
 #
 #   tests/kubernetes/run.sh [SCENARIO...]      default: static session application job-cluster ha native
-#                                              native-application helm
+#                                              native-application operator helm
 #
 # Brings the test bed up (tests/kubernetes/testbed.sh; a test bed that cannot start is a failure,
 # never a skip), builds the image from the riffle binary and loads it, runs the scenarios, and
@@ -32,6 +32,11 @@
 #                 pods released after the timeout; `kubectl delete deployment` removes everything
 #   native-application  `riffle run-application --target kubernetes-application`: the job runs
 #                 on a TaskManager pod the JobManager makes, output equal, the cluster deletes itself
+#   operator      charts/riffle-operator installed; a FlinkDeployment applied, then upgraded with a
+#                 savepoint, its JobManager pod deleted, upgraded in last-state mode while the
+#                 operator pod is killed, suspended and resumed, given a broken spec that is rolled
+#                 back: output equal to one run of the versions in sequence; a stateless upgrade
+#                 starts empty; deletion removes the cluster and its HA data
 #   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
 #                 (--dry-run=server) and kubernetes-validate 1.33; install in session mode with the
 #                 chart's PVC: a job listed by `flink list -a`, a TaskManager pod deleted under the
@@ -1072,6 +1077,264 @@ scenario_native_application() {
     drop_namespace "$ns"
 }
 
+# ---------------------------------------------------------------------------------------------
+# The operator: charts/riffle-operator installed, FlinkDeployments applied with kubectl. The
+# test-bed differences are chart values (host network, the apiserver address, the local image)
+# and the FlinkDeployment's flinkConfiguration and pod templates, as a user would give them.
+
+OPERATOR_CHART="$ROOT/charts/riffle-operator"
+
+# A FlinkDeployment as JSON: NAME SQL-FILE UPGRADE-MODE STATE REST RPC [KEY=VALUE...] (extra
+# flinkConfiguration entries).
+op_flinkdeployment() {
+    local name="$1" sql="$2" mode="$3" state="$4" rest="$5" rpc="$6"
+    shift 6
+    local conf
+    conf="$(printf '%s\n' \
+        "kubernetes.hostnetwork.enabled=true" \
+        "kubernetes.jobmanager.cpu.amount=0.05" "kubernetes.jobmanager.cpu.limit-factor=40" \
+        "kubernetes.taskmanager.cpu.amount=0.05" "kubernetes.taskmanager.cpu.limit-factor=40" \
+        "containerized.master.env.KUBERNETES_SERVICE_HOST=127.0.0.1" \
+        "containerized.master.env.KUBERNETES_SERVICE_PORT=$(apiserver_port)" \
+        "taskmanager.numberOfTaskSlots=2" "resourcemanager.taskmanager-timeout=5 s" \
+        "jobmanager.rpc.address=127.0.0.1" "jobmanager.rpc.port=$rpc" "jobmanager.bind-host=127.0.0.1" \
+        "rest.address=127.0.0.1" "rest.port=$rest" "rest.bind-address=127.0.0.1" \
+        "taskmanager.host=127.0.0.1" "taskmanager.bind-host=127.0.0.1" "taskmanager.data.port=0" \
+        "metrics.reporter.prom.port=29420-29439" \
+        "execution.checkpointing.dir=file:///opt/riffle/state/checkpoints" \
+        "execution.checkpointing.savepoint-dir=file:///opt/riffle/state/savepoints" \
+        "high-availability.type=kubernetes" "high-availability.storageDir=file:///opt/riffle/state/ha" \
+        "high-availability.kubernetes.leader-election.lease-duration=4 s" \
+        "high-availability.kubernetes.leader-election.renew-deadline=3 s" \
+        "high-availability.kubernetes.leader-election.retry-period=1 s" \
+        "kubernetes.operator.observer.progress-check.interval=2 s" \
+        "$@" | jq -R 'capture("^(?<k>[^=]+)=(?<v>.*)$") | {(.k): .v}' | jq -s add)"
+    local volume='{"name": "riffle-state", "persistentVolumeClaim": {"claimName": "riffle-state"}}'
+    local mount='{"name": "riffle-state", "mountPath": "/opt/riffle/state"}'
+    jq -n --arg name "$name" --arg image "$IMAGE" --rawfile sql "$sql" --arg mode "$mode" \
+        --arg state "$state" --argjson conf "$conf" --argjson rest "$rest" \
+        --argjson volume "$volume" --argjson mount "$mount" '{
+        apiVersion: "riffle.dev/v1beta1", kind: "FlinkDeployment",
+        metadata: {name: $name},
+        spec: {
+            image: $image, imagePullPolicy: "Never", serviceAccount: "riffle",
+            flinkConfiguration: $conf,
+            jobManager: {podTemplate: {spec: {
+                containers: [{name: "flink-main-container", volumeMounts: [$mount],
+                    readinessProbe: {httpGet: {host: "127.0.0.1", port: $rest, path: "/config"}, periodSeconds: 1}}],
+                volumes: [$volume]}}},
+            taskManager: {podTemplate: {spec: {
+                containers: [{name: "flink-main-container", volumeMounts: [$mount]}],
+                volumes: [$volume]}}},
+            job: {sql: $sql, upgradeMode: $mode, state: $state, parallelism: 2}
+        }}'
+}
+
+op_get() { kubectl get flinkdeployment -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
+op_lifecycle_is() { [[ "$(op_get "$1" "$2" '{.status.lifecycleState}')" == "$3" ]]; }
+op_running() { # NAMESPACE NAME LIFECYCLE: in that lifecycle state with its job RUNNING
+    [[ "$(op_get "$1" "$2" '{.status.lifecycleState} {.status.jobStatus.state}')" == "$3 RUNNING" ]]
+}
+op_job() { op_get "$1" "$2" '{.status.jobStatus.jobId}'; }
+op_new_job_running() { # NAMESPACE NAME OLD-JOB LIFECYCLE
+    local id
+    id="$(op_job "$1" "$2")"
+    [[ -n "$id" && "$id" != "$3" ]] && op_running "$1" "$2" "$4"
+}
+op_event() { # NAMESPACE NAME REASON: the operator recorded an Event with this reason
+    kubectl get events -n "$1" --field-selector "involvedObject.name=$2" -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}' 2>/dev/null | grep -qx "$3"
+}
+jm_pods_of() { kubectl get pods -n "$1" -l "app=$2,component=jobmanager" -o name 2>/dev/null; }
+no_jm_pods() { [[ -z "$(jm_pods_of "$1" "$2")" ]]; }
+operator_pod() { kubectl get pods -n "$1" -l app.kubernetes.io/name=riffle-operator -o jsonpath='{range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\n"}{end}' 2>/dev/null | head -n 1; }
+
+# The committed output of a job upgraded across versions that add 100 per version to the key:
+# with the version taken off, it must equal the undisturbed run, and each version's windows
+# must come after the previous version's.
+versions_in_sequence() { # WHAT DIR VERSIONS
+    local what="$1" dir="$2" versions="$3" reference
+    reference="$(embedded_reference)"
+    committed_lines "$2" | awk -F, -v OFS=, '{ $1 = $1 % 100; print }' | LC_ALL=C sort >"$WORK/$what.lines"
+    if ! cmp -s "$reference" "$WORK/$what.lines"; then
+        diff "$reference" "$WORK/$what.lines" | head -n 20 >&2
+        fail "$what: committed output differs from one undisturbed run ($(wc -l <"$WORK/$what.lines") lines vs $(wc -l <"$reference"))"
+    fi
+    committed_lines "$2" | awk -F, '{ v = int($1 / 100); if (!(v in lo) || $4 < lo[v]) lo[v] = $4; if ($4 > hi[v]) hi[v] = $4 }
+        END { for (v in lo) print v, lo[v], hi[v] }' | sort -n >"$WORK/$what.versions"
+    [[ "$(awk '{ print $1 }' "$WORK/$what.versions" | tr '\n' ' ')" == "$versions" ]] ||
+        fail "$what: expected rows of versions $versions, found: $(tr '\n' ';' <"$WORK/$what.versions")"
+    awk 'NR > 1 && $2 " " $3 < prev { bad = 1 } { prev = $4 " " $5 } END { exit bad }' "$WORK/$what.versions" ||
+        fail "$what: a version wrote windows before the previous version's last: $(tr '\n' ';' <"$WORK/$what.versions")"
+    say "$what: committed output equals one undisturbed run of versions $versions in sequence ($(wc -l <"$reference") rows)"
+}
+
+# FlinkDeployments left in a namespace by an earlier run: deleted while their operator may still
+# run, else their finalizers dropped (deleting the namespace would delete the operator's Role
+# there first and wait for the finalizer forever).
+op_release_namespace() { # NAMESPACE
+    kubectl get namespace "$1" >/dev/null 2>&1 || return 0
+    kubectl delete flinkdeployments --all -n "$1" --timeout=30s >/dev/null 2>&1 && return 0
+    local r
+    for r in $(kubectl get flinkdeployments -n "$1" -o name 2>/dev/null); do
+        kubectl patch -n "$1" "$r" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+    done
+}
+
+scenario_operator() {
+    local ons=riffle-operator ns=riffle-op id=orders rest rpc probe m state="$WORK/op-state" t out
+    rest="$(free_port)" rpc="$(free_port)" probe="$(free_port)"
+    m="127.0.0.1:$rest"
+    op_release_namespace "$ns"
+    new_namespace "$ns"
+    tb_state_volume riffle-op-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
+    kubectl apply -n "$ns" -f "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml" >/dev/null
+    helm uninstall op -n "$ons" --wait >/dev/null 2>&1 || true
+    new_namespace "$ons"
+    helm lint --strict "$OPERATOR_CHART" >"$WORK/op-lint.log" 2>&1 || { cat "$WORK/op-lint.log" >&2; fail "helm lint --strict of the operator chart failed"; }
+    [[ -x "$VALIDATE_VENV/bin/kubernetes-validate" ]] || scenario_static
+    HELM_CHART="$OPERATOR_CHART" helm_rendered_ok "$ons" operator-all-namespaces
+    HELM_CHART="$OPERATOR_CHART" helm_rendered_ok "$ons" operator-watched --set "watchNamespaces={$ons},replicas=2"
+    local values=(--set "image.repository=${IMAGE%:*},image.tag=${IMAGE##*:},image.pullPolicy=Never"
+        --set "watchNamespaces={$ns},probePort=$probe,probeHost=127.0.0.1"
+        --set "podTemplate.hostNetwork=true,podTemplate.dnsPolicy=ClusterFirstWithHostNet"
+        --set-string "env[0].name=KUBERNETES_SERVICE_HOST,env[0].value=127.0.0.1"
+        --set-string "env[1].name=KUBERNETES_SERVICE_PORT,env[1].value=$(apiserver_port)"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.enabled=true"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.lease-name=riffle-operator"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.lease-duration=4 s"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.renew-deadline=3 s"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.retry-period=1 s")
+    t="$(now)"
+    helm install op "$OPERATOR_CHART" -n "$ons" "${values[@]}" --wait --timeout 120s >"$WORK/op-install.log" 2>&1 ||
+        { cat "$WORK/op-install.log" >&2; fail "helm install of the operator chart failed"; }
+    timing "operator: helm install --wait (operator Ready)" "$(since "$t")"
+    local sa="system:serviceaccount:$ons:op-riffle-operator" verb
+    for verb in "create deployments.apps" "delete configmaps" "update flinkdeployments.riffle.dev/status"; do
+        # shellcheck disable=SC2086
+        [[ "$(kubectl auth can-i -n "$ns" --as="$sa" $verb)" == yes ]] || fail "the operator may not: $verb in $ns"
+        # shellcheck disable=SC2086
+        [[ "$(kubectl auth can-i -n default --as="$sa" $verb 2>/dev/null || true)" == no ]] || fail "the operator may $verb outside its watched namespace"
+    done
+    [[ "$(kubectl auth can-i -n "$ns" --as="system:serviceaccount:$ns:riffle" create pods)" == yes ]] ||
+        fail "the chart did not give the jobs' account riffle the native Role in $ns"
+    say "operator: RBAC allows it its watched namespace $ns only; the jobs' account riffle has the native Role there"
+
+    # Created -> STABLE with the job RUNNING.
+    local v
+    for v in 1 2 3; do
+        render_job windowed_count.sql "$WORK/op-v$v.sql" /opt/riffle/state/out-op 300
+        sed -i "s/^SELECT k, COUNT/SELECT k + $(((v - 1) * 100)), COUNT/" "$WORK/op-v$v.sql"
+    done
+    t="$(now)"
+    op_flinkdeployment "$id" "$WORK/op-v1.sql" savepoint running "$rest" "$rpc" | kubectl apply -n "$ns" -f - >/dev/null ||
+        fail "kubectl apply of the FlinkDeployment failed"
+    wait_until "FlinkDeployment $id STABLE with its job RUNNING" 180 op_running "$ns" "$id" STABLE
+    timing "operator: kubectl apply -> job RUNNING, lifecycle STABLE" "$(since "$t")"
+    local job1 job2 job3 job4
+    job1="$(op_job "$ns" "$id")"
+    [[ "$(kubectl get deployment -n "$ns" "$id" -o jsonpath='{.metadata.ownerReferences[0].kind}')" == FlinkDeployment ]] ||
+        fail "the JobManager Deployment is not owned by the FlinkDeployment"
+    say "operator: FlinkDeployment $id is STABLE, job $job1 RUNNING"
+
+    # A SQL change in savepoint mode: stop with a savepoint, the new job starts from it.
+    wait_until "a completed checkpoint of job $job1" 60 has_checkpoint "$m" "$job1"
+    t="$(now)"
+    op_flinkdeployment "$id" "$WORK/op-v2.sql" savepoint running "$rest" "$rpc" | kubectl apply -n "$ns" -f - >/dev/null
+    wait_until "the savepoint upgrade: a new job RUNNING, STABLE" 180 op_new_job_running "$ns" "$id" "$job1" STABLE
+    timing "operator: savepoint upgrade (spec change -> new job RUNNING)" "$(since "$t")"
+    job2="$(op_job "$ns" "$id")"
+    out="$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')"
+    [[ "$out" == file:///opt/riffle/state/savepoints/savepoint-* ]] || fail "the savepoint upgrade did not start from a savepoint: '$out'"
+    op_event "$ns" "$id" SavepointCompleted || fail "no SavepointCompleted Event"
+    say "operator: savepoint upgrade: job $job2 started from $out"
+
+    # The JobManager pod deleted: the job goes on from its latest checkpoint (Kubernetes HA).
+    wait_until "a completed checkpoint of job $job2" 60 has_checkpoint "$m" "$job2"
+    t="$(now)"
+    local last
+    last="$(rest_q "$m" "/v1/jobs/$job2/checkpoints" | jq -r '.latest.completed.id')"
+    kubectl delete pod -n "$ns" -l "app=$id,component=jobmanager" --wait=false >/dev/null
+    wait_until "job $job2 resumed by the new JobManager from checkpoint $last or later" 120 job_restored_from_at_least "$m" "$job2" "$last"
+    wait_until "job $job2 RUNNING again" 120 job_in_state "$m" "$job2" RUNNING
+    timing "operator: JobManager pod deleted -> job RUNNING again" "$(since "$t")"
+
+    # A SQL change in last-state mode, with the operator killed in the middle of it: the new
+    # operator pod takes the Lease and finishes the upgrade.
+    wait_until "a checkpoint of job $job2 after its restart" 60 job_checkpointed_since_restore "$m" "$job2"
+    local old_op
+    old_op="$(operator_pod "$ons")"
+    t="$(now)"
+    op_flinkdeployment "$id" "$WORK/op-v3.sql" last-state running "$rest" "$rpc" | kubectl apply -n "$ns" -f - >/dev/null
+    wait_until "the last-state upgrade to begin (UPGRADING)" 30 op_lifecycle_is "$ns" "$id" UPGRADING
+    kubectl delete pod -n "$ons" "$old_op" --grace-period=0 --force >/dev/null 2>&1
+    say "operator: killed operator pod $old_op while $id was $(op_get "$ns" "$id" '{.status.lifecycleState}')"
+    wait_until "the last-state upgrade finished by the next operator: a new job RUNNING" 240 op_new_job_running "$ns" "$id" "$job2" STABLE
+    timing "operator: last-state upgrade with the operator killed mid-way" "$(since "$t")"
+    job3="$(op_job "$ns" "$id")"
+    [[ "$(operator_pod "$ons")" != "$old_op" ]] || fail "the operator pod was not replaced"
+    out="$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')"
+    [[ "$out" == "file:///opt/riffle/state/checkpoints/$job2/chk-"* ]] || fail "the last-state upgrade did not start from job $job2's checkpoint: '$out'"
+    say "operator: last-state upgrade: job $job3 started from $out"
+
+    # Suspend and resume: the state is kept.
+    wait_until "a completed checkpoint of job $job3" 60 has_checkpoint "$m" "$job3"
+    t="$(now)"
+    kubectl patch flinkdeployment -n "$ns" "$id" --type merge -p '{"spec":{"job":{"state":"suspended"}}}' >/dev/null
+    wait_until "SUSPENDED without JobManager pods" 120 sh -c "[ \"\$(kubectl get flinkdeployment -n $ns $id -o jsonpath='{.status.lifecycleState}')\" = SUSPENDED ] && [ -z \"\$(kubectl get pods -n $ns -l app=$id,component=jobmanager -o name)\" ]"
+    timing "operator: suspend -> SUSPENDED, no JobManager" "$(since "$t")"
+    out="$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')"
+    [[ "$out" == "file:///opt/riffle/state/checkpoints/$job3/chk-"* ]] || fail "suspend did not keep job $job3's checkpoint: '$out'"
+    t="$(now)"
+    kubectl patch flinkdeployment -n "$ns" "$id" --type merge -p '{"spec":{"job":{"state":"running"}}}' >/dev/null
+    wait_until "resumed: a new job RUNNING" 180 op_new_job_running "$ns" "$id" "$job3" STABLE
+    timing "operator: resume -> job RUNNING" "$(since "$t")"
+    job4="$(op_job "$ns" "$id")"
+    say "operator: suspended job $job3 at $out; resumed as job $job4 from it"
+
+    # A broken spec (its job cannot plan) with rollback on: back to the last stable spec.
+    sed 's/FROM TABLE(TUMBLE(TABLE keyed/FROM TABLE(TUMBLE(TABLE no_such_view/' "$WORK/op-v3.sql" >"$WORK/op-broken.sql"
+    wait_until "a completed checkpoint of job $job4" 60 has_checkpoint "$m" "$job4"
+    t="$(now)"
+    op_flinkdeployment "$id" "$WORK/op-broken.sql" last-state running "$rest" "$rpc" \
+        "kubernetes.operator.deployment.rollback.enabled=true" "kubernetes.operator.deployment.readiness.timeout=5 s" |
+        kubectl apply -n "$ns" -f - >/dev/null
+    wait_until "the broken spec rolled back: ROLLED_BACK with a job RUNNING" 240 op_new_job_running "$ns" "$id" "$job4" ROLLED_BACK
+    timing "operator: broken spec -> rolled back, job RUNNING" "$(since "$t")"
+    op_event "$ns" "$id" Rollback || fail "no Rollback Event"
+    local job5
+    job5="$(op_job "$ns" "$id")"
+    say "operator: the broken spec was rolled back; job $job5 runs the last stable spec"
+    wait_finished "$m" "$job5" 300
+    versions_in_sequence operator "$state/out-op" "0 1 2 "
+
+    # A stateless upgrade starts without state: a fresh, complete run into a new directory.
+    render_job windowed_count.sql "$WORK/op-v4.sql" /opt/riffle/state/out-op-stateless 100000
+    t="$(now)"
+    op_flinkdeployment "$id" "$WORK/op-v4.sql" stateless running "$rest" "$rpc" | kubectl apply -n "$ns" -f - >/dev/null
+    wait_until "the stateless upgrade's new job" 180 sh -c "id=\$(kubectl get flinkdeployment -n $ns $id -o jsonpath='{.status.jobStatus.jobId} {.status.jobStatus.state}'); [ \"\${id% *}\" != $job5 ] && [ \"\${id#* }\" = FINISHED ]"
+    timing "operator: stateless upgrade -> new job FINISHED" "$(since "$t")"
+    [[ -z "$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')" ]] || fail "the stateless upgrade started from a snapshot"
+    same_output operator-stateless "$state/out-op-stateless"
+
+    out="$(curl -fs "http://127.0.0.1:$probe/metrics")" || fail "the operator's /metrics does not answer"
+    grep -q '^riffle_operator_reconcile_seconds_count{result="success"} [1-9]' <<<"$out" || fail "no reconciliations counted: $out"
+    local lifecycle
+    lifecycle="$(op_get "$ns" "$id" '{.status.lifecycleState}')"
+    grep -q "^riffle_operator_resources{kind=\"FlinkDeployment\",state=\"$lifecycle\"} 1" <<<"$out" ||
+        fail "the $lifecycle deployment is not counted: $(grep riffle_operator_resources <<<"$out" | tr '\n' ' ')"
+    say "operator: /metrics counts $(grep -o 'reconcile_seconds_count{result="success"} [0-9]*' <<<"$out" | awk '{print $2}') successful reconciliations"
+
+    # Deleting the resource deletes its cluster and HA data (the finalizer).
+    t="$(now)"
+    kubectl delete flinkdeployment -n "$ns" "$id" --timeout=120s >/dev/null || fail "the FlinkDeployment was not deleted"
+    out="$(kubectl get deployments,pods,services,configmaps,leases -n "$ns" -l "app=$id" -o name 2>/dev/null)"
+    [[ -z "$out" ]] || fail "left after deleting the FlinkDeployment: $out"
+    timing "operator: kubectl delete flinkdeployment -> cluster and HA data gone" "$(since "$t")"
+    helm uninstall op -n "$ons" --wait --timeout 60s >/dev/null || fail "helm uninstall of the operator failed"
+    drop_namespace "$ons"
+    drop_namespace "$ns"
+}
+
 # A ServiceMonitor CRD (prometheus-operator's group and kind, no schema) so that the chart's
 # ServiceMonitor is rendered from the cluster's capabilities and checked by the apiserver.
 servicemonitor_crd() {
@@ -1094,13 +1357,13 @@ EOF
 }
 
 helm_rendered_ok() { # NAMESPACE LABEL [HELM ARGS...]: server dry run on 1.20 and kubernetes-validate 1.33
-    local ns="$1" label="$2" out="$WORK/helm-$2"
+    local ns="$1" label="$2" out="$WORK/helm-$2" chart="${HELM_CHART:-$CHART}"
     shift 2
-    helm template riffle "$CHART" -n "$ns" --dry-run=server "$@" >"$out-1.20.yaml" 2>"$out.err" ||
+    helm template riffle "$chart" -n "$ns" --dry-run=server "$@" >"$out-1.20.yaml" 2>"$out.err" ||
         fail "helm template --dry-run=server ($label) failed: $(cat "$out.err")"
     kubectl apply -n "$ns" --dry-run=server -f "$out-1.20.yaml" >"$out.apply" 2>&1 ||
         fail "the apiserver (1.20) rejects the chart ($label): $(grep -v 'created (server dry run)' "$out.apply")"
-    helm template riffle "$CHART" -n "$ns" --kube-version 1.33.0 --api-versions monitoring.coreos.com/v1/ServiceMonitor \
+    helm template riffle "$chart" -n "$ns" --kube-version 1.33.0 --api-versions monitoring.coreos.com/v1/ServiceMonitor \
         "$@" >"$out-1.33.yaml" 2>"$out.err" || fail "helm template --kube-version 1.33.0 ($label) failed: $(cat "$out.err")"
     # A kind without a 1.33 schema (a removed API version) is only a warning: fail on it too, but
     # for the ServiceMonitor custom resource (no schema by design).
@@ -1302,10 +1565,10 @@ flink_list_all() { # LABEL M JOB
 
 main() {
     local scenarios=("$@")
-    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha native native-application helm)
+    ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha native native-application operator helm)
     local s
     for s in "${scenarios[@]}"; do
-        case "$s" in static | session | application | job-cluster | ha | native | native-application | helm) ;; *) fail "unknown scenario $s" ;; esac
+        case "$s" in static | session | application | job-cluster | ha | native | native-application | operator | helm) ;; *) fail "unknown scenario $s" ;; esac
     done
     [[ "$(id -u)" == 0 ]] || fail "the Kubernetes tier needs root (the test bed runs a kubelet)"
     [[ -x "$RIFFLE" ]] || fail "no riffle binary at $RIFFLE (build it: cargo build -p riffle-cli, or set RIFFLE_BIN)"

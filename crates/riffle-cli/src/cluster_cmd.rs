@@ -332,8 +332,15 @@ pub fn standalone_job(args: StandaloneArgs) -> Result<ExitCode> {
         }
         HighAvailability::None => None,
     };
+    // The leader claims the HA ConfigMap: clients (and the operator) find
+    // its REST address there, and the job's checkpoints are recorded in it.
     let jm = match &contender {
-        Some(_) => leading::start_when_bound(|| start_jobmanager(loaded.clone()))?,
+        Some(c) => {
+            let store = c.claim_job_store(&loaded.cluster)?;
+            leading::start_when_bound(|| {
+                start_jobmanager_with(loaded.clone(), Some(Arc::clone(&store) as _))
+            })?
+        }
         None => start_jobmanager(loaded)?,
     };
     tracing::info!(

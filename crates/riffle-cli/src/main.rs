@@ -79,6 +79,7 @@ fn main() -> ExitCode {
     // The cluster processes start logging once their configuration is read.
     match &cli.command {
         Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_) => {}
+        Command::Operator(a) if a.is_server() => {}
         // The embedded cluster's own warnings (a failed attempt, no restart)
         // repeat what the run's final error says.
         Command::Run(a) if a.cluster.jobmanager.is_none() && a.cluster.target.is_none() => {

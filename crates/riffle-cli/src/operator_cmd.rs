@@ -14,6 +14,9 @@ pub struct OperatorArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum OperatorCommand {
+    /// Print the resources' field reference (Markdown), generated from the
+    /// resource types.
+    Reference,
     /// Run the operator: reconcile FlinkDeployments in the watched
     /// namespaces (kubernetes.operator.watched.namespaces) until stopped.
     /// Its configuration (config.yaml, RIFFLE_PROPERTIES, -D) holds the
@@ -35,15 +38,28 @@ enum OperatorCommand {
     },
 }
 
+impl OperatorArgs {
+    /// `riffle operator run`: a long-running process that starts its own
+    /// logging once its configuration is read.
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, OperatorCommand::Run { .. })
+    }
+}
+
 /// Runs `riffle operator ...`.
 pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
     match args.command {
         OperatorCommand::Crds { write } => crds(write),
+        OperatorCommand::Reference => {
+            print!("{}", riffle_operator::crd::reference::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
         OperatorCommand::Run {
             define,
             install_crds,
         } => {
-            let config = crate::config_cmd::load(&define)?;
+            // Loaded (and logging started, at info) as a cluster process's.
+            let config = crate::cluster_cmd::cluster_config(&define)?.collected;
             riffle_operator::run(riffle_operator::RunOptions {
                 config,
                 install_crds,

@@ -155,6 +155,10 @@ fn error_policy(obj: Arc<FlinkDeployment>, e: &OperatorError, ctx: Arc<Context>)
         tracing::debug!(resource = %obj.name_any(), "{why}");
         return Requeue::requeue(Duration::from_secs(1));
     }
+    if e.is_conflict() {
+        tracing::debug!(resource = %obj.name_any(), "stale copy of the resource; reconciling again");
+        return Requeue::requeue(Duration::from_millis(200));
+    }
     let key = ObjectRef::from_obj(obj.as_ref());
     let failures = ctx
         .failures

@@ -49,6 +49,18 @@ impl OperatorError {
         move |source| OperatorError::Api { what, source }
     }
 
+    /// A write lost against a newer version of the object: the cached copy
+    /// was stale. Reconciled again at once from the fresh one.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            OperatorError::Api {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 409
+        )
+    }
+
     /// Retrying cannot help: the spec must change.
     pub fn is_permanent(&self) -> bool {
         matches!(self, OperatorError::Spec(_))

@@ -16,6 +16,7 @@
 
 pub mod common;
 pub mod deployment;
+pub mod reference;
 pub mod session_job;
 pub mod snapshot;
 mod yaml;

@@ -695,6 +695,9 @@ impl Decider<'_> {
 
     /// The status once the target spec runs.
     fn deployed(&self, mut st: FlinkDeploymentStatus, rolling_back: bool) -> FlinkDeploymentStatus {
+        // What went wrong before (a failing JobManager, a failed savepoint)
+        // is behind: the target runs now.
+        st.error = None;
         let rec = st
             .reconciliation_status
             .get_or_insert_with(Default::default);
