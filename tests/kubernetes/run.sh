@@ -37,6 +37,8 @@
 #                 operator pod is killed, suspended and resumed, given a broken spec that is rolled
 #                 back: output equal to one run of the versions in sequence; a stateless upgrade
 #                 starts empty; deletion removes the cluster and its HA data
+#   operator-bench  (not run by default) the operator's resident memory idle and with 100
+#                 suspended FlinkDeployments, and its latency from a spec change to its first action
 #   helm          charts/riffle: lint --strict, template validated by the 1.20 apiserver
 #                 (--dry-run=server) and kubernetes-validate 1.33; install in session mode with the
 #                 chart's PVC: a job listed by `flink list -a`, a TaskManager pod deleted under the
@@ -1111,7 +1113,9 @@ op_flinkdeployment() {
         "$@" | jq -R 'capture("^(?<k>[^=]+)=(?<v>.*)$") | {(.k): .v}' | jq -s add)"
     local volume='{"name": "riffle-state", "persistentVolumeClaim": {"claimName": "riffle-state"}}'
     local mount='{"name": "riffle-state", "mountPath": "/opt/riffle/state"}'
-    jq -n --arg name "$name" --arg image "$IMAGE" --rawfile sql "$sql" --arg mode "$mode" \
+    local sql_json=null
+    [[ "$sql" == - ]] || sql_json="$(jq -Rs . <"$sql")"
+    jq -n --arg name "$name" --arg image "$IMAGE" --argjson sql "$sql_json" --arg mode "$mode" \
         --arg state "$state" --argjson conf "$conf" --argjson rest "$rest" \
         --argjson volume "$volume" --argjson mount "$mount" '{
         apiVersion: "riffle.dev/v1beta1", kind: "FlinkDeployment",
@@ -1126,8 +1130,22 @@ op_flinkdeployment() {
             taskManager: {podTemplate: {spec: {
                 containers: [{name: "flink-main-container", volumeMounts: [$mount]}],
                 volumes: [$volume]}}},
-            job: {sql: $sql, upgradeMode: $mode, state: $state, parallelism: 2}
-        }}'
+            job: (if $sql == null then null else {sql: $sql, upgradeMode: $mode, state: $state, parallelism: 2} end)
+        } | with_entries(select(.value != null))}'
+}
+
+# A FlinkSessionJob as JSON: NAME SESSION SQL-FILE UPGRADE-MODE.
+op_sessionjob() {
+    jq -n --arg name "$1" --arg session "$2" --rawfile sql "$3" --arg mode "$4" '{
+        apiVersion: "riffle.dev/v1beta1", kind: "FlinkSessionJob", metadata: {name: $name},
+        spec: {deploymentName: $session, job: {sql: $sql, upgradeMode: $mode, parallelism: 2}}}'
+}
+sj_get() { kubectl get flinksessionjob -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
+sj_running() { [[ "$(sj_get "$1" "$2" '{.status.lifecycleState} {.status.jobStatus.state}')" == "STABLE RUNNING" ]]; }
+sj_new_job_running() { # NAMESPACE NAME OLD-JOB
+    local id
+    id="$(sj_get "$1" "$2" '{.status.jobStatus.jobId}')"
+    [[ -n "$id" && "$id" != "$3" ]] && sj_running "$1" "$2"
 }
 
 op_get() { kubectl get flinkdeployment -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
@@ -1168,16 +1186,77 @@ versions_in_sequence() { # WHAT DIR VERSIONS
     say "$what: committed output equals one undisturbed run of versions $versions in sequence ($(wc -l <"$reference") rows)"
 }
 
+# Installs charts/riffle-operator in ONS watching NS, with the test-bed values (host network,
+# the apiserver's address, the local image, a 4 s Lease).
+op_install() { # ONS NS PROBE-PORT
+    local ons="$1" ns="$2" probe="$3"
+    local values=(--set "image.repository=${IMAGE%:*},image.tag=${IMAGE##*:},image.pullPolicy=Never"
+        --set "watchNamespaces={$ns},probePort=$probe,probeHost=127.0.0.1"
+        --set "podTemplate.hostNetwork=true,podTemplate.dnsPolicy=ClusterFirstWithHostNet"
+        --set-string "env[0].name=KUBERNETES_SERVICE_HOST,env[0].value=127.0.0.1"
+        --set-string "env[1].name=KUBERNETES_SERVICE_PORT,env[1].value=$(apiserver_port)"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.enabled=true"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.lease-name=riffle-operator"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.lease-duration=4 s"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.renew-deadline=3 s"
+        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.retry-period=1 s")
+    helm install op "$OPERATOR_CHART" -n "$ons" "${values[@]}" --wait --timeout 120s >"$WORK/op-install.log" 2>&1 ||
+        { cat "$WORK/op-install.log" >&2; fail "helm install of the operator chart failed"; }
+}
+
 # FlinkDeployments left in a namespace by an earlier run: deleted while their operator may still
 # run, else their finalizers dropped (deleting the namespace would delete the operator's Role
 # there first and wait for the finalizer forever).
 op_release_namespace() { # NAMESPACE
     kubectl get namespace "$1" >/dev/null 2>&1 || return 0
-    kubectl delete flinkdeployments --all -n "$1" --timeout=30s >/dev/null 2>&1 && return 0
+    kubectl delete flinksessionjobs,flinkdeployments --all -n "$1" --timeout=30s >/dev/null 2>&1 && return 0
     local r
-    for r in $(kubectl get flinkdeployments -n "$1" -o name 2>/dev/null); do
+    for r in $(kubectl get flinksessionjobs,flinkdeployments -n "$1" -o name 2>/dev/null); do
         kubectl patch -n "$1" "$r" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
     done
+}
+
+# A session FlinkDeployment with two FlinkSessionJobs, each upgraded with a savepoint; each
+# committed output equals one run of its two versions in sequence.
+op_session_jobs() { # NAMESPACE STATE-DIR
+    local ns="$1" state="$2" sid=session srest srpc sm j t out
+    srest="$(free_port)" srpc="$(free_port)"
+    sm="127.0.0.1:$srest"
+    t="$(now)"
+    op_flinkdeployment "$sid" - savepoint running "$srest" "$srpc" | kubectl apply -n "$ns" -f - >/dev/null ||
+        fail "kubectl apply of the session FlinkDeployment failed"
+    wait_until "the session FlinkDeployment STABLE" 180 op_lifecycle_is "$ns" "$sid" STABLE
+    timing "operator: session FlinkDeployment -> STABLE" "$(since "$t")"
+    for j in sj-a sj-b; do
+        render_job windowed_count.sql "$WORK/op-$j-v1.sql" "/opt/riffle/state/out-$j" 400
+        sed 's/^SELECT k, COUNT/SELECT k + 100, COUNT/' "$WORK/op-$j-v1.sql" >"$WORK/op-$j-v2.sql"
+        op_sessionjob "$j" "$sid" "$WORK/op-$j-v1.sql" savepoint | kubectl apply -n "$ns" -f - >/dev/null ||
+            fail "kubectl apply of FlinkSessionJob $j failed"
+    done
+    t="$(now)"
+    for j in sj-a sj-b; do
+        wait_until "FlinkSessionJob $j STABLE with its job RUNNING" 180 sj_running "$ns" "$j"
+    done
+    timing "operator: two FlinkSessionJobs -> both jobs RUNNING" "$(since "$t")"
+    local -A first
+    for j in sj-a sj-b; do
+        first[$j]="$(sj_get "$ns" "$j" '{.status.jobStatus.jobId}')"
+        wait_until "a completed checkpoint of $j's job" 60 has_checkpoint "$sm" "${first[$j]}"
+        t="$(now)"
+        op_sessionjob "$j" "$sid" "$WORK/op-$j-v2.sql" savepoint | kubectl apply -n "$ns" -f - >/dev/null
+        wait_until "$j upgraded with a savepoint: a new job RUNNING" 180 sj_new_job_running "$ns" "$j" "${first[$j]}"
+        timing "operator: session job savepoint upgrade -> new job RUNNING" "$(since "$t")"
+        out="$(sj_get "$ns" "$j" '{.status.jobStatus.upgradeSavepointPath}')"
+        [[ "$out" == file:///opt/riffle/state/savepoints/savepoint-* ]] || fail "$j's upgrade did not start from a savepoint: '$out'"
+        say "operator: session job $j upgraded from $out"
+    done
+    for j in sj-a sj-b; do
+        wait_finished "$sm" "$(sj_get "$ns" "$j" '{.status.jobStatus.jobId}')" 300
+        versions_in_sequence "operator-$j" "$state/out-$j" "0 1 "
+    done
+    kubectl delete flinksessionjob -n "$ns" sj-a sj-b --timeout=60s >/dev/null || fail "the FlinkSessionJobs were not deleted"
+    kubectl delete flinkdeployment -n "$ns" "$sid" --timeout=120s >/dev/null || fail "the session FlinkDeployment was not deleted"
+
 }
 
 scenario_operator() {
@@ -1194,19 +1273,8 @@ scenario_operator() {
     [[ -x "$VALIDATE_VENV/bin/kubernetes-validate" ]] || scenario_static
     HELM_CHART="$OPERATOR_CHART" helm_rendered_ok "$ons" operator-all-namespaces
     HELM_CHART="$OPERATOR_CHART" helm_rendered_ok "$ons" operator-watched --set "watchNamespaces={$ons},replicas=2"
-    local values=(--set "image.repository=${IMAGE%:*},image.tag=${IMAGE##*:},image.pullPolicy=Never"
-        --set "watchNamespaces={$ns},probePort=$probe,probeHost=127.0.0.1"
-        --set "podTemplate.hostNetwork=true,podTemplate.dnsPolicy=ClusterFirstWithHostNet"
-        --set-string "env[0].name=KUBERNETES_SERVICE_HOST,env[0].value=127.0.0.1"
-        --set-string "env[1].name=KUBERNETES_SERVICE_PORT,env[1].value=$(apiserver_port)"
-        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.enabled=true"
-        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.lease-name=riffle-operator"
-        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.lease-duration=4 s"
-        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.renew-deadline=3 s"
-        --set-string "operatorConfiguration.kubernetes\.operator\.leader-election\.retry-period=1 s")
     t="$(now)"
-    helm install op "$OPERATOR_CHART" -n "$ons" "${values[@]}" --wait --timeout 120s >"$WORK/op-install.log" 2>&1 ||
-        { cat "$WORK/op-install.log" >&2; fail "helm install of the operator chart failed"; }
+    op_install "$ons" "$ns" "$probe"
     timing "operator: helm install --wait (operator Ready)" "$(since "$t")"
     local sa="system:serviceaccount:$ons:op-riffle-operator" verb
     for verb in "create deployments.apps" "delete configmaps" "update flinkdeployments.riffle.dev/status"; do
@@ -1304,6 +1372,9 @@ scenario_operator() {
     local job5
     job5="$(op_job "$ns" "$id")"
     say "operator: the broken spec was rolled back; job $job5 runs the last stable spec"
+
+    # A session FlinkDeployment with two FlinkSessionJobs (while the application's job runs on).
+    op_session_jobs "$ns" "$state"
     wait_finished "$m" "$job5" 300
     versions_in_sequence operator "$state/out-op" "0 1 2 "
 
@@ -1327,10 +1398,61 @@ scenario_operator() {
     # Deleting the resource deletes its cluster and HA data (the finalizer).
     t="$(now)"
     kubectl delete flinkdeployment -n "$ns" "$id" --timeout=120s >/dev/null || fail "the FlinkDeployment was not deleted"
-    out="$(kubectl get deployments,pods,services,configmaps,leases -n "$ns" -l "app=$id" -o name 2>/dev/null)"
+    # The finalizer removed the HA data before the resource went; the garbage collector takes the
+    # objects the JobManager Deployment owned (TaskManager pods) in the background.
+    out="$(kubectl get deployments,leases -n "$ns" -l "app=$id" -o name 2>/dev/null)$(kubectl get configmaps -n "$ns" -l "app=$id,configmap-type=high-availability" -o name 2>/dev/null)"
     [[ -z "$out" ]] || fail "left after deleting the FlinkDeployment: $out"
+    wait_until "the cluster's pods, Services and ConfigMap gone" 60 sh -c "[ -z \"\$(kubectl get pods,services,configmaps -n $ns -l app=$id -o name)\" ]"
     timing "operator: kubectl delete flinkdeployment -> cluster and HA data gone" "$(since "$t")"
     helm uninstall op -n "$ons" --wait --timeout 60s >/dev/null || fail "helm uninstall of the operator failed"
+    drop_namespace "$ons"
+    drop_namespace "$ns"
+}
+
+# The operator's footprint and reaction time (not in the default run; docs/benchmarks.md):
+# resident memory idle and with RIFFLE_OPERATOR_BENCH_COUNT (100) suspended FlinkDeployments,
+# and the latency from a spec change to its first action (bench/operator_latency.py). Build the
+# image from a release binary for numbers that mean something (RIFFLE_BIN=.../release/riffle).
+operator_rss_kb() { # PID FIELD
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+scenario_operator_bench() {
+    local ons=riffle-operator ns=riffle-op-bench n="${RIFFLE_OPERATOR_BENCH_COUNT:-100}" probe pid i
+    probe="$(free_port)"
+    op_release_namespace "$ns"
+    new_namespace "$ns"
+    helm uninstall op -n "$ons" --wait >/dev/null 2>&1 || true
+    new_namespace "$ons"
+    op_install "$ons" "$ns" "$probe"
+    pid="$(pgrep -n -f '^/opt/riffle/bin/riffle operator run')" || fail "no operator process found"
+    sleep 10
+    say "operator-bench: idle: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
+    local sql="$WORK/bench.sql" t
+    render_job windowed_count.sql "$sql" /opt/riffle/state/out-bench 100
+    t="$(now)"
+    for ((i = 0; i < n; i++)); do
+        op_flinkdeployment "bench-$i" "$sql" last-state suspended "$(free_port)" "$(free_port)"
+    done | jq -s '{apiVersion: "v1", kind: "List", items: .}' | kubectl apply -n "$ns" -f - >/dev/null ||
+        fail "kubectl apply of $n FlinkDeployments failed"
+    wait_until "$n FlinkDeployments observed" 300 sh -c \
+        "[ \"\$(kubectl get flinkdeployments -n $ns -o jsonpath='{range .items[*]}{.status.observedGeneration}{\"\\n\"}{end}' | grep -c .)\" = $n ]"
+    timing "operator-bench: $n FlinkDeployments applied -> all observed" "$(since "$t")"
+    sleep 10
+    say "operator-bench: with $n FlinkDeployments: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
+    local port proxy_pid out
+    port="$(free_port)"
+    kubectl proxy --port "$port" >"$WORK/proxy.log" 2>&1 &
+    proxy_pid=$!
+    wait_until "kubectl proxy" 10 curl -fs "http://127.0.0.1:$port/version" -o /dev/null
+    out="$(python3 "$ROOT/bench/operator_latency.py" --proxy "127.0.0.1:$port" --namespace "$ns" --rounds 3 2>&1)" ||
+        { kill "$proxy_pid"; fail "operator_latency.py failed: $out"; }
+    kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true
+    say "operator-bench: spec change -> first action: $(tr '\n' ' ' <<<"$out")"
+    say "operator-bench: after the changes: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
+    t="$(now)"
+    kubectl delete flinkdeployments --all -n "$ns" --timeout=300s >/dev/null || fail "deleting the FlinkDeployments failed"
+    timing "operator-bench: $n FlinkDeployments deleted (finalizers)" "$(since "$t")"
+    helm uninstall op -n "$ons" --wait >/dev/null 2>&1 || true
     drop_namespace "$ons"
     drop_namespace "$ns"
 }
@@ -1568,7 +1690,7 @@ main() {
     ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha native native-application operator helm)
     local s
     for s in "${scenarios[@]}"; do
-        case "$s" in static | session | application | job-cluster | ha | native | native-application | operator | helm) ;; *) fail "unknown scenario $s" ;; esac
+        case "$s" in static | session | application | job-cluster | ha | native | native-application | operator | operator-bench | helm) ;; *) fail "unknown scenario $s" ;; esac
     done
     [[ "$(id -u)" == 0 ]] || fail "the Kubernetes tier needs root (the test bed runs a kubelet)"
     [[ -x "$RIFFLE" ]] || fail "no riffle binary at $RIFFLE (build it: cargo build -p riffle-cli, or set RIFFLE_BIN)"

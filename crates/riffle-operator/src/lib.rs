@@ -21,8 +21,10 @@ pub mod error;
 pub mod install;
 pub mod metrics;
 pub mod rest;
+pub mod session_job;
 pub mod settings;
 pub mod spec_diff;
+pub mod upgrade;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -126,6 +126,40 @@ struct Errors {
     errors: Vec<String>,
 }
 
+/// The body of `POST /v1/sql/jobs` (Riffle's SQL submission).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SqlSubmission {
+    /// The script.
+    pub script: String,
+    /// The job's id.
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    /// Default parallelism.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<usize>,
+    /// Configuration of this job.
+    #[serde(rename = "flinkConfiguration")]
+    pub flink_configuration: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct CheckpointStatistics {
+    #[serde(default)]
+    latest: Option<LatestCheckpoints>,
+}
+
+#[derive(Deserialize)]
+struct LatestCheckpoints {
+    #[serde(default)]
+    completed: Option<CheckpointSummary>,
+}
+
+#[derive(Deserialize)]
+struct CheckpointSummary {
+    #[serde(default)]
+    external_path: Option<String>,
+}
+
 /// A client of one JobManager.
 #[derive(Debug, Clone)]
 pub struct JobManagerRest {
@@ -244,6 +278,38 @@ impl JobManagerRest {
                 what: what.into(),
                 reason: "a completed savepoint without its location".into(),
             })
+    }
+
+    /// `POST /sql/jobs`: submits a SQL job under its id. A job of that id
+    /// already on the cluster is the same submission again: not an error.
+    pub fn submit(&self, job: &SqlSubmission) -> Result<(), RestError> {
+        let r = self
+            .agent
+            .post(format!("{}/sql/jobs", self.base))
+            .send_json(job);
+        match self.answer::<serde_json::Value>("job submission", r) {
+            Ok(_) => Ok(()),
+            Err(RestError::Refused {
+                status: 409,
+                message,
+                ..
+            }) if message.contains(&job.job_id) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The location of the job's latest completed checkpoint
+    /// (`GET /jobs/:id/checkpoints`), if it has one.
+    pub fn latest_checkpoint(&self, job_id: &str) -> Result<Option<String>, RestError> {
+        let r = self
+            .agent
+            .get(format!("{}/jobs/{job_id}/checkpoints", self.base))
+            .call();
+        let stats: CheckpointStatistics = self.answer("checkpoint statistics", r)?;
+        Ok(stats
+            .latest
+            .and_then(|l| l.completed)
+            .and_then(|c| c.external_path))
     }
 
     /// `PATCH /jobs/:id?mode=cancel`.

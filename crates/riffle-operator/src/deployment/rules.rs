@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::crd::common::{
     Condition, JobState, JobStatus, JobStatusState, LifecycleState, ReconciliationState,
-    ReconciliationStatus, Savepoint, SavepointFormatType, SnapshotTriggerType, UpgradeMode,
+    ReconciliationStatus, UpgradeMode,
 };
 use crate::crd::deployment::{
     FlinkDeploymentSpec, FlinkDeploymentStatus, JobManagerDeploymentStatus,
@@ -39,6 +39,7 @@ use crate::crd::deployment::{
 use crate::rest::JobOverview;
 use crate::settings::ResourceSettings;
 use crate::spec_diff::{self, DiffType, ReconciledMetadata, ReconciledSpec};
+use crate::upgrade::{self, SavepointStep};
 
 /// The JobManager Deployment's annotation with the id of the job it runs.
 pub const JOB_ID_ANNOTATION: &str = "riffle.dev/job-id";
@@ -46,8 +47,6 @@ pub const JOB_ID_ANNOTATION: &str = "riffle.dev/job-id";
 pub const SPEC_ANNOTATION: &str = "riffle.dev/spec-fingerprint";
 /// The apiVersion recorded with reconciled specs.
 pub const API_VERSION: &str = "riffle.dev/v1beta1";
-/// Completed savepoints kept in `savepointInfo.savepointHistory`.
-const HISTORY_LIMIT: usize = 10;
 
 /// The resource as the rules see it.
 #[derive(Debug, Clone)]
@@ -763,31 +762,18 @@ impl Decider<'_> {
 
     /// Savepoint mode, the old job is ours: stop it with a savepoint.
     fn savepoint_stop(&mut self, job_id: &str) {
-        let info = self
-            .st
-            .job_status
-            .as_ref()
-            .and_then(|j| j.savepoint_info.clone())
-            .unwrap_or_default();
-        let pending = info
-            .trigger_id
-            .clone()
-            .filter(|_| info.trigger_type == Some(SnapshotTriggerType::Upgrade));
         let running = matches!(&self.seen.job, JobSeen::Seen(j) if j.state == "RUNNING");
-        let Some(trigger) = pending else {
-            if running {
-                let trigger_id =
-                    JobId::from_seed(&format!("{job_id}/upgrade-savepoint/{}", self.now))
-                        .to_string();
-                let now = self.now;
-                let sp = self
-                    .job()
-                    .savepoint_info
-                    .get_or_insert_with(Default::default);
-                sp.trigger_id = Some(trigger_id.clone());
-                sp.trigger_type = Some(SnapshotTriggerType::Upgrade);
-                sp.trigger_timestamp = Some(now);
-                sp.format_type = Some(SavepointFormatType::Canonical);
+        let step = upgrade::savepoint_step(
+            self.st.job_status.as_ref(),
+            &self.seen.savepoint,
+            running,
+            self.now,
+            self.s.savepoint_timeout_ms,
+        );
+        let now = self.now;
+        match step {
+            SavepointStep::Trigger(trigger_id) => {
+                upgrade::record_trigger(self.job(), &trigger_id, now);
                 self.note(
                     "SavepointTriggered",
                     format!("Stopping job {job_id} with a savepoint"),
@@ -796,85 +782,32 @@ impl Decider<'_> {
                     job_id: job_id.to_string(),
                     trigger_id,
                 });
-            } else {
-                self.savepoint_impossible(job_id, "the job is not running");
             }
-            return;
-        };
-        let age = self.now - info.trigger_timestamp.unwrap_or(self.now);
-        let timed_out = age > self.s.savepoint_timeout_ms;
-        match &self.seen.savepoint {
-            SavepointSeen::Completed(location) => {
-                let location = location.clone();
-                self.savepoint_completed(&location);
+            SavepointStep::Resend(trigger_id) => self.actions.push(Action::StopWithSavepoint {
+                job_id: job_id.to_string(),
+                trigger_id,
+            }),
+            SavepointStep::Wait => {}
+            SavepointStep::Completed(location) => {
+                let id = next_job_id(self.r.uid, Some(job_id), self.r.generation);
+                upgrade::record_completed(self.job(), &location, now);
+                self.job().state = Some(JobStatusState::Finished);
+                self.rec().next_job_id = Some(id);
+                self.note(
+                    "SavepointCompleted",
+                    format!("Upgrade savepoint completed: {location}"),
+                );
+                self.actions.push(Action::DeleteCluster);
             }
-            SavepointSeen::Failed(reason) => {
-                let reason = reason.clone();
-                self.savepoint_failed(job_id, &reason);
+            SavepointStep::Failed(reason) => self.savepoint_failed(job_id, &reason),
+            SavepointStep::NotRunning => {
+                self.savepoint_impossible(job_id, "the job is not running")
             }
-            _ if timed_out => self.savepoint_failed(
-                job_id,
-                &format!(
-                    "not completed within {} s (execution.checkpointing.timeout)",
-                    self.s.savepoint_timeout_ms / 1000
-                ),
-            ),
-            SavepointSeen::Unknown if running => {
-                self.actions.push(Action::StopWithSavepoint {
-                    job_id: job_id.to_string(),
-                    trigger_id: trigger,
-                });
-            }
-            _ => {}
-        }
-    }
-
-    fn savepoint_completed(&mut self, location: &str) {
-        let now = self.now;
-        let id = next_job_id(
-            self.r.uid,
-            self.st
-                .job_status
-                .as_ref()
-                .and_then(|j| j.job_id.as_deref()),
-            self.r.generation,
-        );
-        let job = self.job();
-        job.upgrade_savepoint_path = Some(location.to_string());
-        job.state = Some(JobStatusState::Finished);
-        let sp = job.savepoint_info.get_or_insert_with(Default::default);
-        let saved = Savepoint {
-            time_stamp: now,
-            location: Some(location.to_string()),
-            trigger_type: Some(SnapshotTriggerType::Upgrade),
-            format_type: sp.format_type,
-            trigger_nonce: None,
-        };
-        sp.trigger_id = None;
-        sp.trigger_timestamp = None;
-        sp.trigger_type = None;
-        sp.last_savepoint = Some(saved.clone());
-        sp.savepoint_history.push(saved);
-        let excess = sp.savepoint_history.len().saturating_sub(HISTORY_LIMIT);
-        sp.savepoint_history.drain(..excess);
-        self.rec().next_job_id = Some(id);
-        self.note(
-            "SavepointCompleted",
-            format!("Upgrade savepoint completed: {location}"),
-        );
-        self.actions.push(Action::DeleteCluster);
-    }
-
-    fn clear_trigger(&mut self) {
-        if let Some(sp) = self.job().savepoint_info.as_mut() {
-            sp.trigger_id = None;
-            sp.trigger_timestamp = None;
-            sp.trigger_type = None;
         }
     }
 
     fn savepoint_failed(&mut self, job_id: &str, reason: &str) {
-        self.clear_trigger();
+        upgrade::clear_trigger(self.job());
         self.savepoint_impossible(job_id, &format!("the upgrade savepoint failed: {reason}"));
     }
 

@@ -1,0 +1,182 @@
+//! The FlinkDeployment controller: the rules of [`crate::deployment`] on
+//! the watch of FlinkDeployments and the JobManager Deployments they own.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use riffle_kubernetes::native::{deploy, observe as cluster};
+
+use super::{
+    Context, Results, error_policy, logged, now_ms, on_thread, publish, succeeded, timed,
+    write_status,
+};
+use crate::cluster_plan::{self, Target};
+use crate::crd::FlinkDeployment;
+use crate::crd::common::LifecycleState;
+use crate::deployment::io::{self, ClusterRef};
+use crate::deployment::rules::{self, Note};
+use crate::error::OperatorError;
+use crate::settings::ResourceSettings;
+
+/// The finalizer through which the operator removes a deleted resource's
+/// cluster and HA data before the resource goes.
+pub const FINALIZER: &str = "flinkdeployments.riffle.dev/finalizer";
+
+/// The label every native cluster's objects carry.
+const CLUSTER_LABEL: &str = "type=flink-native-kubernetes";
+
+/// The controller of the FlinkDeployments in `scope`.
+pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
+    Controller::new(
+        ctx.api::<FlinkDeployment>(scope),
+        watcher::Config::default(),
+    )
+    .owns(
+        ctx.api::<Deployment>(scope),
+        watcher::Config::default().labels(CLUSTER_LABEL),
+    )
+    .shutdown_on_signal()
+    .run(
+        reconcile,
+        |obj, e, ctx| error_policy(obj.as_ref(), e, &ctx),
+        Arc::clone(ctx),
+    )
+    .map(logged)
+    .boxed()
+}
+
+async fn reconcile(obj: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Requeue, OperatorError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<FlinkDeployment> = Api::namespaced(ctx.kube.client(), &ns);
+    let started = Instant::now();
+    let result = finalizer(&api, FINALIZER, obj, |event| {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            match event {
+                finalizer::Event::Apply(obj) => on_thread(&ctx, obj, apply).await,
+                finalizer::Event::Cleanup(obj) => on_thread(&ctx, obj, cleanup).await,
+            }
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => OperatorError::Stopped(other.to_string()),
+    });
+    timed(&ctx, started, result.is_ok());
+    result
+}
+
+fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError> {
+    let name = obj.name_any();
+    let ns = obj.namespace().unwrap_or_default();
+    let kube = ctx.kube.in_namespace(&ns);
+    let config = io::cluster_config(&name, &ns, &obj.spec, &ctx.defaults);
+    let target = Target {
+        name: &name,
+        namespace: &ns,
+    };
+    let valid = cluster_plan::plan(target, &obj.spec, &ctx.defaults).map(drop);
+    let settings =
+        ResourceSettings::resolve(&config).or_else(|_| ResourceSettings::resolve(&ctx.defaults))?;
+    let c = ClusterRef {
+        kube: &kube,
+        name: &name,
+        timeout: ctx.settings.client_timeout,
+        defaults: &ctx.defaults,
+        config: &config,
+    };
+    let mut seen = io::observe(&c, obj.status.as_ref())?;
+    let uid = obj.uid().unwrap_or_default();
+    let resource = rules::Resource {
+        uid: &uid,
+        generation: obj.metadata.generation,
+        spec: &obj.spec,
+        status: obj.status.as_ref(),
+        valid,
+    };
+    let mut decision = rules::reconcile(&resource, &seen, now_ms(), &settings);
+    if let Some(job) = decision.needs_last_state.clone() {
+        seen.last_state = Some(io::last_state(&c, &job)?);
+        decision = rules::reconcile(&resource, &seen, now_ms(), &settings);
+    }
+    let key = format!("{ns}/{name}");
+    let mut current = obj.clone();
+    if obj.status.as_ref() != Some(&decision.status) {
+        let mut next = obj.clone();
+        next.status = Some(decision.status.clone());
+        current = write_status(ctx, next)?;
+    }
+    ctx.metrics.lifecycle(
+        &key,
+        decision
+            .status
+            .lifecycle_state
+            .unwrap_or(LifecycleState::Created),
+    );
+    for note in &decision.notes {
+        publish(ctx, obj, note);
+    }
+    let owner = obj.controller_owner_ref(&()).ok_or_else(|| {
+        OperatorError::Stopped(format!("{name} has no uid yet: cannot own its cluster"))
+    })?;
+    for action in &decision.actions {
+        if let Err(e) = io::act(&c, action, &owner) {
+            publish(
+                ctx,
+                obj,
+                &Note {
+                    warning: true,
+                    reason: "ActionFailed",
+                    message: format!("{action:?} failed: {e}"),
+                },
+            );
+            return Err(e);
+        }
+    }
+    if let Some(after) = decision.after {
+        let lifecycle = after.lifecycle_state.unwrap_or(LifecycleState::Created);
+        current.status = Some(after);
+        write_status(ctx, current)?;
+        ctx.metrics.lifecycle(&key, lifecycle);
+    }
+    succeeded(ctx, obj);
+    Ok(Requeue::requeue(decision.requeue))
+}
+
+/// A deleted resource: its cluster and HA data go before it does.
+fn cleanup(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError> {
+    let name = obj.name_any();
+    let ns = obj.namespace().unwrap_or_default();
+    let kube = ctx.kube.in_namespace(&ns);
+    deploy::delete_cluster(&kube, &name)?;
+    let state = cluster::observe_cluster(&kube, &name)?;
+    if state.deployment.is_some() || !state.jobmanager_pods.is_empty() {
+        // Not gone yet; the finalizer stays until it is.
+        return Err(OperatorError::Waiting(format!(
+            "the JobManager of {name} is stopping; its HA data is removed once it is gone"
+        )));
+    }
+    let config = io::cluster_config(&name, &ns, &obj.spec, &ctx.defaults);
+    let ha = config
+        .get(riffle_common::config::HA_CLUSTER_ID)
+        .map_or_else(|| name.clone(), str::to_string);
+    cluster::delete_ha_data(&kube, &ha)?;
+    ctx.metrics.forget(&format!("{ns}/{name}"));
+    publish(
+        ctx,
+        obj,
+        &Note {
+            warning: false,
+            reason: "Cleanup",
+            message: "The cluster and its HA data are deleted".into(),
+        },
+    );
+    Ok(Requeue::await_change())
+}

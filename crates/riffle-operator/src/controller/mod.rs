@@ -1,0 +1,243 @@
+//! The operator's loop: kube's runtime watches the resources (and the
+//! JobManager Deployments FlinkDeployments own) and queues reconciliations;
+//! each one runs on a blocking thread as observe → decide (the kind's
+//! `rules`) → write the status → act → write the status again.
+//!
+//! Any change of a resource wakes it, its Deployment's changes too; the
+//! operator's own status write wakes it once more, and that reconciliation
+//! writes nothing when nothing changed (the rules are idempotent), so writes
+//! do not chain. Progress is also followed by the requeue the rules ask for.
+//! A failed reconciliation is retried with the configured backoff; a spec
+//! error waits for the spec to change; a write that lost to a newer version
+//! of the resource (a stale cached copy) is retried at once.
+
+mod deployments;
+mod session_jobs;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::PostParams;
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Resource, ResourceExt};
+use riffle_common::config::Configuration;
+use riffle_kubernetes::Kube;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::deployment::rules::Note;
+use crate::error::OperatorError;
+use crate::metrics::Metrics;
+use crate::settings::OperatorSettings;
+
+/// What every reconciliation shares.
+pub struct Context {
+    kube: Kube,
+    defaults: Configuration,
+    settings: OperatorSettings,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// The context of an operator with configuration `defaults`.
+    pub fn new(
+        kube: Kube,
+        defaults: Configuration,
+        settings: OperatorSettings,
+        metrics: Arc<Metrics>,
+    ) -> Context {
+        let reporter = Reporter {
+            controller: "riffle-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(kube.client(), reporter),
+            kube,
+            defaults,
+            settings,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The namespaces to watch: `None` is all.
+    fn scopes(&self) -> Vec<Option<String>> {
+        if self.settings.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.settings.namespaces.iter().cloned().map(Some).collect()
+        }
+    }
+
+    /// An API of kind `K` in `scope` (all namespaces when `None`).
+    fn api<K>(&self, scope: &Option<String>) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    {
+        match scope {
+            Some(ns) => Api::namespaced(self.kube.client(), ns),
+            None => Api::all(self.kube.client()),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A stream of reconciliation results, for logging.
+type Results = BoxStream<'static, ()>;
+
+/// Runs the controllers over the watched namespaces until their watches end
+/// (SIGTERM).
+pub async fn run(ctx: Arc<Context>) {
+    let mut streams: Vec<Results> = Vec::new();
+    for scope in ctx.scopes() {
+        streams.push(deployments::controller(&ctx, &scope));
+        streams.push(session_jobs::controller(&ctx, &scope));
+    }
+    futures_util::stream::select_all(streams)
+        .for_each(|()| async {})
+        .await;
+}
+
+/// Logs a controller's results (its errors are already handled by the
+/// error policy; what reaches here are watch problems).
+fn logged<T: Debug, E: std::fmt::Display>(r: Result<T, E>) {
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "controller event");
+    }
+}
+
+/// The retry policy of every kind: spec errors wait for a change, waiting
+/// steps and lost races are retried soon, the rest backs off.
+fn error_policy<K>(obj: &K, e: &OperatorError, ctx: &Context) -> Requeue
+where
+    K: Resource<DynamicType = ()>,
+{
+    if let OperatorError::Waiting(why) = e {
+        tracing::debug!(resource = %obj.name_any(), "{why}");
+        return Requeue::requeue(Duration::from_secs(1));
+    }
+    if e.is_conflict() {
+        tracing::debug!(resource = %obj.name_any(), "stale copy of the resource; reconciling again");
+        return Requeue::requeue(Duration::from_millis(200));
+    }
+    let failures = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(key(obj)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    if e.is_permanent() {
+        tracing::warn!(resource = %obj.name_any(), error = %e, "the spec cannot be deployed");
+        return Requeue::await_change();
+    }
+    let pause = ctx.settings.retry.backoff(failures);
+    tracing::warn!(resource = %obj.name_any(), error = %e, retry_in_ms = pause.as_millis() as u64, "reconciliation failed");
+    Requeue::requeue(pause)
+}
+
+/// `Kind/namespace/name`, the key of a resource in the operator's maps.
+fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+/// Forgets a resource's failures after a successful reconciliation.
+fn succeeded<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K) {
+    if let Ok(mut f) = ctx.failures.lock() {
+        f.remove(&key(obj));
+    }
+}
+
+/// Runs a blocking step on a blocking thread.
+async fn on_thread<K: Send + Sync + 'static>(
+    ctx: &Arc<Context>,
+    obj: Arc<K>,
+    step: fn(&K, &Context) -> Result<Requeue, OperatorError>,
+) -> Result<Requeue, OperatorError> {
+    let ctx = Arc::clone(ctx);
+    tokio::task::spawn_blocking(move || step(&obj, &ctx))
+        .await
+        .map_err(|e| OperatorError::Stopped(e.to_string()))?
+}
+
+/// Publishes an Event on a resource (best effort: a lost Event is logged).
+fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, note: &Note) {
+    let event = Event {
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.to_string(),
+        note: Some(note.message.chars().take(1000).collect()),
+        action: note.reason.to_string(),
+        secondary: None,
+    };
+    let reference = obj.object_ref(&());
+    let recorder = ctx.recorder.clone();
+    match ctx
+        .kube
+        .run(async move { Ok(recorder.publish(&event, &reference).await) })
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot record an Event"),
+        Err(e) => tracing::warn!(error = %e, "cannot record an Event"),
+    }
+    let level = if note.warning { "warning" } else { "normal" };
+    tracing::info!(resource = %obj.name_any(), reason = note.reason, level, "{}", note.message);
+}
+
+/// Replaces a resource's status with `with_status` (optimistically: a
+/// stale copy fails with a conflict and is reconciled again from fresh
+/// state). Returns the written resource.
+fn write_status<K>(ctx: &Context, with_status: K) -> Result<K, OperatorError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut o = with_status;
+    o.meta_mut().managed_fields = None;
+    let api: Api<K> = Api::namespaced(ctx.kube.client(), &o.namespace().unwrap_or_default());
+    let name = o.name_any();
+    let what = format!("writing the status of {name}");
+    ctx.kube
+        .run(async move { Ok(api.replace_status(&name, &PostParams::default(), &o).await) })?
+        .map_err(OperatorError::api(what))
+}
+
+/// Labels of the operator's Lease.
+pub fn lease_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("app".to_string(), "riffle-operator".to_string())])
+}
+
+/// How long a reconcile may be waited for at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Times a reconciliation for the metrics.
+fn timed(ctx: &Context, started: Instant, ok: bool) {
+    ctx.metrics.reconciled(started.elapsed(), ok);
+}

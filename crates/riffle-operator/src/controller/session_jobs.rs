@@ -1,0 +1,149 @@
+//! The FlinkSessionJob controller: the rules of [`crate::session_job`] on
+//! the watch of FlinkSessionJobs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+
+use super::{
+    Context, Results, error_policy, logged, now_ms, on_thread, publish, succeeded, timed,
+    write_status,
+};
+use crate::crd::FlinkSessionJob;
+use crate::deployment::rules::{JobSeen, Note};
+use crate::error::OperatorError;
+use crate::session_job::{io, rules};
+use crate::settings::ResourceSettings;
+
+/// The finalizer through which the operator cancels a deleted session job.
+pub const FINALIZER: &str = "flinksessionjobs.riffle.dev/finalizer";
+
+/// The controller of the FlinkSessionJobs in `scope`.
+pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
+    Controller::new(
+        ctx.api::<FlinkSessionJob>(scope),
+        watcher::Config::default(),
+    )
+    .shutdown_on_signal()
+    .run(
+        reconcile,
+        |obj, e, ctx| error_policy(obj.as_ref(), e, &ctx),
+        Arc::clone(ctx),
+    )
+    .map(logged)
+    .boxed()
+}
+
+async fn reconcile(obj: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Requeue, OperatorError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<FlinkSessionJob> = Api::namespaced(ctx.kube.client(), &ns);
+    let started = Instant::now();
+    let result = finalizer(&api, FINALIZER, obj, |event| {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            match event {
+                finalizer::Event::Apply(obj) => on_thread(&ctx, obj, apply).await,
+                finalizer::Event::Cleanup(obj) => on_thread(&ctx, obj, cleanup).await,
+            }
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => OperatorError::Stopped(other.to_string()),
+    });
+    timed(&ctx, started, result.is_ok());
+    result
+}
+
+fn apply(obj: &FlinkSessionJob, ctx: &Context) -> Result<Requeue, OperatorError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let kube = ctx.kube.in_namespace(&ns);
+    let settings = ResourceSettings::resolve(&io::settings_config(&obj.spec, &ctx.defaults))
+        .or_else(|_| ResourceSettings::resolve(&ctx.defaults))?;
+    let (seen, rest) = io::observe(
+        &kube,
+        &obj.spec,
+        obj.status.as_ref(),
+        ctx.settings.client_timeout,
+    )?;
+    let uid = obj.uid().unwrap_or_default();
+    let resource = rules::Resource {
+        uid: &uid,
+        generation: obj.metadata.generation,
+        spec: &obj.spec,
+        status: obj.status.as_ref(),
+        valid: io::validate(&obj.spec),
+    };
+    let decision = rules::reconcile(&resource, &seen, now_ms(), &settings);
+    let mut current = obj.clone();
+    if obj.status.as_ref() != Some(&decision.status) {
+        let mut next = obj.clone();
+        next.status = Some(decision.status.clone());
+        current = write_status(ctx, next)?;
+    }
+    for note in &decision.notes {
+        publish(ctx, obj, note);
+    }
+    if !decision.actions.is_empty() {
+        let rest = rest
+            .ok_or_else(|| OperatorError::Waiting("the session cluster is not reachable".into()))?;
+        for action in &decision.actions {
+            if let Err(e) = io::act(&rest, action) {
+                publish(
+                    ctx,
+                    obj,
+                    &Note {
+                        warning: true,
+                        reason: "ActionFailed",
+                        message: format!("{action:?} failed: {e}"),
+                    },
+                );
+                return Err(e);
+            }
+        }
+    }
+    if let Some(after) = decision.after {
+        current.status = Some(after);
+        write_status(ctx, current)?;
+    }
+    succeeded(ctx, obj);
+    Ok(Requeue::requeue(decision.requeue))
+}
+
+/// A deleted session job: cancelled on its session before it goes.
+fn cleanup(obj: &FlinkSessionJob, ctx: &Context) -> Result<Requeue, OperatorError> {
+    let ns = obj.namespace().unwrap_or_default();
+    let kube = ctx.kube.in_namespace(&ns);
+    let (seen, rest) = io::observe(
+        &kube,
+        &obj.spec,
+        obj.status.as_ref(),
+        ctx.settings.client_timeout,
+    )?;
+    if let (JobSeen::Seen(job), Some(rest)) = (&seen.job, &rest)
+        && !matches!(job.state.as_str(), "FINISHED" | "CANCELED" | "FAILED")
+    {
+        io::act(
+            rest,
+            &rules::Action::Cancel {
+                job_id: job.jid.clone(),
+            },
+        )?;
+        publish(
+            ctx,
+            obj,
+            &Note {
+                warning: false,
+                reason: "Cleanup",
+                message: format!("Job {} cancelled", job.jid),
+            },
+        );
+    }
+    Ok(Requeue::await_change())
+}
