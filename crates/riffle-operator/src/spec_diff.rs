@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::crd::common::UpgradeMode;
+use crate::crd::common::{JobState, UpgradeMode};
 
 /// What a spec change needs, least to most (the largest change wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,6 +147,23 @@ fn without_scale(v: &Value) -> Value {
         conf.remove(VERTEX_PARALLELISM_OVERRIDES);
     }
     v
+}
+
+/// `spec.job.state` of a spec as JSON (`running` when absent).
+pub fn job_state(spec: &Value) -> JobState {
+    match spec.pointer("/job/state").and_then(Value::as_str) {
+        Some("suspended") => JobState::Suspended,
+        _ => JobState::Running,
+    }
+}
+
+/// `spec.job.upgradeMode` of a spec as JSON (`stateless` when absent).
+pub fn upgrade_mode(spec: &Value) -> UpgradeMode {
+    match spec.pointer("/job/upgradeMode").and_then(Value::as_str) {
+        Some("savepoint") => UpgradeMode::Savepoint,
+        Some("last-state") => UpgradeMode::LastState,
+        _ => UpgradeMode::Stateless,
+    }
 }
 
 /// A stable fingerprint of what a spec deploys: the normalized spec's JSON,

@@ -2,18 +2,16 @@
 //! the watch of FlinkDeployments and the JobManager Deployments they own.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
-use kube::{Api, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use riffle_kubernetes::native::{deploy, observe as cluster};
 
 use super::{
-    Context, Results, error_policy, logged, now_ms, on_thread, publish, succeeded, timed,
+    Context, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
     write_status,
 };
 use crate::cluster_plan::{self, Target};
@@ -52,25 +50,7 @@ pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results 
 }
 
 async fn reconcile(obj: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Requeue, OperatorError> {
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<FlinkDeployment> = Api::namespaced(ctx.kube.client(), &ns);
-    let started = Instant::now();
-    let result = finalizer(&api, FINALIZER, obj, |event| {
-        let ctx = Arc::clone(&ctx);
-        async move {
-            match event {
-                finalizer::Event::Apply(obj) => on_thread(&ctx, obj, apply).await,
-                finalizer::Event::Cleanup(obj) => on_thread(&ctx, obj, cleanup).await,
-            }
-        }
-    })
-    .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => OperatorError::Stopped(other.to_string()),
-    });
-    timed(&ctx, started, result.is_ok());
-    result
+    with_finalizer(obj, ctx, FINALIZER, apply, cleanup).await
 }
 
 fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError> {

@@ -25,6 +25,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::PostParams;
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use riffle_common::config::Configuration;
 use riffle_kubernetes::Kube;
@@ -166,16 +167,59 @@ fn succeeded<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K) {
     }
 }
 
+/// A blocking reconciliation step of kind `K`.
+type Step<K> = fn(&K, &Context) -> Result<Requeue, OperatorError>;
+
 /// Runs a blocking step on a blocking thread.
 async fn on_thread<K: Send + Sync + 'static>(
     ctx: &Arc<Context>,
     obj: Arc<K>,
-    step: fn(&K, &Context) -> Result<Requeue, OperatorError>,
+    step: Step<K>,
 ) -> Result<Requeue, OperatorError> {
     let ctx = Arc::clone(ctx);
     tokio::task::spawn_blocking(move || step(&obj, &ctx))
         .await
         .map_err(|e| OperatorError::Stopped(e.to_string()))?
+}
+
+/// One reconciliation under the finalizer `name`: `apply` while the
+/// resource lives (the finalizer added first), `cleanup` once it is being
+/// deleted (the finalizer removed when it succeeds). Timed for the metrics.
+async fn with_finalizer<K>(
+    obj: Arc<K>,
+    ctx: Arc<Context>,
+    name: &'static str,
+    apply: Step<K>,
+    cleanup: Step<K>,
+) -> Result<Requeue, OperatorError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = Api::namespaced(ctx.kube.client(), &obj.namespace().unwrap_or_default());
+    let started = Instant::now();
+    let result = finalizer(&api, name, obj, |event| {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            match event {
+                finalizer::Event::Apply(obj) => on_thread(&ctx, obj, apply).await,
+                finalizer::Event::Cleanup(obj) => on_thread(&ctx, obj, cleanup).await,
+            }
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => OperatorError::Stopped(other.to_string()),
+    });
+    ctx.metrics.reconciled(started.elapsed(), result.is_ok());
+    result
 }
 
 /// Publishes an Event on a resource (best effort: a lost Event is logged).
@@ -236,8 +280,3 @@ pub fn lease_labels() -> BTreeMap<String, String> {
 
 /// How long a reconcile may be waited for at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// Times a reconciliation for the metrics.
-fn timed(ctx: &Context, started: Instant, ok: bool) {
-    ctx.metrics.reconciled(started.elapsed(), ok);
-}

@@ -21,7 +21,7 @@ use crate::deployment::rules::{
     SavepointSeen,
 };
 use crate::error::OperatorError;
-use crate::rest::{JobManagerRest, Operation, RestError};
+use crate::rest::{JobManagerRest, RestError};
 
 /// Where a resource's cluster lives and how to reach it.
 #[derive(Debug, Clone)]
@@ -96,13 +96,7 @@ pub fn observe(
         .filter(|i| i.trigger_type == Some(SnapshotTriggerType::Upgrade))
         .and_then(|i| i.trigger_id.clone());
     if let Some(trigger) = trigger {
-        observed.savepoint = match rest.savepoint(&job, &trigger) {
-            Ok(Operation::InProgress) => SavepointSeen::InProgress,
-            Ok(Operation::Completed(location)) => SavepointSeen::Completed(location),
-            Ok(Operation::Failed(reason)) => SavepointSeen::Failed(reason),
-            Err(e) if e.is_not_found() => SavepointSeen::Unknown,
-            Err(e) => SavepointSeen::Unreachable(e.to_string()),
-        };
+        observed.savepoint = SavepointSeen::from_answer(rest.savepoint(&job, &trigger));
     }
     Ok(observed)
 }

@@ -36,9 +36,11 @@ use crate::crd::common::{
 use crate::crd::deployment::{
     FlinkDeploymentSpec, FlinkDeploymentStatus, JobManagerDeploymentStatus,
 };
-use crate::rest::JobOverview;
+use crate::rest::{JobOverview, Operation, RestError};
 use crate::settings::ResourceSettings;
-use crate::spec_diff::{self, DiffType, ReconciledMetadata, ReconciledSpec};
+use crate::spec_diff::{
+    self, DiffType, ReconciledMetadata, ReconciledSpec, job_state, upgrade_mode,
+};
 use crate::upgrade::{self, SavepointStep};
 
 /// The JobManager Deployment's annotation with the id of the job it runs.
@@ -106,6 +108,19 @@ pub enum SavepointSeen {
     Unknown,
     /// The REST API did not answer.
     Unreachable(String),
+}
+
+impl SavepointSeen {
+    /// What a JobManager's answer about a savepoint trigger says.
+    pub fn from_answer(answer: Result<Operation, RestError>) -> SavepointSeen {
+        match answer {
+            Ok(Operation::InProgress) => SavepointSeen::InProgress,
+            Ok(Operation::Completed(location)) => SavepointSeen::Completed(location),
+            Ok(Operation::Failed(reason)) => SavepointSeen::Failed(reason),
+            Err(e) if e.is_not_found() => SavepointSeen::Unknown,
+            Err(e) => SavepointSeen::Unreachable(e.to_string()),
+        }
+    }
 }
 
 /// The newest state of a stopped job.
@@ -244,21 +259,6 @@ pub fn lifecycle(st: &FlinkDeploymentStatus) -> LifecycleState {
     }
 }
 
-fn job_state(spec: &Value) -> JobState {
-    match spec.pointer("/job/state").and_then(Value::as_str) {
-        Some("suspended") => JobState::Suspended,
-        _ => JobState::Running,
-    }
-}
-
-fn upgrade_mode(spec: &Value) -> UpgradeMode {
-    match spec.pointer("/job/upgradeMode").and_then(Value::as_str) {
-        Some("savepoint") => UpgradeMode::Savepoint,
-        Some("last-state") => UpgradeMode::LastState,
-        _ => UpgradeMode::Stateless,
-    }
-}
-
 fn has_job(spec: &Value) -> bool {
     spec.get("job").is_some_and(|j| !j.is_null())
 }
@@ -326,6 +326,27 @@ impl Decider<'_> {
         self.st.job_status.get_or_insert_with(Default::default)
     }
 
+    /// `status.jobStatus.jobId`: the job whose state is carried.
+    fn current(&self) -> Option<String> {
+        self.st.job_status.as_ref().and_then(|j| j.job_id.clone())
+    }
+
+    /// `reconciliationStatus.nextJobId`: the job about to be deployed.
+    fn next(&self) -> Option<String> {
+        self.st
+            .reconciliation_status
+            .as_ref()
+            .and_then(|r| r.next_job_id.clone())
+    }
+
+    /// `upgradeSavepointPath`: what the current job started (or starts) from.
+    fn start_state(&self) -> Option<String> {
+        self.st
+            .job_status
+            .as_ref()
+            .and_then(|j| j.upgrade_savepoint_path.clone())
+    }
+
     fn cluster_job(&self) -> Option<String> {
         self.seen
             .cluster
@@ -358,12 +379,7 @@ impl Decider<'_> {
         }
         self.st.observed_generation = self.r.generation;
         let cluster_job = self.cluster_job();
-        let current = self.st.job_status.as_ref().and_then(|j| j.job_id.clone());
-        let next = self
-            .st
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.next_job_id.clone());
+        let (current, next) = (self.current(), self.next());
         let ours = cluster_job.is_some() && (cluster_job == current || cluster_job == next);
         match &self.seen.job {
             JobSeen::Seen(j) if ours => {
@@ -669,12 +685,7 @@ impl Decider<'_> {
         let suspended = job_state(&target) == JobState::Suspended;
         let cluster = self.seen.cluster.clone();
         let cluster_job = self.cluster_job();
-        let next = self
-            .st
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.next_job_id.clone());
-        let current = self.st.job_status.as_ref().and_then(|j| j.job_id.clone());
+        let (current, next) = (self.current(), self.next());
         self.requeue = self.s.progress_interval;
         match &cluster.deployment {
             Some(d)
@@ -718,23 +729,15 @@ impl Decider<'_> {
     /// The cluster still runs something else than the target: stop it.
     fn stop_old(&mut self, mode: UpgradeMode) {
         let cluster_job = self.cluster_job();
-        let next = self
-            .st
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.next_job_id.clone());
+        let next = self.next();
         // The next job already ran (the operator stopped before recording
         // its deployment): its own state is the one to carry now.
         if cluster_job.is_some() && cluster_job == next {
             self.rec().next_job_id = None;
             self.job().job_id = cluster_job.clone();
         }
-        let captured = self
-            .st
-            .reconciliation_status
-            .as_ref()
-            .is_some_and(|r| r.next_job_id.is_some());
-        let current = self.st.job_status.as_ref().and_then(|j| j.job_id.clone());
+        let captured = self.next().is_some();
+        let current = self.current();
         match (captured, &cluster_job) {
             (false, Some(job))
                 if Some(job) == current.as_ref() && mode == UpgradeMode::Savepoint =>
@@ -846,12 +849,8 @@ impl Decider<'_> {
         let app = has_job(&target);
         let rec = self.st.reconciliation_status.clone().unwrap_or_default();
         if app && rec.next_job_id.is_none() {
-            let current = self.st.job_status.as_ref().and_then(|j| j.job_id.clone());
-            let own_start = self
-                .st
-                .job_status
-                .as_ref()
-                .and_then(|j| j.upgrade_savepoint_path.clone());
+            let current = self.current();
+            let own_start = self.start_state();
             let path = if last.resource_metadata.savepoint_redeploy && !rolling_back {
                 target
                     .pointer("/job/initialSavepointPath")
@@ -903,17 +902,8 @@ impl Decider<'_> {
             return;
         }
         let st = self.st.clone();
-        let next = st
-            .reconciliation_status
-            .as_ref()
-            .and_then(|r| r.next_job_id.clone());
-        let restore_from = if app {
-            st.job_status
-                .as_ref()
-                .and_then(|j| j.upgrade_savepoint_path.clone())
-        } else {
-            None
-        };
+        let next = self.next();
+        let restore_from = if app { self.start_state() } else { None };
         self.note(
             "Deploying",
             match (&next, &restore_from) {

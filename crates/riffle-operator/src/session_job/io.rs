@@ -14,7 +14,7 @@ use crate::crd::deployment::JobManagerDeploymentStatus;
 use crate::crd::session_job::{FlinkSessionJobSpec, FlinkSessionJobStatus};
 use crate::deployment::rules::{JobSeen, SavepointSeen};
 use crate::error::OperatorError;
-use crate::rest::{JobManagerRest, Operation, RestError, SqlSubmission};
+use crate::rest::{JobManagerRest, RestError, SqlSubmission};
 use crate::session_job::rules::{Action, Observed, Session};
 use crate::spec_diff::flatten;
 
@@ -135,13 +135,7 @@ pub fn observe(
         .filter(|i| i.trigger_type == Some(SnapshotTriggerType::Upgrade))
         .and_then(|i| i.trigger_id.clone());
     if let Some(trigger) = trigger {
-        observed.savepoint = match rest.savepoint(&current, &trigger) {
-            Ok(Operation::InProgress) => SavepointSeen::InProgress,
-            Ok(Operation::Completed(location)) => SavepointSeen::Completed(location),
-            Ok(Operation::Failed(reason)) => SavepointSeen::Failed(reason),
-            Err(e) if e.is_not_found() => SavepointSeen::Unknown,
-            Err(e) => SavepointSeen::Unreachable(e.to_string()),
-        };
+        observed.savepoint = SavepointSeen::from_answer(rest.savepoint(&current, &trigger));
     }
     Ok((observed, Some(rest)))
 }

@@ -24,7 +24,9 @@ use crate::crd::common::{
 use crate::crd::session_job::{FlinkSessionJobSpec, FlinkSessionJobStatus};
 use crate::deployment::rules::{JobSeen, Note, SavepointSeen, next_job_id};
 use crate::settings::ResourceSettings;
-use crate::spec_diff::{self, DiffType, ReconciledMetadata, ReconciledSpec};
+use crate::spec_diff::{
+    self, DiffType, ReconciledMetadata, ReconciledSpec, job_state, upgrade_mode,
+};
 use crate::upgrade::{self, SavepointStep};
 
 /// The resource as the rules see it.
@@ -108,21 +110,6 @@ pub struct Decision {
     pub notes: Vec<Note>,
     /// When to look again.
     pub requeue: Duration,
-}
-
-fn job_state(spec: &Value) -> JobState {
-    match spec.pointer("/job/state").and_then(Value::as_str) {
-        Some("suspended") => JobState::Suspended,
-        _ => JobState::Running,
-    }
-}
-
-fn upgrade_mode(spec: &Value) -> UpgradeMode {
-    match spec.pointer("/job/upgradeMode").and_then(Value::as_str) {
-        Some("savepoint") => UpgradeMode::Savepoint,
-        Some("last-state") => UpgradeMode::LastState,
-        _ => UpgradeMode::Stateless,
-    }
 }
 
 fn terminal(state: &str) -> bool {
