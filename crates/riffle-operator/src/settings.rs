@@ -19,6 +19,8 @@ pub struct OperatorSettings {
     pub retry: RetryPolicy,
     /// Timeout of REST calls to JobManagers.
     pub client_timeout: Duration,
+    /// Resources of one kind reconciled at once.
+    pub parallelism: u16,
 }
 
 /// The operator's leader election.
@@ -109,6 +111,8 @@ impl OperatorSettings {
                 max: ms(c, keys::OPERATOR_RETRY_MAX_INTERVAL)?,
             },
             client_timeout: ms(c, keys::OPERATOR_CLIENT_TIMEOUT)?,
+            parallelism: u16::try_from(c.count(keys::OPERATOR_RECONCILE_PARALLELISM)?)
+                .unwrap_or(u16::MAX),
         })
     }
 }
@@ -159,6 +163,7 @@ mod tests {
         assert!(s.namespaces.is_empty());
         assert_eq!(s.leader_election, None);
         assert_eq!(s.probe_port, Some(8085));
+        assert_eq!(s.parallelism, 50);
         assert_eq!(s.retry.backoff(1), Duration::from_secs(5));
         assert_eq!(s.retry.backoff(2), Duration::from_millis(7500));
         assert_eq!(s.retry.backoff(40), Duration::from_secs(300));

@@ -370,6 +370,8 @@ crate::config_options! {
         OPERATOR_RECONCILE_INTERVAL = "kubernetes.operator.reconcile.interval": POSITIVE_DURATION, default Some("1 min"), fallback [];
         /// a resource that is deploying, upgrading or taking a savepoint is observed again after this long
         OPERATOR_PROGRESS_CHECK_INTERVAL = "kubernetes.operator.observer.progress-check.interval": POSITIVE_DURATION, default Some("10 s"), fallback [];
+        /// resources of one kind reconciled at once (each on a thread of its own)
+        OPERATOR_RECONCILE_PARALLELISM = "kubernetes.operator.reconcile.parallelism": COUNT, default Some("50"), fallback [];
         /// timeout of the operator's REST calls to a JobManager
         OPERATOR_CLIENT_TIMEOUT = "kubernetes.operator.flink.client.timeout": POSITIVE_DURATION, default Some("10 s"), fallback [];
         /// roll back to the last stable spec when a new one does not become ready in time

@@ -35,6 +35,7 @@ pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results 
         ctx.api::<FlinkDeployment>(scope),
         watcher::Config::default(),
     )
+    .with_config(ctx.controller_config())
     .owns(
         ctx.api::<Deployment>(scope),
         watcher::Config::default().labels(CLUSTER_LABEL),

@@ -69,6 +69,11 @@ impl Context {
         }
     }
 
+    /// The work queue's settings: how many resources are reconciled at once.
+    fn controller_config(&self) -> kube::runtime::controller::Config {
+        kube::runtime::controller::Config::default().concurrency(self.settings.parallelism)
+    }
+
     /// The namespaces to watch: `None` is all.
     fn scopes(&self) -> Vec<Option<String>> {
         if self.settings.namespaces.is_empty() {

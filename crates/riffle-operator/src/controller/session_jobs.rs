@@ -27,6 +27,7 @@ pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results 
         ctx.api::<FlinkSessionJob>(scope),
         watcher::Config::default(),
     )
+    .with_config(ctx.controller_config())
     .shutdown_on_signal()
     .run(
         reconcile,
