@@ -172,6 +172,32 @@ fn succeeded<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K) {
     }
 }
 
+/// A kind of resource the operator manages: namespaced, read and written
+/// whole, moved between threads.
+trait Managed:
+    Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Managed for K where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A blocking reconciliation step of kind `K`.
 type Step<K> = fn(&K, &Context) -> Result<Requeue, OperatorError>;
 
@@ -198,14 +224,7 @@ async fn with_finalizer<K>(
     cleanup: Step<K>,
 ) -> Result<Requeue, OperatorError>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Managed,
 {
     let api: Api<K> = Api::namespaced(ctx.kube.client(), &obj.namespace().unwrap_or_default());
     let started = Instant::now();
@@ -259,14 +278,7 @@ fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, note: &Note) {
 /// state). Returns the written resource.
 fn write_status<K>(ctx: &Context, with_status: K) -> Result<K, OperatorError>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Managed,
 {
     let mut o = with_status;
     o.meta_mut().managed_fields = None;
