@@ -115,6 +115,16 @@ pub fn delete_directory(location: &str, storage: &StorageConfig) -> Result<(), S
         .map_err(|e| format!("cannot delete {location}: {e}"))
 }
 
+/// Whether anything is stored under a checkpoint or savepoint directory
+/// (a savepoint disposed of earlier is not).
+pub fn directory_exists(location: &str, storage: &StorageConfig) -> Result<bool, String> {
+    let location = location.trim_end_matches('/');
+    Storage::open(location, storage)
+        .and_then(|s| s.list(""))
+        .map(|files| !files.is_empty())
+        .map_err(|e| format!("cannot list {location}: {e}"))
+}
+
 /// The latest readable checkpoint of `job` under the checkpoint directory.
 pub fn latest_checkpoint(
     dir: &str,

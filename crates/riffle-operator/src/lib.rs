@@ -23,7 +23,9 @@ pub mod metrics;
 pub mod rest;
 pub mod session_job;
 pub mod settings;
+pub mod snapshot;
 pub mod spec_diff;
+pub mod time;
 pub mod upgrade;
 
 use std::sync::Arc;

@@ -72,12 +72,12 @@ struct JobsOverview {
     jobs: Vec<JobOverview>,
 }
 
-/// Where an asynchronous savepoint stands.
+/// Where an asynchronous savepoint or checkpoint stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
     /// Still running.
     InProgress,
-    /// Done; the savepoint's location.
+    /// Done; the snapshot's location.
     Completed(String),
     /// Failed, with the JobManager's reason.
     Failed(String),
@@ -90,6 +90,32 @@ struct StopRequest<'a> {
     format_type: &'static str,
     #[serde(rename = "triggerId")]
     trigger_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct SavepointRequest<'a> {
+    #[serde(rename = "target-directory", skip_serializing_if = "Option::is_none")]
+    target_directory: Option<&'a str>,
+    #[serde(rename = "cancel-job")]
+    cancel_job: bool,
+    #[serde(rename = "formatType")]
+    format_type: &'a str,
+    #[serde(rename = "triggerId")]
+    trigger_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct CheckpointRequest<'a> {
+    #[serde(rename = "checkpointType")]
+    checkpoint_type: &'static str,
+    #[serde(rename = "triggerId")]
+    trigger_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct CheckpointDetails {
+    #[serde(default)]
+    external_path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +134,8 @@ struct QueueStatus {
 struct OperationResult {
     #[serde(default)]
     location: Option<String>,
+    #[serde(rename = "checkpointId", default)]
+    checkpoint_id: Option<i64>,
     #[serde(rename = "failure-cause", default)]
     failure_cause: Option<FailureCause>,
 }
@@ -245,32 +273,51 @@ impl JobManagerRest {
             .map(drop)
     }
 
+    /// `POST /jobs/:id/savepoints` under the caller's `trigger_id`, into
+    /// `directory` (`None`: the cluster's savepoint directory), the job
+    /// going on.
+    pub fn trigger_savepoint(
+        &self,
+        job_id: &str,
+        trigger_id: &str,
+        directory: Option<&str>,
+        format: &str,
+    ) -> Result<(), RestError> {
+        let body = SavepointRequest {
+            target_directory: directory,
+            cancel_job: false,
+            format_type: format,
+            trigger_id,
+        };
+        let r = self
+            .agent
+            .post(format!("{}/jobs/{job_id}/savepoints", self.base))
+            .send_json(&body);
+        self.answer::<serde_json::Value>("savepoint trigger", r)
+            .map(drop)
+    }
+
+    /// `POST /jobs/:id/checkpoints` under the caller's `trigger_id`.
+    pub fn trigger_checkpoint(&self, job_id: &str, trigger_id: &str) -> Result<(), RestError> {
+        let body = CheckpointRequest {
+            checkpoint_type: "CONFIGURED",
+            trigger_id,
+        };
+        let r = self
+            .agent
+            .post(format!("{}/jobs/{job_id}/checkpoints", self.base))
+            .send_json(&body);
+        self.answer::<serde_json::Value>("checkpoint trigger", r)
+            .map(drop)
+    }
+
     /// `GET /jobs/:id/savepoints/:trigger`.
     pub fn savepoint(&self, job_id: &str, trigger_id: &str) -> Result<Operation, RestError> {
         let what = "savepoint status";
-        let r = self
-            .agent
-            .get(format!(
-                "{}/jobs/{job_id}/savepoints/{trigger_id}",
-                self.base
-            ))
-            .call();
-        let a: OperationAnswer = self.answer(what, r)?;
-        if a.status.id != "COMPLETED" {
-            return Ok(Operation::InProgress);
-        }
-        let result = a.operation.ok_or_else(|| RestError::Malformed {
-            what: what.into(),
-            reason: "a completed operation without its result".into(),
-        })?;
-        if let Some(cause) = result.failure_cause {
-            return Ok(Operation::Failed(
-                cause
-                    .message
-                    .or(cause.stack_trace)
-                    .unwrap_or_else(|| "unknown failure".into()),
-            ));
-        }
+        let result = match self.operation(what, "savepoints", job_id, trigger_id)? {
+            Ok(result) => result,
+            Err(op) => return Ok(op),
+        };
         result
             .location
             .map(Operation::Completed)
@@ -278,6 +325,67 @@ impl JobManagerRest {
                 what: what.into(),
                 reason: "a completed savepoint without its location".into(),
             })
+    }
+
+    /// `GET /jobs/:id/checkpoints/:trigger`, and once it completed the
+    /// checkpoint's path (`GET /jobs/:id/checkpoints/details/:checkpoint`).
+    pub fn checkpoint(&self, job_id: &str, trigger_id: &str) -> Result<Operation, RestError> {
+        let what = "checkpoint status";
+        let result = match self.operation(what, "checkpoints", job_id, trigger_id)? {
+            Ok(result) => result,
+            Err(op) => return Ok(op),
+        };
+        let id = result.checkpoint_id.ok_or_else(|| RestError::Malformed {
+            what: what.into(),
+            reason: "a completed checkpoint without its id".into(),
+        })?;
+        let r = self
+            .agent
+            .get(format!(
+                "{}/jobs/{job_id}/checkpoints/details/{id}",
+                self.base
+            ))
+            .call();
+        let details: CheckpointDetails = self.answer("checkpoint details", r)?;
+        details
+            .external_path
+            .map(Operation::Completed)
+            .ok_or_else(|| RestError::Malformed {
+                what: "checkpoint details".into(),
+                reason: format!("checkpoint {id} has no external_path"),
+            })
+    }
+
+    /// An asynchronous operation's result once it completed without
+    /// failing; `Err` carries what to report otherwise.
+    fn operation(
+        &self,
+        what: &str,
+        kind: &str,
+        job_id: &str,
+        trigger_id: &str,
+    ) -> Result<Result<OperationResult, Operation>, RestError> {
+        let r = self
+            .agent
+            .get(format!("{}/jobs/{job_id}/{kind}/{trigger_id}", self.base))
+            .call();
+        let a: OperationAnswer = self.answer(what, r)?;
+        if a.status.id != "COMPLETED" {
+            return Ok(Err(Operation::InProgress));
+        }
+        let result = a.operation.ok_or_else(|| RestError::Malformed {
+            what: what.into(),
+            reason: "a completed operation without its result".into(),
+        })?;
+        if let Some(cause) = result.failure_cause {
+            return Ok(Err(Operation::Failed(
+                cause
+                    .message
+                    .or(cause.stack_trace)
+                    .unwrap_or_else(|| "unknown failure".into()),
+            )));
+        }
+        Ok(Ok(result))
     }
 
     /// `POST /sql/jobs`: submits a SQL job under its id. A job of that id

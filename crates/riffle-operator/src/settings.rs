@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use riffle_common::config::{self as keys, Configuration};
 
+use crate::crd::common::SavepointFormatType;
+use crate::snapshot::schedule::{Schedule, ScheduleSettings};
+
 /// Settings of the operator process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperatorSettings {
@@ -135,6 +138,12 @@ pub struct ResourceSettings {
     pub jm_recovery: bool,
     /// How long an upgrade savepoint may take (`execution.checkpointing.timeout`).
     pub savepoint_timeout_ms: i64,
+    /// Periodic snapshots and the savepoint history.
+    pub snapshots: ScheduleSettings,
+    /// How long a savepoint may wait for its job to run.
+    pub savepoint_grace_ms: i64,
+    /// How long a checkpoint may wait for its job to run.
+    pub checkpoint_grace_ms: i64,
 }
 
 impl ResourceSettings {
@@ -149,8 +158,40 @@ impl ResourceSettings {
             last_state_fallback: c.flag(keys::OPERATOR_LAST_STATE_FALLBACK)?,
             jm_recovery: c.flag(keys::OPERATOR_JM_RECOVERY)?,
             savepoint_timeout_ms: c.ms(keys::CHECKPOINTING_TIMEOUT)?,
+            snapshots: schedule_settings(c)?,
+            savepoint_grace_ms: c.ms(keys::OPERATOR_SAVEPOINT_GRACE_PERIOD)?,
+            checkpoint_grace_ms: c.ms(keys::OPERATOR_CHECKPOINT_GRACE_PERIOD)?,
         })
     }
+}
+
+fn schedule_settings(c: &Configuration) -> riffle_common::Result<ScheduleSettings> {
+    if !c.flag(keys::OPERATOR_SNAPSHOT_RESOURCES)? {
+        return Err(c.invalid(
+            keys::OPERATOR_SNAPSHOT_RESOURCES,
+            "Riffle's operator keeps every savepoint and checkpoint it triggers as a \
+             FlinkStateSnapshot resource; it has no status-only mode (remove the key)",
+        ));
+    }
+    let schedule = |key: &str| -> riffle_common::Result<Option<Schedule>> {
+        match c.opt_text(key)? {
+            None => Ok(None),
+            Some(text) => Schedule::parse(&text).map_err(|e| c.invalid(key, e)),
+        }
+    };
+    Ok(ScheduleSettings {
+        periodic_savepoint: schedule(keys::OPERATOR_PERIODIC_SAVEPOINT_INTERVAL)?,
+        periodic_checkpoint: schedule(keys::OPERATOR_PERIODIC_CHECKPOINT_INTERVAL)?,
+        cleanup: c.flag(keys::OPERATOR_SAVEPOINT_CLEANUP)?,
+        history_max_count: c.count(keys::OPERATOR_SAVEPOINT_HISTORY_MAX_COUNT)?,
+        history_max_age_ms: c.ms(keys::OPERATOR_SAVEPOINT_HISTORY_MAX_AGE)?,
+        checkpoints_retained: c.count(keys::CHECKPOINTS_NUM_RETAINED)?,
+        dispose_on_delete: c.flag(keys::OPERATOR_SAVEPOINT_DISPOSE_ON_DELETE)?,
+        format: match c.opt_enum(keys::OPERATOR_SAVEPOINT_FORMAT)? {
+            Some("NATIVE") => SavepointFormatType::Native,
+            _ => SavepointFormatType::Canonical,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -171,7 +212,35 @@ mod tests {
         assert_eq!(r.reconcile_interval, Duration::from_secs(60));
         assert_eq!(r.progress_interval, Duration::from_secs(10));
         assert!(!r.rollback && r.last_state_fallback && r.jm_recovery);
+        assert_eq!(r.snapshots.periodic_savepoint, None);
+        assert_eq!(r.snapshots.history_max_count, 10);
+        assert_eq!(r.snapshots.history_max_age_ms, 86_400_000);
+        assert!(r.snapshots.cleanup && !r.snapshots.dispose_on_delete);
+        assert_eq!(r.savepoint_grace_ms, 60_000);
         Ok(())
+    }
+
+    #[test]
+    fn snapshot_keys_are_checked_by_name() {
+        for (key, value, says) in [
+            (
+                "kubernetes.operator.periodic.savepoint.interval",
+                "hourly",
+                "neither a duration",
+            ),
+            (
+                "kubernetes.operator.snapshot.resource.enabled",
+                "false",
+                "no status-only mode",
+            ),
+        ] {
+            let c: Configuration = [(key, value)].into_iter().collect();
+            let e = ResourceSettings::resolve(&c)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(key) && e.contains(says), "{e}");
+        }
     }
 
     #[test]

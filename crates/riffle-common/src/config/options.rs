@@ -117,7 +117,7 @@ crate::config_options! {
         SAVEPOINT_PATH = "execution.savepoint.path": Text, default None, fallback [];
         /// true: savepoint state of operators missing from the job is skipped
         SAVEPOINT_IGNORE_UNCLAIMED_STATE = "execution.savepoint.ignore-unclaimed-state": Bool, default Some("false"), fallback [];
-        /// where ended jobs' results are recorded, so a job id is not run twice (default: job-result-store under the checkpoint directory)
+        /// where ended jobs' results are recorded, so a job id is not run twice (default with high-availability.type kubernetes: job-result-store/ and the cluster id under high-availability.storageDir, as in Flink; otherwise job-result-store under the checkpoint directory)
         JOB_RESULT_STORE_PATH = "job-result-store.storage-path": Text, default None, fallback [];
     }
 }
@@ -402,6 +402,26 @@ crate::config_options! {
         OPERATOR_RETRY_MULTIPLIER = "kubernetes.operator.retry.interval.multiplier": Float { min: 1.0, max: f64::MAX }, default Some("1.5"), fallback [];
         /// the longest pause between retries
         OPERATOR_RETRY_MAX_INTERVAL = "kubernetes.operator.retry.max.interval": POSITIVE_DURATION, default Some("5 min"), fallback [];
+        /// every FlinkStateSnapshot the operator triggers is a resource of its own (Riffle has no other way; false is refused)
+        OPERATOR_SNAPSHOT_RESOURCES = "kubernetes.operator.snapshot.resource.enabled": Bool, default Some("true"), fallback [];
+        /// take a savepoint of a running job this often: a duration, or a Quartz cron expression (sec min hour day month weekday [year])
+        OPERATOR_PERIODIC_SAVEPOINT_INTERVAL = "kubernetes.operator.periodic.savepoint.interval": Text, default None, fallback [];
+        /// trigger a checkpoint of a running job this often: a duration or a Quartz cron expression
+        OPERATOR_PERIODIC_CHECKPOINT_INTERVAL = "kubernetes.operator.periodic.checkpoint.interval": Text, default None, fallback [];
+        /// delete periodic and upgrade savepoints older than this (the newest completed one is always kept)
+        OPERATOR_SAVEPOINT_HISTORY_MAX_AGE = "kubernetes.operator.savepoint.history.max.age": POSITIVE_DURATION, default Some("1 d"), fallback [];
+        /// keep at most this many completed periodic and upgrade savepoints
+        OPERATOR_SAVEPOINT_HISTORY_MAX_COUNT = "kubernetes.operator.savepoint.history.max.count": COUNT, default Some("10"), fallback [];
+        /// clean the savepoint history up by the limits above
+        OPERATOR_SAVEPOINT_CLEANUP = "kubernetes.operator.savepoint.cleanup.enabled": Bool, default Some("true"), fallback [];
+        /// the savepoints the operator takes (periodic, upgrade) are deleted with their FlinkStateSnapshot
+        OPERATOR_SAVEPOINT_DISPOSE_ON_DELETE = "kubernetes.operator.savepoint.dispose-on-delete": Bool, default Some("false"), fallback [];
+        /// format of the savepoints the operator takes
+        OPERATOR_SAVEPOINT_FORMAT = "kubernetes.operator.savepoint.format.type": Enum(&["CANONICAL", "NATIVE"]), default Some("CANONICAL"), fallback [];
+        /// a savepoint that could not be triggered (job not running) for this long counts as a failed attempt
+        OPERATOR_SAVEPOINT_GRACE_PERIOD = "kubernetes.operator.savepoint.trigger.grace-period": POSITIVE_DURATION, default Some("1 min"), fallback [];
+        /// a checkpoint that could not be triggered (job not running) for this long counts as a failed attempt
+        OPERATOR_CHECKPOINT_GRACE_PERIOD = "kubernetes.operator.checkpoint.trigger.grace-period": POSITIVE_DURATION, default Some("1 min"), fallback [];
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod deployments;
 mod session_jobs;
+mod snapshots;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -109,6 +110,7 @@ pub async fn run(ctx: Arc<Context>) {
     for scope in ctx.scopes() {
         streams.push(deployments::controller(&ctx, &scope));
         streams.push(session_jobs::controller(&ctx, &scope));
+        streams.push(snapshots::controller(&ctx, &scope));
     }
     futures_util::stream::select_all(streams)
         .for_each(|()| async {})

@@ -41,6 +41,7 @@ use crate::settings::ResourceSettings;
 use crate::spec_diff::{
     self, DiffType, ReconciledMetadata, ReconciledSpec, job_state, upgrade_mode,
 };
+use crate::time::rfc3339;
 use crate::upgrade::{self, SavepointStep};
 
 /// The JobManager Deployment's annotation with the id of the job it runs.
@@ -921,11 +922,4 @@ impl Decider<'_> {
         }));
         self.after = Some(self.deployed(st, rolling_back));
     }
-}
-
-/// Epoch milliseconds as RFC 3339 (UTC, seconds), as conditions carry it.
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }

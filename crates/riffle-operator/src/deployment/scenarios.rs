@@ -49,16 +49,13 @@ struct World {
     jobs_start: bool,
 }
 
+/// Flink's defaults, with a one-minute readiness timeout.
 fn settings() -> ResourceSettings {
-    ResourceSettings {
-        reconcile_interval: std::time::Duration::from_secs(60),
-        progress_interval: std::time::Duration::from_secs(10),
-        rollback: false,
-        readiness_timeout_ms: 60_000,
-        last_state_fallback: true,
-        jm_recovery: true,
-        savepoint_timeout_ms: 600_000,
-    }
+    let c: riffle_common::config::Configuration =
+        [("kubernetes.operator.deployment.readiness.timeout", "1 min")]
+            .into_iter()
+            .collect();
+    ResourceSettings::resolve(&c).expect("default settings")
 }
 
 impl World {
