@@ -694,9 +694,29 @@ fn the_sql_client_submits_inserts_and_streams_query_results() {
     );
 }
 
+/// Flink refuses the id of a job that reached a globally terminal state
+/// (FINISHED, CANCELED or FAILED) and keeps that job's history.
 #[test]
-fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_are_refused() {
+fn an_ended_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_are_refused() {
     let cluster = Cluster::start_with(1, "rest.server.max-content-length: 8192\n");
+    // Submitted again under an ended job's id: 409, and the job is unchanged.
+    let refused_again = |body: &Value, state: &str| {
+        let id = body["jobId"].as_str().unwrap();
+        let started = cluster.get(&format!("/jobs/{id}"))["start-time"].clone();
+        let (status, answer) = cluster.post("/sql/jobs", body);
+        assert_eq!(status, 409, "{state}: {answer}");
+        assert!(
+            answer
+                .to_string()
+                .contains(&format!("globally terminal state {state}")),
+            "{answer}"
+        );
+        let job = cluster.get(&format!("/jobs/{id}"));
+        assert_eq!(
+            (job["state"].clone(), job["start-time"].clone()),
+            (state.into(), started)
+        );
+    };
     let id = "0123456789abcdef0123456789abcdef";
     let bounded = serde_json::json!({
         "jobId": id,
@@ -717,21 +737,22 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
     let (status, _) = cluster.post("/sql/jobs", &bounded);
     assert_eq!(status, 202);
     cluster.wait_finished(id);
-    let started = cluster.get(&format!("/jobs/{id}"))["start-time"].clone();
-    // Flink refuses a globally terminated job id and keeps its history.
-    let (status, answer) = cluster.post("/sql/jobs", &bounded);
-    assert_eq!(status, 409, "{answer}");
-    assert!(
-        answer
-            .to_string()
-            .contains("globally terminal state FINISHED"),
-        "{answer}"
+    refused_again(&bounded, "FINISHED");
+
+    // Fails on its first row (no checkpointing: no restarts).
+    let failing = serde_json::json!({
+        "jobId": "0123456789abcdef0123456789abcde0",
+        "script": "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+                   CREATE TABLE b (k BIGINT) WITH ('connector' = 'blackhole');
+                   INSERT INTO b SELECT k / (k - k) FROM s;",
+    });
+    let (status, answer) = cluster.post("/sql/jobs", &failing);
+    assert_eq!(status, 202, "{answer}");
+    cluster.wait_for(
+        |v| v["status"] == "FAILED",
+        "/jobs/0123456789abcdef0123456789abcde0/status",
     );
-    let job = cluster.get(&format!("/jobs/{id}"));
-    assert_eq!(
-        (job["state"].clone(), job["start-time"].clone()),
-        ("FINISHED".into(), started)
-    );
+    refused_again(&failing, "FAILED");
 
     let unbounded = serde_json::json!({
         "script": "CREATE TABLE s (k BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '10');
@@ -760,6 +781,19 @@ fn a_finished_job_id_is_not_run_again_a_blank_savepoint_target_and_a_big_body_ar
         cluster.get(&format!("/jobs/{running}/status"))["status"],
         "RUNNING"
     );
+
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["cancel", "-m", &cluster.rest, &running])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    cluster.wait_for(
+        |v| v["status"] == "CANCELED",
+        &format!("/jobs/{running}/status"),
+    );
+    let mut cancelled = unbounded;
+    cancelled["jobId"] = Value::from(running.as_str());
+    refused_again(&cancelled, "CANCELED");
 }
 
 /// Waits for a child to exit; its status.

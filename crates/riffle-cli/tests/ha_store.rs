@@ -80,9 +80,15 @@ impl HaStore for MemoryStore {
 
 fn config(dir: &std::path::Path) -> Configuration {
     let ck = format!("file://{}", dir.join("ck").display());
+    let ha = format!("file://{}", dir.join("ha").display());
     [
         ("execution.checkpointing.interval", "100 ms"),
         ("execution.checkpointing.dir", ck.as_str()),
+        // Read here for the job result store's default (Flink's, under the
+        // storage directory); the election is the CLI's and not started.
+        ("high-availability.type", "kubernetes"),
+        ("high-availability.storageDir", ha.as_str()),
+        ("kubernetes.cluster-id", "riffle-test"),
         ("heartbeat.interval", "500 ms"),
         ("heartbeat.timeout", "5 s"),
     ]
@@ -170,6 +176,12 @@ fn a_session_job_is_recorded_before_it_runs_and_forgotten_once_it_ended() {
     );
     assert!(store.jobs().unwrap().is_empty());
     assert_eq!(store.latest_checkpoint(id).unwrap(), None);
+    // The end is recorded where every JobManager of the cluster looks:
+    // Flink's default under high-availability.storageDir, not beside the
+    // job's checkpoints.
+    let results = dir.path().join("ha/job-result-store/riffle-test");
+    assert!(results.join(format!("{id}.json")).exists());
+    assert!(!dir.path().join("ck/job-result-store").exists());
 
     // A leader that died before forgetting it leaves the job recorded: the
     // next leader finds its end in the job result store and forgets it

@@ -17,7 +17,10 @@
 //! entries are never deleted by Riffle: running a recorded job id again is an
 //! explicit choice (`riffle standalone-job --rerun`, or another job id).
 //!
-//! Where: `job-result-store.storage-path`, else `job-result-store` under the
+//! Where: `job-result-store.storage-path`; else, with Kubernetes high
+//! availability, Flink's default
+//! `<high-availability.storageDir>/job-result-store/<cluster-id>` (shared by
+//! every JobManager of the cluster); else `job-result-store` under the
 //! checkpoint directory (see [`CheckpointingConfig::result_store`]).
 //!
 //! [`CheckpointingConfig::result_store`]: riffle_common::config::CheckpointingConfig

@@ -32,24 +32,70 @@ pub struct CatalogTable {
     pub physical: SchemaRef,
 }
 
+/// Whether `dt` may be an event-time attribute or the type of a watermark:
+/// Flink's `TIMESTAMP(p)` or `TIMESTAMP_LTZ(p)` with `p` from 0 to 3.
+pub(crate) fn is_rowtime_type(dt: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::{DataType, TimeUnit};
+    matches!(
+        dt,
+        DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _)
+    )
+}
+
+/// Flink's refusal of a `WATERMARK FOR` column of another type, with the
+/// column and table named.
+pub(crate) fn rowtime_type_error(
+    table: &str,
+    column: &str,
+    dt: &arrow::datatypes::DataType,
+) -> String {
+    format!(
+        "Invalid data type of time field for watermark definition. The field must be of type \
+         TIMESTAMP(p) or TIMESTAMP_LTZ(p), the supported precision 'p' is from 0 to 3, but the \
+         time field type is {} (watermark column '{column}' of table '{table}')",
+        crate::ddl::flink_type_name(dt)
+    )
+}
+
+/// Flink's refusal of a watermark expression of another type.
+pub(crate) fn watermark_type_error(
+    table: &str,
+    column: &str,
+    dt: &arrow::datatypes::DataType,
+) -> String {
+    format!(
+        "Invalid data type of expression for watermark definition. The field must be of type \
+         TIMESTAMP(p) or TIMESTAMP_LTZ(p), the supported precision 'p' is from 0 to 3, but the \
+         watermark expression type is {} (WATERMARK FOR {column} of table '{table}')",
+        crate::ddl::flink_type_name(dt)
+    )
+}
+
 /// Flink's rules for the column of `WATERMARK FOR`, checked at `CREATE
 /// TABLE` as Flink does: not a processing-time attribute, and a physical
-/// column must be a `TIMESTAMP(p)` or `TIMESTAMP_LTZ(p)` with `p` up to 3
-/// (a computed column's type is checked when the watermark is planned).
+/// column must be a `TIMESTAMP(p)` or `TIMESTAMP_LTZ(p)` with `p` up to 3.
+/// A computed column's type, and the watermark expression's, are known only
+/// once planned: `Session::table_source` checks them, still within `CREATE
+/// TABLE`.
 fn check_rowtime_column(
     table: &str,
     col: &datafusion_sql::sqlparser::ast::Ident,
     columns: &[ColumnDef],
 ) -> crate::Result<()> {
+    use datafusion_sql::sqlparser::ast::Expr as SqlExpr;
     let location = Some((col.span.start.line, col.span.start.column));
     let fail = |message: String| Err(crate::Error::Plan { location, message });
     for c in columns {
         match c {
             ColumnDef::Computed { name, expr } if *name == col.value => {
+                // `pt AS (PROCTIME())` is as much a processing-time attribute.
+                let mut expr = expr.as_ref();
+                while let SqlExpr::Nested(inner) = expr {
+                    expr = inner.as_ref();
+                }
                 let is_proctime = matches!(
-                    expr.as_ref(),
-                    datafusion_sql::sqlparser::ast::Expr::Function(f)
-                        if f.name.to_string().eq_ignore_ascii_case("PROCTIME")
+                    expr,
+                    SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case("PROCTIME")
                 );
                 if is_proctime {
                     return fail(format!(
@@ -58,20 +104,8 @@ fn check_rowtime_column(
                     ));
                 }
             }
-            ColumnDef::Physical(f) if *f.name() == col.value => {
-                use arrow::datatypes::{DataType, TimeUnit};
-                let ok = matches!(
-                    f.data_type(),
-                    DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _)
-                );
-                if !ok {
-                    return fail(format!(
-                        "invalid data type of the watermark column '{}' of table '{table}': it \
-                         must be TIMESTAMP(p) or TIMESTAMP_LTZ(p) with p from 0 to 3, but it is {}",
-                        f.name(),
-                        crate::ddl::flink_type_name(f.data_type())
-                    ));
-                }
+            ColumnDef::Physical(f) if *f.name() == col.value && !is_rowtime_type(f.data_type()) => {
+                return fail(rowtime_type_error(table, f.name(), f.data_type()));
             }
             _ => {}
         }
@@ -448,7 +482,7 @@ mod tests {
         );
         assert!(
             e.contains("watermark column 's'")
-                && e.contains("but it is STRING")
+                && e.contains("but the time field type is STRING")
                 && e.contains("at 1:"),
             "{e}"
         );
@@ -470,6 +504,67 @@ mod tests {
              WITH ('connector' = 'datagen');",
         )
         .unwrap();
+    }
+
+    /// Issue 15, case 8: a computed watermark column and the watermark
+    /// expression are typed when the table is created, as in Flink, not when
+    /// the job runs.
+    #[test]
+    fn a_computed_rowtime_and_the_watermark_expression_are_typed_at_create_table() {
+        for (ddl, want, at) in [
+            (
+                "CREATE TABLE t (id BIGINT, s AS CAST(id AS STRING),\n  \
+                 WATERMARK FOR s AS s - INTERVAL '1' SECOND)",
+                "but the time field type is STRING (watermark column 's' of table 't')",
+                "at 2:17",
+            ),
+            (
+                "CREATE TABLE t (id BIGINT, ms AS id + 1, WATERMARK FOR ms AS ms)",
+                "but the time field type is BIGINT",
+                "at 1:",
+            ),
+            (
+                "CREATE TABLE t (ts TIMESTAMP(3), n BIGINT,\n  WATERMARK FOR ts AS n)",
+                "Invalid data type of expression for watermark definition. The field must be \
+                 of type TIMESTAMP(p) or TIMESTAMP_LTZ(p), the supported precision 'p' is from \
+                 0 to 3, but the watermark expression type is BIGINT",
+                "at 2:23",
+            ),
+            (
+                "CREATE TABLE t (ts TIMESTAMP(3), WATERMARK FOR ts AS CAST(ts AS STRING))",
+                "but the watermark expression type is STRING (WATERMARK FOR ts of table 't')",
+                "at 1:",
+            ),
+        ] {
+            let e = error(&format!("{ddl} WITH ('connector' = 'datagen');"));
+            assert!(
+                e.contains("Invalid data type of") && e.contains(want) && e.contains(at),
+                "{ddl}: {e}"
+            );
+        }
+        for ddl in [
+            "CREATE TABLE t (s STRING, ts AS TO_TIMESTAMP(s),
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)",
+            "CREATE TABLE t (s STRING, ts AS CAST(s AS TIMESTAMP(3)), WATERMARK FOR ts AS ts)",
+            "CREATE TABLE t (ms BIGINT, ts AS TO_TIMESTAMP_LTZ(ms, 3),
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)",
+        ] {
+            let planned = run(&format!("{ddl} WITH ('connector' = 'datagen');"));
+            assert!(planned.is_ok(), "{ddl}: {planned:?}");
+        }
+    }
+
+    /// Issue 15, case 14: parentheses do not hide PROCTIME().
+    #[test]
+    fn a_parenthesised_proctime_is_no_rowtime() {
+        let e = error(
+            "CREATE TABLE t (a BIGINT, pt AS ((PROCTIME())), WATERMARK FOR pt AS pt)
+             WITH ('connector' = 'datagen');",
+        );
+        assert!(
+            e.contains("processing-time attribute column 'pt' of table 't'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use datafusion_common::DFSchema;
 use datafusion_expr::logical_plan::builder::LogicalPlanBuilder;
-use datafusion_expr::{Expr, Extension, LogicalPlan};
+use datafusion_expr::{Expr, ExprSchemable, Extension, LogicalPlan};
 use datafusion_optimizer::analyzer::Analyzer;
 use datafusion_optimizer::optimizer::{Optimizer, OptimizerContext, OptimizerRule};
 use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
-use datafusion_sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_sql::sqlparser::ast::{Spanned, Statement as SqlStatement};
 use riffle_common::config::{Configuration, JobConfig, Origin};
 use riffle_runtime::JobGraph;
 use riffle_runtime::metrics::JobMetrics;
@@ -481,7 +481,37 @@ impl Session {
             None => projected,
             Some((col, wm)) => {
                 let schema: &DFSchema = projected.schema();
+                // Flink refuses both at CREATE TABLE; unchecked, a STRING
+                // column fails the job at run time and a BIGINT is silently
+                // taken as epoch milliseconds. (A physical column was
+                // checked with the DDL, a computed one only has a type now.)
+                let fail = |span: datafusion_sql::sqlparser::tokenizer::Span, message| {
+                    let at = span.start;
+                    Error::Plan {
+                        location: (at.line > 0).then_some((at.line, at.column)),
+                        message,
+                    }
+                };
+                if let Ok(field) = schema.field_with_unqualified_name(&col.value)
+                    && !crate::catalog::is_rowtime_type(field.data_type())
+                {
+                    return Err(fail(
+                        col.span,
+                        crate::catalog::rowtime_type_error(
+                            &table.name,
+                            &col.value,
+                            field.data_type(),
+                        ),
+                    ));
+                }
                 let expr = planner.sql_to_expr(wm.clone(), schema, &mut PlannerContext::new())?;
+                let wm_type = expr.get_type(schema)?;
+                if !crate::catalog::is_rowtime_type(&wm_type) {
+                    return Err(fail(
+                        wm.span(),
+                        crate::catalog::watermark_type_error(&table.name, &col.value, &wm_type),
+                    ));
+                }
                 LogicalPlan::Extension(Extension {
                     node: Arc::new(WatermarkNode {
                         input: projected,

@@ -80,8 +80,10 @@ pub struct CheckpointingConfig {
     /// `execution.checkpointing.savepoint-dir` (or `state.savepoints.dir`), without a trailing `/`.
     pub savepoint_dir: Option<String>,
     /// Where the results of ended jobs are recorded: `job-result-store.storage-path`,
-    /// else `job-result-store` beside the jobs' checkpoint directories; `None`
-    /// without either (results then live only as long as the JobManager).
+    /// else (Kubernetes high availability) `job-result-store/<cluster-id>` under
+    /// `high-availability.storageDir`, else `job-result-store` beside the jobs'
+    /// checkpoint directories; `None` without any of them (results then live
+    /// only as long as the JobManager).
     pub result_store: Option<String>,
 }
 
@@ -265,12 +267,18 @@ impl CheckpointingConfig {
             savepoint_dir: dir(SAVEPOINT_DIR)?,
             result_store: None,
         };
+        // The explicit key, else Flink's default with high availability, else
+        // beside the checkpoints (Riffle's default without high availability,
+        // where Flink keeps results in memory only).
         let result_store = match dir(JOB_RESULT_STORE_PATH)? {
             Some(path) => Some(path),
-            None => s
-                .dir
-                .as_ref()
-                .map(|d| format!("{d}/{RESULT_STORE_DIR_NAME}")),
+            None => match ha_result_store(c)? {
+                Some(path) => Some(path),
+                None => s
+                    .dir
+                    .as_ref()
+                    .map(|d| format!("{d}/{RESULT_STORE_DIR_NAME}")),
+            },
         };
         let s = CheckpointingConfig { result_store, ..s };
         if s.enabled() && s.dir.is_none() {
@@ -283,6 +291,32 @@ impl CheckpointingConfig {
         }
         Ok(s)
     }
+}
+
+/// Flink's default of `job-result-store.storage-path` with Kubernetes high
+/// availability: `<high-availability.storageDir>/job-result-store/<cluster-id>`.
+/// Every JobManager of the cluster (a standby that becomes leader, a pod
+/// started again) reads the same place, whatever checkpoint directory a job
+/// sets. `None` without high availability, or without the storage directory or
+/// cluster id that the JobManager itself refuses to start without.
+fn ha_result_store(c: &Configuration) -> Result<Option<String>> {
+    if c.opt_enum(HA_TYPE)? != Some("kubernetes") {
+        return Ok(None);
+    }
+    let Some(storage_dir) = c.opt_text(HA_STORAGE_DIR)? else {
+        return Ok(None);
+    };
+    // The same fallback as the JobManager's election (`ClusterConfig`).
+    let cluster_id = match c.opt_text(HA_CLUSTER_ID)? {
+        Some(id) => Some(id),
+        None => c.opt_text(KUBERNETES_CLUSTER_ID)?,
+    };
+    Ok(cluster_id.map(|id| {
+        format!(
+            "{}/{RESULT_STORE_DIR_NAME}/{id}",
+            storage_dir.trim_end_matches('/')
+        )
+    }))
 }
 
 #[cfg(test)]
@@ -419,6 +453,49 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains(key), "{pairs:?}: {e}");
         }
+    }
+
+    /// The explicit key, else Flink's high-availability default, else beside
+    /// the checkpoints (issue 15, case 2).
+    #[test]
+    fn the_result_store_defaults_to_the_high_availability_storage() -> Result<()> {
+        let store = |pairs: &[(&str, &str)]| -> Result<Option<String>> {
+            Ok(JobConfig::resolve(&config(pairs))?
+                .checkpointing
+                .result_store)
+        };
+        let ha = [
+            (HA_TYPE, "KUBERNETES"),
+            (HA_STORAGE_DIR, "s3://b/ha/"),
+            (KUBERNETES_CLUSTER_ID, "my-cluster"),
+        ];
+        assert_eq!(store(&[])?, None);
+        assert_eq!(
+            store(&[(CHECKPOINTS_DIR, "/chk")])?.as_deref(),
+            Some("/chk/job-result-store")
+        );
+        // With high availability, even when there is a checkpoint directory.
+        let mut pairs = ha.to_vec();
+        pairs.push((CHECKPOINTS_DIR, "/chk"));
+        assert_eq!(
+            store(&pairs)?.as_deref(),
+            Some("s3://b/ha/job-result-store/my-cluster")
+        );
+        // high-availability.cluster-id before kubernetes.cluster-id.
+        pairs.push((HA_CLUSTER_ID, "ha-id"));
+        assert_eq!(
+            store(&pairs)?.as_deref(),
+            Some("s3://b/ha/job-result-store/ha-id")
+        );
+        // The key wins.
+        pairs.push((JOB_RESULT_STORE_PATH, "file:///jrs/"));
+        assert_eq!(store(&pairs)?.as_deref(), Some("file:///jrs"));
+        // A storage directory alone is not high availability.
+        assert_eq!(
+            store(&[(HA_STORAGE_DIR, "/ha"), (CHECKPOINTS_DIR, "/chk")])?.as_deref(),
+            Some("/chk/job-result-store")
+        );
+        Ok(())
     }
 
     #[test]
