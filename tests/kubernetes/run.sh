@@ -1140,7 +1140,7 @@ op_sessionjob() {
         apiVersion: "riffle.dev/v1beta1", kind: "FlinkSessionJob", metadata: {name: $name},
         spec: {deploymentName: $session, job: {sql: $sql, upgradeMode: $mode, parallelism: 2}}}'
 }
-sj_get() { kubectl get flinksessionjob -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
+sj_get() { kubectl get flinksessionjobs.riffle.dev -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
 sj_running() { [[ "$(sj_get "$1" "$2" '{.status.lifecycleState} {.status.jobStatus.state}')" == "STABLE RUNNING" ]]; }
 sj_new_job_running() { # NAMESPACE NAME OLD-JOB
     local id
@@ -1148,7 +1148,7 @@ sj_new_job_running() { # NAMESPACE NAME OLD-JOB
     [[ -n "$id" && "$id" != "$3" ]] && sj_running "$1" "$2"
 }
 
-op_get() { kubectl get flinkdeployment -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
+op_get() { kubectl get flinkdeployments.riffle.dev -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
 op_lifecycle_is() { [[ "$(op_get "$1" "$2" '{.status.lifecycleState}')" == "$3" ]]; }
 op_running() { # NAMESPACE NAME LIFECYCLE: in that lifecycle state with its job RUNNING
     [[ "$(op_get "$1" "$2" '{.status.lifecycleState} {.status.jobStatus.state}')" == "$3 RUNNING" ]]
@@ -1209,9 +1209,9 @@ op_install() { # ONS NS PROBE-PORT
 # there first and wait for the finalizer forever).
 op_release_namespace() { # NAMESPACE
     kubectl get namespace "$1" >/dev/null 2>&1 || return 0
-    kubectl delete flinksessionjobs,flinkdeployments --all -n "$1" --timeout=30s >/dev/null 2>&1 && return 0
+    kubectl delete flinkstatesnapshots.riffle.dev,flinksessionjobs.riffle.dev,flinkdeployments.riffle.dev --all -n "$1" --timeout=30s >/dev/null 2>&1 && return 0
     local r
-    for r in $(kubectl get flinksessionjobs,flinkdeployments -n "$1" -o name 2>/dev/null); do
+    for r in $(kubectl get flinkstatesnapshots.riffle.dev,flinksessionjobs.riffle.dev,flinkdeployments.riffle.dev -n "$1" -o name 2>/dev/null); do
         kubectl patch -n "$1" "$r" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
     done
 }
@@ -1254,9 +1254,74 @@ op_session_jobs() { # NAMESPACE STATE-DIR
         wait_finished "$sm" "$(sj_get "$ns" "$j" '{.status.jobStatus.jobId}')" 300
         versions_in_sequence "operator-$j" "$state/out-$j" "0 1 "
     done
-    kubectl delete flinksessionjob -n "$ns" sj-a sj-b --timeout=60s >/dev/null || fail "the FlinkSessionJobs were not deleted"
-    kubectl delete flinkdeployment -n "$ns" "$sid" --timeout=120s >/dev/null || fail "the session FlinkDeployment was not deleted"
+    kubectl delete flinksessionjobs.riffle.dev -n "$ns" sj-a sj-b --timeout=60s >/dev/null || fail "the FlinkSessionJobs were not deleted"
+    kubectl delete flinkdeployments.riffle.dev -n "$ns" "$sid" --timeout=120s >/dev/null || fail "the session FlinkDeployment was not deleted"
 
+}
+
+# Snapshots of the running job of FlinkDeployment NAME: a FlinkStateSnapshot resource completes
+# with its path, a savepointTriggerNonce asks for one, periodic savepoints are taken and the
+# history limit deletes the old ones with their files, and deleting a snapshot resource disposes
+# of its savepoint.
+snap_get() { kubectl get flinkstatesnapshots.riffle.dev -n "$1" "$2" -o jsonpath="$3" 2>/dev/null; }
+snap_completed() { [[ "$(snap_get "$1" "$2" '{.status.state}')" == COMPLETED ]]; }
+on_host() { # STATE-DIR file:///opt/riffle/state/...: the path on this machine
+    local p="${2#file://}"
+    printf '%s%s\n' "$1" "${p#/opt/riffle/state}"
+}
+periodic_listed() { # NAMESPACE: NAME STATE PATH of each periodic snapshot resource
+    kubectl get flinkstatesnapshots.riffle.dev -n "$1" -l riffle.dev/snapshot-trigger-type=PERIODIC \
+        -o jsonpath='{range .items[*]}{.metadata.name} {.status.state} {.status.path}{"\n"}{end}' 2>/dev/null
+}
+periodic_snapshots() { # NAMESPACE LOG: appends what is listed now; true once 4 were seen
+    periodic_listed "$1" >>"$2"
+    [[ "$(awk '{ print $1 }' "$2" | sort -u | wc -l)" -ge 4 ]]
+}
+periodic_within_limit() { # NAMESPACE LIMIT
+    [[ "$(periodic_listed "$1" | awk '$2 == "COMPLETED"' | wc -l)" -le "$2" ]]
+}
+dirs_gone() { local d; for d in "$@"; do [[ ! -e "$d" ]] || return 1; done; }
+op_snapshots() { # NAMESPACE NAME STATE-DIR
+    local ns="$1" id="$2" state="$3" t path dir
+    t="$(now)"
+    printf '%s\n' "apiVersion: riffle.dev/v1beta1" "kind: FlinkStateSnapshot" "metadata: {name: $id-manual}" \
+        "spec: {jobReference: {kind: FlinkDeployment, name: $id}, savepoint: {}}" |
+        kubectl apply -n "$ns" -f - >/dev/null || fail "kubectl apply of a FlinkStateSnapshot failed"
+    wait_until "FlinkStateSnapshot $id-manual COMPLETED" 60 snap_completed "$ns" "$id-manual"
+    timing "operator: FlinkStateSnapshot applied -> COMPLETED" "$(since "$t")"
+    path="$(snap_get "$ns" "$id-manual" '{.status.path}')"
+    dir="$(on_host "$state" "$path")"
+    [[ -f "$dir/_metadata" ]] || fail "the savepoint of $id-manual is not at $path ($dir)"
+    say "operator: FlinkStateSnapshot $id-manual completed at $path"
+
+    kubectl patch flinkdeployments.riffle.dev -n "$ns" "$id" --type merge -p '{"spec":{"job":{"savepointTriggerNonce":7}}}' >/dev/null
+    wait_until "the nonce's savepoint COMPLETED" 60 snap_completed "$ns" "$id-savepoint-manual-nonce-7"
+    say "operator: savepointTriggerNonce 7 -> $(snap_get "$ns" "$id-savepoint-manual-nonce-7" '{.status.path}')"
+
+    t="$(now)"
+    kubectl patch flinkdeployments.riffle.dev -n "$ns" "$id" --type merge -p '{"spec":{"flinkConfiguration":{
+        "kubernetes.operator.periodic.savepoint.interval":"3 s", "kubernetes.operator.reconcile.interval":"1 s",
+        "kubernetes.operator.savepoint.history.max.count":"2", "kubernetes.operator.savepoint.dispose-on-delete":"true"}}}' >/dev/null
+    : >"$WORK/periodic.log"
+    wait_until "four periodic savepoints" 90 periodic_snapshots "$ns" "$WORK/periodic.log"
+    timing "operator: four periodic savepoints (3 s interval)" "$(since "$t")"
+    kubectl patch flinkdeployments.riffle.dev -n "$ns" "$id" --type merge -p '{"spec":{"flinkConfiguration":{
+        "kubernetes.operator.periodic.savepoint.interval":null}}}' >/dev/null
+    wait_until "the history limit applied (at most 2 completed periodic savepoints)" 30 periodic_within_limit "$ns" 2
+    local listed completed gone=() name
+    listed="$(periodic_listed "$ns" | awk '{ print $1 }')"
+    completed="$(awk '$2 == "COMPLETED" && $3 != "" { print $1, $3 }' "$WORK/periodic.log" | sort -u)"
+    while read -r name path; do
+        [[ -n "$name" ]] || continue
+        grep -qx "$name" <<<"$listed" || gone+=("$(on_host "$state" "$path")")
+    done <<<"$completed"
+    [[ "${#gone[@]}" -ge 1 ]] || fail "no periodic savepoint was cleaned up: $(tr '\n' ' ' <<<"$completed")"
+    wait_until "the files of the ${#gone[@]} cleaned-up periodic savepoint(s) deleted" 30 dirs_gone "${gone[@]}"
+    say "operator: $(awk '{ print $1 }' "$WORK/periodic.log" | sort -u | wc -l) periodic savepoints; ${#gone[@]} deleted with their files by the history limit of 2"
+
+    kubectl delete flinkstatesnapshots.riffle.dev -n "$ns" "$id-manual" --timeout=60s >/dev/null || fail "FlinkStateSnapshot $id-manual was not deleted"
+    [[ ! -e "$dir" ]] || fail "deleting $id-manual left its savepoint $dir (disposeOnDelete defaults to true)"
+    say "operator: deleting FlinkStateSnapshot $id-manual disposed of its savepoint"
 }
 
 scenario_operator() {
@@ -1313,7 +1378,7 @@ scenario_operator() {
     job2="$(op_job "$ns" "$id")"
     out="$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')"
     [[ "$out" == file:///opt/riffle/state/savepoints/savepoint-* ]] || fail "the savepoint upgrade did not start from a savepoint: '$out'"
-    op_event "$ns" "$id" SavepointCompleted || fail "no SavepointCompleted Event"
+    wait_until "the SavepointCompleted Event" 30 op_event "$ns" "$id" SavepointCompleted
     say "operator: savepoint upgrade: job $job2 started from $out"
 
     # The JobManager pod deleted: the job goes on from its latest checkpoint (Kubernetes HA).
@@ -1347,17 +1412,19 @@ scenario_operator() {
     # Suspend and resume: the state is kept.
     wait_until "a completed checkpoint of job $job3" 60 has_checkpoint "$m" "$job3"
     t="$(now)"
-    kubectl patch flinkdeployment -n "$ns" "$id" --type merge -p '{"spec":{"job":{"state":"suspended"}}}' >/dev/null
-    wait_until "SUSPENDED without JobManager pods" 120 sh -c "[ \"\$(kubectl get flinkdeployment -n $ns $id -o jsonpath='{.status.lifecycleState}')\" = SUSPENDED ] && [ -z \"\$(kubectl get pods -n $ns -l app=$id,component=jobmanager -o name)\" ]"
+    kubectl patch flinkdeployments.riffle.dev -n "$ns" "$id" --type merge -p '{"spec":{"job":{"state":"suspended"}}}' >/dev/null
+    wait_until "SUSPENDED without JobManager pods" 120 sh -c "[ \"\$(kubectl get flinkdeployments.riffle.dev -n $ns $id -o jsonpath='{.status.lifecycleState}')\" = SUSPENDED ] && [ -z \"\$(kubectl get pods -n $ns -l app=$id,component=jobmanager -o name)\" ]"
     timing "operator: suspend -> SUSPENDED, no JobManager" "$(since "$t")"
     out="$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')"
     [[ "$out" == "file:///opt/riffle/state/checkpoints/$job3/chk-"* ]] || fail "suspend did not keep job $job3's checkpoint: '$out'"
     t="$(now)"
-    kubectl patch flinkdeployment -n "$ns" "$id" --type merge -p '{"spec":{"job":{"state":"running"}}}' >/dev/null
+    kubectl patch flinkdeployments.riffle.dev -n "$ns" "$id" --type merge -p '{"spec":{"job":{"state":"running"}}}' >/dev/null
     wait_until "resumed: a new job RUNNING" 180 op_new_job_running "$ns" "$id" "$job3" STABLE
     timing "operator: resume -> job RUNNING" "$(since "$t")"
     job4="$(op_job "$ns" "$id")"
     say "operator: suspended job $job3 at $out; resumed as job $job4 from it"
+
+    op_snapshots "$ns" "$id" "$state"
 
     # A broken spec (its job cannot plan) with rollback on: back to the last stable spec.
     sed 's/FROM TABLE(TUMBLE(TABLE keyed/FROM TABLE(TUMBLE(TABLE no_such_view/' "$WORK/op-v3.sql" >"$WORK/op-broken.sql"
@@ -1368,7 +1435,7 @@ scenario_operator() {
         kubectl apply -n "$ns" -f - >/dev/null
     wait_until "the broken spec rolled back: ROLLED_BACK with a job RUNNING" 240 op_new_job_running "$ns" "$id" "$job4" ROLLED_BACK
     timing "operator: broken spec -> rolled back, job RUNNING" "$(since "$t")"
-    op_event "$ns" "$id" Rollback || fail "no Rollback Event"
+    wait_until "the Rollback Event" 30 op_event "$ns" "$id" Rollback
     local job5
     job5="$(op_job "$ns" "$id")"
     say "operator: the broken spec was rolled back; job $job5 runs the last stable spec"
@@ -1382,7 +1449,7 @@ scenario_operator() {
     render_job windowed_count.sql "$WORK/op-v4.sql" /opt/riffle/state/out-op-stateless 100000
     t="$(now)"
     op_flinkdeployment "$id" "$WORK/op-v4.sql" stateless running "$rest" "$rpc" | kubectl apply -n "$ns" -f - >/dev/null
-    wait_until "the stateless upgrade's new job" 180 sh -c "id=\$(kubectl get flinkdeployment -n $ns $id -o jsonpath='{.status.jobStatus.jobId} {.status.jobStatus.state}'); [ \"\${id% *}\" != $job5 ] && [ \"\${id#* }\" = FINISHED ]"
+    wait_until "the stateless upgrade's new job" 180 sh -c "id=\$(kubectl get flinkdeployments.riffle.dev -n $ns $id -o jsonpath='{.status.jobStatus.jobId} {.status.jobStatus.state}'); [ \"\${id% *}\" != $job5 ] && [ \"\${id#* }\" = FINISHED ]"
     timing "operator: stateless upgrade -> new job FINISHED" "$(since "$t")"
     [[ -z "$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')" ]] || fail "the stateless upgrade started from a snapshot"
     same_output operator-stateless "$state/out-op-stateless"
@@ -1396,8 +1463,9 @@ scenario_operator() {
     say "operator: /metrics counts $(grep -o 'reconcile_seconds_count{result="success"} [0-9]*' <<<"$out" | awk '{print $2}') successful reconciliations"
 
     # Deleting the resource deletes its cluster and HA data (the finalizer).
+    kubectl delete flinkstatesnapshots.riffle.dev --all -n "$ns" --timeout=60s >/dev/null || fail "the FlinkStateSnapshots were not deleted"
     t="$(now)"
-    kubectl delete flinkdeployment -n "$ns" "$id" --timeout=120s >/dev/null || fail "the FlinkDeployment was not deleted"
+    kubectl delete flinkdeployments.riffle.dev -n "$ns" "$id" --timeout=120s >/dev/null || fail "the FlinkDeployment was not deleted"
     # The finalizer removed the HA data before the resource went; the garbage collector takes the
     # objects the JobManager Deployment owned (TaskManager pods) in the background.
     out="$(kubectl get deployments,leases -n "$ns" -l "app=$id" -o name 2>/dev/null)$(kubectl get configmaps -n "$ns" -l "app=$id,configmap-type=high-availability" -o name 2>/dev/null)"
@@ -1435,7 +1503,7 @@ scenario_operator_bench() {
     done | jq -s '{apiVersion: "v1", kind: "List", items: .}' | kubectl apply -n "$ns" -f - >/dev/null ||
         fail "kubectl apply of $n FlinkDeployments failed"
     wait_until "$n FlinkDeployments observed" 300 sh -c \
-        "[ \"\$(kubectl get flinkdeployments -n $ns -o jsonpath='{range .items[*]}{.status.observedGeneration}{\"\\n\"}{end}' | grep -c .)\" = $n ]"
+        "[ \"\$(kubectl get flinkdeployments.riffle.dev -n $ns -o jsonpath='{range .items[*]}{.status.observedGeneration}{\"\\n\"}{end}' | grep -c .)\" = $n ]"
     timing "operator-bench: $n FlinkDeployments applied -> all observed" "$(since "$t")"
     sleep 10
     say "operator-bench: with $n FlinkDeployments: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
@@ -1450,7 +1518,7 @@ scenario_operator_bench() {
     say "operator-bench: spec change -> first action: $(tr '\n' ' ' <<<"$out")"
     say "operator-bench: after the changes: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
     t="$(now)"
-    kubectl delete flinkdeployments --all -n "$ns" --timeout=300s >/dev/null || fail "deleting the FlinkDeployments failed"
+    kubectl delete flinkdeployments.riffle.dev --all -n "$ns" --timeout=300s >/dev/null || fail "deleting the FlinkDeployments failed"
     timing "operator-bench: $n FlinkDeployments deleted (finalizers)" "$(since "$t")"
     helm uninstall op -n "$ons" --wait >/dev/null 2>&1 || true
     drop_namespace "$ons"

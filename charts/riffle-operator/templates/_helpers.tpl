@@ -49,8 +49,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* What the operator may do with the resources and clusters it manages. */}}
 {{- define "riffle-operator.rules" -}}
 - apiGroups: ["riffle.dev"]
-  resources: ["flinkdeployments", "flinksessionjobs", "flinkstatesnapshots"]
+  resources: ["flinkdeployments", "flinksessionjobs"]
   verbs: ["get", "list", "watch", "update", "patch"]
+# Periodic, upgrade and nonce-triggered snapshots are resources the operator creates, and
+# deletes by the history limits.
+- apiGroups: ["riffle.dev"]
+  resources: ["flinkstatesnapshots"]
+  verbs: ["get", "list", "watch", "update", "patch", "create", "delete"]
 - apiGroups: ["riffle.dev"]
   resources: ["flinkdeployments/status", "flinksessionjobs/status", "flinkstatesnapshots/status",
               "flinkdeployments/finalizers", "flinksessionjobs/finalizers", "flinkstatesnapshots/finalizers"]

@@ -112,6 +112,18 @@ struct CheckpointRequest<'a> {
     trigger_id: &'a str,
 }
 
+#[derive(Serialize)]
+struct DisposalRequest<'a> {
+    #[serde(rename = "savepoint-path")]
+    savepoint_path: &'a str,
+}
+
+#[derive(Deserialize)]
+struct RequestId {
+    #[serde(rename = "request-id")]
+    request_id: String,
+}
+
 #[derive(Deserialize)]
 struct CheckpointDetails {
     #[serde(default)]
@@ -386,6 +398,51 @@ impl JobManagerRest {
             )));
         }
         Ok(Ok(result))
+    }
+
+    /// Disposes of the savepoint at `path` (`POST /savepoint-disposal`)
+    /// and waits, at most `wait`, for the JobManager to say it is done.
+    pub fn dispose_savepoint(&self, path: &str, wait: Duration) -> Result<(), RestError> {
+        let what = "savepoint disposal";
+        let r = self
+            .agent
+            .post(format!("{}/savepoint-disposal", self.base))
+            .send_json(&DisposalRequest {
+                savepoint_path: path,
+            });
+        let trigger: RequestId = self.answer(what, r)?;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let r = self
+                .agent
+                .get(format!(
+                    "{}/savepoint-disposal/{}",
+                    self.base, trigger.request_id
+                ))
+                .call();
+            let a: OperationAnswer = self.answer(what, r)?;
+            if a.status.id == "COMPLETED" {
+                let cause = a.operation.and_then(|o| o.failure_cause);
+                return match cause {
+                    None => Ok(()),
+                    Some(c) => Err(RestError::Refused {
+                        what: what.into(),
+                        status: 500,
+                        message: c
+                            .message
+                            .or(c.stack_trace)
+                            .unwrap_or_else(|| "unknown failure".into()),
+                    }),
+                };
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(RestError::Unreachable {
+                    url: self.base.clone(),
+                    reason: format!("the disposal of {path} did not finish within {wait:?}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// `POST /sql/jobs`: submits a SQL job under its id. A job of that id

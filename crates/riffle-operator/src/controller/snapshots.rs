@@ -111,7 +111,7 @@ fn apply(obj: &FlinkStateSnapshot, ctx: &Context) -> Result<Requeue, OperatorErr
     let rest = found
         .rest
         .as_ref()
-        .ok_or_else(|| OperatorError::Waiting("the job's JobManager is not known".into()))?;
+        .ok_or_else(|| OperatorError::Waiting("the job's JobManager cannot be found".into()))?;
     match io::send(rest, trigger) {
         Ok(()) => {
             if let Some(after) = decision.after {
@@ -155,7 +155,7 @@ fn cleanup(obj: &FlinkStateSnapshot, ctx: &Context) -> Result<Requeue, OperatorE
     let ns = obj.namespace().unwrap_or_default();
     let kube = ctx.kube.in_namespace(&ns);
     let found = io::find_job(&kube, &obj.spec, &ctx.defaults, ctx.settings.client_timeout)?;
-    if let Err(e) = io::dispose(&path, &found.config) {
+    if let Err(e) = io::dispose(&found, &path, ctx.settings.client_timeout) {
         publish(
             ctx,
             obj,

@@ -27,7 +27,7 @@ use crate::time::parse_rfc3339;
 pub struct Found {
     /// Whether and as what the job runs.
     pub target: JobTarget,
-    /// Its JobManager, when the job runs.
+    /// The JobManager of the job's cluster, when it can be found.
     pub rest: Option<JobManagerRest>,
     /// The configuration of the job's cluster (the operator's when the
     /// resource is gone).
@@ -79,33 +79,24 @@ pub fn find_job(
             (j.status.and_then(|s| s.job_status), session, config)
         }
     };
-    let Some(job_id) = running_job(job.as_ref()) else {
-        let state = job
-            .and_then(|j| j.state)
-            .map_or("not started".to_string(), |s| {
-                format!("{s:?}").to_uppercase()
-            });
-        return Ok(Found {
-            target: JobTarget::NotRunning(format!("the job of {name} is {state}")),
-            rest: None,
-            config,
-        });
-    };
-    let rest = match deploy::rest_endpoint(kube, &cluster) {
-        Ok(endpoint) => JobManagerRest::new(&endpoint, timeout),
-        Err(e) => {
-            return Ok(Found {
-                target: JobTarget::NotRunning(format!(
-                    "the JobManager of {cluster} cannot be found: {e}"
-                )),
-                rest: None,
-                config,
-            });
+    let rest = deploy::rest_endpoint(kube, &cluster).map(|e| JobManagerRest::new(&e, timeout));
+    let target = match (running_job(job.as_ref()), &rest) {
+        (Some(job_id), Ok(_)) => JobTarget::Running { job_id },
+        (Some(_), Err(e)) => {
+            JobTarget::NotRunning(format!("the JobManager of {cluster} cannot be found: {e}"))
+        }
+        (None, _) => {
+            let state = job
+                .and_then(|j| j.state)
+                .map_or("not started".to_string(), |s| {
+                    format!("{s:?}").to_uppercase()
+                });
+            JobTarget::NotRunning(format!("the job of {name} is {state}"))
         }
     };
     Ok(Found {
-        target: JobTarget::Running { job_id },
-        rest: Some(rest),
+        target,
+        rest: rest.ok(),
         config,
     })
 }
@@ -150,11 +141,32 @@ pub fn send(rest: &JobManagerRest, t: &Trigger) -> Result<(), RestError> {
     }
 }
 
-/// Deletes the savepoint at `path` from the storage `config` names. A
-/// savepoint that is already gone is not an error; a directory that holds
-/// no savepoint is, so a wrong path deletes nothing.
-pub fn dispose(path: &str, config: &Configuration) -> Result<(), OperatorError> {
-    let storage = StorageConfig::resolve(config)?;
+/// Deletes the savepoint at `path`: through the JobManager of the job's
+/// cluster when it answers (it sees the storage its jobs write, a volume of
+/// its pods included), else straight from object storage with the
+/// cluster's configuration. A savepoint already gone is not an error; a
+/// directory that holds no savepoint is left alone either way.
+pub fn dispose(found: &Found, path: &str, timeout: Duration) -> Result<(), OperatorError> {
+    if let Some(rest) = &found.rest {
+        match rest.dispose_savepoint(path, timeout) {
+            Ok(()) => return Ok(()),
+            Err(RestError::Refused { message, .. }) if message.contains("holds no _metadata") => {
+                tracing::info!(path, "savepoint already gone: {message}");
+                return Ok(());
+            }
+            Err(e @ RestError::Refused { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::info!(path, error = %e, "the JobManager cannot dispose of it; trying the storage")
+            }
+        }
+    }
+    if path.starts_with("file:") || path.starts_with('/') {
+        return Err(OperatorError::Waiting(format!(
+            "{path} is on a file system only the job's pods see, and its cluster's JobManager \
+             does not answer: it is deleted once the cluster runs"
+        )));
+    }
+    let storage = StorageConfig::resolve(&found.config)?;
     match riffle_jobmanager::restore::read_metadata(path, &storage) {
         Ok(_) => riffle_jobmanager::restore::delete_directory(path, &storage)
             .map_err(|e| OperatorError::Storage(format!("deleting savepoint {path}: {e}"))),
@@ -251,5 +263,6 @@ fn seen(x: &FlinkStateSnapshot) -> Option<SnapshotSeen> {
         trigger_type,
         state: x.status.as_ref().and_then(|s| s.state),
         created_ms,
+        deleting: x.metadata.deletion_timestamp.is_some(),
     })
 }

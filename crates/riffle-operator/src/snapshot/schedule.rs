@@ -154,6 +154,8 @@ pub struct SnapshotSeen {
     pub state: Option<SnapshotState>,
     /// When it was created, epoch milliseconds.
     pub created_ms: i64,
+    /// It is being deleted (not deleted again).
+    pub deleting: bool,
 }
 
 /// What the owner's snapshots need.
@@ -412,7 +414,7 @@ fn expired(seen: &[SnapshotSeen], now: i64, s: &ScheduleSettings) -> Vec<String>
             SnapshotTriggerType::Periodic | SnapshotTriggerType::Upgrade
         )
     };
-    let mut out = Vec::new();
+    let mut out: Vec<&SnapshotSeen> = Vec::new();
     let mut completed: Vec<&SnapshotSeen> = seen
         .iter()
         .filter(automatic)
@@ -423,20 +425,15 @@ fn expired(seen: &[SnapshotSeen], now: i64, s: &ScheduleSettings) -> Vec<String>
         let too_many = i >= s.history_max_count.max(1);
         let too_old = i > 0 && now - x.created_ms > s.history_max_age_ms;
         if too_many || too_old {
-            out.push(x.name.clone());
+            out.push(*x);
         }
     }
-    out.extend(
-        seen.iter()
-            .filter(automatic)
-            .filter(|x| {
-                matches!(
-                    x.state,
-                    Some(SnapshotState::Failed | SnapshotState::Abandoned)
-                ) && now - x.created_ms > s.history_max_age_ms
-            })
-            .map(|x| x.name.clone()),
-    );
+    out.extend(seen.iter().filter(automatic).filter(|x| {
+        matches!(
+            x.state,
+            Some(SnapshotState::Failed | SnapshotState::Abandoned)
+        ) && now - x.created_ms > s.history_max_age_ms
+    }));
     let mut checkpoints: Vec<&SnapshotSeen> = seen
         .iter()
         .filter(|x| {
@@ -455,9 +452,12 @@ fn expired(seen: &[SnapshotSeen], now: i64, s: &ScheduleSettings) -> Vec<String>
         checkpoints
             .iter()
             .skip(s.checkpoints_retained.max(1))
-            .map(|x| x.name.clone()),
+            .copied(),
     );
-    out
+    out.iter()
+        .filter(|x| !x.deleting)
+        .map(|x| x.name.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -500,6 +500,7 @@ mod tests {
             trigger_type: trigger,
             state: Some(state),
             created_ms: at,
+            deleting: false,
         }
     }
 
@@ -563,12 +564,12 @@ mod tests {
             SnapshotState::InProgress,
             11_000,
         );
-        assert!(plan(&o, &[running.clone()], 30_000, &s).create.is_empty());
+        assert!(plan(&o, std::slice::from_ref(&running), 30_000, &s).create.is_empty());
         let done = SnapshotSeen {
             state: Some(SnapshotState::Completed),
             ..running
         };
-        assert!(plan(&o, &[done.clone()], 20_999, &s).create.is_empty());
+        assert!(plan(&o, std::slice::from_ref(&done), 20_999, &s).create.is_empty());
         assert_eq!(plan(&o, &[done], 21_000, &s).create.len(), 1);
     }
 
@@ -634,6 +635,16 @@ mod tests {
         ];
         let p = plan(&owner(Nonces::default(), Nonces::default()), &old, now, &s);
         assert_eq!(p.delete, ["p2"]);
+        // One already being deleted is not deleted again.
+        let mut going = old.clone();
+        going[1].deleting = true;
+        let p = plan(
+            &owner(Nonces::default(), Nonces::default()),
+            &going,
+            now,
+            &s,
+        );
+        assert!(p.delete.is_empty(), "{:?}", p.delete);
         let off = ScheduleSettings {
             cleanup: false,
             ..s
