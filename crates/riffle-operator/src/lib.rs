@@ -13,6 +13,7 @@
 //! [`deployment::io`] observes and acts; [`controller`] runs it all on
 //! kube's watch and work queue; [`run`] is `riffle operator run`.
 
+pub mod autoscaler;
 pub mod cluster_plan;
 pub mod controller;
 pub mod crd;

@@ -425,6 +425,50 @@ crate::config_options! {
     }
 }
 
+crate::config_options! {
+    /// The operator's autoscaler, per resource in spec.flinkConfiguration (Flink's job.autoscaler.* keys; the legacy prefix kubernetes.operator.job.autoscaler.* is read too).
+    AUTOSCALER_OPTIONS = "Autoscaler" {
+        /// the operator scales the job's vertices to their load (per-vertex parallelism overrides, applied by a rescale)
+        AUTOSCALER_ENABLED = "job.autoscaler.enabled": Bool, default Some("false"), fallback ["kubernetes.operator.job.autoscaler.enabled"];
+        /// apply the decisions; false only evaluates and reports them in Events
+        AUTOSCALER_SCALING_ENABLED = "job.autoscaler.scaling.enabled": Bool, default Some("true"), fallback ["kubernetes.operator.job.autoscaler.scaling.enabled"];
+        /// the span of metrics a decision is made on
+        AUTOSCALER_METRICS_WINDOW = "job.autoscaler.metrics.window": POSITIVE_DURATION, default Some("15 min"), fallback ["kubernetes.operator.job.autoscaler.metrics.window"];
+        /// metrics of a job that started or rescaled less than this long ago are not collected
+        AUTOSCALER_STABILIZATION = "job.autoscaler.stabilization.interval": DURATION, default Some("5 min"), fallback ["kubernetes.operator.job.autoscaler.stabilization.interval"];
+        /// the busy share a vertex is scaled to
+        AUTOSCALER_UTILIZATION_TARGET = "job.autoscaler.utilization.target": Float { min: 0.01, max: 1.0 }, default Some("0.7"), fallback ["job.autoscaler.target.utilization", "kubernetes.operator.job.autoscaler.utilization.target"];
+        /// a vertex is left alone while its busy share is within the target plus or minus this
+        AUTOSCALER_UTILIZATION_BOUNDARY = "job.autoscaler.target.utilization.boundary": Float { min: 0.0, max: 1.0 }, default Some("0.3"), fallback ["kubernetes.operator.job.autoscaler.target.utilization.boundary"];
+        /// scale up above this busy share (default: target + boundary)
+        AUTOSCALER_UTILIZATION_MAX = "job.autoscaler.utilization.max": Float { min: 0.01, max: 1.0 }, default None, fallback ["kubernetes.operator.job.autoscaler.utilization.max"];
+        /// scale down below this busy share (default: target - boundary)
+        AUTOSCALER_UTILIZATION_MIN = "job.autoscaler.utilization.min": Float { min: 0.0, max: 1.0 }, default None, fallback ["kubernetes.operator.job.autoscaler.utilization.min"];
+        /// one scale-up multiplies a parallelism by at most 1 + this
+        AUTOSCALER_SCALE_UP_MAX_FACTOR = "job.autoscaler.scale-up.max-factor": Float { min: 0.0, max: f64::MAX }, default Some("100000.0"), fallback ["kubernetes.operator.job.autoscaler.scale-up.max-factor"];
+        /// one scale-down multiplies a parallelism by at least 1 - this
+        AUTOSCALER_SCALE_DOWN_MAX_FACTOR = "job.autoscaler.scale-down.max-factor": Float { min: 0.0, max: 1.0 }, default Some("0.6"), fallback ["kubernetes.operator.job.autoscaler.scale-down.max-factor"];
+        /// a scale-down is applied only once it was recommended for this long (the highest recommendation in that time)
+        AUTOSCALER_SCALE_DOWN_INTERVAL = "job.autoscaler.scale-down.interval": DURATION, default Some("1 h"), fallback ["job.autoscaler.scale-up.grace-period", "kubernetes.operator.job.autoscaler.scale-down.interval"];
+        /// no vertex is scaled below this parallelism
+        AUTOSCALER_VERTEX_MIN = "job.autoscaler.vertex.min-parallelism": COUNT, default Some("1"), fallback ["kubernetes.operator.job.autoscaler.vertex.min-parallelism"];
+        /// no vertex is scaled above this parallelism (nor above its max parallelism)
+        AUTOSCALER_VERTEX_MAX = "job.autoscaler.vertex.max-parallelism": COUNT, default Some("200"), fallback ["kubernetes.operator.job.autoscaler.vertex.max-parallelism"];
+        /// a backlog is to be worked off within this long
+        AUTOSCALER_CATCH_UP = "job.autoscaler.catch-up.duration": POSITIVE_DURATION, default Some("30 min"), fallback ["kubernetes.operator.job.autoscaler.catch-up.duration"];
+        /// how long a rescale is expected to stop the job (its records are to be caught up too)
+        AUTOSCALER_RESTART_TIME = "job.autoscaler.restart.time": DURATION, default Some("5 min"), fallback ["kubernetes.operator.job.autoscaler.restart.time"];
+        /// block further scale-ups of a vertex whose last scale-up did not raise its processing rate
+        AUTOSCALER_EFFECTIVENESS_ENABLED = "job.autoscaler.scaling.effectiveness.detection.enabled": Bool, default Some("false"), fallback ["kubernetes.operator.job.autoscaler.scaling.effectiveness.detection.enabled"];
+        /// a scale-up is ineffective when it gained less than this share of the rate it was expected to gain
+        AUTOSCALER_EFFECTIVENESS_THRESHOLD = "job.autoscaler.scaling.effectiveness.threshold": Float { min: 0.0, max: 1.0 }, default Some("0.1"), fallback ["kubernetes.operator.job.autoscaler.scaling.effectiveness.threshold"];
+        /// how the busy time of a vertex's subtasks is combined
+        AUTOSCALER_BUSY_AGGREGATOR = "job.autoscaler.metrics.busy-time.aggregator": Enum(&["MAX", "AVG", "MIN"]), default Some("MAX"), fallback ["kubernetes.operator.job.autoscaler.metrics.busy-time.aggregator"];
+        /// vertex ids the autoscaler leaves alone
+        AUTOSCALER_VERTEX_EXCLUDE = "job.autoscaler.vertex.exclude.ids": List, default None, fallback ["kubernetes.operator.job.autoscaler.vertex.exclude.ids"];
+    }
+}
+
 /// Every table, in the order `docs/config.md` lists them.
 pub const TABLES: &[OptionTable] = &[
     EXECUTION_OPTIONS,
@@ -436,6 +480,7 @@ pub const TABLES: &[OptionTable] = &[
     HIGH_AVAILABILITY_OPTIONS,
     KUBERNETES_OPTIONS,
     OPERATOR_OPTIONS,
+    AUTOSCALER_OPTIONS,
     TASKMANAGER_OPTIONS,
     METRICS_OPTIONS,
     CONNECTOR_OPTIONS,

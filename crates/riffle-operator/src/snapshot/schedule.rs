@@ -564,12 +564,20 @@ mod tests {
             SnapshotState::InProgress,
             11_000,
         );
-        assert!(plan(&o, std::slice::from_ref(&running), 30_000, &s).create.is_empty());
+        assert!(
+            plan(&o, std::slice::from_ref(&running), 30_000, &s)
+                .create
+                .is_empty()
+        );
         let done = SnapshotSeen {
             state: Some(SnapshotState::Completed),
             ..running
         };
-        assert!(plan(&o, std::slice::from_ref(&done), 20_999, &s).create.is_empty());
+        assert!(
+            plan(&o, std::slice::from_ref(&done), 20_999, &s)
+                .create
+                .is_empty()
+        );
         assert_eq!(plan(&o, &[done], 21_000, &s).create.len(), 1);
     }
 
