@@ -206,6 +206,55 @@ fn a_job_spreads_over_two_taskmanagers_and_matches_the_embedded_run() {
     );
 }
 
+/// `pipeline.jobvertex-parallelism-overrides` (what the operator's
+/// autoscaler sets): the window vertex runs with 3 subtasks beside a source
+/// of 1, and the output is the same.
+#[test]
+fn per_vertex_parallelism_overrides_set_a_vertex_apart_and_keep_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = embedded(dir.path());
+    let cluster = Cluster::start(2);
+    let out = dir.path().join("cluster");
+    let file = job(dir.path(), &out, 100_000_000);
+    let job_id: riffle_rpc::ids::JobId = "0123456789abcdef0123456789abcdef".parse().unwrap();
+    let window = riffle_rpc::ids::vertex_id(job_id, 1);
+    let body = serde_json::json!({
+        "script": std::fs::read_to_string(&file).unwrap(),
+        "jobId": job_id.to_string(),
+        "parallelism": 1,
+        "flinkConfiguration": {
+            "pipeline.jobvertex-parallelism-overrides": format!("{window}:3,ffffffffffffffffffffffffffffffff:2"),
+        },
+    });
+    let (status, answer) = cluster.post("/sql/jobs", &body);
+    assert_eq!(status, 202, "{answer}");
+    cluster.wait_finished(&job_id.to_string());
+    let detail = cluster.get(&format!("/jobs/{job_id}"));
+    let p: Vec<i64> = detail["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["parallelism"].as_i64().unwrap())
+        .collect();
+    assert_eq!(p, [1, 3], "{detail}");
+    assert_eq!(detail["vertices"][1]["id"], window.to_string().as_str());
+    assert_eq!(sorted_lines(&out), expected);
+
+    // A parallelism that is no parallelism is refused, naming the key.
+    let bad = serde_json::json!({
+        "script": std::fs::read_to_string(&file).unwrap(),
+        "flinkConfiguration": { "pipeline.jobvertex-parallelism-overrides": format!("{window}:0") },
+    });
+    let (status, answer) = cluster.post("/sql/jobs", &bad);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("pipeline.jobvertex-parallelism-overrides"),
+        "{answer}"
+    );
+}
+
 #[test]
 fn a_killed_taskmanager_restarts_the_job_on_a_replacement() {
     let dir = tempfile::tempdir().unwrap();

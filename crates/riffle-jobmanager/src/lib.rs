@@ -197,7 +197,7 @@ impl JobManagerState {
         let script = riffle_sql::Session::new(spec.config.clone())
             .plan(&spec.script, &Arc::new(JobMetrics::default()))
             .map_err(|e| SubmitError::Invalid(e.to_string()))?;
-        let graph = script.job.ok_or_else(|| {
+        let mut graph = script.job.ok_or_else(|| {
             SubmitError::Invalid(
                 "the script has no INSERT or SELECT statement: nothing to run".into(),
             )
@@ -205,6 +205,13 @@ impl JobManagerState {
         // Resolved once by the planner session, SETs included: the restart
         // strategy, checkpoint settings and storage all come from here.
         let config = Arc::clone(&graph.config);
+        let job_id = spec.id;
+        graph
+            .apply_parallelism_overrides(
+                |i| riffle_rpc::ids::vertex_id(job_id, i).to_string(),
+                &config.execution.parallelism_overrides,
+            )
+            .map_err(SubmitError::Invalid)?;
         let max_parallelism = config.execution.max_parallelism;
         self.check_result_store(&spec, &config)?;
         let restore = self.find_restore(&spec, &graph)?;

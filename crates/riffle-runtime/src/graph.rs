@@ -96,6 +96,50 @@ impl JobGraph {
         self.edges.iter().filter(move |e| e.from == vertex)
     }
 
+    /// Sets the parallelism of the vertices `overrides` names by id (`id_of`
+    /// gives a vertex's id), as `pipeline.jobvertex-parallelism-overrides`
+    /// asks. A vertex fed by a single-subtask exchange (a global operator)
+    /// keeps parallelism 1; ids of no vertex are ignored, as in Flink.
+    /// Returns the vertices changed.
+    pub fn apply_parallelism_overrides(
+        &mut self,
+        id_of: impl Fn(usize) -> String,
+        overrides: &std::collections::BTreeMap<String, usize>,
+    ) -> Result<Vec<usize>, String> {
+        let mut changed = Vec::new();
+        for i in 0..self.vertices.len() {
+            let Some(&p) = overrides.get(&id_of(i)) else {
+                continue;
+            };
+            if p == self.vertices[i].parallelism {
+                continue;
+            }
+            let global = self
+                .inputs_of(i)
+                .any(|e| matches!(e.partitioning, Partitioning::Single));
+            if global {
+                return Err(format!(
+                    "pipeline.jobvertex-parallelism-overrides: vertex {} ({}) runs a global \
+                     operator, whose parallelism is 1, not {p}",
+                    id_of(i),
+                    self.vertices[i].name
+                ));
+            }
+            self.vertices[i].parallelism = p;
+            changed.push(i);
+        }
+        // A forward edge pairs subtasks one to one: between vertices that
+        // now differ it becomes a rebalance.
+        for e in &mut self.edges {
+            if matches!(e.partitioning, Partitioning::Forward)
+                && self.vertices[e.from].parallelism != self.vertices[e.to].parallelism
+            {
+                e.partitioning = Partitioning::Rebalance;
+            }
+        }
+        Ok(changed)
+    }
+
     /// A human-readable rendering of the graph (the physical part of
     /// EXPLAIN), literals written as Flink SQL writes them.
     pub fn explain(&self) -> String {

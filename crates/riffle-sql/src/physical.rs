@@ -416,4 +416,31 @@ mod tests {
             "{bad}"
         );
     }
+
+    #[test]
+    fn parallelism_overrides_set_vertices_apart_but_not_global_ones() {
+        let mut g = graph(", 'sink.parallelism' = '1'").unwrap();
+        let id = |i: usize| format!("v{i}");
+        let overrides = [("v0".to_string(), 2), ("nowhere".to_string(), 7)]
+            .into_iter()
+            .collect();
+        assert_eq!(g.apply_parallelism_overrides(id, &overrides), Ok(vec![0]));
+        assert_eq!(g.vertices[0].parallelism, 2);
+        assert_eq!(g.vertices[1].parallelism, 1);
+
+        let mut config = riffle_common::config::Configuration::new();
+        config.set("parallelism.default", "2");
+        let sql =
+            "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+             CREATE TABLE k (n BIGINT) WITH ('connector' = 'blackhole');
+             INSERT INTO k SELECT COUNT(*) FROM src;";
+        let mut g = Session::new(config)
+            .run_script(sql, &Arc::new(JobMetrics::default()))
+            .unwrap()
+            .job
+            .unwrap();
+        let global = [("v1".to_string(), 2)].into_iter().collect();
+        let e = g.apply_parallelism_overrides(id, &global).unwrap_err();
+        assert!(e.contains("global operator"), "{e}");
+    }
 }

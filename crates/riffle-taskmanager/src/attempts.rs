@@ -409,17 +409,26 @@ pub fn plan(
     let script = session
         .plan(&d.script, metrics)
         .map_err(|e| format!("planning the job failed: {e}"))?;
-    let graph = script
+    let mut graph = script
         .job
         .ok_or_else(|| "the job's script has no INSERT or SELECT".to_string())?;
-    let planned: Vec<usize> = graph.vertices.iter().map(|v| v.parallelism).collect();
-    if planned != d.parallelism {
+    if graph.vertices.len() != d.parallelism.len() {
         return Err(format!(
-            "the TaskManager planned vertex parallelisms {planned:?}, the JobManager {:?}; \
-             are both the same Riffle version?",
-            d.parallelism
+            "the TaskManager planned {} vertices, the JobManager {}; are both the same \
+             Riffle version?",
+            graph.vertices.len(),
+            d.parallelism.len()
         ));
     }
+    // The JobManager's parallelisms rule: they include the per-vertex
+    // overrides (pipeline.jobvertex-parallelism-overrides) it applied.
+    let overrides: std::collections::BTreeMap<String, usize> = d
+        .parallelism
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i.to_string(), *p))
+        .collect();
+    graph.apply_parallelism_overrides(|i| i.to_string(), &overrides)?;
     Ok(graph)
 }
 

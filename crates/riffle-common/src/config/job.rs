@@ -9,6 +9,7 @@
 //! `execution.checkpointing.interval` is above zero, and the restart strategy
 //! without `restart-strategy.type` follows from that (Flink 2's rule).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,9 @@ pub struct ExecutionConfig {
     pub parallelism: usize,
     /// `pipeline.max-parallelism`: the number of key groups.
     pub max_parallelism: usize,
+    /// `pipeline.jobvertex-parallelism-overrides`: vertex id → parallelism.
+    #[serde(default)]
+    pub parallelism_overrides: BTreeMap<String, usize>,
     /// `pipeline.auto-watermark-interval` in ms.
     pub auto_watermark_interval_ms: i64,
     /// `table.exec.source.idle-timeout` in ms; 0 = never idle.
@@ -185,6 +189,32 @@ impl fmt::Display for ExternalizedCheckpointRetention {
     }
 }
 
+/// `pipeline.jobvertex-parallelism-overrides`, each parallelism a whole
+/// number from 1 to the number of key groups.
+fn parallelism_overrides(c: &Configuration) -> Result<BTreeMap<String, usize>> {
+    let max = c.count(MAX_PARALLELISM)?;
+    c.map(VERTEX_PARALLELISM_OVERRIDES)?
+        .into_iter()
+        .map(|(vertex, p)| {
+            let n = p
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    c.invalid(
+                        VERTEX_PARALLELISM_OVERRIDES,
+                        format!(
+                            "vertex {vertex}: '{p}' is not a parallelism from 1 to \
+                             {MAX_PARALLELISM} ({max})"
+                        ),
+                    )
+                })?;
+            Ok((vertex.trim().to_string(), n))
+        })
+        .collect()
+}
+
 impl JobConfig {
     /// Resolves a job's collected configuration; the first bad value is an
     /// error naming key, value, expected form and origin.
@@ -192,6 +222,7 @@ impl JobConfig {
         let execution = ExecutionConfig {
             parallelism: c.count(PARALLELISM_DEFAULT)?,
             max_parallelism: c.count(MAX_PARALLELISM)?,
+            parallelism_overrides: parallelism_overrides(c)?,
             auto_watermark_interval_ms: c.ms(AUTO_WATERMARK_INTERVAL)?,
             source_idle_timeout_ms: c.ms(SOURCE_IDLE_TIMEOUT)?,
             local_time_zone_offset_ms: parse::time_zone_offset_ms(&c.text(LOCAL_TIME_ZONE)?)
