@@ -240,6 +240,40 @@ fn per_vertex_parallelism_overrides_set_a_vertex_apart_and_keep_the_output() {
     assert_eq!(detail["vertices"][1]["id"], window.to_string().as_str());
     assert_eq!(sorted_lines(&out), expected);
 
+    // Its subtask metrics, aggregated as Flink's REST API does.
+    let ids = cluster.get(&format!(
+        "/jobs/{job_id}/vertices/{window}/subtasks/metrics"
+    ));
+    assert!(
+        ids.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "accumulateBusyTimeMs"),
+        "{ids}"
+    );
+    let m = cluster.get(&format!(
+        "/jobs/{job_id}/vertices/{window}/subtasks/metrics?get=numRecordsIn&agg=sum,max"
+    ));
+    assert_eq!(m[0]["id"], "numRecordsIn", "{m}");
+    assert_eq!(m[0]["sum"], 60000.0, "{m}");
+    assert!(m[0].get("min").is_none(), "{m}");
+    let source = detail["vertices"][0]["id"].as_str().unwrap();
+    let ids = cluster.get(&format!(
+        "/jobs/{job_id}/vertices/{source}/subtasks/metrics"
+    ));
+    let produced = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .find(|id| id.starts_with("Source__") && id.ends_with(".numRecordsOut"))
+        .unwrap_or_else(|| panic!("no source metric in {ids}"))
+        .to_string();
+    let m = cluster.get(&format!(
+        "/jobs/{job_id}/vertices/{source}/subtasks/metrics?get={produced}&agg=sum"
+    ));
+    assert_eq!(m[0]["sum"], 60000.0, "{m}");
+
     // A parallelism that is no parallelism is refused, naming the key.
     let bad = serde_json::json!({
         "script": std::fs::read_to_string(&file).unwrap(),

@@ -149,6 +149,12 @@ pub struct SubtaskReport {
     pub input_watermark: i64,
     /// `currentOutputWatermark`.
     pub output_watermark: i64,
+    /// Records the chain's source produced (its operator's `numRecordsOut`).
+    #[serde(default)]
+    pub source_out: u64,
+    /// The source's `pendingRecords`, when it knows.
+    #[serde(default)]
+    pub pending_records: Option<u64>,
 }
 
 /// Memory and CPU of a TaskManager process.

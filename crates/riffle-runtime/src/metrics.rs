@@ -103,6 +103,9 @@ pub struct TaskMetrics {
     pub input_watermark: AtomicI64,
     /// `currentOutputWatermark` (`i64::MIN` before the first).
     pub output_watermark: AtomicI64,
+    /// `pendingRecords` of the chain's source: records it is behind (a
+    /// paced source behind its schedule); -1 when it does not know.
+    pub pending_records: AtomicI64,
 }
 
 impl TaskMetrics {
@@ -124,7 +127,16 @@ impl TaskMetrics {
             backpressured_ns: AtomicU64::new(0),
             input_watermark: AtomicI64::new(i64::MIN),
             output_watermark: AtomicI64::new(i64::MIN),
+            pending_records: AtomicI64::new(-1),
         }
+    }
+
+    /// Sets the source's `pendingRecords`.
+    pub fn set_pending_records(&self, records: u64) {
+        self.pending_records.store(
+            i64::try_from(records).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Adds received rows and bytes.
@@ -186,6 +198,7 @@ impl TaskMetrics {
             busy_ns: elapsed_ns.saturating_sub(idle_ns + backpressured_ns),
             input_watermark: self.input_watermark.load(Ordering::Relaxed),
             output_watermark: self.output_watermark.load(Ordering::Relaxed),
+            pending_records: u64::try_from(self.pending_records.load(Ordering::Relaxed)).ok(),
         }
     }
 }
@@ -219,6 +232,8 @@ pub struct TaskSample {
     pub input_watermark: i64,
     /// Output watermark.
     pub output_watermark: i64,
+    /// The source's `pendingRecords`, when it knows.
+    pub pending_records: Option<u64>,
 }
 
 /// Per-second rates between two samples (Flink's `...PerSecond` metrics).

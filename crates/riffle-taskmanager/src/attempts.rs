@@ -322,6 +322,8 @@ fn report(t: &TaskView) -> SubtaskReport {
         busy_ms_per_second: t.rates.busy_ms,
         input_watermark: s.input_watermark,
         output_watermark: s.output_watermark,
+        source_out: s.source_out,
+        pending_records: s.pending_records,
     }
 }
 

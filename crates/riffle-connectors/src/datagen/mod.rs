@@ -229,6 +229,41 @@ mod tests {
         crate::test_table("gen", "datagen", schema, pairs)
     }
 
+    /// A paced reader that is not polled falls behind `rows-per-second`,
+    /// and says so in `pendingRecords`.
+    #[test]
+    fn a_paced_reader_reports_how_far_behind_it_is() -> Result<()> {
+        use riffle_runtime::connector::SourcePoll;
+        use riffle_runtime::metrics::TaskMetrics;
+        let t = table(&[("rows-per-second", "1000")]);
+        let o = DatagenOptions::parse(&t)?;
+        let src = DatagenSource::new(
+            Arc::clone(&t.schema),
+            o.fields,
+            None,
+            o.rows_per_second,
+            o.number_of_rows,
+        );
+        let task = riffle_runtime::TaskInfo {
+            job_name: "j".into(),
+            vertex_id: 0,
+            vertex_name: "v".into(),
+            subtask_index: 0,
+            parallelism: 1,
+            max_parallelism: 128,
+            local_time_zone_offset_ms: 0,
+            checkpointing: false,
+        };
+        let mut reader = src.create_reader(&task, 64, None).expect("a reader");
+        let metrics = Arc::new(TaskMetrics::new(0, "Source: gen", 0));
+        reader.bind_metrics(Arc::clone(&metrics));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(matches!(reader.poll(), Ok(SourcePoll::Batch(_))));
+        let behind = metrics.sample().pending_records.unwrap_or(0);
+        assert!((250..1_000).contains(&behind), "{behind}");
+        Ok(())
+    }
+
     #[test]
     fn options_parse_into_the_struct() -> Result<()> {
         let o = DatagenOptions::parse(&table(&[

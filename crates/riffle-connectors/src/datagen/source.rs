@@ -18,6 +18,7 @@ use arrow::record_batch::RecordBatch;
 use riffle_runtime::TaskInfo;
 use riffle_runtime::checkpoint::{Decoder, Encoder};
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
+use riffle_runtime::metrics::TaskMetrics;
 
 /// How one column is generated.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +136,11 @@ impl SourceFactory for DatagenSource {
                 })
                 .collect::<riffle_runtime::Result<Vec<_>>>()?,
         };
-        Ok(Box::new(DatagenReader { splits, next: 0 }))
+        Ok(Box::new(DatagenReader {
+            splits,
+            next: 0,
+            metrics: None,
+        }))
     }
 }
 
@@ -212,10 +217,17 @@ struct DatagenSplit {
 struct DatagenReader {
     splits: Vec<DatagenSplit>,
     next: usize,
+    /// Where `pendingRecords` goes: the rows the splits are behind
+    /// `rows-per-second` (what a slow downstream holds them back by).
+    metrics: Option<Arc<TaskMetrics>>,
 }
 
 impl SourceReader for DatagenReader {
     fn poll(&mut self) -> riffle_runtime::Result<SourcePoll> {
+        if let Some(m) = &self.metrics {
+            let behind: u128 = self.splits.iter().map(DatagenSplit::behind).sum();
+            m.set_pending_records(u64::try_from(behind).unwrap_or(u64::MAX));
+        }
         let n = self.splits.len();
         let mut pending = false;
         for k in 0..n {
@@ -252,9 +264,20 @@ impl SourceReader for DatagenReader {
             })
             .collect())
     }
+
+    fn bind_metrics(&mut self, metrics: Arc<TaskMetrics>) {
+        self.metrics = Some(metrics);
+    }
 }
 
 impl DatagenSplit {
+    /// Rows this split is behind its pace (none past its limit).
+    fn behind(&self) -> u128 {
+        let due = self.paced_from + (self.started.elapsed().as_secs_f64() * self.rate) as u128;
+        let due = self.limit.map_or(due, |l| due.min(l));
+        due.saturating_sub(self.emitted)
+    }
+
     fn next_u64(&mut self) -> u64 {
         // SplitMix64: small, fast and good enough for test data.
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);

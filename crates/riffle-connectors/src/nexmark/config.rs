@@ -3,9 +3,10 @@
 //! The keys and defaults are those of Flink's Nexmark table source, so a
 //! `CREATE TABLE ... WITH ('connector' = 'nexmark', ...)` statement written for
 //! Flink works here unchanged. Options that Flink parses but never uses
-//! (`next-event.rate`, `rate.shape`, `rate.period`, `rate.limited`) are still
-//! accepted and validated, so such DDL is not rejected; they have no effect on
-//! the generated data. Two options are our own: `seed` makes the random fields
+//! (`next-event.rate`, `rate.shape`, `rate.period`, `rate.limited`) are
+//! accepted and validated and have no effect on the generated data; with
+//! `max-emit-speed = false` and `rate.limited = true` they shape how fast the
+//! events are emitted (see `pace.rs`), which Flink's source does not do. Two options are our own: `seed` makes the random fields
 //! reproducible and `base-time` pins the event time of event number 0, where
 //! Flink uses the wall clock at planning time.
 
@@ -43,8 +44,8 @@ pub const OPTION_KEYS: &[&str] = &[
 /// Default `base-time`: `2015-07-15 00:00:00.000` UTC in epoch milliseconds.
 pub const DEFAULT_BASE_TIME_MS: i64 = 1_436_918_400_000;
 
-/// Shape of the event rate over time (`rate.shape`); parsed but, as in Flink,
-/// not used for timing.
+/// Shape of the emission rate over time (`rate.shape`); event times do not
+/// follow it, as in Flink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateShape {
     /// A square wave between the first and the next event rate.
@@ -58,7 +59,7 @@ pub enum RateShape {
 pub struct NexmarkConfig {
     /// `first-event.rate`: events per second over all splits; sets the inter-event delay.
     pub first_event_rate: u32,
-    /// `next-event.rate`: parsed for compatibility, unused.
+    /// `next-event.rate`: the second emission rate of `rate.shape` (with `rate.limited`).
     pub next_event_rate: u32,
     /// `events.num`: total events over all splits; 0 means effectively unbounded.
     pub events_num: u64,
@@ -86,11 +87,11 @@ pub struct NexmarkConfig {
     pub stop_at: i64,
     /// `max-emit-speed`: emit as fast as possible instead of pacing by event time.
     pub max_emit_speed: bool,
-    /// `rate.shape`: parsed for compatibility, unused.
+    /// `rate.shape`: how the emission rate moves between the two rates (with `rate.limited`).
     pub rate_shape: RateShape,
-    /// `rate.period`: parsed for compatibility, unused.
+    /// `rate.period`: one period of `rate.shape`.
     pub rate_period: Duration,
-    /// `rate.limited`: parsed for compatibility, unused.
+    /// `rate.limited`: with `max-emit-speed = false`, emit at the rates of `rate.shape`.
     pub rate_limited: bool,
     /// `seed`: seeds every random field, so equal seeds give equal data.
     pub seed: u64,

@@ -38,6 +38,7 @@ pub use generator::{
     EVENT_TYPE_PERSON, NexmarkGenerator, PERSON_COLUMN, nexmark_schema,
 };
 
+mod pace;
 mod source;
 
 use std::sync::Arc;

@@ -12,14 +12,15 @@
 //! `first-event.rate` events per second, as Flink's reader does.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use riffle_runtime::TaskInfo;
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
+use riffle_runtime::metrics::TaskMetrics;
 
 use riffle_runtime::checkpoint::{Decoder, Encoder};
 
+use super::pace::Pace;
 use super::{NexmarkConfig, NexmarkGenerator, nexmark_schema};
 use crate::{Error, Result};
 
@@ -93,14 +94,15 @@ impl SourceFactory for NexmarkSource {
             .map(|(_, g)| g.event_timestamp_of_next())
             .min()
             .unwrap_or(self.config.base_time_ms);
+        let share = splits.len() as f64 / splits.first().map_or(1, |(p, _)| p.of).max(1) as f64;
         Ok(Box::new(NexmarkReader {
             splits,
             projection: self.projection.clone(),
             batch_size,
-            paced: !self.config.max_emit_speed,
-            base_time_ms: pace_from,
-            started: Instant::now(),
+            pace: (!self.config.max_emit_speed).then(|| Pace::new(&self.config, pace_from)),
+            share,
             keep_alive: self.config.keep_alive,
+            metrics: None,
         }))
     }
 }
@@ -136,10 +138,12 @@ struct NexmarkReader {
     splits: Vec<(SplitPosition, NexmarkGenerator)>,
     projection: Option<Vec<usize>>,
     batch_size: usize,
-    paced: bool,
-    base_time_ms: i64,
-    started: Instant,
+    /// With `max-emit-speed = false`: when events are due.
+    pace: Option<Pace>,
+    /// This reader's share of all splits (for `pendingRecords`).
+    share: f64,
     keep_alive: bool,
+    metrics: Option<Arc<TaskMetrics>>,
 }
 
 impl SourceReader for NexmarkReader {
@@ -157,11 +161,13 @@ impl SourceReader for NexmarkReader {
             });
         };
         let mut rows = self.batch_size;
-        if self.paced {
+        if let Some(pace) = &self.pace {
             // Emit only the events whose time has come on the wall clock.
-            let elapsed = self.started.elapsed().as_millis() as i64;
-            let due = self.base_time_ms + elapsed;
-            if generator.event_timestamp_of_next() > due {
+            let next = generator.event_timestamp_of_next();
+            if let Some(m) = &self.metrics {
+                m.set_pending_records((pace.behind(next) as f64 * self.share) as u64);
+            }
+            if next > pace.due_ms() {
                 return Ok(SourcePoll::Pending);
             }
             rows = rows.min(256);
@@ -185,6 +191,10 @@ impl SourceReader for NexmarkReader {
                 .encode()
             })
             .collect())
+    }
+
+    fn bind_metrics(&mut self, metrics: Arc<TaskMetrics>) {
+        self.metrics = Some(metrics);
     }
 }
 

@@ -29,6 +29,7 @@ pub(crate) type Shared = Arc<JobManagerState>;
 
 mod checkpoints;
 mod config;
+mod subtask_metrics;
 
 /// A REST error: status code and messages.
 pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
@@ -73,6 +74,10 @@ pub fn router(state: Shared) -> Router {
         .route("/jobs/{jobid}/plan", get(job_plan))
         .route("/jobs/{jobid}/metrics", get(job_metrics))
         .route("/jobs/{jobid}/vertices/{vertexid}", get(vertex_details))
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/metrics",
+            get(subtask_metrics::aggregated),
+        )
         .route(
             "/jobs/{jobid}/vertices/{vertexid}/backpressure",
             get(vertex_backpressure),
