@@ -96,11 +96,13 @@ impl JobGraph {
         self.edges.iter().filter(move |e| e.from == vertex)
     }
 
-    /// Sets the parallelism of the vertices `overrides` names by id (`id_of`
-    /// gives a vertex's id), as `pipeline.jobvertex-parallelism-overrides`
-    /// asks. A vertex fed by a single-subtask exchange (a global operator)
-    /// keeps parallelism 1; ids of no vertex are ignored, as in Flink.
-    /// Returns the vertices changed.
+    /// Sets the parallelism of the vertices `overrides` names, by id (`id_of`
+    /// gives a vertex's id) or by index in the graph (`0` is the first
+    /// vertex: what the operator's autoscaler writes, since ids change with
+    /// every job), as `pipeline.jobvertex-parallelism-overrides` asks. A
+    /// vertex fed by a single-subtask exchange (a global operator) keeps
+    /// parallelism 1; keys of no vertex are ignored, as in Flink. Returns the
+    /// vertices changed.
     pub fn apply_parallelism_overrides(
         &mut self,
         id_of: impl Fn(usize) -> String,
@@ -108,7 +110,10 @@ impl JobGraph {
     ) -> Result<Vec<usize>, String> {
         let mut changed = Vec::new();
         for i in 0..self.vertices.len() {
-            let Some(&p) = overrides.get(&id_of(i)) else {
+            let Some(&p) = overrides
+                .get(&id_of(i))
+                .or_else(|| overrides.get(&i.to_string()))
+            else {
                 continue;
             };
             if p == self.vertices[i].parallelism {

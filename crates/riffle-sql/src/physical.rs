@@ -427,6 +427,10 @@ mod tests {
         assert_eq!(g.apply_parallelism_overrides(id, &overrides), Ok(vec![0]));
         assert_eq!(g.vertices[0].parallelism, 2);
         assert_eq!(g.vertices[1].parallelism, 1);
+        // By index too.
+        let by_index = [("0".to_string(), 3)].into_iter().collect();
+        assert_eq!(g.apply_parallelism_overrides(id, &by_index), Ok(vec![0]));
+        assert_eq!(g.vertices[0].parallelism, 3);
 
         let mut config = riffle_common::config::Configuration::new();
         config.set("parallelism.default", "2");

@@ -65,7 +65,7 @@ crate::config_options! {
         PARALLELISM_DEFAULT = "parallelism.default": COUNT, default Some("1"), fallback [];
         /// number of key groups, the upper bound of parallelism
         MAX_PARALLELISM = "pipeline.max-parallelism": COUNT, default Some("128"), fallback [];
-        /// parallelism per job vertex, overriding the planned one: vertex-id:parallelism,... (the ids are those of the job's REST API; set by the operator's autoscaler)
+        /// parallelism per job vertex, overriding the planned one: vertex:parallelism,... where a vertex is its id in the job's REST API or its index in the job graph (0 = the first; the operator's autoscaler writes indexes)
         VERTEX_PARALLELISM_OVERRIDES = "pipeline.jobvertex-parallelism-overrides": Map, default None, fallback [];
         /// how often sources emit watermarks; 0 = after every batch
         AUTO_WATERMARK_INTERVAL = "pipeline.auto-watermark-interval": DURATION, default Some("200 ms"), fallback [];
