@@ -78,6 +78,7 @@ pub fn plan(
             c.set_from(k, v, resource_origin("spec.flinkConfiguration"));
         }
     }
+    refuse_autoscaling(&c)?;
     let set = |c: &mut Configuration, key: &str, value: String, field: &str| {
         c.set_from(key, value, resource_origin(field));
     };
@@ -259,6 +260,21 @@ pub fn job_source(job: &JobSpec) -> Result<JobSource, String> {
     }
 }
 
+/// `job.autoscaler.enabled: true` is refused rather than ignored: the
+/// autoscaler's evaluation and decisions exist (`crate::autoscaler`), but
+/// the operator does not collect the metrics and rescale with them yet.
+pub fn refuse_autoscaling(c: &Configuration) -> Result<(), String> {
+    match c.flag(keys::AUTOSCALER_ENABLED) {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(format!(
+            "{}: the operator does not scale jobs yet; remove the key or set it to false \
+             (set the parallelism, or pipeline.jobvertex-parallelism-overrides, by hand)",
+            keys::AUTOSCALER_ENABLED
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +326,17 @@ mod tests {
         );
         assert_eq!(c.get("kubernetes.operator.reconcile.interval"), None);
         assert_eq!(p.job, Some(JobSource::Shipped("SELECT 1;".into())));
+        Ok(())
+    }
+
+    #[test]
+    fn autoscaling_is_refused_not_ignored() -> Result<(), String> {
+        let s = spec(json!({
+            "flinkConfiguration": { "job.autoscaler.enabled": "true" },
+            "job": { "sql": "SELECT 1;" }
+        }))?;
+        let e = plan(T, &s, &Configuration::new()).err().unwrap_or_default();
+        assert!(e.contains("job.autoscaler.enabled") && e.contains("does not scale"), "{e}");
         Ok(())
     }
 

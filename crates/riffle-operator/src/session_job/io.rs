@@ -33,7 +33,9 @@ pub fn validate(spec: &FlinkSessionJobSpec) -> Result<(), String> {
             .to_string()
     })?;
     riffle_sql::parse_statements(sql).map_err(|e| format!("spec.job.sql: {e}"))?;
-    configuration(spec)?.validate().map_err(|e| e.to_string())?;
+    let c = configuration(spec)?;
+    c.validate().map_err(|e| e.to_string())?;
+    crate::cluster_plan::refuse_autoscaling(&c)?;
     Ok(())
 }
 
