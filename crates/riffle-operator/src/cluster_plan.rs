@@ -336,7 +336,10 @@ mod tests {
             "job": { "sql": "SELECT 1;" }
         }))?;
         let e = plan(T, &s, &Configuration::new()).err().unwrap_or_default();
-        assert!(e.contains("job.autoscaler.enabled") && e.contains("does not scale"), "{e}");
+        assert!(
+            e.contains("job.autoscaler.enabled") && e.contains("does not scale"),
+            "{e}"
+        );
         Ok(())
     }
 

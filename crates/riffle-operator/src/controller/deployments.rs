@@ -10,7 +10,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use riffle_kubernetes::native::{deploy, observe as cluster};
 
-use super::snapshots::{self, Scheduled};
+use super::snapshots;
 use super::{
     Context, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
     write_status,
@@ -18,7 +18,6 @@ use super::{
 use crate::cluster_plan::{self, Target};
 use crate::crd::FlinkDeployment;
 use crate::crd::common::LifecycleState;
-use crate::crd::snapshot::JobKind;
 use crate::deployment::io::{self, ClusterRef};
 use crate::deployment::rules::{self, Note};
 use crate::error::OperatorError;
@@ -130,20 +129,7 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
         ctx.metrics.lifecycle(&key, lifecycle);
     }
     if decision.actions.is_empty() {
-        let st = current.status.as_ref();
-        let owner = Scheduled {
-            kind: JobKind::FlinkDeployment,
-            job: obj.spec.job.as_ref(),
-            job_status: st.and_then(|s| s.job_status.as_ref()),
-            reconciliation: st.and_then(|s| s.reconciliation_status.as_ref()),
-        };
-        if let Some(rec) = snapshots::schedule(ctx, obj, &owner, &settings.snapshots)? {
-            let mut next = current.clone();
-            next.status
-                .get_or_insert_with(Default::default)
-                .reconciliation_status = Some(rec);
-            write_status(ctx, next)?;
-        }
+        snapshots::schedule(ctx, &current, &settings.snapshots)?;
     }
     succeeded(ctx, obj);
     Ok(Requeue::requeue(decision.requeue))

@@ -8,13 +8,12 @@ use kube::ResourceExt;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::watcher;
 
-use super::snapshots::{self, Scheduled};
+use super::snapshots;
 use super::{
     Context, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
     write_status,
 };
 use crate::crd::FlinkSessionJob;
-use crate::crd::snapshot::JobKind;
 use crate::deployment::rules::{JobSeen, Note};
 use crate::error::OperatorError;
 use crate::session_job::{io, rules};
@@ -96,20 +95,7 @@ fn apply(obj: &FlinkSessionJob, ctx: &Context) -> Result<Requeue, OperatorError>
         current = write_status(ctx, current)?;
     }
     if decision.actions.is_empty() {
-        let st = current.status.as_ref();
-        let owner = Scheduled {
-            kind: JobKind::FlinkSessionJob,
-            job: obj.spec.job.as_ref(),
-            job_status: st.and_then(|s| s.job_status.as_ref()),
-            reconciliation: st.and_then(|s| s.reconciliation_status.as_ref()),
-        };
-        if let Some(rec) = snapshots::schedule(ctx, obj, &owner, &settings.snapshots)? {
-            let mut next = current.clone();
-            next.status
-                .get_or_insert_with(Default::default)
-                .reconciliation_status = Some(rec);
-            write_status(ctx, next)?;
-        }
+        snapshots::schedule(ctx, &current, &settings.snapshots)?;
     }
     succeeded(ctx, obj);
     Ok(Requeue::requeue(decision.requeue))

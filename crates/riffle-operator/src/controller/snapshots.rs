@@ -6,19 +6,19 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use kube::ResourceExt;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::watcher;
-use kube::{Resource, ResourceExt};
 
 use super::{
-    Context, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
+    Context, Managed, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
     write_status,
 };
-use crate::crd::FlinkStateSnapshot;
 use crate::crd::common::{
     JobSpec, JobStatus, JobStatusState, ReconciliationState, ReconciliationStatus,
 };
 use crate::crd::snapshot::{JobKind, SnapshotState};
+use crate::crd::{FlinkDeployment, FlinkSessionJob, FlinkStateSnapshot};
 use crate::deployment::rules::{Note, SavepointSeen};
 use crate::error::OperatorError;
 use crate::rest::RestError;
@@ -182,45 +182,85 @@ fn cleanup(obj: &FlinkStateSnapshot, ctx: &Context) -> Result<Requeue, OperatorE
     Ok(Requeue::await_change())
 }
 
-/// A FlinkDeployment or FlinkSessionJob, as the snapshot schedule sees it.
-pub(super) struct Scheduled<'a> {
+/// A resource whose job is snapshotted: a FlinkDeployment or FlinkSessionJob.
+pub(super) trait WithJob: Managed {
     /// Its kind.
-    pub kind: JobKind,
+    const KIND: JobKind;
     /// `spec.job`.
-    pub job: Option<&'a JobSpec>,
+    fn job(&self) -> Option<&JobSpec>;
     /// `status.jobStatus`.
-    pub job_status: Option<&'a JobStatus>,
+    fn job_status(&self) -> Option<&JobStatus>;
     /// `status.reconciliationStatus`.
-    pub reconciliation: Option<&'a ReconciliationStatus>,
+    fn reconciliation(&self) -> Option<&ReconciliationStatus>;
+    /// Sets `status.reconciliationStatus`.
+    fn set_reconciliation(&mut self, rec: ReconciliationStatus);
+}
+
+impl WithJob for FlinkDeployment {
+    const KIND: JobKind = JobKind::FlinkDeployment;
+    fn job(&self) -> Option<&JobSpec> {
+        self.spec.job.as_ref()
+    }
+    fn job_status(&self) -> Option<&JobStatus> {
+        self.status.as_ref().and_then(|s| s.job_status.as_ref())
+    }
+    fn reconciliation(&self) -> Option<&ReconciliationStatus> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.reconciliation_status.as_ref())
+    }
+    fn set_reconciliation(&mut self, rec: ReconciliationStatus) {
+        self.status
+            .get_or_insert_with(Default::default)
+            .reconciliation_status = Some(rec);
+    }
+}
+
+impl WithJob for FlinkSessionJob {
+    const KIND: JobKind = JobKind::FlinkSessionJob;
+    fn job(&self) -> Option<&JobSpec> {
+        self.spec.job.as_ref()
+    }
+    fn job_status(&self) -> Option<&JobStatus> {
+        self.status.as_ref().and_then(|s| s.job_status.as_ref())
+    }
+    fn reconciliation(&self) -> Option<&ReconciliationStatus> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.reconciliation_status.as_ref())
+    }
+    fn set_reconciliation(&mut self, rec: ReconciliationStatus) {
+        self.status
+            .get_or_insert_with(Default::default)
+            .reconciliation_status = Some(rec);
+    }
 }
 
 /// Creates and deletes the snapshot resources the running job of `obj`
-/// needs. Returns the reconciliation status to write when a nonce was
-/// taken up, `None` when nothing is to be recorded.
-pub(super) fn schedule<K: Resource<DynamicType = ()>>(
+/// (as last written) needs, and records a nonce that was taken up.
+pub(super) fn schedule<K: WithJob>(
     ctx: &Context,
     obj: &K,
-    o: &Scheduled<'_>,
     settings: &ScheduleSettings,
-) -> Result<Option<ReconciliationStatus>, OperatorError> {
-    let rec = o.reconciliation.cloned().unwrap_or_default();
+) -> Result<(), OperatorError> {
+    let rec = obj.reconciliation().cloned().unwrap_or_default();
     let steady = !matches!(
         rec.state,
         Some(ReconciliationState::Upgrading | ReconciliationState::RollingBack)
     );
-    let running = o.job_status.and_then(|j| j.state) == Some(JobStatusState::Running);
+    let running = obj.job_status().and_then(|j| j.state) == Some(JobStatusState::Running);
     let Ok(Some(reconciled)) = ReconciledSpec::parse(rec.last_reconciled_spec.as_deref()) else {
-        return Ok(None);
+        return Ok(());
     };
     if !steady || !running {
-        return Ok(None);
+        return Ok(());
     }
     let name = obj.name_any();
     let ns = obj.namespace().unwrap_or_default();
     let kube = ctx.kube.in_namespace(&ns);
-    let job = o.job.cloned().unwrap_or_default();
+    let job = obj.job().cloned().unwrap_or_default();
     let owner = Owner {
-        kind: o.kind,
+        kind: K::KIND,
         name: &name,
         namespace: &ns,
         nonces: Nonces {
@@ -228,15 +268,15 @@ pub(super) fn schedule<K: Resource<DynamicType = ()>>(
             checkpoint: job.checkpoint_trigger_nonce,
         },
         reconciled: schedule::nonces_of(&reconciled.spec),
-        job_start_ms: o
-            .job_status
+        job_start_ms: obj
+            .job_status()
             .and_then(|j| j.start_time.as_deref())
             .and_then(|t| t.parse().ok()),
     };
-    let seen = io::list_for(&kube, o.kind, &name)?;
+    let seen = io::list_for(&kube, K::KIND, &name)?;
     let plan = schedule::plan(&owner, &seen, now_ms(), settings);
     if plan.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
     for snapshot in &plan.create {
         io::create(&kube, snapshot)?;
@@ -247,14 +287,17 @@ pub(super) fn schedule<K: Resource<DynamicType = ()>>(
     for note in &plan.notes {
         publish(ctx, obj, note);
     }
-    Ok(plan.record.map(|nonces| {
-        let mut next = rec.clone();
-        let text = schedule::with_nonces(&reconciled, nonces).to_text();
-        // Nonces are not what makes a spec stable: a stable spec stays so.
-        if rec.last_stable_spec == rec.last_reconciled_spec {
-            next.last_stable_spec = Some(text.clone());
-        }
-        next.last_reconciled_spec = Some(text);
-        next
-    }))
+    let Some(nonces) = plan.record else {
+        return Ok(());
+    };
+    let mut next = rec.clone();
+    let text = schedule::with_nonces(&reconciled, nonces).to_text();
+    // Nonces are not what makes a spec stable: a stable spec stays so.
+    if rec.last_stable_spec == rec.last_reconciled_spec {
+        next.last_stable_spec = Some(text.clone());
+    }
+    next.last_reconciled_spec = Some(text);
+    let mut written = obj.clone();
+    written.set_reconciliation(next);
+    write_status(ctx, written).map(drop)
 }

@@ -161,41 +161,41 @@ pub fn reconcile(
     now: i64,
     s: &SnapshotSettings,
 ) -> Decision {
-    let mut d = Decider {
-        r,
-        target,
-        seen,
-        now,
-        s,
-        st: r.status.cloned().unwrap_or_default(),
-        trigger: None,
-        after: None,
-        notes: Vec::new(),
-        requeue: None,
-    };
+    let mut d = Decider::new(r, target, seen, now, s);
     d.decide();
     d.finish()
 }
 
 /// The JobManager refused the trigger that `decision` sent: the attempt failed.
 pub fn refused(r: &Snapshot<'_>, reason: &str, now: i64, s: &SnapshotSettings) -> Decision {
-    let mut d = Decider {
-        r,
-        target: &JobTarget::NotRunning(String::new()),
-        seen: &SavepointSeen::NotAsked,
-        now,
-        s,
-        st: r.status.cloned().unwrap_or_default(),
-        trigger: None,
-        after: None,
-        notes: Vec::new(),
-        requeue: None,
-    };
+    let target = JobTarget::NotRunning(String::new());
+    let mut d = Decider::new(r, &target, &SavepointSeen::NotAsked, now, s);
     d.fail(&format!("the JobManager refused the trigger: {reason}"));
     d.finish()
 }
 
-impl Decider<'_> {
+impl<'a> Decider<'a> {
+    fn new(
+        r: &'a Snapshot<'a>,
+        target: &'a JobTarget,
+        seen: &'a SavepointSeen,
+        now: i64,
+        s: &'a SnapshotSettings,
+    ) -> Decider<'a> {
+        Decider {
+            r,
+            target,
+            seen,
+            now,
+            s,
+            st: r.status.cloned().unwrap_or_default(),
+            trigger: None,
+            after: None,
+            notes: Vec::new(),
+            requeue: None,
+        }
+    }
+
     fn finish(self) -> Decision {
         Decision {
             status: self.st,

@@ -183,25 +183,31 @@ impl Plan {
 pub fn plan(owner: &Owner<'_>, seen: &[SnapshotSeen], now: i64, s: &ScheduleSettings) -> Plan {
     let mut p = Plan::default();
     let mut record = owner.reconciled;
-    if owner.nonces.savepoint.is_some() && owner.nonces.savepoint != owner.reconciled.savepoint {
-        p.create.push(new_snapshot(
-            owner,
+    for (kind, asked, done, recorded) in [
+        (
             Kind::Savepoint,
-            SnapshotTriggerType::Manual,
-            &format!("nonce-{}", nonce_text(owner.nonces.savepoint)),
-            s,
-        ));
-        record.savepoint = owner.nonces.savepoint;
-    }
-    if owner.nonces.checkpoint.is_some() && owner.nonces.checkpoint != owner.reconciled.checkpoint {
-        p.create.push(new_snapshot(
-            owner,
+            owner.nonces.savepoint,
+            owner.reconciled.savepoint,
+            &mut record.savepoint,
+        ),
+        (
             Kind::Checkpoint,
-            SnapshotTriggerType::Manual,
-            &format!("nonce-{}", nonce_text(owner.nonces.checkpoint)),
-            s,
-        ));
-        record.checkpoint = owner.nonces.checkpoint;
+            owner.nonces.checkpoint,
+            owner.reconciled.checkpoint,
+            &mut record.checkpoint,
+        ),
+    ] {
+        if asked.is_some() && asked != done {
+            let suffix = format!("nonce-{}", nonce_text(asked));
+            p.create.push(new_snapshot(
+                owner,
+                kind,
+                SnapshotTriggerType::Manual,
+                &suffix,
+                s,
+            ));
+            *recorded = asked;
+        }
     }
     if record != owner.reconciled {
         p.record = Some(record);
