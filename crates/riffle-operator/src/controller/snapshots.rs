@@ -196,45 +196,33 @@ pub(super) trait WithJob: Managed {
     fn set_reconciliation(&mut self, rec: ReconciliationStatus);
 }
 
-impl WithJob for FlinkDeployment {
-    const KIND: JobKind = JobKind::FlinkDeployment;
-    fn job(&self) -> Option<&JobSpec> {
-        self.spec.job.as_ref()
-    }
-    fn job_status(&self) -> Option<&JobStatus> {
-        self.status.as_ref().and_then(|s| s.job_status.as_ref())
-    }
-    fn reconciliation(&self) -> Option<&ReconciliationStatus> {
-        self.status
-            .as_ref()
-            .and_then(|s| s.reconciliation_status.as_ref())
-    }
-    fn set_reconciliation(&mut self, rec: ReconciliationStatus) {
-        self.status
-            .get_or_insert_with(Default::default)
-            .reconciliation_status = Some(rec);
-    }
+/// FlinkDeployments and FlinkSessionJobs hold their job the same way.
+macro_rules! with_job {
+    ($kind:ident) => {
+        impl WithJob for $kind {
+            const KIND: JobKind = JobKind::$kind;
+            fn job(&self) -> Option<&JobSpec> {
+                self.spec.job.as_ref()
+            }
+            fn job_status(&self) -> Option<&JobStatus> {
+                self.status.as_ref().and_then(|s| s.job_status.as_ref())
+            }
+            fn reconciliation(&self) -> Option<&ReconciliationStatus> {
+                self.status
+                    .as_ref()
+                    .and_then(|s| s.reconciliation_status.as_ref())
+            }
+            fn set_reconciliation(&mut self, rec: ReconciliationStatus) {
+                self.status
+                    .get_or_insert_with(Default::default)
+                    .reconciliation_status = Some(rec);
+            }
+        }
+    };
 }
 
-impl WithJob for FlinkSessionJob {
-    const KIND: JobKind = JobKind::FlinkSessionJob;
-    fn job(&self) -> Option<&JobSpec> {
-        self.spec.job.as_ref()
-    }
-    fn job_status(&self) -> Option<&JobStatus> {
-        self.status.as_ref().and_then(|s| s.job_status.as_ref())
-    }
-    fn reconciliation(&self) -> Option<&ReconciliationStatus> {
-        self.status
-            .as_ref()
-            .and_then(|s| s.reconciliation_status.as_ref())
-    }
-    fn set_reconciliation(&mut self, rec: ReconciliationStatus) {
-        self.status
-            .get_or_insert_with(Default::default)
-            .reconciliation_status = Some(rec);
-    }
-}
+with_job!(FlinkDeployment);
+with_job!(FlinkSessionJob);
 
 /// Creates and deletes the snapshot resources the running job of `obj`
 /// (as last written) needs, and records a nonce that was taken up.
