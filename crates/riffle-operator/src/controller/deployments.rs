@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::watcher;
@@ -11,10 +10,7 @@ use kube::{Resource, ResourceExt};
 use riffle_kubernetes::native::{deploy, observe as cluster};
 
 use super::snapshots;
-use super::{
-    Context, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
-    write_status,
-};
+use super::{Context, Results, now_ms, publish, run_kind, succeeded, write_status};
 use crate::cluster_plan::{self, Target};
 use crate::crd::FlinkDeployment;
 use crate::crd::common::LifecycleState;
@@ -32,27 +28,15 @@ const CLUSTER_LABEL: &str = "type=flink-native-kubernetes";
 
 /// The controller of the FlinkDeployments in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    Controller::new(
+    let watch = Controller::new(
         ctx.api::<FlinkDeployment>(scope),
         watcher::Config::default(),
     )
-    .with_config(ctx.controller_config())
     .owns(
         ctx.api::<Deployment>(scope),
         watcher::Config::default().labels(CLUSTER_LABEL),
-    )
-    .shutdown_on_signal()
-    .run(
-        reconcile,
-        |obj, e, ctx| error_policy(obj.as_ref(), e, &ctx),
-        Arc::clone(ctx),
-    )
-    .map(logged)
-    .boxed()
-}
-
-async fn reconcile(obj: Arc<FlinkDeployment>, ctx: Arc<Context>) -> Result<Requeue, OperatorError> {
-    with_finalizer(obj, ctx, FINALIZER, apply, cleanup).await
+    );
+    run_kind(ctx, watch, FINALIZER, apply, cleanup)
 }
 
 fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError> {

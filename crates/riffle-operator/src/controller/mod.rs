@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::PostParams;
-use kube::runtime::controller::Action as Requeue;
+use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Resource, ResourceExt};
@@ -198,6 +198,28 @@ impl<K> Managed for K where
         + Sync
         + 'static
 {
+}
+
+/// Runs the controller `watch` of kind `K`: kube's work queue at the
+/// configured parallelism, the kind's finalizer around its `apply` and
+/// `cleanup` steps, and the retry policy; until SIGTERM.
+fn run_kind<K: Managed>(
+    ctx: &Arc<Context>,
+    watch: Controller<K>,
+    finalizer_name: &'static str,
+    apply: Step<K>,
+    cleanup: Step<K>,
+) -> Results {
+    watch
+        .with_config(ctx.controller_config())
+        .shutdown_on_signal()
+        .run(
+            move |obj, ctx| with_finalizer(obj, ctx, finalizer_name, apply, cleanup),
+            |obj, e, ctx| error_policy(obj.as_ref(), e, &ctx),
+            Arc::clone(ctx),
+        )
+        .map(logged)
+        .boxed()
 }
 
 /// A blocking reconciliation step of kind `K`.

@@ -3,16 +3,12 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::watcher;
 
 use super::snapshots;
-use super::{
-    Context, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
-    write_status,
-};
+use super::{Context, Results, now_ms, publish, run_kind, succeeded, write_status};
 use crate::crd::FlinkSessionJob;
 use crate::deployment::rules::{JobSeen, Note};
 use crate::error::OperatorError;
@@ -24,23 +20,11 @@ pub const FINALIZER: &str = "flinksessionjobs.riffle.dev/finalizer";
 
 /// The controller of the FlinkSessionJobs in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    Controller::new(
+    let watch = Controller::new(
         ctx.api::<FlinkSessionJob>(scope),
         watcher::Config::default(),
-    )
-    .with_config(ctx.controller_config())
-    .shutdown_on_signal()
-    .run(
-        reconcile,
-        |obj, e, ctx| error_policy(obj.as_ref(), e, &ctx),
-        Arc::clone(ctx),
-    )
-    .map(logged)
-    .boxed()
-}
-
-async fn reconcile(obj: Arc<FlinkSessionJob>, ctx: Arc<Context>) -> Result<Requeue, OperatorError> {
-    with_finalizer(obj, ctx, FINALIZER, apply, cleanup).await
+    );
+    run_kind(ctx, watch, FINALIZER, apply, cleanup)
 }
 
 fn apply(obj: &FlinkSessionJob, ctx: &Context) -> Result<Requeue, OperatorError> {

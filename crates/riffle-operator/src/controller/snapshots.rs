@@ -5,15 +5,11 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::watcher;
 
-use super::{
-    Context, Managed, Results, error_policy, logged, now_ms, publish, succeeded, with_finalizer,
-    write_status,
-};
+use super::{Context, Managed, Results, now_ms, publish, run_kind, succeeded, write_status};
 use crate::crd::common::{
     JobSpec, JobStatus, JobStatusState, ReconciliationState, ReconciliationStatus,
 };
@@ -34,26 +30,11 @@ pub const FINALIZER: &str = "flinkstatesnapshots.riffle.dev/finalizer";
 
 /// The controller of the FlinkStateSnapshots in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    Controller::new(
+    let watch = Controller::new(
         ctx.api::<FlinkStateSnapshot>(scope),
         watcher::Config::default(),
-    )
-    .with_config(ctx.controller_config())
-    .shutdown_on_signal()
-    .run(
-        reconcile,
-        |obj, e, ctx| error_policy(obj.as_ref(), e, &ctx),
-        Arc::clone(ctx),
-    )
-    .map(logged)
-    .boxed()
-}
-
-async fn reconcile(
-    obj: Arc<FlinkStateSnapshot>,
-    ctx: Arc<Context>,
-) -> Result<Requeue, OperatorError> {
-    with_finalizer(obj, ctx, FINALIZER, apply, cleanup).await
+    );
+    run_kind(ctx, watch, FINALIZER, apply, cleanup)
 }
 
 fn requeue(after: Option<std::time::Duration>) -> Requeue {
