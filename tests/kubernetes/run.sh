@@ -1087,7 +1087,7 @@ scenario_native_application() {
 OPERATOR_CHART="$ROOT/charts/riffle-operator"
 
 # A FlinkDeployment as JSON: NAME SQL-FILE UPGRADE-MODE STATE REST RPC [KEY=VALUE...] (extra
-# flinkConfiguration entries).
+# flinkConfiguration entries); the job's parallelism is OP_PARALLELISM (default 2).
 op_flinkdeployment() {
     local name="$1" sql="$2" mode="$3" state="$4" rest="$5" rpc="$6"
     shift 6
@@ -1116,7 +1116,7 @@ op_flinkdeployment() {
     local sql_json=null
     [[ "$sql" == - ]] || sql_json="$(jq -Rs . <"$sql")"
     jq -n --arg name "$name" --arg image "$IMAGE" --argjson sql "$sql_json" --arg mode "$mode" \
-        --arg state "$state" --argjson conf "$conf" --argjson rest "$rest" \
+        --arg state "$state" --argjson conf "$conf" --argjson rest "$rest" --arg p "${OP_PARALLELISM:-2}" \
         --argjson volume "$volume" --argjson mount "$mount" '{
         apiVersion: "riffle.dev/v1beta1", kind: "FlinkDeployment",
         metadata: {name: $name},
@@ -1130,7 +1130,7 @@ op_flinkdeployment() {
             taskManager: {podTemplate: {spec: {
                 containers: [{name: "flink-main-container", volumeMounts: [$mount]}],
                 volumes: [$volume]}}},
-            job: (if $sql == null then null else {sql: $sql, upgradeMode: $mode, state: $state, parallelism: 2} end)
+            job: (if $sql == null then null else {sql: $sql, upgradeMode: $mode, state: $state, parallelism: ($p | tonumber)} end)
         } | with_entries(select(.value != null))}'
 }
 
@@ -1324,16 +1324,92 @@ op_snapshots() { # NAMESPACE NAME STATE-DIR
     say "operator: deleting FlinkStateSnapshot $id-manual disposed of its savepoint"
 }
 
-scenario_operator() {
-    local ons=riffle-operator ns=riffle-op id=orders rest rpc probe m state="$WORK/op-state" t out
-    rest="$(free_port)" rpc="$(free_port)" probe="$(free_port)"
+# The autoscaler on a job whose load follows a square wave (jobs/autoscaled.sql): through the
+# first low phase it evaluates the job and leaves it alone; when the rate rises it scales the busy
+# vertex (the aggregate with the heavy expression, vertex 1) up to its bound of 2 and leaves the
+# light source alone; at 2 during the high phase it changes nothing; when the rate falls it scales
+# back down. The numbers, measured on the test bed with a debug build: a bid costs the busy vertex
+# about 0.3 ms, so the low rate keeps it about 25% busy at 1 subtask (about 12% at 2, below the
+# 25% minimum); the high rate (10 times the low) saturates 1 subtask, and at 2, the vertex's
+# bound, there is nothing left to scale up to.
+scaled_overrides() { # NAMESPACE NAME: the per-vertex overrides of the spec last deployed
+    op_get "$1" "$2" '{.status.reconciliationStatus.lastReconciledSpec}' |
+        jq -r '.spec.flinkConfiguration["pipeline.jobvertex-parallelism-overrides"] // ""' 2>/dev/null
+}
+autoscaler_data() { kubectl get configmap -n "$1" "autoscaler-$2" -o jsonpath="{.data.$3}" 2>/dev/null; }
+evaluated_at_least() { (($(autoscaler_data "$1" "$2" evaluations || echo 0) >= $3)); }
+vertex_parallelisms() { rest_q "$1" "/v1/jobs/$2" | jq -r '[.vertices[].parallelism | tostring] | join(" ")' 2>/dev/null; }
+scaled_to() { # NAMESPACE NAME M PARALLELISMS: STABLE with its job RUNNING at these vertex parallelisms
+    op_running "$1" "$2" STABLE || return 1
+    [[ "$(vertex_parallelisms "$3" "$(op_job "$1" "$2")")" == "$4" ]]
+}
+op_autoscaler() { # NAMESPACE
+    local ns="$1" id=scaled rest rpc m t evals job
+    rest="$(free_port)" rpc="$(free_port)"
     m="127.0.0.1:$rest"
+    # shellcheck disable=SC2016 # the variables envsubst replaces, by name
+    LOW_RATE=400 HIGH_RATE=4000 PERIOD="120 s" envsubst '$LOW_RATE $HIGH_RATE $PERIOD' <"$HERE/jobs/autoscaled.sql" >"$WORK/autoscaled.sql"
+    t="$(now)"
+    OP_PARALLELISM=1 op_flinkdeployment "$id" "$WORK/autoscaled.sql" stateless running "$rest" "$rpc" \
+        "job.autoscaler.enabled=true" "job.autoscaler.metrics.window=10 s" "job.autoscaler.stabilization.interval=5 s" \
+        "job.autoscaler.utilization.target=0.45" "job.autoscaler.utilization.min=0.25" "job.autoscaler.utilization.max=0.8" \
+        "job.autoscaler.vertex.max-parallelism=2" "job.autoscaler.scale-down.interval=5 s" \
+        "job.autoscaler.restart.time=5 s" "job.autoscaler.catch-up.duration=60 s" \
+        "kubernetes.operator.reconcile.interval=2 s" | kubectl apply -n "$ns" -f - >/dev/null ||
+        fail "kubectl apply of the autoscaled FlinkDeployment failed"
+    wait_until "$id STABLE with its job RUNNING, vertices at 1 1" 180 scaled_to "$ns" "$id" "$m" "1 1"
+    wait_until "three evaluations in the low phase" 60 evaluated_at_least "$ns" "$id" 3
+    [[ -z "$(scaled_overrides "$ns" "$id")" ]] || fail "the autoscaler changed the job in the steady low phase: $(scaled_overrides "$ns" "$id")"
+    say "autoscaler: low phase, 3 evaluations, no change ($(autoscaler_data "$ns" "$id" lastEvaluation))"
+    job="$(op_job "$ns" "$id")"
+    t="$(now)"
+    wait_until "the rate rose: vertex 1 scaled up, the job RUNNING at 1 2" 180 scaled_to "$ns" "$id" "$m" "1 2"
+    timing "autoscaler: scaled up (wait for the high phase included)" "$(since "$t")"
+    [[ "$(op_job "$ns" "$id")" != "$job" ]] || fail "the scale-up did not redeploy the job"
+    [[ "$(scaled_overrides "$ns" "$id")" == 1:2 ]] || fail "unexpected overrides after the scale-up: $(scaled_overrides "$ns" "$id")"
+    wait_until "the ScalingReport Event" 30 op_event "$ns" "$id" ScalingReport
+    evals="$(autoscaler_data "$ns" "$id" evaluations)"
+    wait_until "two evaluations at the new parallelism" 60 evaluated_at_least "$ns" "$id" $((evals + 2))
+    [[ "$(vertex_parallelisms "$m" "$(op_job "$ns" "$id")")" == "1 2" && "$(scaled_overrides "$ns" "$id")" == 1:2 ]] ||
+        fail "the autoscaler changed the job in the steady high phase"
+    say "autoscaler: high phase at 1 2, 2 evaluations, no change ($(autoscaler_data "$ns" "$id" lastEvaluation))"
+    t="$(now)"
+    wait_until "the rate fell: vertex 1 scaled down, the job RUNNING at 1 1" 240 scaled_to "$ns" "$id" "$m" "1 1"
+    timing "autoscaler: scaled down (wait for the low phase included)" "$(since "$t")"
+    [[ "$(scaled_overrides "$ns" "$id")" == 1:1 ]] || fail "unexpected overrides after the scale-down: $(scaled_overrides "$ns" "$id")"
+    kubectl get events -n "$ns" --field-selector "involvedObject.name=$id,reason=ScalingReport" \
+        -o jsonpath='{range .items[*]}{.message}{"\n"}{end}' | sed 's/^/[k8s] autoscaler: /' >&2
+    kubectl delete flinkdeployments.riffle.dev -n "$ns" "$id" --timeout=120s >/dev/null || fail "the autoscaled FlinkDeployment was not deleted"
+    wait_until "the autoscaler's ConfigMap gone with its FlinkDeployment" 60 sh -c "! kubectl get configmap -n $ns autoscaler-$id >/dev/null 2>&1"
+}
+
+# The operator's namespace ONS (emptied) and a fresh job namespace NS with the state volume.
+op_namespaces() { # ONS NS STATE-DIR
+    local ons="$1" ns="$2" state="$3"
     op_release_namespace "$ns"
     new_namespace "$ns"
     tb_state_volume riffle-op-state "$ns" riffle-state "$state" | kubectl apply -f - >/dev/null
     kubectl apply -n "$ns" -f "$DEPLOY/checkpoint-storage/pvc/riffle-state-pvc.yaml" >/dev/null
     helm uninstall op -n "$ons" --wait >/dev/null 2>&1 || true
     new_namespace "$ons"
+}
+
+# The autoscaler part of the operator scenario alone.
+scenario_autoscaler() {
+    local ons=riffle-operator ns=riffle-op
+    op_namespaces "$ons" "$ns" "$WORK/op-state"
+    op_install "$ons" "$ns" "$(free_port)"
+    op_autoscaler "$ns"
+    helm uninstall op -n "$ons" --wait --timeout 60s >/dev/null || fail "helm uninstall of the operator failed"
+    drop_namespace "$ons"
+    drop_namespace "$ns"
+}
+
+scenario_operator() {
+    local ons=riffle-operator ns=riffle-op id=orders rest rpc probe m state="$WORK/op-state" t out
+    rest="$(free_port)" rpc="$(free_port)" probe="$(free_port)"
+    m="127.0.0.1:$rest"
+    op_namespaces "$ons" "$ns" "$state"
     helm lint --strict "$OPERATOR_CHART" >"$WORK/op-lint.log" 2>&1 || { cat "$WORK/op-lint.log" >&2; fail "helm lint --strict of the operator chart failed"; }
     [[ -x "$VALIDATE_VENV/bin/kubernetes-validate" ]] || scenario_static
     HELM_CHART="$OPERATOR_CHART" helm_rendered_ok "$ons" operator-all-namespaces
@@ -1453,6 +1529,8 @@ scenario_operator() {
     timing "operator: stateless upgrade -> new job FINISHED" "$(since "$t")"
     [[ -z "$(op_get "$ns" "$id" '{.status.jobStatus.upgradeSavepointPath}')" ]] || fail "the stateless upgrade started from a snapshot"
     same_output operator-stateless "$state/out-op-stateless"
+
+    op_autoscaler "$ns"
 
     out="$(curl -fs "http://127.0.0.1:$probe/metrics")" || fail "the operator's /metrics does not answer"
     grep -q '^riffle_operator_reconcile_seconds_count{result="success"} [1-9]' <<<"$out" || fail "no reconciliations counted: $out"
@@ -1758,7 +1836,7 @@ main() {
     ((${#scenarios[@]} > 0)) || scenarios=(static session application job-cluster ha native native-application operator helm)
     local s
     for s in "${scenarios[@]}"; do
-        case "$s" in static | session | application | job-cluster | ha | native | native-application | operator | operator-bench | helm) ;; *) fail "unknown scenario $s" ;; esac
+        case "$s" in static | session | application | job-cluster | ha | native | native-application | operator | autoscaler | operator-bench | helm) ;; *) fail "unknown scenario $s" ;; esac
     done
     [[ "$(id -u)" == 0 ]] || fail "the Kubernetes tier needs root (the test bed runs a kubelet)"
     [[ -x "$RIFFLE" ]] || fail "no riffle binary at $RIFFLE (build it: cargo build -p riffle-cli, or set RIFFLE_BIN)"

@@ -13,6 +13,7 @@ use riffle_kubernetes::native::descriptor::JobSource;
 use riffle_kubernetes::native::spec::check_cluster_id;
 use riffle_kubernetes::native::yaml::pod_from_json;
 
+use crate::autoscaler::settings::AutoscalerSettings;
 use crate::crd::common::JobSpec;
 use crate::crd::deployment::{DeploymentMode, FlinkDeploymentSpec, Resource};
 use crate::spec_diff::flatten;
@@ -78,7 +79,7 @@ pub fn plan(
             c.set_from(k, v, resource_origin("spec.flinkConfiguration"));
         }
     }
-    refuse_autoscaling(&c)?;
+    AutoscalerSettings::resolve(&c).map_err(|e| e.to_string())?;
     let set = |c: &mut Configuration, key: &str, value: String, field: &str| {
         c.set_from(key, value, resource_origin(field));
     };
@@ -260,15 +261,15 @@ pub fn job_source(job: &JobSpec) -> Result<JobSource, String> {
     }
 }
 
-/// `job.autoscaler.enabled: true` is refused rather than ignored: the
-/// autoscaler's evaluation and decisions exist (`crate::autoscaler`), but
-/// the operator does not collect the metrics and rescale with them yet.
-pub fn refuse_autoscaling(c: &Configuration) -> Result<(), String> {
+/// A FlinkSessionJob's `job.autoscaler.enabled: true` is refused rather
+/// than ignored: the autoscaler rescales a FlinkDeployment's job through its
+/// cluster's spec, and a session job has no cluster of its own to rescale.
+pub fn refuse_session_autoscaling(c: &Configuration) -> Result<(), String> {
     match c.flag(keys::AUTOSCALER_ENABLED) {
         Ok(false) => Ok(()),
         Ok(true) => Err(format!(
-            "{}: the operator does not scale jobs yet; remove the key or set it to false \
-             (set the parallelism, or pipeline.jobvertex-parallelism-overrides, by hand)",
+            "{}: the autoscaler scales the jobs of FlinkDeployments (application clusters), \
+             not session jobs; remove the key, or run the job as a FlinkDeployment",
             keys::AUTOSCALER_ENABLED
         )),
         Err(e) => Err(e.to_string()),
@@ -330,16 +331,19 @@ mod tests {
     }
 
     #[test]
-    fn autoscaling_is_refused_not_ignored() -> Result<(), String> {
+    fn autoscaler_settings_are_checked_and_session_jobs_refuse_autoscaling() -> Result<(), String> {
         let s = spec(json!({
-            "flinkConfiguration": { "job.autoscaler.enabled": "true" },
+            "flinkConfiguration": {
+                "job.autoscaler.enabled": "true",
+                "job.autoscaler.utilization.max": "0.5"
+            },
             "job": { "sql": "SELECT 1;" }
         }))?;
         let e = plan(T, &s, &Configuration::new()).err().unwrap_or_default();
-        assert!(
-            e.contains("job.autoscaler.enabled") && e.contains("does not scale"),
-            "{e}"
-        );
+        assert!(e.contains("job.autoscaler.utilization.target"), "{e}");
+        let on: Configuration = [("job.autoscaler.enabled", "true")].into_iter().collect();
+        let e = refuse_session_autoscaling(&on).err().unwrap_or_default();
+        assert!(e.contains("not session jobs"), "{e}");
         Ok(())
     }
 

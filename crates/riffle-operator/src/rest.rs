@@ -200,6 +200,96 @@ struct CheckpointSummary {
     external_path: Option<String>,
 }
 
+/// `GET /jobs/:id`, the fields the autoscaler reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct JobDetails {
+    /// The job's vertices, in the job graph's order.
+    pub vertices: Vec<JobVertex>,
+    /// The job graph, for each vertex's inputs.
+    pub plan: JobPlan,
+    /// When the job entered each state (`RUNNING` among them), epoch ms.
+    #[serde(default)]
+    pub timestamps: std::collections::BTreeMap<String, i64>,
+}
+
+/// A vertex of [`JobDetails`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct JobVertex {
+    /// The vertex id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its parallelism.
+    pub parallelism: u32,
+    /// Its max parallelism (key groups).
+    #[serde(rename = "maxParallelism", default)]
+    pub max_parallelism: u32,
+    /// Its counters, summed over its subtasks.
+    pub metrics: VertexCounters,
+}
+
+/// The accumulated counters of a vertex or subtask.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct VertexCounters {
+    /// Records read from other vertices.
+    #[serde(rename = "read-records", default)]
+    pub read_records: u64,
+    /// Records written to other vertices (or sinks).
+    #[serde(rename = "write-records", default)]
+    pub write_records: u64,
+    /// Milliseconds busy.
+    #[serde(rename = "accumulated-busy-time", default)]
+    pub busy_ms: f64,
+}
+
+/// The job graph of [`JobDetails`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct JobPlan {
+    /// Its nodes (vertices).
+    pub nodes: Vec<PlanNode>,
+}
+
+/// A node of [`JobPlan`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PlanNode {
+    /// The vertex id.
+    pub id: String,
+    /// The vertices it reads.
+    #[serde(default)]
+    pub inputs: Vec<PlanInput>,
+}
+
+/// An input edge of a [`PlanNode`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PlanInput {
+    /// The vertex read.
+    pub id: String,
+}
+
+/// `GET /jobs/:id/vertices/:vid`, the fields the autoscaler reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VertexDetails {
+    /// The vertex's subtasks.
+    pub subtasks: Vec<SubtaskDetails>,
+}
+
+/// A subtask of [`VertexDetails`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SubtaskDetails {
+    /// Its index.
+    pub subtask: u32,
+    /// Its counters.
+    pub metrics: VertexCounters,
+}
+
+/// A metric of the subtask metrics endpoint: an id, with its sum when asked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct MetricValue {
+    id: String,
+    #[serde(default)]
+    sum: Option<f64>,
+}
+
 /// A client of one JobManager.
 #[derive(Debug, Clone)]
 pub struct JobManagerRest {
@@ -475,6 +565,64 @@ impl JobManagerRest {
             .latest
             .and_then(|l| l.completed)
             .and_then(|c| c.external_path))
+    }
+
+    /// `GET /jobs/:id`: the job's vertices with their counters and its plan.
+    pub fn job_details(&self, job_id: &str) -> Result<JobDetails, RestError> {
+        let r = self
+            .agent
+            .get(format!("{}/jobs/{job_id}", self.base))
+            .call();
+        self.answer("job details", r)
+    }
+
+    /// `GET /jobs/:id/vertices/:vid`: a vertex's subtasks with their counters.
+    pub fn vertex_details(
+        &self,
+        job_id: &str,
+        vertex_id: &str,
+    ) -> Result<VertexDetails, RestError> {
+        let r = self
+            .agent
+            .get(format!("{}/jobs/{job_id}/vertices/{vertex_id}", self.base))
+            .call();
+        self.answer("vertex details", r)
+    }
+
+    /// `GET /jobs/:id/vertices/:vid/subtasks/metrics`: the sums over a
+    /// vertex's subtasks of the metrics whose ids `pick` accepts (the list of
+    /// ids first, then their values).
+    pub fn subtask_metric_sums(
+        &self,
+        job_id: &str,
+        vertex_id: &str,
+        pick: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, f64)>, RestError> {
+        let url = format!(
+            "{}/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics",
+            self.base
+        );
+        let listed: Vec<MetricValue> =
+            self.answer("listing subtask metrics", self.agent.get(&url).call())?;
+        let ids: Vec<String> = listed
+            .into_iter()
+            .map(|m| m.id)
+            .filter(|id| pick(id))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let r = self
+            .agent
+            .get(&url)
+            .query("get", ids.join(","))
+            .query("agg", "sum")
+            .call();
+        let values: Vec<MetricValue> = self.answer("subtask metrics", r)?;
+        Ok(values
+            .into_iter()
+            .filter_map(|m| m.sum.map(|s| (m.id, s)))
+            .collect())
     }
 
     /// `PATCH /jobs/:id?mode=cancel`.

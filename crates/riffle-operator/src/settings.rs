@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use riffle_common::config::{self as keys, Configuration};
 
+use crate::autoscaler::settings::AutoscalerSettings;
 use crate::crd::common::SavepointFormatType;
 use crate::snapshot::schedule::{Schedule, ScheduleSettings};
 
@@ -144,6 +145,8 @@ pub struct ResourceSettings {
     pub savepoint_grace_ms: i64,
     /// How long a checkpoint may wait for its job to run.
     pub checkpoint_grace_ms: i64,
+    /// The autoscaler's settings.
+    pub autoscaler: AutoscalerSettings,
 }
 
 impl ResourceSettings {
@@ -161,6 +164,7 @@ impl ResourceSettings {
             snapshots: schedule_settings(c)?,
             savepoint_grace_ms: c.ms(keys::OPERATOR_SAVEPOINT_GRACE_PERIOD)?,
             checkpoint_grace_ms: c.ms(keys::OPERATOR_CHECKPOINT_GRACE_PERIOD)?,
+            autoscaler: AutoscalerSettings::resolve(c)?,
         })
     }
 }

@@ -167,16 +167,21 @@ pub fn upgrade_mode(spec: &Value) -> UpgradeMode {
 }
 
 /// A stable fingerprint of what a spec deploys: the normalized spec's JSON,
-/// hashed (FNV-1a, 64 bits). Written on the cluster, it tells whether the
-/// cluster already runs a given spec.
+/// hashed. Written on the cluster, it tells whether the cluster already
+/// runs a given spec.
 pub fn fingerprint(spec: &Value) -> String {
-    let text = normalized(spec).to_string();
+    format!("{:016x}", text_hash(&normalized(spec).to_string()))
+}
+
+/// FNV-1a (64 bits) of `text`: stable across processes and versions, unlike
+/// the standard library's hasher.
+pub fn text_hash(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
 }
 
 /// `status.reconciliationStatus.lastReconciledSpec` / `lastStableSpec`:

@@ -9,8 +9,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use riffle_kubernetes::native::{deploy, observe as cluster};
 
-use super::snapshots;
 use super::{Context, Results, now_ms, publish, run_kind, succeeded, write_status};
+use super::{autoscaling, snapshots};
 use crate::cluster_plan::{self, Target};
 use crate::crd::FlinkDeployment;
 use crate::crd::common::LifecycleState;
@@ -43,14 +43,21 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
     let name = obj.name_any();
     let ns = obj.namespace().unwrap_or_default();
     let kube = ctx.kube.in_namespace(&ns);
-    let config = io::cluster_config(&name, &ns, &obj.spec, &ctx.defaults);
+    let user_config = io::cluster_config(&name, &ns, &obj.spec, &ctx.defaults);
+    let settings = ResourceSettings::resolve(&user_config)
+        .or_else(|_| ResourceSettings::resolve(&ctx.defaults))?;
+    let mut scaling = autoscaling::prepare(ctx, obj, &settings.autoscaler)?;
+    let spec = scaling.spec.clone();
+    let config = if scaling.overrides_spec() {
+        io::cluster_config(&name, &ns, &spec, &ctx.defaults)
+    } else {
+        user_config
+    };
     let target = Target {
         name: &name,
         namespace: &ns,
     };
-    let valid = cluster_plan::plan(target, &obj.spec, &ctx.defaults).map(drop);
-    let settings =
-        ResourceSettings::resolve(&config).or_else(|_| ResourceSettings::resolve(&ctx.defaults))?;
+    let valid = cluster_plan::plan(target, &spec, &ctx.defaults).map(drop);
     let c = ClusterRef {
         kube: &kube,
         name: &name,
@@ -63,7 +70,7 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
     let resource = rules::Resource {
         uid: &uid,
         generation: obj.metadata.generation,
-        spec: &obj.spec,
+        spec: &spec,
         status: obj.status.as_ref(),
         valid,
     };
@@ -112,11 +119,18 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
         current = write_status(ctx, current)?;
         ctx.metrics.lifecycle(&key, lifecycle);
     }
+    let mut requeue = decision.requeue;
     if decision.actions.is_empty() {
         snapshots::schedule(ctx, &current, &settings.snapshots)?;
+        let status = current.status.as_ref();
+        if let Some(soon) =
+            autoscaling::turn(ctx, obj, status, &mut scaling, &settings.autoscaler, &c)?
+        {
+            requeue = requeue.min(soon);
+        }
     }
     succeeded(ctx, obj);
-    Ok(Requeue::requeue(decision.requeue))
+    Ok(Requeue::requeue(requeue))
 }
 
 /// A deleted resource: its cluster and HA data go before it does.
@@ -138,6 +152,7 @@ fn cleanup(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorErro
         .map_or_else(|| name.clone(), str::to_string);
     cluster::delete_ha_data(&kube, &ha)?;
     ctx.metrics.forget(&format!("{ns}/{name}"));
+    ctx.forget_window(&format!("{ns}/{name}"));
     publish(
         ctx,
         obj,

@@ -11,6 +11,7 @@
 //! error waits for the spec to change; a write that lost to a newer version
 //! of the resource (a stale cached copy) is retried at once.
 
+mod autoscaling;
 mod deployments;
 mod session_jobs;
 mod snapshots;
@@ -33,6 +34,7 @@ use riffle_kubernetes::Kube;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::autoscaler::metrics::Window;
 use crate::deployment::rules::Note;
 use crate::error::OperatorError;
 use crate::metrics::Metrics;
@@ -46,6 +48,8 @@ pub struct Context {
     recorder: Recorder,
     metrics: Arc<Metrics>,
     failures: Mutex<HashMap<String, u32>>,
+    /// The autoscaler's observations, per resource (`namespace/name`).
+    windows: Mutex<HashMap<String, Window>>,
 }
 
 impl Context {
@@ -67,12 +71,35 @@ impl Context {
             settings,
             metrics,
             failures: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
         }
     }
 
     /// The work queue's settings: how many resources are reconciled at once.
     fn controller_config(&self) -> kube::runtime::controller::Config {
         kube::runtime::controller::Config::default().concurrency(self.settings.parallelism)
+    }
+
+    /// The autoscaler's window of resource `key`, taken out while it is used.
+    fn take_window(&self, key: &str) -> Window {
+        self.windows
+            .lock()
+            .map(|mut w| w.remove(key).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Puts a window back.
+    fn put_window(&self, key: String, window: Window) {
+        if let Ok(mut w) = self.windows.lock() {
+            w.insert(key, window);
+        }
+    }
+
+    /// Forgets a window (the job stopped, or the resource went).
+    fn forget_window(&self, key: &str) {
+        if let Ok(mut w) = self.windows.lock() {
+            w.remove(key);
+        }
     }
 
     /// The namespaces to watch: `None` is all.
@@ -280,7 +307,14 @@ fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, note: &Note) {
         },
         reason: note.reason.to_string(),
         note: Some(note.message.chars().take(1000).collect()),
-        action: note.reason.to_string(),
+        // kube's recorder folds an Event into an earlier one of the same
+        // type, reason and action (counting it, keeping the first message):
+        // the action carries the message's hash so only repeats are folded.
+        action: format!(
+            "{}-{:08x}",
+            note.reason,
+            crate::spec_diff::text_hash(&note.message) as u32
+        ),
         secondary: None,
     };
     let reference = obj.object_ref(&());

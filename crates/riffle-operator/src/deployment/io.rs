@@ -39,7 +39,8 @@ pub struct ClusterRef<'a> {
 }
 
 impl ClusterRef<'_> {
-    fn rest(&self) -> Result<JobManagerRest, String> {
+    /// A client of the cluster's JobManager (through its REST Service).
+    pub fn rest(&self) -> Result<JobManagerRest, String> {
         deploy::rest_endpoint(self.kube, self.name)
             .map(|endpoint| JobManagerRest::new(&endpoint, self.timeout))
             .map_err(|e| e.to_string())

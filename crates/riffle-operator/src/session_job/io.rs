@@ -35,7 +35,7 @@ pub fn validate(spec: &FlinkSessionJobSpec) -> Result<(), String> {
     riffle_sql::parse_statements(sql).map_err(|e| format!("spec.job.sql: {e}"))?;
     let c = configuration(spec)?;
     c.validate().map_err(|e| e.to_string())?;
-    crate::cluster_plan::refuse_autoscaling(&c)?;
+    crate::cluster_plan::refuse_session_autoscaling(&c)?;
     Ok(())
 }
 
