@@ -6,6 +6,7 @@
 mod client;
 mod cluster_cmd;
 mod config_cmd;
+mod footprint;
 mod gen_cmd;
 mod leading;
 mod logging;
@@ -75,7 +76,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before the first allocation: see `footprint`.
+    let huge_pages = footprint::HugePages::off();
     let cli = Cli::parse();
+    if !matches!(&cli.command, Command::Operator(a) if a.is_server()) {
+        huge_pages.restore();
+    }
     // The cluster processes start logging once their configuration is read.
     match &cli.command {
         Command::Jobmanager(_) | Command::Taskmanager(_) | Command::StandaloneJob(_) => {}

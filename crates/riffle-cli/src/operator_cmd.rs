@@ -63,10 +63,19 @@ pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
             riffle_operator::run(riffle_operator::RunOptions {
                 config,
                 install_crds,
+                after_start: Some(drop_startup_pages),
             })
             .context("the operator stopped")?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Once the operator runs: its start-up code and data need not stay resident.
+fn drop_startup_pages() {
+    match crate::footprint::page_out_executable() {
+        Ok(bytes) => tracing::debug!(bytes, "the executable's start-up pages reclaimed"),
+        Err(e) => tracing::debug!(error = %e, "the executable's pages stay resident"),
     }
 }
 

@@ -51,7 +51,14 @@ pub struct RunOptions {
     pub config: Configuration,
     /// Create or upgrade the CRDs before watching.
     pub install_crds: bool,
+    /// Called once the controllers have started and their watches have
+    /// listed what there is ([`AFTER_START`] later): start-up is over.
+    pub after_start: Option<fn()>,
 }
+
+/// When start-up counts as over: the watches' initial lists and the first
+/// reconciliations of what they found take well under this.
+pub const AFTER_START: Duration = Duration::from_secs(5);
 
 /// This process's name in the leader election and Events.
 fn identity() -> String {
@@ -138,6 +145,15 @@ pub fn run(options: RunOptions) -> Result<(), OperatorError> {
             loop_done.store(true, Ordering::Relaxed);
         })
         .map_err(|e| OperatorError::Stopped(format!("cannot start the controller: {e}")))?;
+    if let Some(hook) = options.after_start {
+        // A failure to start it costs memory, never the operator.
+        let _ = std::thread::Builder::new()
+            .name("after-start".into())
+            .spawn(move || {
+                std::thread::sleep(AFTER_START);
+                hook();
+            });
+    }
     loop {
         std::thread::sleep(Duration::from_millis(100));
         if done.load(Ordering::Relaxed) {
