@@ -249,19 +249,9 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use riffle_common::config::Configuration;
 
     fn settings(pairs: &[(&str, &str)]) -> AutoscalerSettings {
-        let mut c: Configuration = [
-            ("job.autoscaler.restart.time", "0 s"),
-            ("job.autoscaler.scale-down.interval", "0 s"),
-        ]
-        .into_iter()
-        .collect();
-        for (k, v) in pairs {
-            c.set(*k, *v);
-        }
-        AutoscalerSettings::resolve(&c).expect("settings")
+        crate::autoscaler::settings::for_tests(pairs)
     }
 
     /// A vertex at parallelism `p`, busy `load`, reading `rate` records/s,

@@ -124,24 +124,17 @@ pub fn step(
 mod tests {
     use super::metrics::VertexCounters;
     use super::*;
-    use riffle_common::config::Configuration;
 
     fn settings(extra: &[(&str, &str)]) -> AutoscalerSettings {
-        let mut c: Configuration = [
+        let mut pairs = vec![
             ("job.autoscaler.enabled", "true"),
             ("job.autoscaler.metrics.window", "10 s"),
             ("job.autoscaler.stabilization.interval", "5 s"),
-            ("job.autoscaler.restart.time", "0 s"),
-            ("job.autoscaler.scale-down.interval", "0 s"),
             ("job.autoscaler.vertex.max-parallelism", "2"),
             ("job.autoscaler.utilization.max", "0.8"),
-        ]
-        .into_iter()
-        .collect();
-        for (k, v) in extra {
-            c.set(*k, *v);
-        }
-        AutoscalerSettings::resolve(&c).expect("settings")
+        ];
+        pairs.extend_from_slice(extra);
+        settings::for_tests(&pairs)
     }
 
     /// A source at parallelism 1 feeding vertex 1 at parallelism `p`, after

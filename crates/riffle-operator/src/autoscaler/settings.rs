@@ -115,6 +115,23 @@ impl AutoscalerSettings {
     }
 }
 
+/// Settings for tests: no restart time and no scale-down delay, then
+/// `pairs` over them.
+#[cfg(test)]
+pub(crate) fn for_tests(pairs: &[(&str, &str)]) -> AutoscalerSettings {
+    let mut c: Configuration = [
+        ("job.autoscaler.restart.time", "0 s"),
+        ("job.autoscaler.scale-down.interval", "0 s"),
+    ]
+    .into_iter()
+    .collect();
+    for (k, v) in pairs {
+        c.set(*k, *v);
+    }
+    #[allow(clippy::expect_used)]
+    AutoscalerSettings::resolve(&c).expect("test settings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
