@@ -16,9 +16,12 @@
 //!   operator touches code and read-only data (argument parsing, TLS set-up,
 //!   the CRDs, configuration) that it never runs again, and the kernel maps
 //!   64 KiB around every page touched. Once the operator has started, it
-//!   asks the kernel to reclaim its executable's resident pages
-//!   (`MADV_PAGEOUT`); what it runs afterwards comes back on first use, from
-//!   the page cache.
+//!   unmaps its executable's read-only pages from its page tables
+//!   (`MADV_DONTNEED`); what it runs afterwards is mapped again on first
+//!   use, from the page cache, which keeps the file while memory allows.
+//!   (`MADV_PAGEOUT` would say the same more politely, but the kernel takes
+//!   it for a file's pages only from a process that may write the file, and
+//!   a container's operator runs as a user that may not.)
 
 use std::ffi::c_void;
 use std::io;
@@ -54,47 +57,77 @@ impl HugePages {
     }
 }
 
-/// Asks the kernel to reclaim this process's resident pages of its own
-/// executable; returns how many bytes of mappings were advised.
-pub fn page_out_executable() -> io::Result<usize> {
+/// Drops this process's page-table entries of its own executable's
+/// read-only mappings that hold no private copy of a page; returns how many
+/// bytes of mappings that covered.
+pub fn release_executable_pages() -> io::Result<usize> {
     let exe = std::fs::read_link("/proc/self/exe")?;
-    let maps = std::fs::read_to_string("/proc/self/maps")?;
-    let mut advised = 0;
-    for (start, len) in mappings_of(&maps, &exe) {
+    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    let mut released = 0;
+    for (start, len) in uncopied_read_only_mappings(&smaps, &exe) {
         let Some(addr) = NonNull::new(start as *mut c_void) else {
             continue;
         };
-        // SAFETY: `addr..addr + len` is a mapping of this process, as
-        // `/proc/self/maps` lists it. MADV_PAGEOUT only reclaims: a clean
-        // page of the file is dropped and read again on its next use, a
-        // modified (relocated) one is written to swap or left resident. The
-        // memory's contents never change, so no reference into it is
-        // invalidated and nothing the program reads differs.
-        unsafe { madvise(addr, len, MmapAdvise::MADV_PAGEOUT) }.map_err(io::Error::from)?;
-        advised += len;
+        // SAFETY: `addr..addr + len` is a mapping of this process's
+        // executable, private, without write permission, and without a
+        // private copy of any page (`Anonymous: 0`; the relocated data is
+        // read-only too but was copied when written at start, so it is not
+        // among these). Every page of it is therefore the file's own page,
+        // and none can be copied since (it is not writable). MADV_DONTNEED
+        // only drops the page-table entries: the next access maps the same
+        // page of the file again, so nothing the program reads ever differs
+        // and no reference into the mapping is invalidated.
+        unsafe { madvise(addr, len, MmapAdvise::MADV_DONTNEED) }.map_err(io::Error::from)?;
+        released += len;
     }
-    Ok(advised)
+    Ok(released)
 }
 
 /// The `(start, length)` of each mapping of file `exe` in a
-/// `/proc/<pid>/maps` text.
-fn mappings_of(maps: &str, exe: &Path) -> Vec<(usize, usize)> {
+/// `/proc/<pid>/smaps` text that is private, not writable, and holds no
+/// private copy of a page (`Anonymous: 0`; `Private_Dirty` would not do: it
+/// also counts the file's own pages not yet written back, as after a build).
+fn uncopied_read_only_mappings(smaps: &str, exe: &Path) -> Vec<(usize, usize)> {
     let exe = exe.to_string_lossy();
-    maps.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let range = fields.next()?;
-            // perms, offset, device, inode, then the path.
-            let path = fields.nth(4)?;
-            if path != exe {
-                return None;
+    let mut out = Vec::new();
+    // The mapping being read (None: not one of ours), and its copied size.
+    let mut current: Option<(usize, usize)> = None;
+    let mut copied = 0u64;
+    let finish = |m: Option<(usize, usize)>, copied: u64, out: &mut Vec<(usize, usize)>| {
+        if let Some(m) = m
+            && copied == 0
+        {
+            out.push(m);
+        }
+    };
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else {
+            continue;
+        };
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            // A mapping's header: range, perms, offset, device, inode, path.
+            finish(current.take(), copied, &mut out);
+            copied = 0;
+            let perms = fields.next().unwrap_or_default();
+            let path = fields.nth(3).unwrap_or_default();
+            let read_only_private =
+                perms.starts_with('r') && perms.get(1..2) == Some("-") && perms.ends_with('p');
+            if path == exe && read_only_private && end > start {
+                current = Some((start, end - start));
             }
-            let (a, b) = range.split_once('-')?;
-            let start = usize::from_str_radix(a, 16).ok()?;
-            let end = usize::from_str_radix(b, 16).ok()?;
-            (end > start).then_some((start, end - start))
-        })
-        .collect()
+        } else if first == "Anonymous:" {
+            copied = fields
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(u64::MAX);
+        }
+    }
+    finish(current, copied, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -102,23 +135,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_executables_mappings_are_picked() {
-        let maps = "\
+    fn only_the_executables_uncopied_read_only_mappings_are_picked() {
+        let smaps = "\
 5555aa000000-5555aa400000 r--p 00000000 fd:01 123 /usr/bin/riffle
+Rss:                1024 kB
+Private_Dirty:       200 kB
+Anonymous:             0 kB
 5555aa400000-5555ab000000 r-xp 00400000 fd:01 123 /usr/bin/riffle
-5555ab000000-5555ab100000 rw-p 00000000 00:00 0 [heap]
+Private_Clean:       512 kB
+Anonymous:             0 kB
+5555ab000000-5555ab100000 r--p 01000000 fd:01 123 /usr/bin/riffle
+Private_Dirty:       900 kB
+Anonymous:           900 kB
+5555ab100000-5555ab110000 rw-p 01100000 fd:01 123 /usr/bin/riffle
+Anonymous:            16 kB
+5555ab200000-5555ab300000 rw-p 00000000 00:00 0 [heap]
+Anonymous:            64 kB
 7f0000000000-7f0000001000 r--p 00000000 fd:01 456 /usr/lib/libc.so.6
-7f0000002000-7f0000003000 rw-p 00000000 00:00 0
+Anonymous:             0 kB
 ";
         assert_eq!(
-            mappings_of(maps, Path::new("/usr/bin/riffle")),
+            uncopied_read_only_mappings(smaps, Path::new("/usr/bin/riffle")),
             vec![(0x5555_aa00_0000, 0x40_0000), (0x5555_aa40_0000, 0xc0_0000)]
         );
     }
 
     #[test]
-    fn this_process_can_page_out_its_executable() -> io::Result<()> {
-        assert!(page_out_executable()? > 0);
+    fn releasing_leaves_a_working_process() -> io::Result<()> {
+        assert!(release_executable_pages()? > 0);
+        // Code runs on after its pages were released.
+        let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+        assert!(smaps.contains("Anonymous:"));
         Ok(())
     }
 }

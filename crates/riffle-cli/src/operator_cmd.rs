@@ -73,8 +73,8 @@ pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
 
 /// Once the operator runs: its start-up code and data need not stay resident.
 fn drop_startup_pages() {
-    match crate::footprint::page_out_executable() {
-        Ok(bytes) => tracing::debug!(bytes, "the executable's start-up pages reclaimed"),
+    match crate::footprint::release_executable_pages() {
+        Ok(bytes) => tracing::debug!(bytes, "the executable's start-up pages released"),
         Err(e) => tracing::debug!(error = %e, "the executable's pages stay resident"),
     }
 }
