@@ -164,10 +164,11 @@ impl SourceReader for NexmarkReader {
         if let Some(pace) = &self.pace {
             // Emit only the events whose time has come on the wall clock.
             let next = generator.event_timestamp_of_next();
+            let due = pace.due_ms();
             if let Some(m) = &self.metrics {
-                m.set_pending_records((pace.behind(next) as f64 * self.share) as u64);
+                m.set_pending_records((pace.behind(due, next) as f64 * self.share) as u64);
             }
-            if next > pace.due_ms() {
+            if next > due {
                 return Ok(SourcePoll::Pending);
             }
             rows = rows.min(256);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::controller::Action as Requeue;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use riffle_kubernetes::native::{deploy, observe as cluster};
@@ -28,11 +28,7 @@ const CLUSTER_LABEL: &str = "type=flink-native-kubernetes";
 
 /// The controller of the FlinkDeployments in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    let watch = Controller::new(
-        ctx.api::<FlinkDeployment>(scope),
-        watcher::Config::default(),
-    )
-    .owns(
+    let watch = super::watch::<FlinkDeployment>(ctx, scope).owns(
         ctx.api::<Deployment>(scope),
         watcher::Config::default().labels(CLUSTER_LABEL),
     );

@@ -28,6 +28,7 @@ use kube::api::PostParams;
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Resource, ResourceExt};
 use riffle_common::config::Configuration;
 use riffle_kubernetes::Kube;
@@ -225,6 +226,29 @@ impl<K> Managed for K where
         + Sync
         + 'static
 {
+}
+
+/// kubectl's copy of the object it last applied, kept in an annotation.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The controller of kind `K` in `scope`. Its cache keeps each resource
+/// without what the operator never reads: the managedFields and kubectl's
+/// last-applied copy, which together are about as large as the resource
+/// itself again (status writes go to the status subresource, which leaves
+/// metadata as it is on the server).
+fn watch<K: Managed>(ctx: &Context, scope: &Option<String>) -> Controller<K> {
+    let (reader, writer) = reflector::store();
+    let resources = watcher(ctx.api::<K>(scope), watcher::Config::default())
+        .default_backoff()
+        .modify(|o: &mut K| {
+            o.meta_mut().managed_fields = None;
+            if let Some(a) = o.meta_mut().annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        })
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(resources, reader)
 }
 
 /// Runs the controller `watch` of kind `K`: kube's work queue at the

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action as Requeue;
 
 use super::snapshots;
 use super::{Context, Results, now_ms, publish, run_kind, succeeded, write_status};
@@ -20,10 +19,7 @@ pub const FINALIZER: &str = "flinksessionjobs.riffle.dev/finalizer";
 
 /// The controller of the FlinkSessionJobs in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    let watch = Controller::new(
-        ctx.api::<FlinkSessionJob>(scope),
-        watcher::Config::default(),
-    );
+    let watch = super::watch::<FlinkSessionJob>(ctx, scope);
     run_kind(ctx, watch, FINALIZER, apply, cleanup)
 }
 

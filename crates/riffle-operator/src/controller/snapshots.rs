@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action as Requeue;
 
 use super::{Context, Managed, Results, now_ms, publish, run_kind, succeeded, write_status};
 use crate::crd::common::{
@@ -30,10 +29,7 @@ pub const FINALIZER: &str = "flinkstatesnapshots.riffle.dev/finalizer";
 
 /// The controller of the FlinkStateSnapshots in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    let watch = Controller::new(
-        ctx.api::<FlinkStateSnapshot>(scope),
-        watcher::Config::default(),
-    );
+    let watch = super::watch::<FlinkStateSnapshot>(ctx, scope);
     run_kind(ctx, watch, FINALIZER, apply, cleanup)
 }
 
