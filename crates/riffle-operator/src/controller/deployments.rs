@@ -53,7 +53,8 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
         name: &name,
         namespace: &ns,
     };
-    let valid = cluster_plan::plan(target, &spec, &ctx.defaults).map(drop);
+    let valid =
+        rules::Validity::lazy(|| cluster_plan::plan(target, &spec, &ctx.defaults).map(drop));
     let c = ClusterRef {
         kube: &kube,
         name: &name,

@@ -51,8 +51,51 @@ pub const SPEC_ANNOTATION: &str = "riffle.dev/spec-fingerprint";
 /// The apiVersion recorded with reconciled specs.
 pub const API_VERSION: &str = "riffle.dev/v1beta1";
 
+/// Whether a spec can be deployed (`Err` names what is wrong), worked out
+/// the first time a rule asks: planning parses the job's SQL and builds the
+/// cluster's pods, and the reconciliations of an unchanged spec (most of
+/// them) never need to know.
+pub struct Validity<'a> {
+    check: Box<dyn Fn() -> Result<(), String> + 'a>,
+    known: std::cell::OnceCell<Result<(), String>>,
+}
+
+impl<'a> Validity<'a> {
+    /// Checked by `check` when first asked.
+    pub fn lazy(check: impl Fn() -> Result<(), String> + 'a) -> Validity<'a> {
+        Validity {
+            check: Box::new(check),
+            known: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Already known.
+    pub fn known(valid: Result<(), String>) -> Validity<'a> {
+        let known = std::cell::OnceCell::new();
+        let _ = known.set(valid);
+        Validity {
+            check: Box::new(|| Ok(())),
+            known,
+        }
+    }
+
+    /// The answer (checked now if it was not yet).
+    pub fn get(&self) -> Result<(), String> {
+        self.known.get_or_init(|| (self.check)()).clone()
+    }
+}
+
+impl std::fmt::Debug for Validity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.known.get() {
+            Some(v) => write!(f, "{v:?}"),
+            None => f.write_str("(not checked)"),
+        }
+    }
+}
+
 /// The resource as the rules see it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Resource<'a> {
     /// `metadata.uid` (job ids derive from it).
     pub uid: &'a str,
@@ -62,8 +105,8 @@ pub struct Resource<'a> {
     pub spec: &'a FlinkDeploymentSpec,
     /// The status, as last written.
     pub status: Option<&'a FlinkDeploymentStatus>,
-    /// Whether the spec can be deployed: `Err` names what is wrong.
-    pub valid: Result<(), String>,
+    /// Whether the spec can be deployed.
+    pub valid: Validity<'a>,
 }
 
 /// What the operator observed of the resource's cluster.
@@ -452,7 +495,7 @@ impl Decider<'_> {
     }
 
     fn first_deployment(&mut self) {
-        if let Err(e) = &self.r.valid {
+        if let Err(e) = &self.r.valid.get() {
             self.invalid(e.clone());
             return;
         }
@@ -551,7 +594,7 @@ impl Decider<'_> {
         let rolled_back = rec.state == Some(ReconciliationState::RolledBack);
         let diff = spec_diff::diff(&last.spec, &self.spec_json);
         if diff != DiffType::Ignore {
-            match self.r.valid.clone() {
+            match self.r.valid.get() {
                 Ok(()) => {
                     let next = self.begin_upgrade(&last, diff);
                     self.transition(next);
@@ -657,7 +700,7 @@ impl Decider<'_> {
         // rollback is given up for it).
         let diff = spec_diff::diff(&last.spec, &self.spec_json);
         if diff != DiffType::Ignore {
-            match self.r.valid.clone() {
+            match self.r.valid.get() {
                 Ok(()) => last = self.begin_upgrade(&last, diff),
                 Err(e) if !rolling_back => self.invalid(e),
                 Err(_) => {}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::rules::{
     Action, DeployOrder, JOB_ID_ANNOTATION, JobSeen, LastState, Observed, Resource,
-    SPEC_ANNOTATION, SavepointSeen, reconcile,
+    SPEC_ANNOTATION, SavepointSeen, Validity, reconcile,
 };
 use crate::crd::common::{JobStatusState, LifecycleState, ReconciliationState};
 use crate::crd::deployment::{FlinkDeploymentSpec, FlinkDeploymentStatus};
@@ -142,11 +142,11 @@ impl World {
             generation: Some(self.generation),
             spec: &spec,
             status: self.status.as_ref(),
-            valid: crate::cluster_plan::job_source(
-                spec.job.as_ref().unwrap_or(&Default::default()),
-            )
-            .map(drop)
-            .or_else(|e| if spec.job.is_none() { Ok(()) } else { Err(e) }),
+            valid: Validity::known(
+                crate::cluster_plan::job_source(spec.job.as_ref().unwrap_or(&Default::default()))
+                    .map(drop)
+                    .or_else(|e| if spec.job.is_none() { Ok(()) } else { Err(e) }),
+            ),
         };
         let mut d = reconcile(&r, &seen, self.now, &self.settings);
         if let Some(job) = d.needs_last_state.clone() {
@@ -158,6 +158,7 @@ impl World {
             d = reconcile(&r, &seen, self.now, &self.settings);
             assert_eq!(d.needs_last_state, None, "asked twice for the last state");
         }
+        drop(r);
         self.status = Some(d.status.clone());
         self.reasons.extend(d.notes.iter().map(|n| n.reason));
         if std::mem::take(&mut self.crash_before_actions) {
@@ -262,6 +263,27 @@ fn a_new_deployment_becomes_stable_with_its_job_running() {
     assert_eq!(rec.last_stable_spec, rec.last_reconciled_spec);
     assert_eq!(rec.next_job_id, None);
     assert!(w.reasons.contains(&"Stable"));
+}
+
+#[test]
+fn a_settled_deployment_is_not_planned_again() {
+    let mut w = World::new(app("savepoint"));
+    w.settle();
+    let spec: FlinkDeploymentSpec = serde_json::from_value(w.spec.clone()).unwrap_or_default();
+    let checked = std::cell::Cell::new(0);
+    let r = Resource {
+        uid: "uid-1",
+        generation: Some(w.generation),
+        spec: &spec,
+        status: w.status.as_ref(),
+        valid: Validity::lazy(|| {
+            checked.set(checked.get() + 1);
+            Ok(())
+        }),
+    };
+    let d = reconcile(&r, &w.observed(), w.now, &w.settings);
+    assert!(d.actions.is_empty());
+    assert_eq!(checked.get(), 0, "an unchanged spec was planned again");
 }
 
 #[test]
