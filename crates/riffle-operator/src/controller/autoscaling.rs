@@ -70,15 +70,15 @@ pub(super) fn prepare(
     if !s.enabled {
         if deployed_overrides(obj.status.as_ref()) != user_overrides(&obj.spec) {
             let api = api(ctx, obj);
-            ctx.kube.run(async move {
-                match api.delete(&name, &DeleteParams::default()).await {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                    Err(e) => Err(riffle_kubernetes::KubeError::Config(format!(
-                        "deleting ConfigMap {name}: {e}"
-                    ))),
-                }
-            })?;
+            let what = format!("deleting ConfigMap {name}");
+            ctx.kube
+                .run(async move {
+                    Ok(match api.delete(&name, &DeleteParams::default()).await {
+                        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                        r => r.map(drop),
+                    })
+                })?
+                .map_err(OperatorError::api(what))?;
         }
         return Ok(Autoscaling {
             spec: obj.spec.clone(),
@@ -88,11 +88,11 @@ pub(super) fn prepare(
     let user = serde_json::to_value(&obj.spec).unwrap_or(Value::Null);
     let api = api(ctx, obj);
     let read = name.clone();
-    let cm = ctx.kube.run(async move {
-        api.get_opt(&read).await.map_err(|e| {
-            riffle_kubernetes::KubeError::Config(format!("reading ConfigMap {read}: {e}"))
-        })
-    })?;
+    let what = format!("reading ConfigMap {read}");
+    let cm = ctx
+        .kube
+        .run(async move { Ok(api.get_opt(&read).await) })?
+        .map_err(OperatorError::api(what))?;
     let resource_version = cm.as_ref().and_then(|c| c.resource_version());
     let stored = match &cm {
         Some(c) => Record::from_data(&c.data.clone().unwrap_or_default()),
@@ -145,14 +145,16 @@ fn had_decisions(stored: &Result<Record, String>) -> bool {
     }
 }
 
-/// The per-vertex overrides of the spec last deployed.
+/// The per-vertex overrides of the spec last deployed (read only when its
+/// text names them: this runs at every reconciliation of every resource).
 fn deployed_overrides(status: Option<&FlinkDeploymentStatus>) -> Option<String> {
     let text = status?
         .reconciliation_status
         .as_ref()?
         .last_reconciled_spec
-        .clone()?;
-    let last = ReconciledSpec::parse(Some(&text)).ok()??;
+        .as_deref()
+        .filter(|t| t.contains(VERTEX_PARALLELISM_OVERRIDES))?;
+    let last = ReconciledSpec::parse(Some(text)).ok()??;
     overrides_of(&last.spec)
 }
 
