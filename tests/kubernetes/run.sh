@@ -1585,6 +1585,9 @@ scenario_operator_bench() {
     timing "operator-bench: $n FlinkDeployments applied -> all observed" "$(since "$t")"
     sleep 10
     say "operator-bench: with $n FlinkDeployments: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
+    # Steady state: every resource reconciled again at the reconcile interval (60 s).
+    sleep 60
+    say "operator-bench: with $n FlinkDeployments, 70 s: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
     local port proxy_pid out
     port="$(free_port)"
     kubectl proxy --port "$port" >"$WORK/proxy.log" 2>&1 &
@@ -1594,7 +1597,8 @@ scenario_operator_bench() {
         { kill "$proxy_pid"; fail "operator_latency.py failed: $out"; }
     kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null || true
     say "operator-bench: spec change -> first action: $(tr '\n' ' ' <<<"$out")"
-    say "operator-bench: after the changes: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
+    sleep 10
+    say "operator-bench: 10 s after the changes: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
     t="$(now)"
     kubectl delete flinkdeployments.riffle.dev --all -n "$ns" --timeout=300s >/dev/null || fail "deleting the FlinkDeployments failed"
     timing "operator-bench: $n FlinkDeployments deleted (finalizers)" "$(since "$t")"

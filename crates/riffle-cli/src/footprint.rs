@@ -12,13 +12,15 @@
 //!   `main` begins; the other modes keep what they inherit. The allocator
 //!   sets up its first arena before `main`, so the chart also sets
 //!   `MIMALLOC_ALLOW_THP=0` for the operator's container (4 MiB less).
-//! - **Start-up code.** The binary carries the whole engine; starting the
+//! - **Code run once.** The binary carries the whole engine; starting the
 //!   operator touches code and read-only data (argument parsing, TLS set-up,
-//!   the CRDs, configuration) that it never runs again, and the kernel maps
-//!   64 KiB around every page touched. Once the operator has started, it
-//!   unmaps its executable's read-only pages from its page tables
-//!   (`MADV_DONTNEED`); what it runs afterwards is mapped again on first
-//!   use, from the page cache, which keeps the file while memory allows.
+//!   the CRDs, configuration) that it never runs again, checking a new spec
+//!   runs the SQL planner (the largest code it has), and the kernel maps
+//!   64 KiB around every page touched. Once such work has settled
+//!   (`riffle_operator::settle`), it unmaps its executable's read-only pages
+//!   from its page tables (`MADV_DONTNEED`); what it runs afterwards is
+//!   mapped again on first use, from the page cache, which keeps the file
+//!   while memory allows. Its peak (`VmHWM`) still shows the burst.
 //!   (`MADV_PAGEOUT` would say the same more politely, but the kernel takes
 //!   it for a file's pages only from a process that may write the file, and
 //!   a container's operator runs as a user that may not.)

@@ -63,7 +63,7 @@ pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
             riffle_operator::run(riffle_operator::RunOptions {
                 config,
                 install_crds,
-                after_start: Some(drop_startup_pages),
+                on_settled: Some(drop_settled_pages),
             })
             .context("the operator stopped")?;
             Ok(ExitCode::SUCCESS)
@@ -71,8 +71,9 @@ pub fn operator(args: OperatorArgs) -> Result<ExitCode> {
     }
 }
 
-/// Once the operator runs: its start-up code and data need not stay resident.
-fn drop_startup_pages() {
+/// Once the operator's work has settled: the code and data it ran for
+/// start-up or for checking new specs need not stay resident.
+fn drop_settled_pages() {
     match crate::footprint::release_executable_pages() {
         Ok(bytes) => tracing::debug!(bytes, "the executable's start-up pages released"),
         Err(e) => tracing::debug!(error = %e, "the executable's pages stay resident"),

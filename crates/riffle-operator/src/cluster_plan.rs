@@ -53,6 +53,38 @@ pub fn plan(
     spec: &FlinkDeploymentSpec,
     defaults: &Configuration,
 ) -> Result<ClusterPlan, String> {
+    let c = config(target, spec, defaults)?;
+    let jm = spec.job_manager.clone().unwrap_or_default();
+    let tm = spec.task_manager.clone().unwrap_or_default();
+    let template = |role: Option<&serde_json::Value>, field: &str| -> Result<Option<Pod>, String> {
+        let (value, field) = match (role, &spec.pod_template) {
+            (Some(v), _) => (v, field),
+            (None, Some(v)) => (v, "spec.podTemplate"),
+            (None, None) => return Ok(None),
+        };
+        pod_from_json(value)
+            .map(Some)
+            .map_err(|e| format!("{field}: {e}"))
+    };
+    let jobmanager_template = template(jm.pod_template.as_ref(), "spec.jobManager.podTemplate")?;
+    let taskmanager_template = template(tm.pod_template.as_ref(), "spec.taskManager.podTemplate")?;
+    let job = spec.job.as_ref().map(job_source).transpose()?;
+    Ok(ClusterPlan {
+        config: c,
+        jobmanager_template,
+        taskmanager_template,
+        job,
+    })
+}
+
+/// The cluster's configuration alone: what [`plan`] gives as `config`,
+/// without reading the job's SQL or the pod templates (every
+/// reconciliation needs the configuration; few need the rest).
+pub fn config(
+    target: Target<'_>,
+    spec: &FlinkDeploymentSpec,
+    defaults: &Configuration,
+) -> Result<Configuration, String> {
     check_cluster_id(target.name).map_err(|e| format!("metadata.name: {e}"))?;
     if spec.mode == Some(DeploymentMode::Standalone) {
         return Err(
@@ -166,25 +198,7 @@ pub fn plan(
         );
     }
     c.validate().map_err(|e| e.to_string())?;
-    let template = |role: Option<&serde_json::Value>, field: &str| -> Result<Option<Pod>, String> {
-        let (value, field) = match (role, &spec.pod_template) {
-            (Some(v), _) => (v, field),
-            (None, Some(v)) => (v, "spec.podTemplate"),
-            (None, None) => return Ok(None),
-        };
-        pod_from_json(value)
-            .map(Some)
-            .map_err(|e| format!("{field}: {e}"))
-    };
-    let jobmanager_template = template(jm.pod_template.as_ref(), "spec.jobManager.podTemplate")?;
-    let taskmanager_template = template(tm.pod_template.as_ref(), "spec.taskManager.podTemplate")?;
-    let job = spec.job.as_ref().map(job_source).transpose()?;
-    Ok(ClusterPlan {
-        config: c,
-        jobmanager_template,
-        taskmanager_template,
-        job,
-    })
+    Ok(c)
 }
 
 #[derive(Clone, Copy)]

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod rest;
 pub mod session_job;
 pub mod settings;
+pub mod settle;
 pub mod snapshot;
 pub mod spec_diff;
 pub mod time;
@@ -31,7 +32,7 @@ pub mod upgrade;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use riffle_common::config::{Configuration, PortRange};
 use riffle_kubernetes::Kube;
@@ -42,6 +43,7 @@ pub use error::OperatorError;
 
 use crate::metrics::Metrics;
 use crate::settings::OperatorSettings;
+use crate::settle::Settling;
 
 /// How `riffle operator run` starts.
 #[derive(Debug, Clone)]
@@ -51,14 +53,11 @@ pub struct RunOptions {
     pub config: Configuration,
     /// Create or upgrade the CRDs before watching.
     pub install_crds: bool,
-    /// Called once the controllers have started and their watches have
-    /// listed what there is ([`AFTER_START`] later): start-up is over.
-    pub after_start: Option<fn()>,
+    /// Called when the work has settled (see [`settle`]): once start-up is
+    /// over, and after each burst of spec checks. Called on the thread that
+    /// waits for the operator to stop.
+    pub on_settled: Option<fn()>,
 }
-
-/// When start-up counts as over: the watches' initial lists and the first
-/// reconciliations of what they found take well under this.
-pub const AFTER_START: Duration = Duration::from_secs(5);
 
 /// This process's name in the leader election and Events.
 fn identity() -> String {
@@ -130,7 +129,7 @@ pub fn run(options: RunOptions) -> Result<(), OperatorError> {
         kube.clone(),
         options.config,
         settings,
-        metrics,
+        Arc::clone(&metrics),
     ));
     let done = Arc::new(AtomicBool::new(false));
     let loop_done = Arc::clone(&done);
@@ -145,17 +144,14 @@ pub fn run(options: RunOptions) -> Result<(), OperatorError> {
             loop_done.store(true, Ordering::Relaxed);
         })
         .map_err(|e| OperatorError::Stopped(format!("cannot start the controller: {e}")))?;
-    if let Some(hook) = options.after_start {
-        // A failure to start it costs memory, never the operator.
-        let _ = std::thread::Builder::new()
-            .name("after-start".into())
-            .spawn(move || {
-                std::thread::sleep(AFTER_START);
-                hook();
-            });
-    }
+    let mut settling = Settling::new(metrics.spec_checks(), Instant::now());
     loop {
         std::thread::sleep(Duration::from_millis(100));
+        if let Some(hook) = options.on_settled
+            && settling.settled(metrics.spec_checks(), Instant::now())
+        {
+            hook();
+        }
         if done.load(Ordering::Relaxed) {
             if let Some(e) = &election {
                 e.resign(controller::SHUTDOWN_GRACE);

@@ -1,6 +1,6 @@
 //! The operator's own metrics, in Prometheus' text format on the probe
-//! port: reconciliations (count and duration by result) and resources per
-//! lifecycle state.
+//! port: reconciliations (count and duration by result), resources per
+//! lifecycle state, and specs checked by planning.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -38,6 +38,7 @@ struct Inner {
     ok: Reconciles,
     failed: Reconciles,
     states: HashMap<String, LifecycleState>,
+    spec_checks: u64,
 }
 
 /// The operator's counters.
@@ -74,6 +75,18 @@ impl Metrics {
         if let Ok(mut m) = self.inner.lock() {
             m.states.insert(key.to_string(), state);
         }
+    }
+
+    /// Counts one spec checked by planning it.
+    pub fn spec_checked(&self) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.spec_checks += 1;
+        }
+    }
+
+    /// How many specs were checked so far.
+    pub fn spec_checks(&self) -> u64 {
+        self.inner.lock().map_or(0, |m| m.spec_checks)
     }
 
     /// Forgets a deleted resource.
@@ -128,6 +141,13 @@ impl Metrics {
                 state_name(s)
             );
         }
+        let _ = write!(
+            out,
+            "# HELP riffle_operator_spec_checks_total Specs checked by planning them (SQL parsed, cluster built), each distinct spec once.\n\
+             # TYPE riffle_operator_spec_checks_total counter\n\
+             riffle_operator_spec_checks_total {}\n",
+            m.spec_checks
+        );
         out
     }
 }
@@ -162,5 +182,11 @@ mod tests {
         );
         m.forget("a/x");
         assert!(m.render().contains("state=\"STABLE\"} 0"));
+        m.spec_checked();
+        assert_eq!(m.spec_checks(), 1);
+        assert!(
+            m.render()
+                .contains("\nriffle_operator_spec_checks_total 1\n")
+        );
     }
 }

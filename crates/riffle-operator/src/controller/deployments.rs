@@ -53,8 +53,11 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
         name: &name,
         namespace: &ns,
     };
-    let valid =
-        rules::Validity::lazy(|| cluster_plan::plan(target, &spec, &ctx.defaults).map(drop));
+    let valid = rules::Validity::lazy(|| {
+        ctx.check_spec(&format!("FlinkDeployment {ns}/{name}"), &spec, || {
+            cluster_plan::plan(target, &spec, &ctx.defaults).map(drop)
+        })
+    });
     let c = ClusterRef {
         kube: &kube,
         name: &name,
@@ -150,6 +153,7 @@ fn cleanup(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorErro
     cluster::delete_ha_data(&kube, &ha)?;
     ctx.metrics.forget(&format!("{ns}/{name}"));
     ctx.forget_window(&format!("{ns}/{name}"));
+    ctx.forget_spec(&format!("FlinkDeployment {ns}/{name}"));
     publish(
         ctx,
         obj,

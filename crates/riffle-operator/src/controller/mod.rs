@@ -15,6 +15,7 @@ mod autoscaling;
 mod deployments;
 mod session_jobs;
 mod snapshots;
+mod verdicts;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
@@ -40,6 +41,8 @@ use crate::deployment::rules::Note;
 use crate::error::OperatorError;
 use crate::metrics::Metrics;
 use crate::settings::OperatorSettings;
+use crate::spec_diff;
+use verdicts::Verdicts;
 
 /// What every reconciliation shares.
 pub struct Context {
@@ -51,6 +54,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// The autoscaler's observations, per resource (`namespace/name`).
     windows: Mutex<HashMap<String, Window>>,
+    /// Whether each resource's spec plans.
+    verdicts: Verdicts,
 }
 
 impl Context {
@@ -73,6 +78,7 @@ impl Context {
             metrics,
             failures: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
+            verdicts: Verdicts::default(),
         }
     }
 
@@ -101,6 +107,26 @@ impl Context {
         if let Ok(mut w) = self.windows.lock() {
             w.remove(key);
         }
+    }
+
+    /// Whether `spec` of `resource` (`Kind namespace/name`) is valid:
+    /// `check` runs once per distinct spec (see [`verdicts`]).
+    fn check_spec(
+        &self,
+        resource: &str,
+        spec: &impl Serialize,
+        check: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        let hash = serde_json::to_string(spec).map_or(0, |text| spec_diff::text_hash(&text));
+        self.verdicts.get_or_check(resource, hash, || {
+            self.metrics.spec_checked();
+            check()
+        })
+    }
+
+    /// Forgets the spec check of `resource` (`Kind namespace/name`): it went.
+    fn forget_spec(&self, resource: &str) {
+        self.verdicts.forget(resource);
     }
 
     /// The namespaces to watch: `None` is all.

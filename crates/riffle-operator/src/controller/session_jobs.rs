@@ -40,7 +40,11 @@ fn apply(obj: &FlinkSessionJob, ctx: &Context) -> Result<Requeue, OperatorError>
         generation: obj.metadata.generation,
         spec: &obj.spec,
         status: obj.status.as_ref(),
-        valid: io::validate(&obj.spec),
+        valid: ctx.check_spec(
+            &format!("FlinkSessionJob {ns}/{}", obj.name_any()),
+            &obj.spec,
+            || io::validate(&obj.spec),
+        ),
     };
     let decision = rules::reconcile(&resource, &seen, now_ms(), &settings);
     let mut current = obj.clone();
@@ -110,5 +114,6 @@ fn cleanup(obj: &FlinkSessionJob, ctx: &Context) -> Result<Requeue, OperatorErro
             },
         );
     }
+    ctx.forget_spec(&format!("FlinkSessionJob {ns}/{}", obj.name_any()));
     Ok(Requeue::await_change())
 }

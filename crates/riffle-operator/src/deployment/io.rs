@@ -214,14 +214,13 @@ fn deploy_cluster(
 }
 
 /// The configuration a resource's cluster runs with, for finding its state:
-/// the plan of its spec, else the operator's defaults.
+/// its spec's, else the operator's defaults.
 pub fn cluster_config(
     name: &str,
     namespace: &str,
     spec: &FlinkDeploymentSpec,
     defaults: &Configuration,
 ) -> Configuration {
-    cluster_plan::plan(Target { name, namespace }, spec, defaults)
-        .map(|p| p.config)
+    cluster_plan::config(Target { name, namespace }, spec, defaults)
         .unwrap_or_else(|_| defaults.clone())
 }
