@@ -405,7 +405,17 @@ pub fn spawn(
             .spawn(move || {
                 let _entered = span.enter();
                 tracing::info!("switched to RUNNING");
-                let result = st.run();
+                // A bug in an operator must fail the job (and let the restart
+                // strategy act), not leave it waiting for a thread that died.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| st.run()))
+                    .unwrap_or_else(|panic| {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "no message".into());
+                        Err(Error::Internal(format!("the task panicked: {what}")))
+                    });
                 match &result {
                     Ok(()) => tracing::info!("switched to FINISHED"),
                     Err(e) if e.is_cancelled() => tracing::info!("switched to CANCELED"),

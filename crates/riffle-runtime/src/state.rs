@@ -118,6 +118,13 @@ impl<V: Clone> KeyedState<V> {
         value
     }
 
+    /// The entry of a key, if present, read without copying it out of a
+    /// snapshot's frozen map.
+    pub fn get(&self, key: &[u8], key_group: u16) -> Option<&V> {
+        let i = self.shard(key_group)?;
+        self.shards[i].get(key)
+    }
+
     /// The entry of a key, if present.
     pub fn get_mut(&mut self, key: &[u8], key_group: u16) -> Option<&mut V> {
         let i = self.shard(key_group)?;
@@ -234,6 +241,18 @@ impl<V: Clone> Shard<V> {
         match self.live.get_mut(key) {
             Some((_, Some(v))) => (v, added),
             _ => unreachable_entry(),
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&V> {
+        match self.live.get(key) {
+            // Changed since the freeze (a `None` is a removal).
+            Some((_, v)) => v.as_ref(),
+            None => self
+                .frozen
+                .as_ref()
+                .and_then(|f| f.get(key))
+                .and_then(|(_, v)| v.as_ref()),
         }
     }
 

@@ -20,6 +20,7 @@
 mod aggregate_plan;
 mod aggregates;
 mod error;
+mod join_plan;
 mod legacy_window;
 mod naming;
 mod nodes;

@@ -206,13 +206,24 @@ impl Builder {
             source: None,
             operators: Vec::new(),
         });
+        self.add_edge(input, id, 0, partitioning);
+        id
+    }
+
+    /// Feeds vertex `to`'s input `input` from `from` through `partitioning`.
+    pub(crate) fn add_edge(
+        &mut self,
+        from: &Stream,
+        to: usize,
+        input: usize,
+        partitioning: Partitioning,
+    ) {
         self.edges.push(riffle_runtime::Edge {
-            from: input.vertex,
-            to: id,
-            input: 0,
+            from: from.vertex,
+            to,
+            input,
             partitioning,
         });
-        id
     }
 
     /// Chains a projection as a `Calc` onto `vertex`.
@@ -335,6 +346,7 @@ impl Builder {
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
             LogicalPlan::Aggregate(a) => self.plan_aggregate(a),
+            LogicalPlan::Join(j) => self.plan_join(j),
             LogicalPlan::Extension(ext) => {
                 if let Some(w) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
                     return self.plan_window_tvf(w);

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod calc;
+pub mod join;
 pub mod rank;
 pub mod sink;
 pub mod watermark;
@@ -13,6 +14,7 @@ pub use aggregate::{
     WindowAggregateFactory,
 };
 pub use calc::CalcFactory;
+pub use join::{JoinFactory, JoinKind};
 pub use rank::{RankFactory, SortKey};
 pub use sink::SinkOperatorFactory;
 pub use watermark::WatermarkAssignerFactory;

@@ -116,7 +116,10 @@ pub(crate) mod tests {
     }
 
     /// A new instance restored from a snapshot, through a state file.
-    fn restored_copy(f: &dyn OperatorFactory, snap: OperatorSnapshot) -> Box<dyn Operator> {
+    pub(crate) fn restored_copy(
+        f: &dyn OperatorFactory,
+        snap: OperatorSnapshot,
+    ) -> Box<dyn Operator> {
         let desc = f.state_descriptor().expect("a stateful operator");
         let t = task();
         let range = range_for_subtask(0, t.max_parallelism, 1);

@@ -1,0 +1,786 @@
+//! `Join`: a regular (unwindowed) join of two changelog streams, INNER,
+//! LEFT, RIGHT or FULL OUTER, on equality keys plus an optional residual
+//! condition — Flink's `StreamingJoinOperator`.
+//!
+//! Each side keeps, per join key, every row it has seen with its
+//! multiplicity; an outer side also keeps, per row, how many rows of the
+//! other side it is joined with, so it knows when its null-padded row must
+//! be retracted (the first match arrived) or emitted again (the last match
+//! went). A row is matched against the other side's rows of its key that
+//! satisfy the residual condition; rows whose key has a null match nothing
+//! (SQL equality), but an outer side still emits them padded.
+//!
+//! The changelog follows Flink's rules exactly:
+//! - an accumulating row (`+I`/`+U`) of an outer side emits `+I` with each
+//!   match, or `+I` padded when there is none; of an inner side, its matches
+//!   with its own kind (`+I` or `+U`), or `+I` when the other side is outer;
+//!   a match of an outer other side that had no match before first retracts
+//!   that row's padded output (`-D`);
+//! - a retracting row (`-U`/`-D`) emits `-D` with each match when its side is
+//!   outer, else its own kind; padded `-D` when an outer side's row had no
+//!   match; and an outer other side's row that loses its last match is
+//!   emitted padded again (`+I`).
+//!
+//! State is keyed by the join key in key groups, so it snapshots, restores
+//! and rescales like the other keyed operators.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, Rows, SortField};
+use datafusion_physical_expr::PhysicalExpr;
+use riffle_common::{Chunk, RowKind};
+
+use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
+use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
+use crate::operators::aggregate::keys::{assemble, keys_descriptor};
+use crate::state::{KeyEncoder, KeyedState};
+use crate::{Error, Result};
+
+/// Which rows of a join survive without a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Only matched pairs.
+    Inner,
+    /// Every left row, padded when unmatched.
+    Left,
+    /// Every right row, padded when unmatched.
+    Right,
+    /// Every row of both sides.
+    Full,
+}
+
+impl JoinKind {
+    /// Whether side `side` (0 left, 1 right) keeps its unmatched rows.
+    fn outer(self, side: usize) -> bool {
+        match self {
+            JoinKind::Inner => false,
+            JoinKind::Left => side == 0,
+            JoinKind::Right => side == 1,
+            JoinKind::Full => true,
+        }
+    }
+
+    /// Flink's name in plans (`InnerJoin`, `LeftOuterJoin`, ...).
+    fn flink_name(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "InnerJoin",
+            JoinKind::Left => "LeftOuterJoin",
+            JoinKind::Right => "RightOuterJoin",
+            JoinKind::Full => "FullOuterJoin",
+        }
+    }
+}
+
+/// A regular join, as stored in the job graph. Input 0 is the left side,
+/// input 1 the right; the output is the left columns, then the right.
+#[derive(Debug, Clone)]
+pub struct JoinFactory {
+    /// The join type.
+    pub kind: JoinKind,
+    /// Equality keys over the left input.
+    pub left_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// Equality keys over the right input, pairwise of the same types.
+    pub right_keys: Vec<Arc<dyn PhysicalExpr>>,
+    /// The residual condition, over the output schema.
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// Schema of the left input.
+    pub left_schema: SchemaRef,
+    /// Schema of the right input.
+    pub right_schema: SchemaRef,
+    /// Left columns then right columns.
+    pub output_schema: SchemaRef,
+}
+
+impl OperatorFactory for JoinFactory {
+    fn name(&self) -> String {
+        "Join".into()
+    }
+
+    fn explain(&self) -> String {
+        let keys = |k: &[Arc<dyn PhysicalExpr>]| {
+            k.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut s = format!(
+            "joinType=[{}], leftKeys=[{}], rightKeys=[{}]",
+            self.kind.flink_name(),
+            keys(&self.left_keys),
+            keys(&self.right_keys)
+        );
+        if let Some(f) = &self.filter {
+            s.push_str(&format!(", where=[{f}]"));
+        }
+        s
+    }
+
+    fn produces_updates(&self) -> bool {
+        // Inner joins of append-only inputs only insert; that is decided by
+        // the planner, which knows the inputs. Outer joins retract padding.
+        self.kind != JoinKind::Inner
+    }
+
+    fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
+        if self.left_keys.len() != self.right_keys.len() {
+            return Err(Error::Internal(format!(
+                "join with {} left keys and {} right keys",
+                self.left_keys.len(),
+                self.right_keys.len()
+            )));
+        }
+        let side = |keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef| -> Result<Side> {
+            let types = keys
+                .iter()
+                .map(|e| e.data_type(schema))
+                .collect::<datafusion_common::Result<Vec<_>>>()?;
+            let rows = schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect();
+            Ok(Side {
+                keys: keys.to_vec(),
+                encoder: KeyEncoder::new(&types, task.max_parallelism)?,
+                rows: RowConverter::new(rows)?,
+                state: KeyedState::default(),
+            })
+        };
+        let left = side(&self.left_keys, &self.left_schema)?;
+        let right = side(&self.right_keys, &self.right_schema)?;
+        for (l, r) in self.left_keys.iter().zip(&self.right_keys) {
+            let (lt, rt) = (
+                l.data_type(&self.left_schema)?,
+                r.data_type(&self.right_schema)?,
+            );
+            if lt != rt {
+                return Err(Error::Internal(format!(
+                    "join keys {l} ({lt}) and {r} ({rt}) differ in type"
+                )));
+            }
+        }
+        Ok(Box::new(Join {
+            spec: self.clone(),
+            sides: [left, right],
+        }))
+    }
+
+    fn state_descriptor(&self) -> Option<String> {
+        let rows = |s: &SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(format!(
+            "Join v1 {} keys [{}] left [{}] right [{}]",
+            self.kind.flink_name(),
+            keys_descriptor(&self.left_keys, &self.left_schema),
+            rows(&self.left_schema),
+            rows(&self.right_schema)
+        ))
+    }
+}
+
+/// A row kept by one side.
+#[derive(Clone)]
+struct Held {
+    /// The row, in the side's row format.
+    row: Arc<[u8]>,
+    /// How many times it is there.
+    count: u32,
+    /// With how many rows of the other side it is joined (outer sides only).
+    matches: u32,
+}
+
+/// One input of the join.
+struct Side {
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+    encoder: KeyEncoder,
+    rows: RowConverter,
+    state: KeyedState<Vec<Held>>,
+}
+
+struct Join {
+    spec: JoinFactory,
+    sides: [Side; 2],
+}
+
+/// One output row: the left and right rows (`None`: padded) and its kind.
+type Pair = (Option<Arc<[u8]>>, Option<Arc<[u8]>>, RowKind);
+
+/// The rows of one input chunk, encoded.
+struct Encoded {
+    /// The join keys (`None` without equality keys: every row has the
+    /// empty key, in key group 0).
+    keys: Option<Rows>,
+    key_groups: Vec<u16>,
+    /// Whether a row's key has a null (it matches nothing).
+    null_key: Vec<bool>,
+    rows: Rows,
+}
+
+impl Encoded {
+    /// The key bytes of row `i`.
+    fn key(&self, i: usize) -> &[u8] {
+        self.keys.as_ref().map_or(&[], |k| k.row(i).data())
+    }
+}
+
+impl Join {
+    fn encode(&mut self, input: usize, batch: &RecordBatch) -> Result<Encoded> {
+        let side = &mut self.sides[input];
+        let n = batch.num_rows();
+        let cols = side
+            .keys
+            .iter()
+            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<datafusion_common::Result<Vec<ArrayRef>>>()?;
+        let null_key = (0..n).map(|i| cols.iter().any(|c| c.is_null(i))).collect();
+        let (keys, key_groups) = if cols.is_empty() {
+            (None, vec![0; n])
+        } else {
+            let (keys, key_groups) = side.encoder.encode(&cols)?;
+            (Some(keys), key_groups)
+        };
+        let rows = side.rows.convert_columns(batch.columns())?;
+        Ok(Encoded {
+            keys,
+            key_groups,
+            null_key,
+            rows,
+        })
+    }
+
+    /// The candidates of each input row: indexes into the other side's rows
+    /// of its key, kept when the residual condition holds for the pair.
+    fn matches(&self, input: usize, chunk: &Chunk, enc: &Encoded) -> Result<Vec<Vec<usize>>> {
+        let other = &self.sides[1 - input];
+        let n = chunk.num_rows();
+        let mut candidates: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut pairs: Vec<(u32, Arc<[u8]>)> = Vec::new();
+        for (i, c) in candidates.iter_mut().enumerate() {
+            if enc.null_key[i] {
+                continue;
+            }
+            if let Some(held) = other.state.get(enc.key(i), enc.key_groups[i]) {
+                for (j, h) in held.iter().enumerate() {
+                    c.push(j);
+                    pairs.push((i as u32, Arc::clone(&h.row)));
+                }
+            }
+        }
+        let Some(filter) = &self.spec.filter else {
+            return Ok(candidates);
+        };
+        if pairs.is_empty() {
+            return Ok(candidates);
+        }
+        // One batch of every candidate pair, the condition evaluated once.
+        let own_idx = UInt32Array::from_iter_values(pairs.iter().map(|p| p.0));
+        let own: Vec<ArrayRef> = chunk
+            .data
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &own_idx, None))
+            .collect::<std::result::Result<_, _>>()?;
+        let parser = other.rows.parser();
+        let theirs = other
+            .rows
+            .convert_rows(pairs.iter().map(|p| parser.parse(&p.1)))?;
+        let cols = if input == 0 {
+            own.into_iter().chain(theirs).collect()
+        } else {
+            theirs.into_iter().chain(own).collect()
+        };
+        let batch = RecordBatch::try_new(Arc::clone(&self.spec.output_schema), cols)?;
+        let verdict = filter
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(batch.num_rows()))?;
+        let verdict = verdict
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+        let mut at = 0;
+        for c in candidates.iter_mut() {
+            let mut kept = Vec::with_capacity(c.len());
+            for j in c.iter() {
+                if verdict.is_valid(at) && verdict.value(at) {
+                    kept.push(*j);
+                }
+                at += 1;
+            }
+            *c = kept;
+        }
+        Ok(candidates)
+    }
+
+    /// Builds the output chunk of `pairs`.
+    fn assemble(&self, pairs: &[Pair]) -> Result<Chunk> {
+        let side_columns = |side: &Side, pick: &dyn Fn(&Pair) -> Option<&Arc<[u8]>>| {
+            let present: Vec<&Arc<[u8]>> = pairs.iter().filter_map(pick).collect();
+            let parser = side.rows.parser();
+            let cols = side
+                .rows
+                .convert_rows(present.iter().map(|r| parser.parse(r)))?;
+            let mut next = 0u32;
+            let idx: UInt32Array = pairs
+                .iter()
+                .map(|p| {
+                    pick(p).map(|_| {
+                        next += 1;
+                        next - 1
+                    })
+                })
+                .collect();
+            cols.iter()
+                .map(|c| Ok(take(c.as_ref(), &idx, None)?))
+                .collect::<Result<Vec<ArrayRef>>>()
+        };
+        let mut cols = side_columns(&self.sides[0], &|p| p.0.as_ref())?;
+        cols.extend(side_columns(&self.sides[1], &|p| p.1.as_ref())?);
+        let kinds = pairs.iter().map(|p| p.2 as u8).collect();
+        assemble(&self.spec.output_schema, cols, Vec::new(), Some(kinds))
+    }
+}
+
+/// `(own, other)` as `(left, right)` for input `input`.
+fn oriented(input: usize, own: Option<Arc<[u8]>>, other: Option<Arc<[u8]>>, kind: RowKind) -> Pair {
+    if input == 0 {
+        (own, other, kind)
+    } else {
+        (other, own, kind)
+    }
+}
+
+impl Operator for Join {
+    fn process(&mut self, input: usize, chunk: Chunk, out: &mut Output) -> Result<()> {
+        if input > 1 {
+            return Err(Error::Internal(format!("a join has no input {input}")));
+        }
+        let enc = self.encode(input, &chunk.data)?;
+        let matched = self.matches(input, &chunk, &enc)?;
+        let own_outer = self.spec.kind.outer(input);
+        let other_outer = self.spec.kind.outer(1 - input);
+        let mut pairs: Vec<Pair> = Vec::new();
+        for (i, matched) in matched.iter().enumerate() {
+            let kind = chunk.kind(i);
+            let accumulate = matches!(kind, RowKind::Insert | RowKind::UpdateAfter);
+            let key = enc.key(i);
+            let kg = enc.key_groups[i];
+            let row: Arc<[u8]> = Arc::from(enc.rows.row(i).data());
+            // The other side's matched rows (with their multiplicity), and
+            // the padding changes their match counts call for.
+            let mut others: Vec<(Arc<[u8]>, u32)> = Vec::with_capacity(matched.len());
+            let mut padding: Vec<Pair> = Vec::new();
+            if !matched.is_empty()
+                && let Some(held) = self.sides[1 - input].state.get_mut(key, kg)
+            {
+                for &j in matched {
+                    let Some(h) = held.get_mut(j) else { continue };
+                    others.push((Arc::clone(&h.row), h.count));
+                    if !other_outer {
+                        continue;
+                    }
+                    if accumulate {
+                        if h.matches == 0 {
+                            for _ in 0..h.count {
+                                padding.push(oriented(
+                                    1 - input,
+                                    Some(Arc::clone(&h.row)),
+                                    None,
+                                    RowKind::Delete,
+                                ));
+                            }
+                        }
+                        h.matches += 1;
+                    } else {
+                        if h.matches == 1 {
+                            for _ in 0..h.count {
+                                padding.push(oriented(
+                                    1 - input,
+                                    Some(Arc::clone(&h.row)),
+                                    None,
+                                    RowKind::Insert,
+                                ));
+                            }
+                        }
+                        h.matches = h.matches.saturating_sub(1);
+                    }
+                }
+            }
+            let n_matches: u32 = others.iter().map(|o| o.1).sum();
+            let out_kind = match (accumulate, own_outer || other_outer) {
+                (true, true) => RowKind::Insert,
+                (false, _) if own_outer => RowKind::Delete,
+                _ => kind,
+            };
+            let joined = |pairs: &mut Vec<Pair>| {
+                for (o, count) in &others {
+                    for _ in 0..*count {
+                        pairs.push(oriented(
+                            input,
+                            Some(Arc::clone(&row)),
+                            Some(Arc::clone(o)),
+                            out_kind,
+                        ));
+                    }
+                }
+            };
+            if accumulate {
+                pairs.append(&mut padding);
+                if others.is_empty() {
+                    if own_outer {
+                        pairs.push(oriented(
+                            input,
+                            Some(Arc::clone(&row)),
+                            None,
+                            RowKind::Insert,
+                        ));
+                    }
+                } else {
+                    joined(&mut pairs);
+                }
+                let held = self.sides[input]
+                    .state
+                    .get_or_insert_with(key, kg, Vec::new);
+                match held.iter_mut().find(|h| h.row == row) {
+                    Some(h) => {
+                        h.count += 1;
+                        h.matches = n_matches;
+                    }
+                    None => held.push(Held {
+                        row: Arc::clone(&row),
+                        count: 1,
+                        matches: n_matches,
+                    }),
+                }
+            } else {
+                if others.is_empty() {
+                    if own_outer {
+                        pairs.push(oriented(
+                            input,
+                            Some(Arc::clone(&row)),
+                            None,
+                            RowKind::Delete,
+                        ));
+                    }
+                } else {
+                    joined(&mut pairs);
+                }
+                pairs.append(&mut padding);
+                let side = &mut self.sides[input];
+                let mut emptied = false;
+                if let Some(held) = side.state.get_mut(key, kg)
+                    && let Some(at) = held.iter().position(|h| h.row == row)
+                {
+                    if let Some(h) = held.get_mut(at) {
+                        h.count -= 1;
+                        if h.count == 0 {
+                            held.remove(at);
+                        }
+                    }
+                    emptied = held.is_empty();
+                }
+                if emptied {
+                    side.state.remove(key, kg);
+                }
+            }
+        }
+        if !pairs.is_empty() {
+            out.emit(self.assemble(&pairs)?);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        let frozen = [self.sides[0].state.freeze(), self.sides[1].state.freeze()];
+        snap.keyed_later(move |snap| {
+            for (side, state) in frozen.iter().enumerate() {
+                for (key, kg, held) in state.iter() {
+                    // The side's number first, then its key.
+                    let mut k = Vec::with_capacity(key.len() + 1);
+                    k.push(side as u8);
+                    k.extend_from_slice(key);
+                    snap.keyed(kg, &k, |e| {
+                        e.len_prefix(held.len());
+                        for h in held {
+                            e.bytes(&h.row);
+                            e.u32(h.count);
+                            e.u32(h.matches);
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+            Ok(())
+        });
+        Ok(())
+    }
+
+    fn restore(&mut self, state: RestoredState) -> Result<()> {
+        state.for_each_keyed(|entry| {
+            let (side, key) = match entry.key.split_first() {
+                Some((s @ (0 | 1), key)) => (*s as usize, key),
+                _ => {
+                    return Err(Error::External(
+                        "corrupt join state: an entry of no side".into(),
+                    ));
+                }
+            };
+            let mut d = Decoder::new(entry.value);
+            let n = d.len_prefix(12)?;
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                let row: Arc<[u8]> = Arc::from(d.bytes()?);
+                let count = d.u32()?;
+                let matches = d.u32()?;
+                held.push(Held {
+                    row,
+                    count,
+                    matches,
+                });
+            }
+            let slot = self.sides[side]
+                .state
+                .get_or_insert_with(key, entry.key_group, Vec::new);
+            *slot = held;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::aggregate::tests::{kinds_and_rows, restored_copy, task};
+    use arrow::array::{Int64Array, UInt8Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion_expr::Operator as BinOp;
+    use datafusion_physical_expr::expressions::{BinaryExpr, col};
+    use riffle_common::{CheckpointBarrier, Message};
+
+    fn schema(a: &str, b: &str) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(a, DataType::Int64, true),
+            Field::new(b, DataType::Int64, true),
+        ]))
+    }
+
+    /// `l(k, a) JOIN r(k2, b) ON k = k2`, with `a < b` when `residual`.
+    fn factory(kind: JoinKind, residual: bool) -> JoinFactory {
+        let left = schema("k", "a");
+        let right = schema("k2", "b");
+        let out = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("a", DataType::Int64, true),
+            Field::new("k2", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        let filter = residual.then(|| {
+            Arc::new(BinaryExpr::new(
+                col("a", &out).unwrap(),
+                BinOp::Lt,
+                col("b", &out).unwrap(),
+            )) as Arc<dyn PhysicalExpr>
+        });
+        JoinFactory {
+            kind,
+            left_keys: vec![col("k", &left).unwrap()],
+            right_keys: vec![col("k2", &right).unwrap()],
+            filter,
+            left_schema: left,
+            right_schema: right,
+            output_schema: out,
+        }
+    }
+
+    /// Rows `(kind, key, value)` of side `input`.
+    fn rows(
+        f: &JoinFactory,
+        input: usize,
+        rows: &[(RowKind, Option<i64>, i64)],
+    ) -> (usize, Message) {
+        let s = if input == 0 {
+            &f.left_schema
+        } else {
+            &f.right_schema
+        };
+        let batch = RecordBatch::try_new(
+            Arc::clone(s),
+            vec![
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap();
+        let kinds = UInt8Array::from(rows.iter().map(|r| r.0 as u8).collect::<Vec<_>>());
+        (
+            input,
+            Message::Data(Chunk::with_kinds(batch, kinds).unwrap()),
+        )
+    }
+
+    /// Runs the join over `(input, message)`s; a barrier snapshots the join
+    /// and a fresh instance restored from it goes on.
+    fn run(f: &JoinFactory, input: Vec<(usize, Message)>) -> Vec<String> {
+        let mut op = f.create(&task()).unwrap();
+        let mut out = Output::default();
+        let mut emitted = Vec::new();
+        for (i, m) in input {
+            match m {
+                Message::Data(c) => op.process(i, c, &mut out).unwrap(),
+                Message::Barrier(b) => {
+                    let mut snap = OperatorSnapshot::default();
+                    op.snapshot(b.checkpoint_id, &mut snap).unwrap();
+                    op = restored_copy(f, snap);
+                }
+                _ => {}
+            }
+            emitted.extend(out.drain());
+        }
+        kinds_and_rows(&emitted)
+    }
+
+    use RowKind::{Delete as D, Insert as I, UpdateAfter as UA, UpdateBefore as UB};
+
+    #[test]
+    fn inner_join_keeps_the_input_kinds_and_multiplicities() {
+        let f = factory(JoinKind::Inner, false);
+        let out = run(
+            &f,
+            vec![
+                rows(&f, 0, &[(I, Some(1), 10), (I, Some(1), 10), (I, None, 5)]),
+                rows(&f, 1, &[(I, Some(1), 20), (I, None, 6), (I, Some(2), 1)]),
+                rows(&f, 0, &[(UB, Some(1), 10), (UA, Some(1), 11)]),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec![
+                "+I 1,10,1,20",
+                "+I 1,10,1,20",
+                "-U 1,10,1,20",
+                "+U 1,11,1,20",
+            ]
+        );
+    }
+
+    #[test]
+    fn left_join_retracts_its_padding_when_a_match_comes_and_restores_it_when_it_goes() {
+        let f = factory(JoinKind::Left, false);
+        let out = run(
+            &f,
+            vec![
+                rows(&f, 0, &[(I, Some(1), 10), (I, None, 3)]),
+                rows(&f, 1, &[(I, Some(1), 20), (I, Some(1), 21)]),
+                rows(&f, 1, &[(D, Some(1), 20)]),
+                rows(&f, 1, &[(D, Some(1), 21)]),
+                rows(&f, 0, &[(D, Some(1), 10)]),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec![
+                "+I 1,10,null,null",
+                "+I null,3,null,null",
+                "-D 1,10,null,null",
+                "+I 1,10,1,20",
+                "+I 1,10,1,21",
+                "-D 1,10,1,20",
+                "-D 1,10,1,21",
+                "+I 1,10,null,null",
+                "-D 1,10,null,null",
+            ]
+        );
+    }
+
+    #[test]
+    fn full_join_with_a_residual_condition_pads_both_sides() {
+        let f = factory(JoinKind::Full, true);
+        let out = run(
+            &f,
+            vec![
+                rows(&f, 0, &[(I, Some(1), 10)]),
+                // 5 < 10 fails the condition: both stay padded.
+                rows(&f, 1, &[(I, Some(1), 5)]),
+                rows(&f, 1, &[(I, Some(1), 30)]),
+                rows(&f, 0, &[(UB, Some(1), 10), (UA, Some(1), 40)]),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec![
+                "+I 1,10,null,null",
+                "+I null,null,1,5",
+                "-D 1,10,null,null",
+                "+I 1,10,1,30",
+                "-D 1,10,1,30",
+                "+I null,null,1,30",
+                "+I 1,40,null,null",
+            ]
+        );
+    }
+
+    #[test]
+    fn right_join_mirrors_left() {
+        let f = factory(JoinKind::Right, false);
+        let out = run(
+            &f,
+            vec![
+                rows(&f, 1, &[(I, Some(2), 7)]),
+                rows(&f, 0, &[(I, Some(2), 1), (I, Some(3), 1)]),
+            ],
+        );
+        assert_eq!(
+            out,
+            vec!["+I null,null,2,7", "-D null,null,2,7", "+I 2,1,2,7"]
+        );
+    }
+
+    #[test]
+    fn a_restored_join_goes_on_as_if_nothing_happened() {
+        let barrier = (
+            0,
+            Message::Barrier(CheckpointBarrier {
+                checkpoint_id: 1,
+                timestamp_ms: 0,
+                is_savepoint: false,
+                stop: false,
+            }),
+        );
+        for kind in [
+            JoinKind::Inner,
+            JoinKind::Left,
+            JoinKind::Right,
+            JoinKind::Full,
+        ] {
+            let f = factory(kind, true);
+            let input = vec![
+                rows(
+                    &f,
+                    0,
+                    &[(I, Some(1), 10), (I, Some(2), 1), (I, Some(1), 10)],
+                ),
+                rows(&f, 1, &[(I, Some(1), 20), (I, Some(2), 0)]),
+                rows(&f, 0, &[(D, Some(1), 10)]),
+                rows(&f, 1, &[(I, Some(2), 9), (D, Some(1), 20)]),
+                rows(&f, 0, &[(D, Some(1), 10), (D, Some(2), 1)]),
+            ];
+            let plain = run(&f, input.clone());
+            for cut in 0..=input.len() {
+                let mut with = input.clone();
+                with.insert(cut, barrier.clone());
+                assert_eq!(run(&f, with), plain, "{kind:?}, barrier at {cut}");
+            }
+        }
+    }
+}

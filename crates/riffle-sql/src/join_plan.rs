@@ -1,0 +1,117 @@
+//! Planning regular joins: both inputs hashed by their equality keys into
+//! one two-input `Join` vertex (input 0 the left side, input 1 the right),
+//! or, without equality keys, both sent to a single subtask as Flink does.
+
+use std::sync::Arc;
+
+use datafusion_common::DFSchema;
+use datafusion_expr::logical_plan::Join;
+use datafusion_expr::utils::{conjunction, split_conjunction};
+use datafusion_expr::{BinaryExpr, Expr, JoinType, Operator};
+use riffle_runtime::operators::{JoinFactory, JoinKind};
+use riffle_runtime::{OperatorFactory, Partitioning};
+
+use crate::physical::{Builder, Stream, arrow_schema};
+use crate::{Error, Result};
+
+impl Builder {
+    pub(crate) fn plan_join(&mut self, j: &Join) -> Result<Stream> {
+        let kind = match j.join_type {
+            JoinType::Inner => JoinKind::Inner,
+            JoinType::Left => JoinKind::Left,
+            JoinType::Right => JoinKind::Right,
+            JoinType::Full => JoinKind::Full,
+            other => {
+                return Err(Error::unsupported(format!(
+                    "{other} joins (IN / EXISTS subqueries) in streaming queries"
+                )));
+            }
+        };
+        let left = self.plan(&j.left)?;
+        let right = self.plan(&j.right)?;
+        let (on, filter) = equi_keys(j);
+        let mut left_keys = Vec::with_capacity(on.len());
+        let mut right_keys = Vec::with_capacity(on.len());
+        for (l, r) in &on {
+            let lk = self.physical(l, j.left.schema())?;
+            let rk = self.physical(r, j.right.schema())?;
+            let lt = lk.data_type(j.left.schema().as_arrow())?;
+            let rt = rk.data_type(j.right.schema().as_arrow())?;
+            if lt != rt {
+                return Err(Error::plan(format!(
+                    "join keys {l} ({lt}) and {r} ({rt}) have different types; CAST one to the other's"
+                )));
+            }
+            left_keys.push(lk);
+            right_keys.push(rk);
+        }
+        let filter = filter
+            .as_ref()
+            .map(|f| self.physical(f, &j.schema))
+            .transpose()?;
+        let op = JoinFactory {
+            kind,
+            left_keys: left_keys.clone(),
+            right_keys: right_keys.clone(),
+            filter,
+            left_schema: arrow_schema(j.left.schema()),
+            right_schema: arrow_schema(j.right.schema()),
+            output_schema: arrow_schema(&j.schema),
+        };
+        let (v, right_partitioning) = if left_keys.is_empty() {
+            (self.keyed_vertex(&left, Vec::new()), Partitioning::Single)
+        } else {
+            (
+                self.keyed_vertex(&left, left_keys),
+                Partitioning::Hash(right_keys),
+            )
+        };
+        self.add_edge(&right, v, 1, right_partitioning);
+        let updates_from = match (&left.updates_from, &right.updates_from) {
+            _ if kind != JoinKind::Inner => Some(format!("{}({})", op.name(), op.explain())),
+            (Some(u), _) | (None, Some(u)) => Some(u.clone()),
+            (None, None) => None,
+        };
+        self.push(v, Arc::new(op));
+        Ok(Stream {
+            vertex: v,
+            updates_from,
+        })
+    }
+}
+
+/// The join's equality keys and its residual condition: the keys of `ON`,
+/// plus every `left-expr = right-expr` conjunct of the condition (the
+/// planner leaves some there, e.g. after an outer join's `ON` was not
+/// split), so that no equality join runs on a single subtask.
+fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+    let mut on = j.on.clone();
+    let Some(filter) = &j.filter else {
+        return (on, None);
+    };
+    let only = |e: &Expr, schema: &DFSchema| {
+        let cols = e.column_refs();
+        !cols.is_empty() && cols.iter().all(|c| schema.has_column(c))
+    };
+    let mut rest = Vec::new();
+    for c in split_conjunction(filter) {
+        if let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = c
+        {
+            let (l, r) = (left.as_ref(), right.as_ref());
+            if only(l, j.left.schema()) && only(r, j.right.schema()) {
+                on.push((l.clone(), r.clone()));
+                continue;
+            }
+            if only(r, j.left.schema()) && only(l, j.right.schema()) {
+                on.push((r.clone(), l.clone()));
+                continue;
+            }
+        }
+        rest.push(c.clone());
+    }
+    (on, conjunction(rest))
+}
