@@ -335,6 +335,16 @@ impl Builder {
                 Ok(input)
             }
             LogicalPlan::Filter(f) => {
+                // `FROM a, b WHERE ...`: the condition is the inner join's.
+                if let LogicalPlan::Join(j) = f.input.as_ref()
+                    && j.join_type == datafusion_expr::JoinType::Inner
+                {
+                    let mut inner = j.clone();
+                    inner.filter = datafusion_expr::utils::conjunction(
+                        j.filter.iter().cloned().chain([f.predicate.clone()]),
+                    );
+                    return self.plan_join(&inner);
+                }
                 if let Some(rank) = crate::rank::match_rank(f)? {
                     return self.plan_rank(f, rank, true);
                 }

@@ -39,6 +39,10 @@ use crate::operators::aggregate::keys::{assemble, keys_descriptor};
 use crate::state::{KeyEncoder, KeyedState};
 use crate::{Error, Result};
 
+/// At most this many pairs go into one batch (the residual condition's
+/// input, an output chunk).
+const PAIRS_PER_BATCH: usize = 4096;
+
 /// Which rows of a join survive without a match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
@@ -280,36 +284,41 @@ impl Join {
         if pairs.is_empty() {
             return Ok(candidates);
         }
-        // One batch of every candidate pair, the condition evaluated once.
-        let own_idx = UInt32Array::from_iter_values(pairs.iter().map(|p| p.0));
-        let own: Vec<ArrayRef> = chunk
-            .data
-            .columns()
-            .iter()
-            .map(|c| take(c.as_ref(), &own_idx, None))
-            .collect::<std::result::Result<_, _>>()?;
-        let parser = other.rows.parser();
-        let theirs = other
-            .rows
-            .convert_rows(pairs.iter().map(|p| parser.parse(&p.1)))?;
-        let cols = if input == 0 {
-            own.into_iter().chain(theirs).collect()
-        } else {
-            theirs.into_iter().chain(own).collect()
-        };
-        let batch = RecordBatch::try_new(Arc::clone(&self.spec.output_schema), cols)?;
-        let verdict = filter
-            .evaluate(&batch)
-            .and_then(|v| v.into_array(batch.num_rows()))?;
-        let verdict = verdict
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+        // The condition evaluated over batches of candidate pairs (bounded,
+        // so a join without keys cannot build one enormous batch).
+        let mut verdict: Vec<bool> = Vec::with_capacity(pairs.len());
+        for slice in pairs.chunks(PAIRS_PER_BATCH) {
+            let own_idx = UInt32Array::from_iter_values(slice.iter().map(|p| p.0));
+            let own: Vec<ArrayRef> = chunk
+                .data
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &own_idx, None))
+                .collect::<std::result::Result<_, _>>()?;
+            let parser = other.rows.parser();
+            let theirs = other
+                .rows
+                .convert_rows(slice.iter().map(|p| parser.parse(&p.1)))?;
+            let cols = if input == 0 {
+                own.into_iter().chain(theirs).collect()
+            } else {
+                theirs.into_iter().chain(own).collect()
+            };
+            let batch = RecordBatch::try_new(Arc::clone(&self.spec.output_schema), cols)?;
+            let v = filter
+                .evaluate(&batch)
+                .and_then(|v| v.into_array(batch.num_rows()))?;
+            let v = v
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+            verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+        }
         let mut at = 0;
         for c in candidates.iter_mut() {
             let mut kept = Vec::with_capacity(c.len());
             for j in c.iter() {
-                if verdict.is_valid(at) && verdict.value(at) {
+                if verdict.get(at).copied().unwrap_or(false) {
                     kept.push(*j);
                 }
                 at += 1;
@@ -491,8 +500,8 @@ impl Operator for Join {
                 }
             }
         }
-        if !pairs.is_empty() {
-            out.emit(self.assemble(&pairs)?);
+        for slice in pairs.chunks(PAIRS_PER_BATCH) {
+            out.emit(self.assemble(slice)?);
         }
         Ok(())
     }
@@ -744,6 +753,32 @@ mod tests {
             out,
             vec!["+I null,null,2,7", "-D null,null,2,7", "+I 2,1,2,7"]
         );
+    }
+
+    #[test]
+    fn a_join_without_keys_matches_every_pair_in_bounded_batches() {
+        let mut f = factory(JoinKind::Inner, true);
+        f.left_keys.clear();
+        f.right_keys.clear();
+        let left: Vec<_> = (0..100).map(|i| (I, Some(i), i)).collect();
+        let right: Vec<_> = (0..100).map(|i| (I, None, i)).collect();
+        let mut op = f.create(&task()).unwrap();
+        let mut out = Output::default();
+        for (input, m) in [rows(&f, 0, &left), rows(&f, 1, &right)] {
+            let Message::Data(c) = m else { unreachable!() };
+            op.process(input, c, &mut out).unwrap();
+        }
+        let chunks: Vec<_> = out.drain().collect();
+        // a < b: 99 + 98 + ... + 0 pairs; null keys do not matter without keys.
+        let n: usize = chunks
+            .iter()
+            .map(|m| match m {
+                Message::Data(c) => c.num_rows(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(n, 4950);
+        assert!(chunks.len() >= 2, "{} chunks", chunks.len());
     }
 
     #[test]
