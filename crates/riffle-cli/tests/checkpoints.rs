@@ -853,3 +853,140 @@ fn a_taskmanager_paused_past_the_heartbeat_timeout_rejoins_and_nothing_stale_is_
     assert!(got.0 == want.0, "window rows differ");
     assert!(got.1 == want.1, "aggregate results differ");
 }
+
+/// A bounded Nexmark job with an outer join of auctions and a bid-count
+/// aggregate (an updating input) into a debezium-json changelog under `out`.
+fn join_job(dir: &Path, out: &str, events: u64, paced: bool) -> String {
+    let sql = format!(
+        "CREATE TABLE datagen (
+            event_type INT,
+            auction ROW<id BIGINT, itemName VARCHAR, description VARCHAR, initialBid BIGINT, reserve BIGINT, `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra VARCHAR>,
+            bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>
+        ) WITH ('connector' = 'nexmark', 'events.num' = '{events}', 'max-emit-speed' = '{}',
+                'first-event.rate' = '{RATE}');
+        CREATE VIEW auctions AS SELECT auction.id AS id, auction.seller AS seller FROM datagen WHERE event_type = 1;
+        CREATE VIEW bids AS SELECT bid.auction AS auction, bid.price AS price FROM datagen WHERE event_type = 2;
+        CREATE TABLE joined (id BIGINT, seller BIGINT, n BIGINT, top BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{out}', 'format' = 'debezium-json',
+            'sink.rolling-policy.file-size' = '256kb');
+        INSERT INTO joined
+            SELECT A.id, A.seller, C.n, C.top
+            FROM auctions AS A
+            LEFT JOIN (SELECT auction, COUNT(*) AS n, MAX(price) AS top FROM bids GROUP BY auction) AS C
+            ON A.id = C.auction;\n",
+        !paced
+    );
+    let file = dir.join(format!("join-{paced}-{}.sql", out.len()));
+    std::fs::write(&file, sql).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+/// The committed changelog under `root` folded by `id` (one row per
+/// auction at any time); a duplicated or lost change fails the fold.
+fn folded_by_id(root: &Path) -> BTreeMap<i64, Value> {
+    let mut files: Vec<_> = std::fs::read_dir(root)
+        .map(|d| d.map(|e| e.unwrap()).collect())
+        .unwrap_or_default();
+    files.retain(|e: &std::fs::DirEntry| e.file_name().to_string_lossy().starts_with("part-"));
+    files.sort_by_key(|e| e.metadata().unwrap().modified().unwrap());
+    let mut folded: BTreeMap<i64, Value> = BTreeMap::new();
+    for e in files {
+        for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            match v["op"].as_str().unwrap() {
+                "c" => {
+                    let key = v["after"]["id"].as_i64().unwrap();
+                    let prev = folded.insert(key, v["after"].clone());
+                    assert!(prev.is_none(), "auction {key} inserted twice: {line}");
+                }
+                "d" => {
+                    let key = v["before"]["id"].as_i64().unwrap();
+                    let prev = folded.remove(&key);
+                    assert_eq!(
+                        prev.as_ref(),
+                        Some(&v["before"]),
+                        "not in the result: {line}"
+                    );
+                }
+                other => panic!("unknown op {other}"),
+            }
+        }
+    }
+    folded
+}
+
+#[test]
+fn a_join_resumes_from_a_savepoint_at_another_parallelism_with_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 1_500_000;
+    let expected_out = dir.path().join("expected");
+    let file = join_job(dir.path(), expected_out.to_str().unwrap(), events, false);
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["run", "--quiet", "-p", "2", &file])
+        .env_remove("RIFFLE_CONF_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = folded_by_id(&expected_out);
+    let with_bids = want.values().filter(|r| !r["n"].is_null()).count();
+    assert!(want.len() > 1000 && with_bids > 100, "too little output");
+    assert!(
+        with_bids < want.len(),
+        "some auctions must stay without bids"
+    );
+
+    let ck = dir.path().join("ck");
+    let sp = dir.path().join("savepoints");
+    let out = dir.path().join("out");
+    let cluster = Cluster::start_with(2, &checkpointing(ck.to_str().unwrap()));
+    let file = join_job(dir.path(), out.to_str().unwrap(), events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    cluster.wait_for(|v| v["status"] == "RUNNING", &format!("/jobs/{id}/status"));
+    std::thread::sleep(Duration::from_secs(4));
+    let o = riffle(&["stop", "-m", &cluster.rest, "-p", sp.to_str().unwrap(), &id]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let savepoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap()
+        .to_string();
+    wait_finished(&cluster, &id);
+    assert!(
+        folded_by_id(&out).len() < want.len(),
+        "the job was stopped early"
+    );
+    let o = riffle(&[
+        "run",
+        "-m",
+        &cluster.rest,
+        "-d",
+        "-p",
+        "3",
+        "-s",
+        &savepoint,
+        &file,
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id2 = text.trim().rsplit(' ').next().unwrap().to_string();
+    wait_finished(&cluster, &id2);
+    let got = folded_by_id(&out);
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "auctions differ after the rescaled restore"
+    );
+    assert!(
+        got == want,
+        "join results differ after the rescaled restore"
+    );
+}
