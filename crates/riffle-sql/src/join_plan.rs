@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use datafusion_common::DFSchema;
-use datafusion_expr::logical_plan::Join;
+use datafusion_expr::LogicalPlan;
+use datafusion_expr::logical_plan::{Filter, Join};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{BinaryExpr, Expr, JoinType, Operator};
 use riffle_runtime::operators::{JoinFactory, JoinKind};
@@ -27,9 +28,33 @@ impl Builder {
                 )));
             }
         };
-        let left = self.plan(&j.left)?;
-        let right = self.plan(&j.right)?;
         let (on, filter) = equi_keys(j);
+        // Conditions on one input alone filter that input before the join
+        // (less state), where that keeps the join's meaning: on either side
+        // of an inner join, on the side of an outer join whose rows are not
+        // kept unmatched.
+        let (mut to_left, mut to_right, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        for c in filter.iter().flat_map(split_conjunction) {
+            let cols = c.column_refs();
+            let only =
+                |schema: &DFSchema| !cols.is_empty() && cols.iter().all(|c| schema.has_column(c));
+            if only(j.left.schema()) && !kind.keeps_unmatched(0) {
+                to_left.push(c.clone());
+            } else if only(j.right.schema()) && !kind.keeps_unmatched(1) {
+                to_right.push(c.clone());
+            } else {
+                rest.push(c.clone());
+            }
+        }
+        let filter = conjunction(rest);
+        let filtered = |input: &Arc<LogicalPlan>, preds: Vec<Expr>| -> Result<Arc<LogicalPlan>> {
+            Ok(match conjunction(preds) {
+                Some(p) => Arc::new(LogicalPlan::Filter(Filter::try_new(p, Arc::clone(input))?)),
+                None => Arc::clone(input),
+            })
+        };
+        let left = self.plan(filtered(&j.left, to_left)?.as_ref())?;
+        let right = self.plan(filtered(&j.right, to_right)?.as_ref())?;
         let mut left_keys = Vec::with_capacity(on.len());
         let mut right_keys = Vec::with_capacity(on.len());
         for (l, r) in &on {

@@ -591,6 +591,10 @@ impl Session {
         let rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![
             Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new()),
             Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new()),
+            // Conditions move down through projections and into joins (a
+            // join then keeps only the rows its conditions let through, as
+            // in Flink); extension nodes stop them (their default).
+            Arc::new(datafusion_optimizer::push_down_filter::PushDownFilter::new()),
         ];
         let ctx = OptimizerContext::new().with_max_passes(2);
         Optimizer::with_rules(rules)

@@ -58,6 +58,10 @@ pub enum JoinKind {
 
 impl JoinKind {
     /// Whether side `side` (0 left, 1 right) keeps its unmatched rows.
+    pub fn keeps_unmatched(self, side: usize) -> bool {
+        self.outer(side)
+    }
+
     fn outer(self, side: usize) -> bool {
         match self {
             JoinKind::Inner => false,
