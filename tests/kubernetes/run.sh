@@ -499,7 +499,7 @@ tm_pod_deleted_mid_job() { # LABEL NAMESPACE M TM-DEPLOYMENT TM-SELECTOR OUT-DIR
     t="$(now)"
     wait_until "job $job RUNNING" 60 job_in_state "$m" "$job" RUNNING
     wait_until "a completed checkpoint of job $job" 60 has_checkpoint "$m" "$job"
-    victim="$(pods_of "$ns" "$selector" | head -n 1)"
+    victim="$(pods_of "$ns" "$selector" | sed -n 1p)"
     [[ -n "$victim" ]] || fail "no TaskManager pod matches $selector"
     t_kill="$(now)"
     kubectl delete pod -n "$ns" "$victim" --wait=false >/dev/null
@@ -1164,7 +1164,7 @@ op_event() { # NAMESPACE NAME REASON: the operator recorded an Event with this r
 }
 jm_pods_of() { kubectl get pods -n "$1" -l "app=$2,component=jobmanager" -o name 2>/dev/null; }
 no_jm_pods() { [[ -z "$(jm_pods_of "$1" "$2")" ]]; }
-operator_pod() { kubectl get pods -n "$1" -l app.kubernetes.io/name=riffle-operator -o jsonpath='{range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\n"}{end}' 2>/dev/null | head -n 1; }
+operator_pod() { kubectl get pods -n "$1" -l app.kubernetes.io/name=riffle-operator -o jsonpath='{range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\n"}{end}' 2>/dev/null | sed -n 1p; }
 
 # The committed output of a job upgraded across versions that add 100 per version to the key:
 # with the version taken off, it must equal the undisturbed run, and each version's windows
