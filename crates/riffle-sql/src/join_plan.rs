@@ -35,12 +35,9 @@ impl Builder {
         // kept unmatched.
         let (mut to_left, mut to_right, mut rest) = (Vec::new(), Vec::new(), Vec::new());
         for c in filter.iter().flat_map(split_conjunction) {
-            let cols = c.column_refs();
-            let only =
-                |schema: &DFSchema| !cols.is_empty() && cols.iter().all(|c| schema.has_column(c));
-            if only(j.left.schema()) && !kind.keeps_unmatched(0) {
+            if only_from(c, j.left.schema()) && !kind.keeps_unmatched(0) {
                 to_left.push(c.clone());
-            } else if only(j.right.schema()) && !kind.keeps_unmatched(1) {
+            } else if only_from(c, j.right.schema()) && !kind.keeps_unmatched(1) {
                 to_right.push(c.clone());
             } else {
                 rest.push(c.clone());
@@ -114,10 +111,6 @@ fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
     let Some(filter) = &j.filter else {
         return (on, None);
     };
-    let only = |e: &Expr, schema: &DFSchema| {
-        let cols = e.column_refs();
-        !cols.is_empty() && cols.iter().all(|c| schema.has_column(c))
-    };
     let mut rest = Vec::new();
     for c in split_conjunction(filter) {
         if let Expr::BinaryExpr(BinaryExpr {
@@ -127,11 +120,11 @@ fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
         }) = c
         {
             let (l, r) = (left.as_ref(), right.as_ref());
-            if only(l, j.left.schema()) && only(r, j.right.schema()) {
+            if only_from(l, j.left.schema()) && only_from(r, j.right.schema()) {
                 on.push((l.clone(), r.clone()));
                 continue;
             }
-            if only(r, j.left.schema()) && only(l, j.right.schema()) {
+            if only_from(r, j.left.schema()) && only_from(l, j.right.schema()) {
                 on.push((r.clone(), l.clone()));
                 continue;
             }
@@ -139,4 +132,10 @@ fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
         rest.push(c.clone());
     }
     (on, conjunction(rest))
+}
+
+/// Whether `e` reads columns, all of them from `schema`.
+fn only_from(e: &Expr, schema: &DFSchema) -> bool {
+    let cols = e.column_refs();
+    !cols.is_empty() && cols.iter().all(|c| schema.has_column(c))
 }

@@ -59,10 +59,6 @@ pub enum JoinKind {
 impl JoinKind {
     /// Whether side `side` (0 left, 1 right) keeps its unmatched rows.
     pub fn keeps_unmatched(self, side: usize) -> bool {
-        self.outer(side)
-    }
-
-    fn outer(self, side: usize) -> bool {
         match self {
             JoinKind::Inner => false,
             JoinKind::Left => side == 0,
@@ -377,8 +373,8 @@ impl Operator for Join {
         }
         let enc = self.encode(input, &chunk.data)?;
         let matched = self.matches(input, &chunk, &enc)?;
-        let own_outer = self.spec.kind.outer(input);
-        let other_outer = self.spec.kind.outer(1 - input);
+        let own_outer = self.spec.kind.keeps_unmatched(input);
+        let other_outer = self.spec.kind.keeps_unmatched(1 - input);
         let mut pairs: Vec<Pair> = Vec::new();
         for (i, matched) in matched.iter().enumerate() {
             let kind = chunk.kind(i);
