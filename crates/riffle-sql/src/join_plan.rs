@@ -1,6 +1,8 @@
-//! Planning regular joins: both inputs hashed by their equality keys into
-//! one two-input `Join` vertex (input 0 the left side, input 1 the right),
-//! or, without equality keys, both sent to a single subtask as Flink does.
+//! Planning joins: both inputs hashed by their equality keys into one
+//! two-input vertex (input 0 the left side, input 1 the right), or, without
+//! equality keys, both sent to a single subtask as Flink does. The vertex
+//! runs an `IntervalJoin` when the condition bounds the distance of two time
+//! attributes ([`crate::interval_join`]), else a regular `Join`.
 
 use std::sync::Arc;
 
@@ -9,9 +11,11 @@ use datafusion_expr::LogicalPlan;
 use datafusion_expr::logical_plan::{Filter, Join};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{BinaryExpr, Expr, JoinType, Operator};
-use riffle_runtime::operators::{JoinFactory, JoinKind};
+use riffle_runtime::operators::{IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain};
 use riffle_runtime::{OperatorFactory, Partitioning};
 
+use crate::interval_join::join_interval;
+use crate::nodes::TimeAttribute;
 use crate::physical::{Builder, Stream, arrow_schema};
 use crate::{Error, Result};
 
@@ -29,12 +33,18 @@ impl Builder {
             }
         };
         let (on, filter) = equi_keys(j);
+        let conjuncts: Vec<Expr> = filter.iter().flat_map(split_conjunction).cloned().collect();
+        let interval = join_interval(j, &conjuncts);
+        let conjuncts = match &interval {
+            Some(i) => i.rest.clone(),
+            None => conjuncts,
+        };
         // Conditions on one input alone filter that input before the join
         // (less state), where that keeps the join's meaning: on either side
         // of an inner join, on the side of an outer join whose rows are not
         // kept unmatched.
         let (mut to_left, mut to_right, mut rest) = (Vec::new(), Vec::new(), Vec::new());
-        for c in filter.iter().flat_map(split_conjunction) {
+        for c in &conjuncts {
             if only_from(c, j.left.schema()) && !kind.keeps_unmatched(0) {
                 to_left.push(c.clone());
             } else if only_from(c, j.right.schema()) && !kind.keeps_unmatched(1) {
@@ -71,14 +81,45 @@ impl Builder {
             .as_ref()
             .map(|f| self.physical(f, &j.schema))
             .transpose()?;
-        let op = JoinFactory {
-            kind,
-            left_keys: left_keys.clone(),
-            right_keys: right_keys.clone(),
-            filter,
-            left_schema: arrow_schema(j.left.schema()),
-            right_schema: arrow_schema(j.right.schema()),
-            output_schema: arrow_schema(&j.schema),
+        let left_schema = arrow_schema(j.left.schema());
+        let right_schema = arrow_schema(j.right.schema());
+        let output_schema = arrow_schema(&j.schema);
+        // An interval join's output is append-only, whatever its type.
+        let appends_only = interval.is_some();
+        let op: Arc<dyn OperatorFactory> = match interval {
+            Some(iv) => {
+                if let Some(u) = left.updates_from.as_ref().or(right.updates_from.as_ref()) {
+                    return Err(Error::unsupported(format!(
+                        "IntervalJoin doesn't support consuming update and delete changes \
+                         which is produced by node {u}"
+                    )));
+                }
+                Arc::new(IntervalJoinFactory {
+                    kind,
+                    left_keys: left_keys.clone(),
+                    right_keys: right_keys.clone(),
+                    filter,
+                    time: match iv.attribute {
+                        TimeAttribute::Rowtime => TimeDomain::EventTime,
+                        TimeAttribute::Proctime => TimeDomain::ProcessingTime,
+                    },
+                    bounds: iv.bounds,
+                    left_time: j.left.schema().index_of_column(&iv.left_time)?,
+                    right_time: j.right.schema().index_of_column(&iv.right_time)?,
+                    left_schema,
+                    right_schema,
+                    output_schema,
+                })
+            }
+            None => Arc::new(JoinFactory {
+                kind,
+                left_keys: left_keys.clone(),
+                right_keys: right_keys.clone(),
+                filter,
+                left_schema,
+                right_schema,
+                output_schema,
+            }),
         };
         let (v, right_partitioning) = if left_keys.is_empty() {
             (self.keyed_vertex(&left, Vec::new()), Partitioning::Single)
@@ -90,11 +131,12 @@ impl Builder {
         };
         self.add_edge(&right, v, 1, right_partitioning);
         let updates_from = match (&left.updates_from, &right.updates_from) {
+            _ if appends_only => None,
             _ if kind != JoinKind::Inner => Some(format!("{}({})", op.name(), op.explain())),
             (Some(u), _) | (None, Some(u)) => Some(u.clone()),
             (None, None) => None,
         };
-        self.push(v, Arc::new(op));
+        self.push(v, op);
         Ok(Stream {
             vertex: v,
             updates_from,
@@ -138,4 +180,62 @@ fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
 fn only_from(e: &Expr, schema: &DFSchema) -> bool {
     let cols = e.column_refs();
     !cols.is_empty() && cols.iter().all(|c| schema.has_column(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use riffle_common::config::Configuration;
+    use riffle_runtime::metrics::JobMetrics;
+
+    use crate::session::Session;
+
+    const TABLES: &str = "
+        CREATE TABLE a (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+            WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+        CREATE TABLE b (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+            WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+        CREATE TABLE o (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');";
+
+    fn explain(insert: &str) -> crate::Result<String> {
+        Session::new(Configuration::new()).explain_script(
+            &format!("{TABLES}\n{insert}"),
+            &Arc::new(JobMetrics::default()),
+        )
+    }
+
+    #[test]
+    fn bounds_on_both_sides_of_two_time_attributes_make_an_interval_join() {
+        let text = explain(
+            "INSERT INTO o SELECT a.k, b.k FROM a LEFT JOIN b ON a.k = b.k
+             AND a.ts BETWEEN b.ts - INTERVAL '2' SECOND AND b.ts + INTERVAL '1' SECOND;",
+        )
+        .unwrap();
+        assert!(
+            text.contains(
+                "IntervalJoin: joinType=[LeftOuterJoin], windowBounds=[isRowTime=true, \
+                 leftLowerBound=-2000, leftUpperBound=1000"
+            ),
+            "{text}"
+        );
+        // One bound only: a regular join, the condition kept whole.
+        let text =
+            explain("INSERT INTO o SELECT a.k, b.k FROM a JOIN b ON a.k = b.k AND a.ts > b.ts;")
+                .unwrap();
+        assert!(text.contains("Join: joinType=[InnerJoin]"), "{text}");
+        assert!(!text.contains("IntervalJoin"), "{text}");
+    }
+
+    #[test]
+    fn a_time_column_that_lost_its_attribute_makes_a_regular_join() {
+        let text = explain(
+            "INSERT INTO o SELECT a.k, c.n FROM a JOIN (
+                SELECT k, COUNT(*) AS n, MAX(ts) AS ts FROM b GROUP BY k) AS c
+             ON a.k = c.k AND a.ts BETWEEN c.ts AND c.ts + INTERVAL '1' SECOND;",
+        )
+        .unwrap();
+        // MAX(ts) is no time attribute: the join is a regular one, as in Flink.
+        assert!(!text.contains("IntervalJoin"), "{text}");
+    }
 }

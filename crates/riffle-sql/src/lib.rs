@@ -20,12 +20,14 @@
 mod aggregate_plan;
 mod aggregates;
 mod error;
+mod interval_join;
 mod join_plan;
 mod legacy_window;
 mod naming;
 mod nodes;
 mod physical;
 mod rank;
+mod set_plan;
 mod sink_types;
 
 pub mod catalog;

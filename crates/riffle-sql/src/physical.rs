@@ -191,8 +191,15 @@ impl Builder {
         self.exchange_vertex(input, partitioning, parallelism)
     }
 
+    /// The parallelism of the vertex `stream` comes from.
+    pub(crate) fn vertex_parallelism(&self, stream: &Stream) -> usize {
+        self.vertices
+            .get(stream.vertex)
+            .map_or(self.parallelism, |v| v.parallelism)
+    }
+
     /// Starts an empty vertex of `parallelism` fed from `input` through `partitioning`.
-    fn exchange_vertex(
+    pub(crate) fn exchange_vertex(
         &mut self,
         input: &Stream,
         partitioning: Partitioning,
@@ -357,6 +364,7 @@ impl Builder {
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
             LogicalPlan::Aggregate(a) => self.plan_aggregate(a),
             LogicalPlan::Join(j) => self.plan_join(j),
+            LogicalPlan::Union(u) => self.plan_union(u),
             LogicalPlan::Extension(ext) => {
                 if let Some(w) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
                     return self.plan_window_tvf(w);

@@ -590,6 +590,12 @@ impl Session {
             .map_err(|e| Error::from(e).at(location))?;
         let rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![
             Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new()),
+            // SELECT DISTINCT (and UNION without ALL) as a group aggregate
+            // over every column, as Flink plans it.
+            Arc::new(
+                datafusion_optimizer::replace_distinct_aggregate::ReplaceDistinctWithAggregate::new(
+                ),
+            ),
             Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new()),
             // Conditions move down through projections and into joins (a
             // join then keeps only the rows its conditions let through, as

@@ -332,6 +332,18 @@ pub fn time_attribute(plan: &LogicalPlan, name: &str) -> Option<TimeAttribute> {
         }
         LogicalPlan::Filter(f) => time_attribute(&f.input, name),
         LogicalPlan::SubqueryAlias(a) => time_attribute(&a.input, name),
+        // An interval join keeps its inputs' time attributes.
+        LogicalPlan::Join(j) => {
+            let conjuncts: Vec<Expr> = j
+                .filter
+                .iter()
+                .flat_map(datafusion_expr::utils::split_conjunction)
+                .cloned()
+                .collect();
+            crate::interval_join::join_interval(j, &conjuncts)?;
+            let from_left = j.left.schema().fields().iter().any(|f| f.name() == name);
+            time_attribute(if from_left { &j.left } else { &j.right }, name)
+        }
         LogicalPlan::TableScan(scan) => {
             // Views are inlined; a scan of a view source holds its plan.
             let view = scan.source.downcast_ref::<crate::catalog::ViewSource>()?;

@@ -1,4 +1,4 @@
-//! The operators, one per file. Each file holds the typed factory (what the
+//! The operators, one per file (or directory). Each file holds the typed factory (what the
 //! job graph stores) and the running operator (one per subtask).
 
 pub mod aggregate;
@@ -6,6 +6,7 @@ pub mod calc;
 pub mod join;
 pub mod rank;
 pub mod sink;
+pub mod union;
 pub mod watermark;
 pub mod window_tvf;
 
@@ -14,8 +15,9 @@ pub use aggregate::{
     WindowAggregateFactory,
 };
 pub use calc::CalcFactory;
-pub use join::{JoinFactory, JoinKind};
+pub use join::{IntervalJoinFactory, JoinFactory, JoinKind, TimeBounds};
 pub use rank::{RankFactory, SortKey};
 pub use sink::SinkOperatorFactory;
+pub use union::UnionFactory;
 pub use watermark::WatermarkAssignerFactory;
 pub use window_tvf::{WindowKind, WindowTvfFactory};

@@ -23,6 +23,10 @@
 //!
 //! State is keyed by the join key in key groups, so it snapshots, restores
 //! and rescales like the other keyed operators.
+//!
+//! The interval join ([`interval`]) shares this module's row handling: how
+//! an input is keyed and encoded, the residual condition over candidate
+//! pairs, and the assembly of output rows.
 
 use std::sync::Arc;
 
@@ -38,6 +42,10 @@ use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::keys::{assemble, keys_descriptor};
 use crate::state::{KeyEncoder, KeyedState};
 use crate::{Error, Result};
+
+mod interval;
+
+pub use interval::{IntervalJoinFactory, TimeBounds};
 
 /// At most this many pairs go into one batch (the residual condition's
 /// input, an output chunk).
@@ -129,43 +137,20 @@ impl OperatorFactory for JoinFactory {
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
-        if self.left_keys.len() != self.right_keys.len() {
-            return Err(Error::Internal(format!(
-                "join with {} left keys and {} right keys",
-                self.left_keys.len(),
-                self.right_keys.len()
-            )));
-        }
+        check_key_types(
+            &self.left_keys,
+            &self.right_keys,
+            &self.left_schema,
+            &self.right_schema,
+        )?;
         let side = |keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef| -> Result<Side> {
-            let types = keys
-                .iter()
-                .map(|e| e.data_type(schema))
-                .collect::<datafusion_common::Result<Vec<_>>>()?;
-            let rows = schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect();
             Ok(Side {
-                keys: keys.to_vec(),
-                encoder: KeyEncoder::new(&types, task.max_parallelism)?,
-                rows: RowConverter::new(rows)?,
+                codec: Codec::new(keys, schema, task)?,
                 state: KeyedState::default(),
             })
         };
         let left = side(&self.left_keys, &self.left_schema)?;
         let right = side(&self.right_keys, &self.right_schema)?;
-        for (l, r) in self.left_keys.iter().zip(&self.right_keys) {
-            let (lt, rt) = (
-                l.data_type(&self.left_schema)?,
-                r.data_type(&self.right_schema)?,
-            );
-            if lt != rt {
-                return Err(Error::Internal(format!(
-                    "join keys {l} ({lt}) and {r} ({rt}) differ in type"
-                )));
-            }
-        }
         Ok(Box::new(Join {
             spec: self.clone(),
             sides: [left, right],
@@ -201,11 +186,157 @@ struct Held {
     matches: u32,
 }
 
-/// One input of the join.
-struct Side {
+/// How one input's rows are keyed and stored: its join keys, their
+/// encoder, and the row format its rows are kept in.
+struct Codec {
     keys: Vec<Arc<dyn PhysicalExpr>>,
     encoder: KeyEncoder,
     rows: RowConverter,
+}
+
+impl Codec {
+    /// The codec of an input of schema `schema` joined on `keys`.
+    fn new(keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef, task: &TaskInfo) -> Result<Codec> {
+        let types = keys
+            .iter()
+            .map(|e| e.data_type(schema))
+            .collect::<datafusion_common::Result<Vec<_>>>()?;
+        let rows = schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(Codec {
+            keys: keys.to_vec(),
+            encoder: KeyEncoder::new(&types, task.max_parallelism)?,
+            rows: RowConverter::new(rows)?,
+        })
+    }
+
+    /// Encodes the rows of `batch` and their keys.
+    fn encode(&mut self, batch: &RecordBatch) -> Result<Encoded> {
+        let n = batch.num_rows();
+        let cols = self
+            .keys
+            .iter()
+            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<datafusion_common::Result<Vec<ArrayRef>>>()?;
+        let null_key = (0..n).map(|i| cols.iter().any(|c| c.is_null(i))).collect();
+        let (keys, key_groups) = if cols.is_empty() {
+            (None, vec![0; n])
+        } else {
+            let (keys, key_groups) = self.encoder.encode(&cols)?;
+            (Some(keys), key_groups)
+        };
+        let rows = self.rows.convert_columns(batch.columns())?;
+        Ok(Encoded {
+            keys,
+            key_groups,
+            null_key,
+            rows,
+        })
+    }
+}
+
+/// Checks that the join keys of both sides have the same types.
+fn check_key_types(
+    left_keys: &[Arc<dyn PhysicalExpr>],
+    right_keys: &[Arc<dyn PhysicalExpr>],
+    left_schema: &SchemaRef,
+    right_schema: &SchemaRef,
+) -> Result<()> {
+    if left_keys.len() != right_keys.len() {
+        return Err(Error::Internal(format!(
+            "join with {} left keys and {} right keys",
+            left_keys.len(),
+            right_keys.len()
+        )));
+    }
+    for (l, r) in left_keys.iter().zip(right_keys) {
+        let (lt, rt) = (l.data_type(left_schema)?, r.data_type(right_schema)?);
+        if lt != rt {
+            return Err(Error::Internal(format!(
+                "join keys {l} ({lt}) and {r} ({rt}) differ in type"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Which candidate pairs satisfy `filter` (over the output schema): each
+/// pair is a row of `chunk` (arriving on `input`) and a row of the other
+/// side in that side's row format. Evaluated over batches of at most
+/// [`PAIRS_PER_BATCH`] pairs, so a join without keys cannot build one
+/// enormous batch.
+fn residual(
+    filter: &Arc<dyn PhysicalExpr>,
+    output_schema: &SchemaRef,
+    input: usize,
+    chunk: &Chunk,
+    other: &RowConverter,
+    pairs: &[(u32, Arc<[u8]>)],
+) -> Result<Vec<bool>> {
+    let mut verdict: Vec<bool> = Vec::with_capacity(pairs.len());
+    for slice in pairs.chunks(PAIRS_PER_BATCH) {
+        let own_idx = UInt32Array::from_iter_values(slice.iter().map(|p| p.0));
+        let own: Vec<ArrayRef> = chunk
+            .data
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &own_idx, None))
+            .collect::<std::result::Result<_, _>>()?;
+        let parser = other.parser();
+        let theirs = other.convert_rows(slice.iter().map(|p| parser.parse(&p.1)))?;
+        let cols = if input == 0 {
+            own.into_iter().chain(theirs).collect()
+        } else {
+            theirs.into_iter().chain(own).collect()
+        };
+        let batch = RecordBatch::try_new(Arc::clone(output_schema), cols)?;
+        let v = filter
+            .evaluate(&batch)
+            .and_then(|v| v.into_array(batch.num_rows()))?;
+        let v = v
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+        verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+    }
+    Ok(verdict)
+}
+
+/// Builds the output chunk of `pairs`, whose rows are in the row formats of
+/// `codecs` (left, right).
+fn assemble_pairs(output_schema: &SchemaRef, codecs: [&Codec; 2], pairs: &[Pair]) -> Result<Chunk> {
+    let side_columns = |codec: &Codec, pick: &dyn Fn(&Pair) -> Option<&Arc<[u8]>>| {
+        let present: Vec<&Arc<[u8]>> = pairs.iter().filter_map(pick).collect();
+        let parser = codec.rows.parser();
+        let cols = codec
+            .rows
+            .convert_rows(present.iter().map(|r| parser.parse(r)))?;
+        let mut next = 0u32;
+        let idx: UInt32Array = pairs
+            .iter()
+            .map(|p| {
+                pick(p).map(|_| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        cols.iter()
+            .map(|c| Ok(take(c.as_ref(), &idx, None)?))
+            .collect::<Result<Vec<ArrayRef>>>()
+    };
+    let mut cols = side_columns(codecs[0], &|p| p.0.as_ref())?;
+    cols.extend(side_columns(codecs[1], &|p| p.1.as_ref())?);
+    let kinds = pairs.iter().map(|p| p.2 as u8).collect();
+    assemble(output_schema, cols, Vec::new(), Some(kinds))
+}
+
+/// One input of the regular join.
+struct Side {
+    codec: Codec,
     state: KeyedState<Vec<Held>>,
 }
 
@@ -236,30 +367,6 @@ impl Encoded {
 }
 
 impl Join {
-    fn encode(&mut self, input: usize, batch: &RecordBatch) -> Result<Encoded> {
-        let side = &mut self.sides[input];
-        let n = batch.num_rows();
-        let cols = side
-            .keys
-            .iter()
-            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
-            .collect::<datafusion_common::Result<Vec<ArrayRef>>>()?;
-        let null_key = (0..n).map(|i| cols.iter().any(|c| c.is_null(i))).collect();
-        let (keys, key_groups) = if cols.is_empty() {
-            (None, vec![0; n])
-        } else {
-            let (keys, key_groups) = side.encoder.encode(&cols)?;
-            (Some(keys), key_groups)
-        };
-        let rows = side.rows.convert_columns(batch.columns())?;
-        Ok(Encoded {
-            keys,
-            key_groups,
-            null_key,
-            rows,
-        })
-    }
-
     /// The candidates of each input row: indexes into the other side's rows
     /// of its key, kept when the residual condition holds for the pair.
     fn matches(&self, input: usize, chunk: &Chunk, enc: &Encoded) -> Result<Vec<Vec<usize>>> {
@@ -284,36 +391,14 @@ impl Join {
         if pairs.is_empty() {
             return Ok(candidates);
         }
-        // The condition evaluated over batches of candidate pairs (bounded,
-        // so a join without keys cannot build one enormous batch).
-        let mut verdict: Vec<bool> = Vec::with_capacity(pairs.len());
-        for slice in pairs.chunks(PAIRS_PER_BATCH) {
-            let own_idx = UInt32Array::from_iter_values(slice.iter().map(|p| p.0));
-            let own: Vec<ArrayRef> = chunk
-                .data
-                .columns()
-                .iter()
-                .map(|c| take(c.as_ref(), &own_idx, None))
-                .collect::<std::result::Result<_, _>>()?;
-            let parser = other.rows.parser();
-            let theirs = other
-                .rows
-                .convert_rows(slice.iter().map(|p| parser.parse(&p.1)))?;
-            let cols = if input == 0 {
-                own.into_iter().chain(theirs).collect()
-            } else {
-                theirs.into_iter().chain(own).collect()
-            };
-            let batch = RecordBatch::try_new(Arc::clone(&self.spec.output_schema), cols)?;
-            let v = filter
-                .evaluate(&batch)
-                .and_then(|v| v.into_array(batch.num_rows()))?;
-            let v = v
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
-            verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
-        }
+        let verdict = residual(
+            filter,
+            &self.spec.output_schema,
+            input,
+            chunk,
+            &other.codec.rows,
+            &pairs,
+        )?;
         let mut at = 0;
         for c in candidates.iter_mut() {
             let mut kept = Vec::with_capacity(c.len());
@@ -330,30 +415,8 @@ impl Join {
 
     /// Builds the output chunk of `pairs`.
     fn assemble(&self, pairs: &[Pair]) -> Result<Chunk> {
-        let side_columns = |side: &Side, pick: &dyn Fn(&Pair) -> Option<&Arc<[u8]>>| {
-            let present: Vec<&Arc<[u8]>> = pairs.iter().filter_map(pick).collect();
-            let parser = side.rows.parser();
-            let cols = side
-                .rows
-                .convert_rows(present.iter().map(|r| parser.parse(r)))?;
-            let mut next = 0u32;
-            let idx: UInt32Array = pairs
-                .iter()
-                .map(|p| {
-                    pick(p).map(|_| {
-                        next += 1;
-                        next - 1
-                    })
-                })
-                .collect();
-            cols.iter()
-                .map(|c| Ok(take(c.as_ref(), &idx, None)?))
-                .collect::<Result<Vec<ArrayRef>>>()
-        };
-        let mut cols = side_columns(&self.sides[0], &|p| p.0.as_ref())?;
-        cols.extend(side_columns(&self.sides[1], &|p| p.1.as_ref())?);
-        let kinds = pairs.iter().map(|p| p.2 as u8).collect();
-        assemble(&self.spec.output_schema, cols, Vec::new(), Some(kinds))
+        let codecs = [&self.sides[0].codec, &self.sides[1].codec];
+        assemble_pairs(&self.spec.output_schema, codecs, pairs)
     }
 }
 
@@ -371,7 +434,7 @@ impl Operator for Join {
         if input > 1 {
             return Err(Error::Internal(format!("a join has no input {input}")));
         }
-        let enc = self.encode(input, &chunk.data)?;
+        let enc = self.sides[input].codec.encode(&chunk.data)?;
         let matched = self.matches(input, &chunk, &enc)?;
         let own_outer = self.spec.kind.keeps_unmatched(input);
         let other_outer = self.spec.kind.keeps_unmatched(1 - input);
