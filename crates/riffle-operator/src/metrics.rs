@@ -1,6 +1,7 @@
 //! The operator's own metrics, in Prometheus' text format on the probe
 //! port: reconciliations (count and duration by result), resources per
-//! lifecycle state, and specs checked by planning.
+//! lifecycle state, specs checked by planning, and where clusters were
+//! observed (the watches' cache or the apiserver).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -8,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::crd::common::LifecycleState;
+use crate::deployment::io::ClusterSource;
 
 /// Upper bounds (seconds) of the reconcile duration histogram.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -39,6 +41,8 @@ struct Inner {
     failed: Reconciles,
     states: HashMap<String, LifecycleState>,
     spec_checks: u64,
+    observed_from_cache: u64,
+    observed_from_apiserver: u64,
 }
 
 /// The operator's counters.
@@ -81,6 +85,16 @@ impl Metrics {
     pub fn spec_checked(&self) {
         if let Ok(mut m) = self.inner.lock() {
             m.spec_checks += 1;
+        }
+    }
+
+    /// Counts one observation of a FlinkDeployment's cluster.
+    pub fn cluster_observed(&self, source: ClusterSource) {
+        if let Ok(mut m) = self.inner.lock() {
+            match source {
+                ClusterSource::Cache => m.observed_from_cache += 1,
+                ClusterSource::Apiserver => m.observed_from_apiserver += 1,
+            }
         }
     }
 
@@ -148,6 +162,14 @@ impl Metrics {
              riffle_operator_spec_checks_total {}\n",
             m.spec_checks
         );
+        let _ = write!(
+            out,
+            "# HELP riffle_operator_cluster_observations_total Observations of a FlinkDeployment's JobManager Deployment and pods, by where they were read.\n\
+             # TYPE riffle_operator_cluster_observations_total counter\n\
+             riffle_operator_cluster_observations_total{{source=\"cache\"}} {}\n\
+             riffle_operator_cluster_observations_total{{source=\"apiserver\"}} {}\n",
+            m.observed_from_cache, m.observed_from_apiserver
+        );
         out
     }
 }
@@ -187,6 +209,14 @@ mod tests {
         assert!(
             m.render()
                 .contains("\nriffle_operator_spec_checks_total 1\n")
+        );
+        m.cluster_observed(ClusterSource::Cache);
+        m.cluster_observed(ClusterSource::Cache);
+        m.cluster_observed(ClusterSource::Apiserver);
+        let text = m.render();
+        assert!(text.contains("riffle_operator_cluster_observations_total{source=\"cache\"} 2\n"));
+        assert!(
+            text.contains("riffle_operator_cluster_observations_total{source=\"apiserver\"} 1\n")
         );
     }
 }

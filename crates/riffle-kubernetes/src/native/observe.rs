@@ -1,14 +1,15 @@
 //! What an outside controller (the operator) reads of a native cluster
-//! without asking its JobManager: the JobManager Deployment and pods, and
+//! without asking its JobManager: the JobManager Deployment and pods (read
+//! at once, or trimmed for a watch's cache), and
 //! the checkpoint the HA store recorded for a job. Also the one write it
 //! needs besides create and delete: removing a cluster's HA data, so a new
 //! deployment under the same id does not rerun the jobs recorded there.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodStatus};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
@@ -59,22 +60,10 @@ const FAILING_REASONS: &[&str] = &[
     "CreateContainerError",
 ];
 
-/// Reads the cluster's Deployment and JobManager pods.
+/// Reads the cluster's Deployment and JobManager pods from the apiserver.
 pub fn observe_cluster(kube: &Kube, cluster_id: &str) -> Result<ClusterState, KubeError> {
-    let deployment = kube.get::<Deployment>(cluster_id)?.map(|d| {
-        let status = d.status.unwrap_or_default();
-        DeploymentState {
-            annotations: d.metadata.annotations.unwrap_or_default(),
-            replicas: d.spec.and_then(|s| s.replicas).unwrap_or(1),
-            ready_replicas: status.ready_replicas.unwrap_or(0),
-            deleting: d.metadata.deletion_timestamp.is_some(),
-        }
-    });
-    let selector = labels(cluster_id, Some(Component::JobManager))
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let deployment = kube.get::<Deployment>(cluster_id)?;
+    let selector = selector(&labels(cluster_id, Some(Component::JobManager)));
     let api: Api<Pod> = Api::namespaced(kube.client(), kube.namespace());
     let pods = kube.run(async move {
         api.list(&ListParams::default().labels(&selector))
@@ -82,10 +71,89 @@ pub fn observe_cluster(kube: &Kube, cluster_id: &str) -> Result<ClusterState, Ku
             .map(|l| l.items)
             .map_err(KubeError::api("listing JobManager pods"))
     })?;
-    Ok(ClusterState {
+    Ok(cluster_state(deployment.as_ref(), &pods))
+}
+
+/// The state of a cluster from its JobManager Deployment and pods, as
+/// read from the apiserver or from a watch's cache.
+pub fn cluster_state<'a>(
+    deployment: Option<&Deployment>,
+    pods: impl IntoIterator<Item = &'a Pod>,
+) -> ClusterState {
+    let deployment = deployment.map(|d| {
+        let status = d.status.clone().unwrap_or_default();
+        DeploymentState {
+            annotations: d.metadata.annotations.clone().unwrap_or_default(),
+            replicas: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            ready_replicas: status.ready_replicas.unwrap_or(0),
+            deleting: d.metadata.deletion_timestamp.is_some(),
+        }
+    });
+    ClusterState {
         deployment,
-        jobmanager_pods: pods.iter().map(pod_state).collect(),
-    })
+        jobmanager_pods: pods.into_iter().map(pod_state).collect(),
+    }
+}
+
+/// The label selector of every native cluster's JobManager objects (its
+/// Deployment and pods), for a watch over all clusters of a namespace.
+pub fn jobmanagers_selector() -> String {
+    let mut l = labels("", Some(Component::JobManager));
+    l.remove("app");
+    selector(&l)
+}
+
+/// The cluster id of a native cluster's pod (its `app` label).
+pub fn cluster_of(pod: &Pod) -> Option<&str> {
+    pod.metadata.labels.as_ref()?.get("app").map(String::as_str)
+}
+
+/// Whether `pod` is a JobManager pod of cluster `cluster_id`.
+pub fn is_jobmanager_of(pod: &Pod, cluster_id: &str) -> bool {
+    let Some(have) = pod.metadata.labels.as_ref() else {
+        return false;
+    };
+    labels(cluster_id, Some(Component::JobManager))
+        .iter()
+        .all(|(k, v)| have.get(k) == Some(v))
+}
+
+/// Drops from a JobManager Deployment what [`cluster_state`] does not read
+/// (the pod template, conditions, managedFields), so a cache of many
+/// clusters stays small. The labels, owner references and selector stay:
+/// watches map the Deployment to its owner by them.
+pub fn trim_deployment(d: &mut Deployment) {
+    d.metadata.managed_fields = None;
+    if let Some(spec) = d.spec.as_mut() {
+        spec.template = Default::default();
+    }
+    if let Some(status) = d.status.take() {
+        d.status = Some(DeploymentStatus {
+            ready_replicas: status.ready_replicas,
+            ..Default::default()
+        });
+    }
+}
+
+/// Drops from a JobManager pod what [`cluster_state`] does not read: all
+/// of it but its metadata and its containers' states.
+pub fn trim_pod(p: &mut Pod) {
+    p.metadata.managed_fields = None;
+    p.spec = None;
+    if let Some(status) = p.status.take() {
+        p.status = Some(PodStatus {
+            container_statuses: status.container_statuses,
+            ..Default::default()
+        });
+    }
+}
+
+fn selector(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn pod_state(pod: &Pod) -> PodState {
@@ -195,6 +263,57 @@ mod tests {
         assert_eq!(p.failure.as_deref(), Some("CrashLoopBackOff: back-off 40s"));
         assert_eq!(p.restarts, 4);
         assert_eq!(pod_state(&waiting("ContainerCreating")).failure, None);
+    }
+
+    #[test]
+    fn trimming_keeps_what_the_cluster_state_reads() {
+        use k8s_openapi::api::apps::v1::DeploymentSpec;
+        use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+        let jm = labels("c", Some(Component::JobManager));
+        let mut d = Deployment {
+            metadata: kube::api::ObjectMeta {
+                name: Some("c".into()),
+                labels: Some(jm.clone()),
+                annotations: Some(BTreeMap::from([("a".into(), "b".into())])),
+                managed_fields: Some(vec![Default::default()]),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(2),
+                template: PodTemplateSpec {
+                    spec: Some(PodSpec::default()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            status: Some(DeploymentStatus {
+                ready_replicas: Some(1),
+                replicas: Some(2),
+                ..Default::default()
+            }),
+        };
+        let mut p = waiting("CrashLoopBackOff");
+        p.metadata.labels = Some(jm);
+        p.spec = Some(PodSpec::default());
+        let before = cluster_state(Some(&d), [&p]);
+        trim_deployment(&mut d);
+        trim_pod(&mut p);
+        assert_eq!(cluster_state(Some(&d), [&p]), before);
+        assert_eq!(before.deployment.map(|d| d.ready_replicas), Some(1));
+        assert!(d.metadata.managed_fields.is_none());
+        assert!(d.spec.is_some_and(|s| s.template.spec.is_none()));
+        assert!(p.spec.is_none());
+        assert!(is_jobmanager_of(&p, "c"));
+        assert!(!is_jobmanager_of(&p, "other"));
+        assert_eq!(cluster_of(&p), Some("c"));
+    }
+
+    #[test]
+    fn the_selector_of_all_jobmanagers_names_no_cluster() {
+        assert_eq!(
+            jobmanagers_selector(),
+            "component=jobmanager,type=flink-native-kubernetes"
+        );
     }
 
     #[test]

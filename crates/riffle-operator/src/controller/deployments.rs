@@ -1,11 +1,12 @@
 //! The FlinkDeployment controller: the rules of [`crate::deployment`] on
-//! the watch of FlinkDeployments and the JobManager Deployments they own.
+//! the watch of FlinkDeployments and of their clusters' JobManager
+//! Deployments and pods (see [`super::clusters`]).
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use riffle_kubernetes::native::{deploy, observe as cluster};
 
@@ -23,15 +24,18 @@ use crate::settings::ResourceSettings;
 /// cluster and HA data before the resource goes.
 pub const FINALIZER: &str = "flinkdeployments.riffle.dev/finalizer";
 
-/// The label every native cluster's objects carry.
-const CLUSTER_LABEL: &str = "type=flink-native-kubernetes";
-
 /// The controller of the FlinkDeployments in `scope`.
 pub(super) fn controller(ctx: &Arc<Context>, scope: &Option<String>) -> Results {
-    let watch = super::watch::<FlinkDeployment>(ctx, scope).owns(
-        ctx.api::<Deployment>(scope),
-        watcher::Config::default().labels(CLUSTER_LABEL),
-    );
+    let (deployments, pods) = ctx.clusters.watch(ctx, scope);
+    // A JobManager pod's change (a crash loop starting, a restart) wakes
+    // the FlinkDeployment of its cluster, which has the cluster's name.
+    let owner_of = |pod: Pod| {
+        let ns = pod.namespace().unwrap_or_default();
+        cluster::cluster_of(&pod).map(|id| ObjectRef::<FlinkDeployment>::new(id).within(&ns))
+    };
+    let watch = super::watch::<FlinkDeployment>(ctx, scope)
+        .owns_stream(deployments)
+        .watches_stream(pods, owner_of);
     run_kind(ctx, watch, FINALIZER, apply, cleanup)
 }
 
@@ -65,7 +69,9 @@ fn apply(obj: &FlinkDeployment, ctx: &Context) -> Result<Requeue, OperatorError>
         defaults: &ctx.defaults,
         config: &config,
     };
-    let mut seen = io::observe(&c, obj.status.as_ref())?;
+    let cached = ctx.clusters.state(&ns, &name);
+    let (mut seen, source) = io::observe(&c, obj.status.as_ref(), cached)?;
+    ctx.metrics.cluster_observed(source);
     let uid = obj.uid().unwrap_or_default();
     let resource = rules::Resource {
         uid: &uid,

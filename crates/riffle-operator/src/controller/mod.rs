@@ -1,9 +1,10 @@
 //! The operator's loop: kube's runtime watches the resources (and the
-//! JobManager Deployments FlinkDeployments own) and queues reconciliations;
+//! JobManager Deployments and pods of FlinkDeployments' clusters, cached in
+//! [`clusters`]) and queues reconciliations;
 //! each one runs on a blocking thread as observe → decide (the kind's
 //! `rules`) → write the status → act → write the status again.
 //!
-//! Any change of a resource wakes it, its Deployment's changes too; the
+//! Any change of a resource wakes it, its JobManager's changes too; the
 //! operator's own status write wakes it once more, and that reconciliation
 //! writes nothing when nothing changed (the rules are idempotent), so writes
 //! do not chain. Progress is also followed by the requeue the rules ask for.
@@ -12,6 +13,7 @@
 //! of the resource (a stale cached copy) is retried at once.
 
 mod autoscaling;
+mod clusters;
 mod deployments;
 mod session_jobs;
 mod snapshots;
@@ -42,6 +44,7 @@ use crate::error::OperatorError;
 use crate::metrics::Metrics;
 use crate::settings::OperatorSettings;
 use crate::spec_diff;
+use clusters::ClusterCache;
 use verdicts::Verdicts;
 
 /// What every reconciliation shares.
@@ -56,6 +59,8 @@ pub struct Context {
     windows: Mutex<HashMap<String, Window>>,
     /// Whether each resource's spec plans.
     verdicts: Verdicts,
+    /// The clusters as the watches see them.
+    clusters: ClusterCache,
 }
 
 impl Context {
@@ -79,6 +84,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
             verdicts: Verdicts::default(),
+            clusters: ClusterCache::default(),
         }
     }
 

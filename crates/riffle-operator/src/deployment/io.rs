@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use riffle_common::config::{self as keys, Configuration, HighAvailability, StorageConfig};
 use riffle_kubernetes::Kube;
 use riffle_kubernetes::native::descriptor::{self, Ownership};
-use riffle_kubernetes::native::observe::{self as cluster, observe_cluster};
+use riffle_kubernetes::native::observe::{self as cluster, ClusterState, observe_cluster};
 use riffle_kubernetes::native::{deploy, spec::NativeSpec};
 use riffle_rpc::JobId;
 
@@ -17,7 +17,7 @@ use crate::cluster_plan::{self, Target};
 use crate::crd::common::SnapshotTriggerType;
 use crate::crd::deployment::{FlinkDeploymentSpec, FlinkDeploymentStatus};
 use crate::deployment::rules::{
-    Action, DeployOrder, JOB_ID_ANNOTATION, JobSeen, LastState, Observed, SPEC_ANNOTATION,
+    self, Action, DeployOrder, JOB_ID_ANNOTATION, JobSeen, LastState, Observed, SPEC_ANNOTATION,
     SavepointSeen,
 };
 use crate::error::OperatorError;
@@ -47,12 +47,38 @@ impl ClusterRef<'_> {
     }
 }
 
-/// Observes the cluster of a resource whose status is `status`.
+/// Where an observation of a cluster came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterSource {
+    /// The watches' cache.
+    Cache,
+    /// A read from the apiserver.
+    Apiserver,
+}
+
+/// Observes the cluster of a resource whose status is `status`: from
+/// `cached` (the watches' view) when the rules say it is current, else from
+/// the apiserver.
 pub fn observe(
     c: &ClusterRef<'_>,
     status: Option<&FlinkDeploymentStatus>,
-) -> Result<Observed, OperatorError> {
-    let state = observe_cluster(c.kube, c.name)?;
+    cached: Option<ClusterState>,
+) -> Result<(Observed, ClusterSource), OperatorError> {
+    let (state, source) = match cached.filter(|s| rules::cache_is_current(status, s)) {
+        Some(s) => (s, ClusterSource::Cache),
+        None => (observe_cluster(c.kube, c.name)?, ClusterSource::Apiserver),
+    };
+    let observed = observe_job(c, status, state);
+    Ok((observed, source))
+}
+
+/// Adds to the observed cluster `state` what its JobManager says of the
+/// job and of a pending upgrade savepoint.
+fn observe_job(
+    c: &ClusterRef<'_>,
+    status: Option<&FlinkDeploymentStatus>,
+    state: ClusterState,
+) -> Observed {
     let ready = state
         .deployment
         .as_ref()
@@ -66,13 +92,13 @@ pub fn observe(
         ..Observed::default()
     };
     if !ready {
-        return Ok(observed);
+        return observed;
     }
     let rest = match c.rest() {
         Ok(r) => r,
         Err(e) => {
             observed.job = JobSeen::Unreachable(e);
-            return Ok(observed);
+            return observed;
         }
     };
     let Some(job) = cluster_job else {
@@ -81,7 +107,7 @@ pub fn observe(
             Ok(_) => JobSeen::Absent,
             Err(e) => JobSeen::Unreachable(e.to_string()),
         };
-        return Ok(observed);
+        return observed;
     };
     observed.job = match rest.jobs() {
         Ok(jobs) => jobs
@@ -99,7 +125,7 @@ pub fn observe(
     if let Some(trigger) = trigger {
         observed.savepoint = SavepointSeen::from_answer(rest.savepoint(&job, &trigger));
     }
-    Ok(observed)
+    observed
 }
 
 /// The newest state of stopped job `job_id` of a cluster configured as

@@ -122,6 +122,31 @@ pub struct Observed {
     pub last_state: Option<LastState>,
 }
 
+/// Whether a cached view of the resource's cluster (the watches') can stand
+/// for a read from the apiserver. Only in a settled state that the cache
+/// confirms: between a write of the operator and its echo in the watch the
+/// cache may show the cluster before that write, and acting on that during
+/// an upgrade could deploy twice. So the cache is not used while a
+/// transition runs (UPGRADING, ROLLING_BACK, or no reconciliation recorded
+/// yet), nor when it disagrees with the status on whether the JobManager
+/// exists (a cluster deleted by hand, or a watch that lags); those
+/// reconciliations read the apiserver.
+pub fn cache_is_current(status: Option<&FlinkDeploymentStatus>, cached: &ClusterState) -> bool {
+    let Some(st) = status else {
+        return false;
+    };
+    let settled = matches!(
+        st.reconciliation_status.as_ref().and_then(|r| r.state),
+        Some(ReconciliationState::Deployed | ReconciliationState::RolledBack)
+    );
+    let recorded_missing = matches!(
+        st.job_manager_deployment_status,
+        None | Some(JobManagerDeploymentStatus::Missing)
+    );
+    let cached_missing = cached.deployment.is_none() && cached.jobmanager_pods.is_empty();
+    settled && recorded_missing == cached_missing
+}
+
 /// The cluster's job, as its REST API reports it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum JobSeen {
@@ -964,5 +989,68 @@ impl Decider<'_> {
             fingerprint,
         }));
         self.after = Some(self.deployed(st, rolling_back));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use riffle_kubernetes::native::observe::DeploymentState;
+
+    fn status(state: ReconciliationState, jm: JobManagerDeploymentStatus) -> FlinkDeploymentStatus {
+        FlinkDeploymentStatus {
+            job_manager_deployment_status: Some(jm),
+            reconciliation_status: Some(ReconciliationStatus {
+                state: Some(state),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn running() -> ClusterState {
+        ClusterState {
+            deployment: Some(DeploymentState {
+                replicas: 1,
+                ready_replicas: 1,
+                ..Default::default()
+            }),
+            jobmanager_pods: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_cache_stands_for_a_read_only_in_a_settled_state_it_confirms() {
+        use JobManagerDeploymentStatus::{Missing, Ready};
+        use ReconciliationState::{Deployed, RolledBack, RollingBack, Upgrading};
+        let gone = ClusterState::default();
+        // Settled and confirmed: a suspended resource without a cluster, a
+        // running one with its cluster.
+        assert!(cache_is_current(Some(&status(Deployed, Missing)), &gone));
+        assert!(cache_is_current(Some(&status(Deployed, Ready)), &running()));
+        assert!(cache_is_current(
+            Some(&status(RolledBack, Ready)),
+            &running()
+        ));
+        // The cache disagrees with the status: a cluster deleted by hand or
+        // a watch behind the apiserver.
+        assert!(!cache_is_current(Some(&status(Deployed, Ready)), &gone));
+        assert!(!cache_is_current(
+            Some(&status(Deployed, Missing)),
+            &running()
+        ));
+        // A transition runs: the operator's own writes may not be in the
+        // cache yet.
+        assert!(!cache_is_current(Some(&status(Upgrading, Missing)), &gone));
+        assert!(!cache_is_current(
+            Some(&status(RollingBack, Ready)),
+            &running()
+        ));
+        // Nothing reconciled yet.
+        assert!(!cache_is_current(None, &gone));
+        assert!(!cache_is_current(
+            Some(&FlinkDeploymentStatus::default()),
+            &gone
+        ));
     }
 }
