@@ -11,7 +11,11 @@ use datafusion_expr::LogicalPlan;
 use datafusion_expr::logical_plan::{Filter, Join};
 use datafusion_expr::utils::{conjunction, split_conjunction};
 use datafusion_expr::{BinaryExpr, Expr, JoinType, Operator};
-use riffle_runtime::operators::{IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain};
+use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::expressions::Column;
+use riffle_runtime::operators::{
+    CalcFactory, IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain,
+};
 use riffle_runtime::{OperatorFactory, Partitioning};
 
 use crate::interval_join::join_interval;
@@ -26,15 +30,27 @@ impl Builder {
             JoinType::Left => JoinKind::Left,
             JoinType::Right => JoinKind::Right,
             JoinType::Full => JoinKind::Full,
+            JoinType::LeftSemi => JoinKind::Semi,
+            JoinType::LeftAnti if j.null_aware => {
+                return Err(Error::unsupported(
+                    "NOT IN with a subquery whose column may be NULL in streaming queries; \
+                     write it as NOT EXISTS (... WHERE a = b), or filter the NULLs out",
+                ));
+            }
+            JoinType::LeftAnti => JoinKind::Anti,
             other => {
                 return Err(Error::unsupported(format!(
-                    "{other} joins (IN / EXISTS subqueries) in streaming queries"
+                    "{other} joins in streaming queries"
                 )));
             }
         };
         let (on, filter) = equi_keys(j);
         let conjuncts: Vec<Expr> = filter.iter().flat_map(split_conjunction).cloned().collect();
-        let interval = join_interval(j, &conjuncts);
+        let interval = if kind.is_semi_or_anti() {
+            None
+        } else {
+            join_interval(j, &conjuncts)
+        };
         let conjuncts = match &interval {
             Some(i) => i.rest.clone(),
             None => conjuncts,
@@ -77,13 +93,37 @@ impl Builder {
             left_keys.push(lk);
             right_keys.push(rk);
         }
+        // The condition reads the columns of both inputs: the join's own
+        // output, except for SEMI and ANTI joins, whose output is the left
+        // columns only (their operator still outputs both, the right ones
+        // null, and a projection follows).
+        let pairs_schema = if kind.is_semi_or_anti() {
+            Arc::new(j.left.schema().join(j.right.schema())?)
+        } else {
+            Arc::clone(&j.schema)
+        };
         let filter = filter
             .as_ref()
-            .map(|f| self.physical(f, &j.schema))
+            .map(|f| self.physical(f, &pairs_schema))
             .transpose()?;
         let left_schema = arrow_schema(j.left.schema());
         let right_schema = arrow_schema(j.right.schema());
-        let output_schema = arrow_schema(&j.schema);
+        let output_schema = if kind.is_semi_or_anti() {
+            let right = right_schema
+                .fields()
+                .iter()
+                .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)));
+            Arc::new(arrow::datatypes::Schema::new(
+                left_schema
+                    .fields()
+                    .iter()
+                    .cloned()
+                    .chain(right)
+                    .collect::<Vec<_>>(),
+            ))
+        } else {
+            arrow_schema(&j.schema)
+        };
         // An interval join's output is append-only, whatever its type.
         let appends_only = interval.is_some();
         let op: Arc<dyn OperatorFactory> = match interval {
@@ -106,7 +146,7 @@ impl Builder {
                     bounds: iv.bounds,
                     left_time: j.left.schema().index_of_column(&iv.left_time)?,
                     right_time: j.right.schema().index_of_column(&iv.right_time)?,
-                    left_schema,
+                    left_schema: Arc::clone(&left_schema),
                     right_schema,
                     output_schema,
                 })
@@ -116,7 +156,7 @@ impl Builder {
                 left_keys: left_keys.clone(),
                 right_keys: right_keys.clone(),
                 filter,
-                left_schema,
+                left_schema: Arc::clone(&left_schema),
                 right_schema,
                 output_schema,
             }),
@@ -130,13 +170,28 @@ impl Builder {
             )
         };
         self.add_edge(&right, v, 1, right_partitioning);
+        // A semi join retracts only what an updating input retracts; an
+        // anti join retracts a row when its first match comes.
         let updates_from = match (&left.updates_from, &right.updates_from) {
             _ if appends_only => None,
-            _ if kind != JoinKind::Inner => Some(format!("{}({})", op.name(), op.explain())),
+            _ if !matches!(kind, JoinKind::Inner | JoinKind::Semi) => {
+                Some(format!("{}({})", op.name(), op.explain()))
+            }
             (Some(u), _) | (None, Some(u)) => Some(u.clone()),
             (None, None) => None,
         };
         self.push(v, op);
+        if kind.is_semi_or_anti() {
+            let left_columns = (0..left_schema.fields().len())
+                .map(|i| {
+                    Arc::new(Column::new(left_schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>
+                })
+                .collect();
+            self.push_calc(
+                v,
+                CalcFactory::try_new(None, Some(left_columns), left_schema)?,
+            );
+        }
         Ok(Stream {
             vertex: v,
             updates_from,

@@ -596,6 +596,10 @@ impl Session {
                 datafusion_optimizer::replace_distinct_aggregate::ReplaceDistinctWithAggregate::new(
                 ),
             ),
+            // IN / EXISTS subqueries as SEMI and ANTI joins.
+            Arc::new(
+                datafusion_optimizer::decorrelate_predicate_subquery::DecorrelatePredicateSubquery::new(),
+            ),
             Arc::new(datafusion_optimizer::optimize_projections::OptimizeProjections::new()),
             // Conditions move down through projections and into joins (a
             // join then keeps only the rows its conditions let through, as

@@ -44,6 +44,7 @@ use crate::state::{KeyEncoder, KeyedState};
 use crate::{Error, Result};
 
 mod interval;
+mod semi;
 
 pub use interval::{IntervalJoinFactory, TimeBounds};
 
@@ -62,17 +63,28 @@ pub enum JoinKind {
     Right,
     /// Every row of both sides.
     Full,
+    /// The left rows that have a match (`IN` / `EXISTS`), left columns only.
+    Semi,
+    /// The left rows that have no match (`NOT EXISTS`), left columns only.
+    Anti,
 }
 
 impl JoinKind {
     /// Whether side `side` (0 left, 1 right) keeps its unmatched rows.
     pub fn keeps_unmatched(self, side: usize) -> bool {
         match self {
-            JoinKind::Inner => false,
-            JoinKind::Left => side == 0,
+            JoinKind::Inner | JoinKind::Semi => false,
+            JoinKind::Left | JoinKind::Anti => side == 0,
             JoinKind::Right => side == 1,
             JoinKind::Full => true,
         }
+    }
+
+    /// Whether only left rows come out (`SEMI` / `ANTI`): their operator's
+    /// output still has the right columns, all null, which the planner
+    /// projects away.
+    pub fn is_semi_or_anti(self) -> bool {
+        matches!(self, JoinKind::Semi | JoinKind::Anti)
     }
 
     /// Flink's name in plans (`InnerJoin`, `LeftOuterJoin`, ...).
@@ -82,6 +94,8 @@ impl JoinKind {
             JoinKind::Left => "LeftOuterJoin",
             JoinKind::Right => "RightOuterJoin",
             JoinKind::Full => "FullOuterJoin",
+            JoinKind::Semi => "LeftSemiJoin",
+            JoinKind::Anti => "LeftAntiJoin",
         }
     }
 }
@@ -132,7 +146,8 @@ impl OperatorFactory for JoinFactory {
 
     fn produces_updates(&self) -> bool {
         // Inner joins of append-only inputs only insert; that is decided by
-        // the planner, which knows the inputs. Outer joins retract padding.
+        // the planner, which knows the inputs. Outer joins retract padding,
+        // semi and anti joins rows whose last match went (or first came).
         self.kind != JoinKind::Inner
     }
 
@@ -340,6 +355,44 @@ struct Side {
     state: KeyedState<Vec<Held>>,
 }
 
+impl Side {
+    /// Keeps one more copy of `row`, joined with `matches` rows of the
+    /// other side.
+    fn add(&mut self, key: &[u8], kg: u16, row: &Arc<[u8]>, matches: u32) {
+        let held = self.state.get_or_insert_with(key, kg, Vec::new);
+        match held.iter_mut().find(|h| h.row == *row) {
+            Some(h) => {
+                h.count += 1;
+                h.matches = matches;
+            }
+            None => held.push(Held {
+                row: Arc::clone(row),
+                count: 1,
+                matches,
+            }),
+        }
+    }
+
+    /// Forgets one copy of `row` (a retraction).
+    fn remove_one(&mut self, key: &[u8], kg: u16, row: &Arc<[u8]>) {
+        let mut emptied = false;
+        if let Some(held) = self.state.get_mut(key, kg)
+            && let Some(at) = held.iter().position(|h| h.row == *row)
+        {
+            if let Some(h) = held.get_mut(at) {
+                h.count -= 1;
+                if h.count == 0 {
+                    held.remove(at);
+                }
+            }
+            emptied = held.is_empty();
+        }
+        if emptied {
+            self.state.remove(key, kg);
+        }
+    }
+}
+
 struct Join {
     spec: JoinFactory,
     sides: [Side; 2],
@@ -436,6 +489,9 @@ impl Operator for Join {
         }
         let enc = self.sides[input].codec.encode(&chunk.data)?;
         let matched = self.matches(input, &chunk, &enc)?;
+        if self.spec.kind.is_semi_or_anti() {
+            return self.process_semi_anti(input, &chunk, &enc, &matched, out);
+        }
         let own_outer = self.spec.kind.keeps_unmatched(input);
         let other_outer = self.spec.kind.keeps_unmatched(1 - input);
         let mut pairs: Vec<Pair> = Vec::new();
@@ -517,20 +573,7 @@ impl Operator for Join {
                 } else {
                     joined(&mut pairs);
                 }
-                let held = self.sides[input]
-                    .state
-                    .get_or_insert_with(key, kg, Vec::new);
-                match held.iter_mut().find(|h| h.row == row) {
-                    Some(h) => {
-                        h.count += 1;
-                        h.matches = n_matches;
-                    }
-                    None => held.push(Held {
-                        row: Arc::clone(&row),
-                        count: 1,
-                        matches: n_matches,
-                    }),
-                }
+                self.sides[input].add(key, kg, &row, n_matches);
             } else {
                 if others.is_empty() {
                     if own_outer {
@@ -545,22 +588,7 @@ impl Operator for Join {
                     joined(&mut pairs);
                 }
                 pairs.append(&mut padding);
-                let side = &mut self.sides[input];
-                let mut emptied = false;
-                if let Some(held) = side.state.get_mut(key, kg)
-                    && let Some(at) = held.iter().position(|h| h.row == row)
-                {
-                    if let Some(h) = held.get_mut(at) {
-                        h.count -= 1;
-                        if h.count == 0 {
-                            held.remove(at);
-                        }
-                    }
-                    emptied = held.is_empty();
-                }
-                if emptied {
-                    side.state.remove(key, kg);
-                }
+                self.sides[input].remove_one(key, kg, &row);
             }
         }
         for slice in pairs.chunks(PAIRS_PER_BATCH) {
@@ -815,6 +843,75 @@ mod tests {
         assert_eq!(
             out,
             vec!["+I null,null,2,7", "-D null,null,2,7", "+I 2,1,2,7"]
+        );
+    }
+
+    /// Right (1, 10); left (1, 5), (2, 6); right (2, 7); right -(1, 10); left -(2, 6).
+    fn semi_anti_input(f: &JoinFactory) -> Vec<(usize, Message)> {
+        vec![
+            rows(f, 1, &[(I, Some(1), 10)]),
+            rows(f, 0, &[(I, Some(1), 5), (I, Some(2), 6), (I, None, 8)]),
+            rows(f, 1, &[(I, Some(2), 7)]),
+            rows(f, 1, &[(D, Some(1), 10)]),
+            rows(f, 0, &[(D, Some(2), 6)]),
+        ]
+    }
+
+    #[test]
+    fn a_semi_join_shows_left_rows_while_they_have_a_match() {
+        let f = factory(JoinKind::Semi, false);
+        let out = run(&f, semi_anti_input(&f));
+        assert_eq!(
+            out,
+            vec![
+                "+I 1,5,null,null",
+                "+I 2,6,null,null",
+                "-D 1,5,null,null",
+                "-D 2,6,null,null"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_anti_join_shows_left_rows_while_they_have_none() {
+        let f = factory(JoinKind::Anti, false);
+        let out = run(&f, semi_anti_input(&f));
+        // A null key matches nothing, so its row is always shown.
+        assert_eq!(
+            out,
+            vec![
+                "+I 2,6,null,null",
+                "+I null,8,null,null",
+                "-D 2,6,null,null",
+                "+I 1,5,null,null"
+            ]
+        );
+        // A residual condition decides what a match is; a restored join
+        // goes on with the counts.
+        let f = factory(JoinKind::Anti, true);
+        let mut input = semi_anti_input(&f);
+        input.insert(
+            2,
+            (
+                0,
+                Message::Barrier(CheckpointBarrier {
+                    checkpoint_id: 1,
+                    timestamp_ms: 0,
+                    is_savepoint: false,
+                    stop: false,
+                }),
+            ),
+        );
+        let out = run(&f, input);
+        // a < b: (1, 5) matches (1, 10); (2, 6) matches (2, 7).
+        assert_eq!(
+            out,
+            vec![
+                "+I 2,6,null,null",
+                "+I null,8,null,null",
+                "-D 2,6,null,null",
+                "+I 1,5,null,null"
+            ]
         );
     }
 
