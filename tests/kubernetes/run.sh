@@ -1534,6 +1534,9 @@ scenario_operator() {
 
     out="$(curl -fs "http://127.0.0.1:$probe/metrics")" || fail "the operator's /metrics does not answer"
     grep -q '^riffle_operator_reconcile_seconds_count{result="success"} [1-9]' <<<"$out" || fail "no reconciliations counted: $out"
+    # A settled FlinkDeployment observes its cluster from the watches' cache.
+    grep -q '^riffle_operator_cluster_observations_total{source="cache"} [1-9]' <<<"$out" ||
+        fail "no cluster observation came from the cache: $(grep cluster_observations <<<"$out" | tr '\n' ' ')"
     local lifecycle
     lifecycle="$(op_get "$ns" "$id" '{.status.lifecycleState}')"
     grep -q "^riffle_operator_resources{kind=\"FlinkDeployment\",state=\"$lifecycle\"} 1" <<<"$out" ||
@@ -1585,9 +1588,16 @@ scenario_operator_bench() {
     timing "operator-bench: $n FlinkDeployments applied -> all observed" "$(since "$t")"
     sleep 10
     say "operator-bench: with $n FlinkDeployments: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
-    # Steady state: every resource reconciled again at the reconcile interval (60 s).
-    sleep 60
+    # Steady state: every resource reconciled again at the reconcile interval (60 s); sampled
+    # every 5 s over that minute.
+    local samples=()
+    for ((i = 0; i < 12; i++)); do
+        sleep 5
+        samples+=("$(operator_rss_kb "$pid" VmRSS)")
+    done
     say "operator-bench: with $n FlinkDeployments, 70 s: VmRSS $(operator_rss_kb "$pid" VmRSS) kB (peak $(operator_rss_kb "$pid" VmHWM) kB)"
+    say "operator-bench: steady minute, VmRSS every 5 s (kB): ${samples[*]} (max $(printf '%s\n' "${samples[@]}" | sort -n | tail -n 1), mean $(printf '%s\n' "${samples[@]}" | awk '{ s += $1 } END { printf "%d", s / NR }'))"
+    say "operator-bench: $(curl -fs "http://127.0.0.1:$probe/metrics" | grep '^riffle_operator_cluster_observations_total' | tr '\n' ' ')"
     local port proxy_pid out
     port="$(free_port)"
     kubectl proxy --port "$port" >"$WORK/proxy.log" 2>&1 &

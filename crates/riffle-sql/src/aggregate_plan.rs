@@ -175,7 +175,7 @@ impl Builder {
         })
     }
 
-    fn agg_call(
+    pub(crate) fn agg_call(
         &self,
         e: &Expr,
         input_schema: &datafusion_common::DFSchema,

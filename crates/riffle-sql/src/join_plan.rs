@@ -283,6 +283,24 @@ mod tests {
     }
 
     #[test]
+    fn an_interval_join_keeps_both_time_attributes_so_a_sink_gets_one_only() {
+        let both =
+            "CREATE TABLE t2 (a TIMESTAMP(3), b TIMESTAMP(3)) WITH ('connector' = 'blackhole');
+            INSERT INTO t2 SELECT a.ts AS x, b.ts AS y FROM a JOIN b ON a.k = b.k
+            AND a.ts BETWEEN b.ts AND b.ts + INTERVAL '1' SECOND;";
+        let e = explain(both).unwrap_err().to_string();
+        assert!(
+            e.contains("more than one rowtime attribute column [x, y]"),
+            "{e}"
+        );
+        assert!(e.contains("CAST(y AS TIMESTAMP(3))"), "{e}");
+        let one = "CREATE TABLE t2 (a TIMESTAMP(3), b TIMESTAMP(3)) WITH ('connector' = 'blackhole');
+            INSERT INTO t2 SELECT a.ts AS x, CAST(b.ts AS TIMESTAMP(3)) AS y FROM a JOIN b ON a.k = b.k
+            AND a.ts BETWEEN b.ts AND b.ts + INTERVAL '1' SECOND;";
+        explain(one).unwrap();
+    }
+
+    #[test]
     fn a_time_column_that_lost_its_attribute_makes_a_regular_join() {
         let text = explain(
             "INSERT INTO o SELECT a.k, c.n FROM a JOIN (

@@ -25,6 +25,7 @@ mod join_plan;
 mod legacy_window;
 mod naming;
 mod nodes;
+mod over_plan;
 mod physical;
 mod rank;
 mod set_plan;

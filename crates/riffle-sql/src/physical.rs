@@ -365,6 +365,7 @@ impl Builder {
             LogicalPlan::Aggregate(a) => self.plan_aggregate(a),
             LogicalPlan::Join(j) => self.plan_join(j),
             LogicalPlan::Union(u) => self.plan_union(u),
+            LogicalPlan::Window(w) => self.plan_over(w),
             LogicalPlan::Extension(ext) => {
                 if let Some(w) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
                     return self.plan_window_tvf(w);

@@ -36,6 +36,8 @@ use datafusion_common::ScalarValue;
 use datafusion_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
 
 use crate::ddl::flink_type_name;
+use crate::nodes::TimeAttribute;
+use crate::window_tvf::time_attribute;
 use crate::{Error, Result};
 
 /// Flink's logical type roots that matter for implicit casts.
@@ -369,6 +371,34 @@ fn known_expr(e: &Expr, input: &LogicalPlan, data_type: DataType) -> Known {
 
 /// Checks an INSERT's plan, as SQL planning made it (before type
 /// coercion), against Flink's implicit-cast rule for sinks.
+/// Flink's rule that a sink receives at most one rowtime attribute (the
+/// one its records are timestamped with): the others must be cast to plain
+/// timestamps first. Two come together after an interval join, which keeps
+/// both inputs' attributes.
+fn check_one_rowtime(query: &LogicalPlan, table: &str, location: Option<(u64, u64)>) -> Result<()> {
+    let rowtimes: Vec<&str> = query
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| time_attribute(query, n) == Some(TimeAttribute::Rowtime))
+        .collect();
+    if rowtimes.len() < 2 {
+        return Ok(());
+    }
+    Err(Error::Plan {
+        location,
+        message: format!(
+            "The query contains more than one rowtime attribute column [{}] for writing into \
+             table '{table}'. Select the column that should be used as the event-time timestamp \
+             for the table sink by casting all other columns to regular TIMESTAMP or \
+             TIMESTAMP_LTZ, e.g. CAST({} AS TIMESTAMP(3))",
+            rowtimes.join(", "),
+            rowtimes.get(1).copied().unwrap_or_default()
+        ),
+    })
+}
+
 pub(crate) fn check_insert(
     plan: &LogicalPlan,
     table: &str,
@@ -383,6 +413,7 @@ pub(crate) fn check_insert(
         return Ok(());
     };
     let query = p.input.as_ref();
+    check_one_rowtime(query, table, location)?;
     let sink = dml.target.schema();
     let query_fields = query.schema().fields();
     let knowns: Vec<Known> = (0..query_fields.len()).map(|i| trace(query, i)).collect();

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod calc;
 pub mod join;
+pub mod over;
 pub mod rank;
 pub mod sink;
 pub mod union;
@@ -16,6 +17,7 @@ pub use aggregate::{
 };
 pub use calc::CalcFactory;
 pub use join::{IntervalJoinFactory, JoinFactory, JoinKind, TimeBounds};
+pub use over::{OverAggregateFactory, OverFrame};
 pub use rank::{RankFactory, SortKey};
 pub use sink::SinkOperatorFactory;
 pub use union::UnionFactory;

@@ -31,12 +31,15 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind, Watermark};
 
-use super::{Codec, Encoded, JoinKind, Pair, assemble_pairs, check_key_types, oriented, residual};
-use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
+use super::{
+    Codec, Encoded, JoinKind, Pair, assemble_pairs, check_key_types, keep_passing, oriented,
+    residual, restore_sides, snapshot_sides,
+};
+use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::TimeDomain;
 use crate::operators::aggregate::keys::keys_descriptor;
-use crate::state::KeyedState;
+use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
 
 /// The interval of an interval join: `left.time - right.time` lies in
@@ -184,9 +187,6 @@ struct Timed {
     /// Whether it was joined with a row of the other side (outer sides).
     matched: bool,
 }
-
-/// A key and its key group.
-type KeyAt = (Box<[u8]>, u16);
 
 /// One input of the interval join.
 struct Side {
@@ -378,17 +378,7 @@ impl IntervalJoin {
             &other.codec.rows,
             &pairs,
         )?;
-        let mut at = 0;
-        for c in candidates.iter_mut() {
-            let mut kept = Vec::with_capacity(c.len());
-            for j in c.iter() {
-                if verdict.get(at).copied().unwrap_or(false) {
-                    kept.push(*j);
-                }
-                at += 1;
-            }
-            *c = kept;
-        }
+        keep_passing(&mut candidates, &verdict);
         Ok(candidates)
     }
 }
@@ -492,46 +482,25 @@ impl Operator for IntervalJoin {
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
         let frozen = [self.sides[0].state.freeze(), self.sides[1].state.freeze()];
-        snap.keyed_later(move |snap| {
-            for (side, state) in frozen.iter().enumerate() {
-                for (key, kg, held) in state.iter() {
-                    // The side's number first, then its key.
-                    let mut k = Vec::with_capacity(key.len() + 1);
-                    k.push(side as u8);
-                    k.extend_from_slice(key);
-                    snap.keyed(kg, &k, |e| {
-                        e.len_prefix(held.len());
-                        for h in held {
-                            e.i64(h.time);
-                            e.bytes(&h.row);
-                            e.bool(h.matched);
-                        }
-                        Ok(())
-                    })?;
-                }
+        snapshot_sides(snap, frozen, |e, held: &Vec<Timed>| {
+            e.len_prefix(held.len());
+            for h in held {
+                e.i64(h.time);
+                e.bytes(&h.row);
+                e.bool(h.matched);
             }
-            Ok(())
         });
         Ok(())
     }
 
     fn restore(&mut self, state: RestoredState) -> Result<()> {
-        state.for_each_keyed(|entry| {
-            let (side, key) = match entry.key.split_first() {
-                Some((s @ (0 | 1), key)) => (*s as usize, key),
-                _ => {
-                    return Err(Error::External(
-                        "corrupt interval join state: an entry of no side".into(),
-                    ));
-                }
-            };
-            let mut d = Decoder::new(entry.value);
+        restore_sides(state, "interval join", |side, key, kg, mut d| {
             let n = d.len_prefix(13)?;
             for _ in 0..n {
                 let time = d.i64()?;
                 let row: Arc<[u8]> = Arc::from(d.bytes()?);
                 let matched = d.bool()?;
-                self.sides[side].keep(key, entry.key_group, Timed { time, row, matched });
+                self.sides[side].keep(key, kg, Timed { time, row, matched });
             }
             Ok(())
         })

@@ -37,10 +37,10 @@ use arrow::row::{RowConverter, Rows, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind};
 
-use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
+use crate::checkpoint::{Decoder, Encoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::keys::{assemble, keys_descriptor};
-use crate::state::{KeyEncoder, KeyedState};
+use crate::state::{FrozenState, KeyEncoder, KeyedState};
 use crate::{Error, Result};
 
 mod interval;
@@ -349,6 +349,60 @@ fn assemble_pairs(output_schema: &SchemaRef, codecs: [&Codec; 2], pairs: &[Pair]
     assemble(output_schema, cols, Vec::new(), Some(kinds))
 }
 
+/// Keeps, of each row's candidates, those whose pair passed the residual
+/// condition (`verdict` holds one answer per candidate, in order).
+fn keep_passing(candidates: &mut [Vec<usize>], verdict: &[bool]) {
+    let mut at = 0;
+    for c in candidates.iter_mut() {
+        let mut kept = Vec::with_capacity(c.len());
+        for j in c.iter() {
+            if verdict.get(at).copied().unwrap_or(false) {
+                kept.push(*j);
+            }
+            at += 1;
+        }
+        *c = kept;
+    }
+}
+
+/// Writes both sides' state into a snapshot, later: each entry under its
+/// side's number, then its key; `value` writes what one key holds.
+fn snapshot_sides<V: Send + Sync + 'static>(
+    snap: &mut OperatorSnapshot,
+    frozen: [FrozenState<V>; 2],
+    value: fn(&mut Encoder, &V),
+) {
+    snap.keyed_later(move |snap| {
+        for (side, state) in frozen.iter().enumerate() {
+            for (key, kg, held) in state.iter() {
+                let mut k = Vec::with_capacity(key.len() + 1);
+                k.push(side as u8);
+                k.extend_from_slice(key);
+                snap.keyed(kg, &k, |e| {
+                    value(e, held);
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Reads state written by [`snapshot_sides`]: `entry` gets each entry's
+/// side, key, key group and value.
+fn restore_sides(
+    state: RestoredState,
+    what: &str,
+    mut entry: impl FnMut(usize, &[u8], u16, Decoder<'_>) -> Result<()>,
+) -> Result<()> {
+    state.for_each_keyed(|e| match e.key.split_first() {
+        Some((s @ (0 | 1), key)) => entry(*s as usize, key, e.key_group, Decoder::new(e.value)),
+        _ => Err(Error::External(format!(
+            "corrupt {what} state: an entry of no side"
+        ))),
+    })
+}
+
 /// One input of the regular join.
 struct Side {
     codec: Codec,
@@ -452,17 +506,7 @@ impl Join {
             &other.codec.rows,
             &pairs,
         )?;
-        let mut at = 0;
-        for c in candidates.iter_mut() {
-            let mut kept = Vec::with_capacity(c.len());
-            for j in c.iter() {
-                if verdict.get(at).copied().unwrap_or(false) {
-                    kept.push(*j);
-                }
-                at += 1;
-            }
-            *c = kept;
-        }
+        keep_passing(&mut candidates, &verdict);
         Ok(candidates)
     }
 
@@ -599,40 +643,19 @@ impl Operator for Join {
 
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
         let frozen = [self.sides[0].state.freeze(), self.sides[1].state.freeze()];
-        snap.keyed_later(move |snap| {
-            for (side, state) in frozen.iter().enumerate() {
-                for (key, kg, held) in state.iter() {
-                    // The side's number first, then its key.
-                    let mut k = Vec::with_capacity(key.len() + 1);
-                    k.push(side as u8);
-                    k.extend_from_slice(key);
-                    snap.keyed(kg, &k, |e| {
-                        e.len_prefix(held.len());
-                        for h in held {
-                            e.bytes(&h.row);
-                            e.u32(h.count);
-                            e.u32(h.matches);
-                        }
-                        Ok(())
-                    })?;
-                }
+        snapshot_sides(snap, frozen, |e, held: &Vec<Held>| {
+            e.len_prefix(held.len());
+            for h in held {
+                e.bytes(&h.row);
+                e.u32(h.count);
+                e.u32(h.matches);
             }
-            Ok(())
         });
         Ok(())
     }
 
     fn restore(&mut self, state: RestoredState) -> Result<()> {
-        state.for_each_keyed(|entry| {
-            let (side, key) = match entry.key.split_first() {
-                Some((s @ (0 | 1), key)) => (*s as usize, key),
-                _ => {
-                    return Err(Error::External(
-                        "corrupt join state: an entry of no side".into(),
-                    ));
-                }
-            };
-            let mut d = Decoder::new(entry.value);
+        restore_sides(state, "join", |side, key, kg, mut d| {
             let n = d.len_prefix(12)?;
             let mut held = Vec::with_capacity(n);
             for _ in 0..n {
@@ -645,10 +668,7 @@ impl Operator for Join {
                     matches,
                 });
             }
-            let slot = self.sides[side]
-                .state
-                .get_or_insert_with(key, entry.key_group, Vec::new);
-            *slot = held;
+            *self.sides[side].state.get_or_insert_with(key, kg, Vec::new) = held;
             Ok(())
         })
     }
