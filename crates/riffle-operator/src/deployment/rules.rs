@@ -123,28 +123,31 @@ pub struct Observed {
 }
 
 /// Whether a cached view of the resource's cluster (the watches') can stand
-/// for a read from the apiserver. Only in a settled state that the cache
-/// confirms: between a write of the operator and its echo in the watch the
-/// cache may show the cluster before that write, and acting on that during
-/// an upgrade could deploy twice. So the cache is not used while a
-/// transition runs (UPGRADING, ROLLING_BACK, or no reconciliation recorded
-/// yet), nor when it disagrees with the status on whether the JobManager
-/// exists (a cluster deleted by hand, or a watch that lags); those
-/// reconciliations read the apiserver.
+/// for a read from the apiserver. Only in a state that the cache confirms:
+/// between a write of the operator and its echo in the watch the cache may
+/// show the cluster before that write, and acting on that during an upgrade
+/// could deploy twice. So the cache is not used while a transition runs
+/// (UPGRADING, ROLLING_BACK), nor when it disagrees with the status on
+/// whether the JobManager exists (a cluster deleted by hand, or a watch that
+/// lags); those reconciliations read the apiserver. A resource never
+/// reconciled (one created suspended stays so) trusts a cache that shows no
+/// cluster: the operator has deployed nothing for it.
 pub fn cache_is_current(status: Option<&FlinkDeploymentStatus>, cached: &ClusterState) -> bool {
-    let Some(st) = status else {
-        return false;
-    };
-    let settled = matches!(
-        st.reconciliation_status.as_ref().and_then(|r| r.state),
-        Some(ReconciliationState::Deployed | ReconciliationState::RolledBack)
-    );
-    let recorded_missing = matches!(
-        st.job_manager_deployment_status,
-        None | Some(JobManagerDeploymentStatus::Missing)
-    );
     let cached_missing = cached.deployment.is_none() && cached.jobmanager_pods.is_empty();
-    settled && recorded_missing == cached_missing
+    let state = status
+        .and_then(|st| st.reconciliation_status.as_ref())
+        .and_then(|r| r.state);
+    match state {
+        None => cached_missing,
+        Some(ReconciliationState::Upgrading | ReconciliationState::RollingBack) => false,
+        Some(ReconciliationState::Deployed | ReconciliationState::RolledBack) => {
+            let recorded_missing = matches!(
+                status.and_then(|st| st.job_manager_deployment_status),
+                None | Some(JobManagerDeploymentStatus::Missing)
+            );
+            recorded_missing == cached_missing
+        }
+    }
 }
 
 /// The cluster's job, as its REST API reports it.
@@ -1046,11 +1049,13 @@ mod tests {
             Some(&status(RollingBack, Ready)),
             &running()
         ));
-        // Nothing reconciled yet.
-        assert!(!cache_is_current(None, &gone));
-        assert!(!cache_is_current(
+        // Nothing reconciled yet (created suspended): nothing deployed, so
+        // a cache without a cluster is right, one with a cluster is checked.
+        assert!(cache_is_current(None, &gone));
+        assert!(cache_is_current(
             Some(&FlinkDeploymentStatus::default()),
             &gone
         ));
+        assert!(!cache_is_current(None, &running()));
     }
 }
