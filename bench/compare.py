@@ -106,8 +106,11 @@ NEXMARK_BOTH = ["source", "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", 
 # filesystem sink only finishes files at checkpoints, so it is not run side by side.
 NEXMARK_GEN = NEXMARK_BOTH[:10] + ["q10"] + NEXMARK_BOTH[10:]
 # q12 counts per processing-time window: its row count depends on timing, so --quick only
-# checks that both engines run it.
-UNCOUNTED = {"q12"}
+# checks that both engines run it. q9's Top-1 has a unique key, so Flink's print sink takes it
+# as an upsert changelog without -U rows and its net count is not its row count (3147 against
+# 1094 rows on 20 000 events at parallelism 2); the differential tier compares q9's rows folded
+# by key, at parallelism 1 and 2 (equal).
+UNCOUNTED = {"q12", "q9"}
 
 NEXMARK_COLUMNS = """
     event_type INT,
