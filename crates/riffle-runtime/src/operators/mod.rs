@@ -7,6 +7,7 @@ pub mod join;
 pub mod over;
 pub mod rank;
 pub mod sink;
+mod time;
 pub mod union;
 pub mod watermark;
 pub mod window_tvf;

@@ -20,8 +20,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use datafusion_common::ScalarValue;
 use datafusion_physical_expr::PhysicalExpr;
@@ -32,6 +32,7 @@ use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::acc::{Acc, BoundAggs, accs_descriptor, decode_accs, encode_accs};
 use crate::operators::aggregate::keys::{GroupKeys, keys_descriptor};
 use crate::operators::aggregate::{AggCall, TimeDomain};
+use crate::operators::time::millis;
 use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
 
@@ -164,40 +165,6 @@ struct OverAggregate {
     /// Keys with pending rows, by time (event time).
     due: BTreeMap<i64, Vec<KeyAt>>,
     watermark: i64,
-}
-
-/// Milliseconds of a timestamp column's values.
-fn millis(col: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    let per_ms: i64 = match col.data_type() {
-        DataType::Timestamp(TimeUnit::Millisecond, _) => 1,
-        DataType::Timestamp(TimeUnit::Microsecond, _) => 1000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1_000_000,
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            let raw = arrow::compute::cast(col, &DataType::Int64)?;
-            let raw = raw
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| Error::Internal("a timestamp cast to no Int64Array".into()))?;
-            return Ok(raw
-                .iter()
-                .map(|v| v.map(|v| v.saturating_mul(1000)))
-                .collect());
-        }
-        other => {
-            return Err(Error::Internal(format!(
-                "an over aggregate ordered by a column of type {other}"
-            )));
-        }
-    };
-    let raw = arrow::compute::cast(col, &DataType::Int64)?;
-    let raw = raw
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .ok_or_else(|| Error::Internal("a timestamp cast to no Int64Array".into()))?;
-    Ok(raw
-        .iter()
-        .map(|v| v.map(|v| v.div_euclid(per_ms)))
-        .collect())
 }
 
 impl OverAggregate {
@@ -381,7 +348,7 @@ impl Operator for OverAggregate {
                     .columns()
                     .get(self.spec.time_index)
                     .ok_or_else(|| Error::Internal("the over aggregate's time column".into()))?;
-                let times = millis(col)?;
+                let times = millis(col, "an over aggregate's ORDER BY column")?;
                 for (i, t) in times.into_iter().enumerate() {
                     let Some(t) = t else { continue };
                     let (key, kg) = (keys.key(i), keys.key_group(i));
@@ -478,8 +445,8 @@ mod tests {
     use super::*;
     use crate::operators::aggregate::AggFunction;
     use crate::operators::aggregate::tests::{kinds_and_rows, task};
-    use arrow::array::TimestampMillisecondArray;
-    use arrow::datatypes::{Field, Schema};
+    use arrow::array::{Int64Array, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use datafusion_physical_expr::expressions::col;
     use riffle_common::{CheckpointBarrier, Message};
 

@@ -26,8 +26,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind, Watermark};
 
@@ -39,6 +38,7 @@ use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::TimeDomain;
 use crate::operators::aggregate::keys::keys_descriptor;
+use crate::operators::time::millis;
 use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
 
@@ -234,38 +234,6 @@ struct IntervalJoin {
     clock: Clock,
 }
 
-/// Milliseconds of a timestamp column's values.
-fn millis(col: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    let per_ms = match col.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => -1000,
-        DataType::Timestamp(TimeUnit::Millisecond, _) => 1,
-        DataType::Timestamp(TimeUnit::Microsecond, _) => 1000,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1_000_000,
-        other => {
-            return Err(Error::Internal(format!(
-                "an interval join's time column of type {other}"
-            )));
-        }
-    };
-    let raw = arrow::compute::cast(col, &DataType::Int64)?;
-    let raw = raw
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .ok_or_else(|| Error::Internal("a timestamp cast to no Int64Array".into()))?;
-    Ok(raw
-        .iter()
-        .map(|v| {
-            v.map(|v| {
-                if per_ms < 0 {
-                    v.saturating_mul(-per_ms)
-                } else {
-                    v.div_euclid(per_ms)
-                }
-            })
-        })
-        .collect())
-}
-
 impl IntervalJoin {
     /// The times of the rows of a chunk arriving on `input`.
     fn times(&self, input: usize, chunk: &Chunk) -> Result<Vec<Option<i64>>> {
@@ -279,7 +247,7 @@ impl IntervalJoin {
                 let col = chunk.data.columns().get(at).ok_or_else(|| {
                     Error::Internal(format!("an interval join's time column {at} is missing"))
                 })?;
-                millis(col)
+                millis(col, "an interval join's time column")
             }
             TimeDomain::ProcessingTime => Ok(vec![Some(self.time); chunk.num_rows()]),
         }
@@ -512,7 +480,7 @@ mod tests {
     use super::*;
     use crate::operators::aggregate::tests::{kinds_and_rows, restored_copy, task};
     use arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use datafusion_physical_expr::expressions::col;
     use riffle_common::{CheckpointBarrier, Message};
     use std::sync::atomic::{AtomicI64, Ordering};
