@@ -49,16 +49,20 @@ mkdir -p "$OUT/sql"
 OUT="$(cd "$OUT" && pwd)"
 EVENTS_ABS="$(cd "$(dirname "$EVENTS")" && pwd)/$(basename "$EVENTS")"
 
-# substitute SRC DST: replaces ${EVENTS_PATH} and ${NEXMARK_TABLE}, fails on any other ${VAR}
+# substitute SRC DST: replaces ${EVENTS_PATH}, ${NEXMARK_TABLE} and, when NEXMARK_HOME is set
+# (q13's side input is its data/side_input.txt), ${FLINK_HOME}; fails on any other ${VAR}
 substitute() {
     "$PY" - "$1" "$2" "$EVENTS_ABS" <<'PYEOF'
-import re, sys
+import os, re, sys
 src, dst, events = sys.argv[1:4]
 text = open(src, encoding="utf-8").read()
 text = text.replace("${EVENTS_PATH}", events).replace("${NEXMARK_TABLE}", "datagen")
+if os.environ.get("NEXMARK_HOME"):
+    text = text.replace("${FLINK_HOME}", os.environ["NEXMARK_HOME"])
 left = sorted(set(re.findall(r"\$\{[A-Za-z_][A-Za-z_0-9]*\}", text)))
 if left:
-    sys.exit(f"{src}: unsubstituted variables {', '.join(left)}")
+    sys.exit(f"{src}: unsubstituted variables {', '.join(left)}"
+             + ("; set NEXMARK_HOME to a directory holding data/side_input.txt (riffle gen nexmark-side-input)" if "${FLINK_HOME}" in left else ""))
 open(dst, "w", encoding="utf-8").write(text)
 PYEOF
 }

@@ -3,7 +3,8 @@
 #
 #   run_riffle_query.sh -b RIFFLE_BIN -e EVENTS -o OUT [-p N] [-q QUERY_DIR] QUERY...
 #
-# The query files run unmodified: only ${EVENTS_PATH} and ${NEXMARK_TABLE} are substituted,
+# The query files run unmodified: only ${EVENTS_PATH}, ${NEXMARK_TABLE} and (from the
+# environment's NEXMARK_HOME, where q13's data/side_input.txt is) ${FLINK_HOME} are substituted,
 # and the `datagen` table is the filesystem-json DDL next to this script (the same file the
 # Flink side reads). Each sink's changelog is captured with riffle.sink.tap-dir and folded
 # into final rows by fold_tap.py.
@@ -36,15 +37,18 @@ status=0
 for q in "${QUERIES[@]}"; do
     sql="$OUT/sql/$q.sql"
     python3 - "$EVENTS_ABS" "$sql" "$HERE/nexmark_fs_ddl.sql" "$QDIR/ddl_views.sql" "$QDIR/$q.sql" <<'PYEOF'
-import re, sys
+import os, re, sys
 events, dst, *srcs = sys.argv[1:]
 parts = []
 for src in srcs:
     text = open(src, encoding="utf-8").read()
     text = text.replace("${EVENTS_PATH}", events).replace("${NEXMARK_TABLE}", "datagen")
+    if os.environ.get("NEXMARK_HOME"):
+        text = text.replace("${FLINK_HOME}", os.environ["NEXMARK_HOME"])
     left = sorted(set(re.findall(r"\$\{[A-Za-z_][A-Za-z_0-9]*\}", text)))
     if left:
-        sys.exit(f"{src}: unsubstituted variables {', '.join(left)}")
+        sys.exit(f"{src}: unsubstituted variables {', '.join(left)}"
+             + ("; set NEXMARK_HOME to a directory holding data/side_input.txt (riffle gen nexmark-side-input)" if "${FLINK_HOME}" in left else ""))
     parts.append(text.rstrip().rstrip(";") + ";\n")
 open(dst, "w", encoding="utf-8").write("\n".join(parts))
 PYEOF

@@ -4,6 +4,11 @@
 //! `INSERT INTO files SELECT event_type, person, auction, bid FROM datagen`
 //! with the `nexmark` connector and a `filesystem` json sink, so the events
 //! are exactly those the connector produces, in Flink's JSON format.
+//!
+//! `riffle gen nexmark-side-input --out FILE` writes the side table of
+//! Nexmark's q13 as the benchmark's side-input generator does: one line
+//! `i,i` for each `i` below `--events` (10 000 by default). q13 reads it
+//! from `${FLINK_HOME}/data/side_input.txt`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,12 +20,13 @@ use crate::run::{RunArgs, run};
 /// Arguments of `riffle gen`.
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {
-    /// What to generate: `nexmark`.
+    /// What to generate: `nexmark` or `nexmark-side-input`.
     pub what: String,
-    /// Number of events.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub events: u64,
-    /// Output directory (one JSON file per generator split).
+    /// Number of events (default 1 000 000), or of side-input rows (default 10 000).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Output directory (one JSON file per generator split); for the side
+    /// input, the file to write.
     #[arg(long)]
     pub out: PathBuf,
     /// Extra `nexmark` connector options, `key=value`; repeatable (e.g. seed=7).
@@ -41,12 +47,16 @@ fn quote(s: &str) -> String {
 
 /// Runs the generator job.
 pub fn generate(args: GenArgs) -> Result<ExitCode> {
-    if args.what != "nexmark" {
-        anyhow::bail!("unknown generator '{}'; available: nexmark", args.what);
+    match args.what.as_str() {
+        "nexmark" => {}
+        "nexmark-side-input" => return side_input(&args),
+        other => {
+            anyhow::bail!("unknown generator '{other}'; available: nexmark, nexmark-side-input")
+        }
     }
     let mut opts = vec![
         "'connector' = 'nexmark'".to_string(),
-        format!("'events.num' = '{}'", args.events),
+        format!("'events.num' = '{}'", args.events.unwrap_or(1_000_000)),
     ];
     for o in &args.options {
         let (k, v) = o
@@ -79,6 +89,27 @@ pub fn generate(args: GenArgs) -> Result<ExitCode> {
     });
     let _ = std::fs::remove_dir_all(&dir);
     code
+}
+
+/// Writes q13's side input: `i,i` for `i` in `0..rows`.
+fn side_input(args: &GenArgs) -> Result<ExitCode> {
+    use anyhow::Context;
+    use std::io::Write;
+    let rows = args.events.unwrap_or(10_000);
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    for i in 0..rows {
+        writeln!(w, "{i},{i}")?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!("wrote {rows} side-input rows to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tempfile_dir() -> Result<PathBuf> {

@@ -18,6 +18,7 @@ pub mod collect;
 pub mod datagen;
 pub mod filesystem;
 pub mod format;
+pub mod legacy;
 pub mod nexmark;
 pub mod options;
 pub mod print;

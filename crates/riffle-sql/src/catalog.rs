@@ -199,6 +199,16 @@ impl CatalogTable {
                 });
             }
         }
+        let mut ddl = ddl;
+        let notes = riffle_connectors::legacy::translate(&name, &mut ddl.options).map_err(|e| {
+            crate::Error::Plan {
+                location: Some(ddl.location),
+                message: e.to_string(),
+            }
+        })?;
+        for note in notes {
+            tracing::warn!("{note}");
+        }
         Ok(CatalogTable {
             physical: Arc::new(Schema::new(fields)),
             name,
@@ -353,7 +363,10 @@ impl Catalog {
             aggregates,
             windows,
             expr_planners,
-            relation_planners: vec![Arc::new(crate::window_tvf::WindowTvfPlanner)],
+            relation_planners: vec![
+                Arc::new(crate::window_tvf::WindowTvfPlanner),
+                Arc::new(crate::temporal_join::TemporalTablePlanner),
+            ],
             options,
             missing: Arc::default(),
         }

@@ -57,6 +57,11 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `FOR SYSTEM_TIME AS OF` (temporal joins).
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         let tok = parser.peek_token();
         let Token::Word(w) = &tok.token else {

@@ -25,25 +25,7 @@ use crate::{Error, Result};
 
 impl Builder {
     pub(crate) fn plan_join(&mut self, j: &Join) -> Result<Stream> {
-        let kind = match j.join_type {
-            JoinType::Inner => JoinKind::Inner,
-            JoinType::Left => JoinKind::Left,
-            JoinType::Right => JoinKind::Right,
-            JoinType::Full => JoinKind::Full,
-            JoinType::LeftSemi => JoinKind::Semi,
-            JoinType::LeftAnti if j.null_aware => {
-                return Err(Error::unsupported(
-                    "NOT IN with a subquery whose column may be NULL in streaming queries; \
-                     write it as NOT EXISTS (... WHERE a = b), or filter the NULLs out",
-                ));
-            }
-            JoinType::LeftAnti => JoinKind::Anti,
-            other => {
-                return Err(Error::unsupported(format!(
-                    "{other} joins in streaming queries"
-                )));
-            }
-        };
+        let kind = join_kind(j)?;
         let (on, filter) = equi_keys(j);
         let conjuncts: Vec<Expr> = filter.iter().flat_map(split_conjunction).cloned().collect();
         let interval = if kind.is_semi_or_anti() {
@@ -78,21 +60,7 @@ impl Builder {
         };
         let left = self.plan(filtered(&j.left, to_left)?.as_ref())?;
         let right = self.plan(filtered(&j.right, to_right)?.as_ref())?;
-        let mut left_keys = Vec::with_capacity(on.len());
-        let mut right_keys = Vec::with_capacity(on.len());
-        for (l, r) in &on {
-            let lk = self.physical(l, j.left.schema())?;
-            let rk = self.physical(r, j.right.schema())?;
-            let lt = lk.data_type(j.left.schema().as_arrow())?;
-            let rt = rk.data_type(j.right.schema().as_arrow())?;
-            if lt != rt {
-                return Err(Error::plan(format!(
-                    "join keys {l} ({lt}) and {r} ({rt}) have different types; CAST one to the other's"
-                )));
-            }
-            left_keys.push(lk);
-            right_keys.push(rk);
-        }
+        let (left_keys, right_keys) = self.join_keys(j, &on)?;
         // The condition reads the columns of both inputs: the join's own
         // output, except for SEMI and ANTI joins, whose output is the left
         // columns only (their operator still outputs both, the right ones
@@ -199,11 +167,60 @@ impl Builder {
     }
 }
 
+/// One side's join key expressions.
+type Keys = Vec<Arc<dyn PhysicalExpr>>;
+
+impl Builder {
+    /// The physical equality keys of join `j` over its left and right
+    /// inputs; both sides of a pair must have the same type.
+    pub(crate) fn join_keys(&self, j: &Join, on: &[(Expr, Expr)]) -> Result<(Keys, Keys)> {
+        let mut left_keys = Vec::with_capacity(on.len());
+        let mut right_keys = Vec::with_capacity(on.len());
+        for (l, r) in on {
+            let lk = self.physical(l, j.left.schema())?;
+            let rk = self.physical(r, j.right.schema())?;
+            let lt = lk.data_type(j.left.schema().as_arrow())?;
+            let rt = rk.data_type(j.right.schema().as_arrow())?;
+            if lt != rt {
+                return Err(Error::plan(format!(
+                    "join keys {l} ({lt}) and {r} ({rt}) have different types; CAST one to the other's"
+                )));
+            }
+            left_keys.push(lk);
+            right_keys.push(rk);
+        }
+        Ok((left_keys, right_keys))
+    }
+}
+
+/// The runtime's kind of join `j`, or why it is not one a stream can run.
+pub(crate) fn join_kind(j: &Join) -> Result<JoinKind> {
+    Ok(match j.join_type {
+        JoinType::Inner => JoinKind::Inner,
+        JoinType::Left => JoinKind::Left,
+        JoinType::Right => JoinKind::Right,
+        JoinType::Full => JoinKind::Full,
+        JoinType::LeftSemi => JoinKind::Semi,
+        JoinType::LeftAnti if j.null_aware => {
+            return Err(Error::unsupported(
+                "NOT IN with a subquery whose column may be NULL in streaming queries; \
+                 write it as NOT EXISTS (... WHERE a = b), or filter the NULLs out",
+            ));
+        }
+        JoinType::LeftAnti => JoinKind::Anti,
+        other => {
+            return Err(Error::unsupported(format!(
+                "{other} joins in streaming queries"
+            )));
+        }
+    })
+}
+
 /// The join's equality keys and its residual condition: the keys of `ON`,
 /// plus every `left-expr = right-expr` conjunct of the condition (the
 /// planner leaves some there, e.g. after an outer join's `ON` was not
 /// split), so that no equality join runs on a single subtask.
-fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+pub(crate) fn equi_keys(j: &Join) -> (Vec<(Expr, Expr)>, Option<Expr>) {
     let mut on = j.on.clone();
     let Some(filter) = &j.filter else {
         return (on, None);

@@ -30,6 +30,7 @@ mod physical;
 mod rank;
 mod set_plan;
 mod sink_types;
+mod temporal_join;
 
 pub mod catalog;
 pub mod ddl;

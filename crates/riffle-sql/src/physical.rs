@@ -23,6 +23,7 @@ use riffle_runtime::{JobGraph, OperatorFactory, Partitioning, Vertex};
 use crate::catalog::PhysicalTableSource;
 use crate::nodes::{WatermarkNode, WindowTvfNode};
 use crate::session::{PlannedSink, Session};
+use crate::temporal_join::{TemporalJoinNode, TemporalTableNode};
 use crate::{Error, Result};
 
 /// Where a planned subtree ends.
@@ -44,6 +45,9 @@ pub(crate) struct Builder {
     /// Set while planning the input of a session window aggregate: the only
     /// place a `SESSION` table function may appear.
     pub(crate) session_window_ok: bool,
+    /// Set while planning the table side of a temporal join: the only place
+    /// a table `FOR SYSTEM_TIME AS OF` may appear.
+    pub(crate) temporal_table_ok: bool,
     /// Per vertex, the `Calc` its chain ends with (and the chain's length
     /// then), for [`Builder::push_calc`] to fuse the next one into.
     calc_tail: std::collections::HashMap<usize, (usize, CalcFactory)>,
@@ -63,6 +67,7 @@ pub(crate) fn build_job(
         parallelism: config.execution.parallelism,
         props: ExecutionProps::new(),
         session_window_ok: false,
+        temporal_table_ok: false,
         calc_tail: std::collections::HashMap::new(),
     };
     let mut names = Vec::new();
@@ -189,6 +194,21 @@ impl Builder {
             (Partitioning::Hash(keys), self.parallelism)
         };
         self.exchange_vertex(input, partitioning, parallelism)
+    }
+
+    /// How many vertices the job has so far (the id the next one gets).
+    pub(crate) fn vertex_count(&self) -> usize {
+        self.vertices.len()
+    }
+
+    /// Removes the vertex added last, when no edge touches it.
+    pub(crate) fn take_last_vertex(&mut self) -> Option<Vertex> {
+        let id = self.vertices.len().checked_sub(1)?;
+        if self.edges.iter().any(|e| e.from == id || e.to == id) {
+            return None;
+        }
+        self.calc_tail.remove(&id);
+        self.vertices.pop()
     }
 
     /// The parallelism of the vertex `stream` comes from.
@@ -369,6 +389,21 @@ impl Builder {
             LogicalPlan::Extension(ext) => {
                 if let Some(w) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
                     return self.plan_window_tvf(w);
+                }
+                if let Some(t) = ext.node.as_any().downcast_ref::<TemporalJoinNode>() {
+                    return self.plan_temporal_join(t);
+                }
+                if let Some(t) = ext.node.as_any().downcast_ref::<TemporalTableNode>() {
+                    if !self.temporal_table_ok {
+                        return Err(Error::plan(format!(
+                            "table {} FOR SYSTEM_TIME AS OF {} outside a join; a temporal table \
+                             is the right side of a JOIN (or LEFT JOIN) with a stream",
+                            t.table,
+                            t.as_of.join(".")
+                        )));
+                    }
+                    self.temporal_table_ok = false;
+                    return self.plan(&t.input);
                 }
                 if let Some(wm) = ext.node.as_any().downcast_ref::<WatermarkNode>() {
                     let input = self.plan(&wm.input)?;

@@ -588,6 +588,7 @@ impl Session {
         let analyzed = Analyzer::new()
             .execute_and_check(plan, &self.catalog.options, |_, _| {})
             .map_err(|e| Error::from(e).at(location))?;
+        let analyzed = crate::temporal_join::mark_temporal_joins(analyzed)?;
         let rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![
             Arc::new(datafusion_optimizer::simplify_expressions::SimplifyExpressions::new()),
             // SELECT DISTINCT (and UNION without ALL) as a group aggregate

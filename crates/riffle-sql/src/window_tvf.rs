@@ -322,6 +322,23 @@ pub fn time_attribute(plan: &LogicalPlan, name: &str) -> Option<TimeAttribute> {
                 }
                 return time_attribute(&wm.input, name);
             }
+            if let Some(t) = ext
+                .node
+                .as_any()
+                .downcast_ref::<crate::temporal_join::TemporalTableNode>()
+            {
+                return time_attribute(&t.input, name);
+            }
+            // A temporal join keeps its left input's time attributes.
+            if let Some(t) = ext
+                .node
+                .as_any()
+                .downcast_ref::<crate::temporal_join::TemporalJoinNode>()
+            {
+                let left = &t.join.left;
+                let from_left = left.schema().fields().iter().any(|f| f.name() == name);
+                return from_left.then(|| time_attribute(left, name)).flatten();
+            }
             if let Some(w) = ext.node.as_any().downcast_ref::<WindowTvfNode>() {
                 if name == "window_time" {
                     return Some(w.time_attribute);

@@ -17,7 +17,9 @@ pub use aggregate::{
     WindowAggregateFactory,
 };
 pub use calc::CalcFactory;
-pub use join::{IntervalJoinFactory, JoinFactory, JoinKind, TimeBounds};
+pub use join::{
+    IntervalJoinFactory, JoinFactory, JoinKind, LookupJoinFactory, LookupTable, TimeBounds,
+};
 pub use over::{OverAggregateFactory, OverFrame};
 pub use rank::{RankFactory, SortKey};
 pub use sink::SinkOperatorFactory;

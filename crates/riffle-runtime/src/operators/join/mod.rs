@@ -24,6 +24,9 @@
 //! State is keyed by the join key in key groups, so it snapshots, restores
 //! and rescales like the other keyed operators.
 //!
+//! The lookup join ([`lookup`]) reads a bounded table instead of a second
+//! input and keeps no state.
+//!
 //! The interval join ([`interval`]) shares this module's row handling: how
 //! an input is keyed and encoded, the residual condition over candidate
 //! pairs, and the assembly of output rows.
@@ -44,9 +47,11 @@ use crate::state::{FrozenState, KeyEncoder, KeyedState};
 use crate::{Error, Result};
 
 mod interval;
+mod lookup;
 mod semi;
 
 pub use interval::{IntervalJoinFactory, TimeBounds};
+pub use lookup::{LookupJoinFactory, LookupTable};
 
 /// At most this many pairs go into one batch (the residual condition's
 /// input, an output chunk).
@@ -675,7 +680,7 @@ impl Operator for Join {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::operators::aggregate::tests::{kinds_and_rows, restored_copy, task};
     use arrow::array::{Int64Array, UInt8Array};
@@ -692,7 +697,7 @@ mod tests {
     }
 
     /// `l(k, a) JOIN r(k2, b) ON k = k2`, with `a < b` when `residual`.
-    fn factory(kind: JoinKind, residual: bool) -> JoinFactory {
+    pub(crate) fn factory(kind: JoinKind, residual: bool) -> JoinFactory {
         let left = schema("k", "a");
         let right = schema("k2", "b");
         let out = Arc::new(Schema::new(vec![
@@ -720,7 +725,7 @@ mod tests {
     }
 
     /// Rows `(kind, key, value)` of side `input`.
-    fn rows(
+    pub(crate) fn rows(
         f: &JoinFactory,
         input: usize,
         rows: &[(RowKind, Option<i64>, i64)],
