@@ -14,6 +14,9 @@
 //!   bounded, and each streaming row is joined with the table as it is; the
 //!   table's source and stateless chain move into the join operator, which
 //!   is chained onto the streaming input (no exchange, no state);
+//! - on a rowtime attribute, an event-time temporal join with a versioned
+//!   table: one with a primary key (covered by the join's equality keys)
+//!   and a rowtime; both inputs are hashed by the key into a `TemporalJoin`;
 //! - anything else is refused with the reason, as Flink refuses it.
 //!
 //! Only INNER and LEFT temporal joins exist, as in Flink.
@@ -32,7 +35,8 @@ use datafusion_expr::planner::{
 use datafusion_expr::utils::conjunction;
 use datafusion_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion_sql::sqlparser::ast::{Expr as SqlExpr, TableFactor, TableVersion};
-use riffle_runtime::operators::{JoinKind, LookupJoinFactory, LookupTable};
+use riffle_runtime::Partitioning;
+use riffle_runtime::operators::{JoinKind, LookupJoinFactory, LookupTable, TemporalJoinFactory};
 
 use crate::nodes::TimeAttribute;
 use crate::physical::{Builder, Stream, arrow_schema};
@@ -233,16 +237,26 @@ impl UserDefinedLogicalNodeCore for TemporalJoinNode {
         })
     }
 
-    /// The inputs' columns among the output's (left columns, then right);
-    /// the columns the keys, the condition and the time read are added by
-    /// the caller from [`Self::expressions`].
+    /// The inputs' columns among the output's (left columns, then right),
+    /// and the table's rowtime (its versions are ordered by it); the
+    /// columns the keys, the condition and the time read are added by the
+    /// caller from [`Self::expressions`].
     fn necessary_children_exprs(&self, output_columns: &[usize]) -> Option<Vec<Vec<usize>>> {
         let n = self.join.left.schema().fields().len();
         let left = output_columns.iter().copied().filter(|&i| i < n).collect();
-        let right = output_columns
+        let mut right: Vec<usize> = output_columns
             .iter()
             .filter_map(|&i| i.checked_sub(n))
             .collect();
+        let table = self.join.right.as_ref();
+        for (i, f) in table.schema().fields().iter().enumerate() {
+            if time_attribute(table, f.name()) == Some(TimeAttribute::Rowtime)
+                && !right.contains(&i)
+            {
+                right.push(i);
+            }
+        }
+        right.sort_unstable();
         Some(vec![left, right])
     }
 }
@@ -306,6 +320,30 @@ pub(crate) fn mark_temporal_joins(plan: LogicalPlan) -> Result<LogicalPlan> {
     Ok(folded.data)
 }
 
+/// The primary key declared by the table `plan` reads (through views and
+/// the table's inline view), if any.
+fn primary_key(plan: &LogicalPlan) -> Option<Vec<String>> {
+    if let LogicalPlan::TableScan(scan) = plan {
+        if let Some(src) = scan
+            .source
+            .downcast_ref::<crate::catalog::PhysicalTableSource>()
+        {
+            let pk: Vec<String> = src
+                .table
+                .ddl
+                .primary_key
+                .iter()
+                .map(|i| i.value.clone())
+                .collect();
+            return Some(pk);
+        }
+        if let Some(view) = scan.source.downcast_ref::<crate::catalog::ViewSource>() {
+            return primary_key(&view.plan);
+        }
+    }
+    plan.inputs().into_iter().find_map(primary_key)
+}
+
 /// The temporal table `plan` reads, if it is one (under aliases and
 /// projections).
 pub(crate) fn temporal_side(plan: &LogicalPlan) -> Option<&TemporalTableNode> {
@@ -357,10 +395,10 @@ impl Builder {
         }
         match time_attribute(&j.left, &column.name) {
             Some(TimeAttribute::Proctime) => self.plan_lookup_join(j, kind, t, on, filter),
-            Some(TimeAttribute::Rowtime) => Err(Error::unsupported(format!(
-                "event-time temporal joins (FOR SYSTEM_TIME AS OF the rowtime {as_of}) on table {}",
-                t.table
-            ))),
+            Some(TimeAttribute::Rowtime) => {
+                let left_time = j.left.schema().index_of_column(column)?;
+                self.plan_versioned_join(j, kind, t, left_time, on, filter)
+            }
             None => Err(Error::plan(format!(
                 "FOR SYSTEM_TIME AS OF {as_of} on table {}: {as_of} is a plain column, not a time \
                  attribute; use a PROCTIME() column (a lookup join) or a column with a WATERMARK \
@@ -368,6 +406,88 @@ impl Builder {
                 t.table
             ))),
         }
+    }
+
+    /// An event-time temporal join: the stream and the versioned table's
+    /// changelog, both hashed by the join key, into a `TemporalJoin`.
+    fn plan_versioned_join(
+        &mut self,
+        j: &Join,
+        kind: JoinKind,
+        t: &TemporalTableNode,
+        left_time: usize,
+        on: &[(Expr, Expr)],
+        filter: Option<&Expr>,
+    ) -> Result<Stream> {
+        let table = &t.table;
+        let right_schema = j.right.schema();
+        let rowtimes: Vec<usize> = (0..right_schema.fields().len())
+            .filter(|&i| {
+                time_attribute(&j.right, right_schema.field(i).name())
+                    == Some(TimeAttribute::Rowtime)
+            })
+            .collect();
+        let [right_time] = rowtimes.as_slice() else {
+            return Err(Error::plan(format!(
+                "the versioned table {table} of an event-time temporal join needs one rowtime \
+                 attribute (a column with WATERMARK FOR); it has {}",
+                rowtimes.len()
+            )));
+        };
+        let primary_key = primary_key(&t.input).unwrap_or_default();
+        if primary_key.is_empty() {
+            return Err(Error::plan(format!(
+                "Temporal Table Join requires primary key in versioned table, but no primary key \
+                 can be found for table {table}; declare PRIMARY KEY (...) NOT ENFORCED"
+            )));
+        }
+        let key_columns: Vec<&str> = on
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Expr::Column(c) => Some(c.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<&String> = primary_key
+            .iter()
+            .filter(|k| !key_columns.contains(&k.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::plan(format!(
+                "the join condition of the temporal join with {table} must cover its primary key \
+                 ({}); it does not compare {}",
+                primary_key.join(", "),
+                missing
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let left = self.plan(&j.left)?;
+        self.temporal_table_ok = true;
+        let right = self.plan(&j.right);
+        self.temporal_table_ok = false;
+        let right = right?;
+        let (left_keys, right_keys) = self.join_keys(j, on)?;
+        let op = TemporalJoinFactory {
+            kind,
+            left_keys: left_keys.clone(),
+            right_keys: right_keys.clone(),
+            filter: filter.map(|f| self.physical(f, &j.schema)).transpose()?,
+            left_time,
+            right_time: *right_time,
+            left_schema: arrow_schema(j.left.schema()),
+            right_schema: arrow_schema(right_schema),
+            output_schema: arrow_schema(&j.schema),
+        };
+        let v = self.keyed_vertex(&left, left_keys);
+        self.add_edge(&right, v, 1, Partitioning::Hash(right_keys));
+        self.push(v, Arc::new(op));
+        Ok(Stream {
+            vertex: v,
+            updates_from: left.updates_from,
+        })
     }
 
     /// A processing-time temporal join: a lookup join against a bounded table.
@@ -490,6 +610,49 @@ mod tests {
         .unwrap();
         assert!(text.contains("joinType=[LeftOuterJoin]"), "{text}");
         assert!(text.contains("where=["), "{text}");
+    }
+
+    const VERSIONED: &str = "
+        CREATE TABLE rates (id BIGINT, rate BIGINT, vt TIMESTAMP(3),
+                            WATERMARK FOR vt AS vt, PRIMARY KEY (id) NOT ENFORCED)
+            WITH ('connector' = 'datagen', 'number-of-rows' = '5');
+        CREATE TABLE nokey (id BIGINT, rate BIGINT, vt TIMESTAMP(3), WATERMARK FOR vt AS vt)
+            WITH ('connector' = 'datagen', 'number-of-rows' = '5');
+        CREATE TABLE o2 (k BIGINT, rate BIGINT) WITH ('connector' = 'blackhole');";
+
+    #[test]
+    fn an_event_time_temporal_join_hashes_both_inputs_by_the_key() {
+        let text = explain(&format!(
+            "{VERSIONED}
+             INSERT INTO o2 SELECT s.k, r.rate FROM s
+             LEFT JOIN rates FOR SYSTEM_TIME AS OF s.ts AS r ON s.k = r.id;"
+        ))
+        .unwrap();
+        assert!(
+            text.contains(
+                "TemporalJoin: joinType=[LeftOuterJoin], leftKeys=[k@0], rightKeys=[id@0], \
+                 leftTimeIndex=[1], rightTimeIndex=[2]"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Vertex 2"), "{text}");
+        for (table, on, expected) in [
+            (
+                "nokey",
+                "s.k = r.id",
+                "requires primary key in versioned table",
+            ),
+            ("rates", "s.k = r.rate", "must cover its primary key (id)"),
+        ] {
+            let e = explain(&format!(
+                "{VERSIONED}
+                 INSERT INTO o2 SELECT s.k, r.rate FROM s
+                 JOIN {table} FOR SYSTEM_TIME AS OF s.ts AS r ON {on};"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(expected), "{table} {on}: {e}");
+        }
     }
 
     #[test]

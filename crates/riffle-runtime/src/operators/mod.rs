@@ -18,7 +18,8 @@ pub use aggregate::{
 };
 pub use calc::CalcFactory;
 pub use join::{
-    IntervalJoinFactory, JoinFactory, JoinKind, LookupJoinFactory, LookupTable, TimeBounds,
+    IntervalJoinFactory, JoinFactory, JoinKind, LookupJoinFactory, LookupTable,
+    TemporalJoinFactory, TimeBounds,
 };
 pub use over::{OverAggregateFactory, OverFrame};
 pub use rank::{RankFactory, SortKey};

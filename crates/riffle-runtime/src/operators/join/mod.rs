@@ -25,7 +25,8 @@
 //! and rescales like the other keyed operators.
 //!
 //! The lookup join ([`lookup`]) reads a bounded table instead of a second
-//! input and keeps no state.
+//! input and keeps no state; the event-time temporal join ([`temporal`])
+//! joins a stream with the versions of a table as of each row's time.
 //!
 //! The interval join ([`interval`]) shares this module's row handling: how
 //! an input is keyed and encoded, the residual condition over candidate
@@ -49,9 +50,11 @@ use crate::{Error, Result};
 mod interval;
 mod lookup;
 mod semi;
+mod temporal;
 
 pub use interval::{IntervalJoinFactory, TimeBounds};
 pub use lookup::{LookupJoinFactory, LookupTable};
+pub use temporal::TemporalJoinFactory;
 
 /// At most this many pairs go into one batch (the residual condition's
 /// input, an output chunk).
