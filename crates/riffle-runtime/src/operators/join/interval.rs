@@ -37,7 +37,6 @@ use super::{
 use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::TimeDomain;
-use crate::operators::aggregate::keys::keys_descriptor;
 use crate::operators::time::millis;
 use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
@@ -160,19 +159,12 @@ impl OperatorFactory for IntervalJoinFactory {
     }
 
     fn state_descriptor(&self) -> Option<String> {
-        let rows = |s: &SchemaRef| {
-            s.fields()
-                .iter()
-                .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        Some(format!(
-            "IntervalJoin v1 {} keys [{}] left [{}] right [{}]",
-            self.kind.flink_name(),
-            keys_descriptor(&self.left_keys, &self.left_schema),
-            rows(&self.left_schema),
-            rows(&self.right_schema)
+        Some(super::state_descriptor(
+            "IntervalJoin",
+            self.kind,
+            &self.left_keys,
+            &self.left_schema,
+            &self.right_schema,
         ))
     }
 }

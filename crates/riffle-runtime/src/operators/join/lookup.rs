@@ -182,12 +182,7 @@ impl OperatorFactory for LookupJoinFactory {
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
-        if !matches!(self.kind, JoinKind::Inner | JoinKind::Left) {
-            return Err(Error::Internal(format!(
-                "a lookup join is INNER or LEFT, not {:?}",
-                self.kind
-            )));
-        }
+        super::inner_or_left(self.kind, "lookup join")?;
         check_key_types(
             &self.left_keys,
             &self.right_keys,

@@ -134,22 +134,13 @@ impl OperatorFactory for JoinFactory {
     }
 
     fn explain(&self) -> String {
-        let keys = |k: &[Arc<dyn PhysicalExpr>]| {
-            k.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut s = format!(
-            "joinType=[{}], leftKeys=[{}], rightKeys=[{}]",
-            self.kind.flink_name(),
-            keys(&self.left_keys),
-            keys(&self.right_keys)
-        );
-        if let Some(f) = &self.filter {
-            s.push_str(&format!(", where=[{f}]"));
-        }
-        s
+        explain_keyed(
+            self.kind,
+            &self.left_keys,
+            &self.right_keys,
+            "",
+            self.filter.as_ref(),
+        )
     }
 
     fn produces_updates(&self) -> bool {
@@ -181,21 +172,76 @@ impl OperatorFactory for JoinFactory {
     }
 
     fn state_descriptor(&self) -> Option<String> {
-        let rows = |s: &SchemaRef| {
-            s.fields()
-                .iter()
-                .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        Some(format!(
-            "Join v1 {} keys [{}] left [{}] right [{}]",
-            self.kind.flink_name(),
-            keys_descriptor(&self.left_keys, &self.left_schema),
-            rows(&self.left_schema),
-            rows(&self.right_schema)
+        Some(state_descriptor(
+            "Join",
+            self.kind,
+            &self.left_keys,
+            &self.left_schema,
+            &self.right_schema,
         ))
     }
+}
+
+/// EXPLAIN's text of a join on equality keys: its type, the keys, `extra`
+/// (`, name=[value]` items) and the residual condition.
+fn explain_keyed(
+    kind: JoinKind,
+    left_keys: &[Arc<dyn PhysicalExpr>],
+    right_keys: &[Arc<dyn PhysicalExpr>],
+    extra: &str,
+    filter: Option<&Arc<dyn PhysicalExpr>>,
+) -> String {
+    let keys = |k: &[Arc<dyn PhysicalExpr>]| {
+        k.iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!(
+        "joinType=[{}], leftKeys=[{}], rightKeys=[{}]{extra}",
+        kind.flink_name(),
+        keys(left_keys),
+        keys(right_keys)
+    );
+    if let Some(f) = filter {
+        s.push_str(&format!(", where=[{f}]"));
+    }
+    s
+}
+
+/// The state descriptor of join operator `name`: its type, the key types
+/// and the types of both sides' rows (what its snapshots encode).
+fn state_descriptor(
+    name: &str,
+    kind: JoinKind,
+    left_keys: &[Arc<dyn PhysicalExpr>],
+    left_schema: &SchemaRef,
+    right_schema: &SchemaRef,
+) -> String {
+    let rows = |s: &SchemaRef| {
+        s.fields()
+            .iter()
+            .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{name} v1 {} keys [{}] left [{}] right [{}]",
+        kind.flink_name(),
+        keys_descriptor(left_keys, left_schema),
+        rows(left_schema),
+        rows(right_schema)
+    )
+}
+
+/// Fails unless `kind` is INNER or LEFT, the only temporal joins.
+fn inner_or_left(kind: JoinKind, what: &str) -> Result<()> {
+    if matches!(kind, JoinKind::Inner | JoinKind::Left) {
+        return Ok(());
+    }
+    Err(Error::Internal(format!(
+        "a {what} is INNER or LEFT, not {kind:?}"
+    )))
 }
 
 /// A row kept by one side.

@@ -35,7 +35,6 @@ use riffle_common::{Chunk, RowKind, Watermark};
 use super::{Codec, JoinKind, Pair, assemble_pairs, check_key_types};
 use crate::checkpoint::{OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
-use crate::operators::aggregate::keys::keys_descriptor;
 use crate::operators::time::millis;
 use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
@@ -70,33 +69,20 @@ impl OperatorFactory for TemporalJoinFactory {
     }
 
     fn explain(&self) -> String {
-        let keys = |k: &[Arc<dyn PhysicalExpr>]| {
-            k.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut s = format!(
-            "joinType=[{}], leftKeys=[{}], rightKeys=[{}], leftTimeIndex=[{}], rightTimeIndex=[{}]",
-            self.kind.flink_name(),
-            keys(&self.left_keys),
-            keys(&self.right_keys),
-            self.left_time,
-            self.right_time
-        );
-        if let Some(f) = &self.filter {
-            s.push_str(&format!(", where=[{f}]"));
-        }
-        s
+        super::explain_keyed(
+            self.kind,
+            &self.left_keys,
+            &self.right_keys,
+            &format!(
+                ", leftTimeIndex=[{}], rightTimeIndex=[{}]",
+                self.left_time, self.right_time
+            ),
+            self.filter.as_ref(),
+        )
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
-        if !matches!(self.kind, JoinKind::Inner | JoinKind::Left) {
-            return Err(Error::Internal(format!(
-                "a temporal join is INNER or LEFT, not {:?}",
-                self.kind
-            )));
-        }
+        super::inner_or_left(self.kind, "temporal join")?;
         check_key_types(
             &self.left_keys,
             &self.right_keys,
@@ -116,19 +102,12 @@ impl OperatorFactory for TemporalJoinFactory {
     }
 
     fn state_descriptor(&self) -> Option<String> {
-        let rows = |s: &SchemaRef| {
-            s.fields()
-                .iter()
-                .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        Some(format!(
-            "TemporalJoin v1 {} keys [{}] left [{}] right [{}]",
-            self.kind.flink_name(),
-            keys_descriptor(&self.left_keys, &self.left_schema),
-            rows(&self.left_schema),
-            rows(&self.right_schema)
+        Some(super::state_descriptor(
+            "TemporalJoin",
+            self.kind,
+            &self.left_keys,
+            &self.left_schema,
+            &self.right_schema,
         ))
     }
 }
