@@ -1,8 +1,10 @@
 //! Planning joins: both inputs hashed by their equality keys into one
 //! two-input vertex (input 0 the left side, input 1 the right), or, without
 //! equality keys, both sent to a single subtask as Flink does. The vertex
-//! runs an `IntervalJoin` when the condition bounds the distance of two time
-//! attributes ([`crate::interval_join`]), else a regular `Join`.
+//! runs a `WindowJoin` when both inputs are windowed and the condition equates
+//! their windows ([`crate::window_join`]), an `IntervalJoin` when it bounds
+//! the distance of two time attributes ([`crate::interval_join`]), else a
+//! regular `Join`.
 
 use std::sync::Arc;
 
@@ -14,21 +16,23 @@ use datafusion_expr::{BinaryExpr, Expr, JoinType, Operator};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::Column;
 use riffle_runtime::operators::{
-    CalcFactory, IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain,
+    CalcFactory, IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain, WindowJoinFactory,
 };
 use riffle_runtime::{OperatorFactory, Partitioning};
 
 use crate::interval_join::join_interval;
 use crate::nodes::TimeAttribute;
 use crate::physical::{Builder, Stream, arrow_schema};
+use crate::window_join::window_condition;
 use crate::{Error, Result};
 
 impl Builder {
     pub(crate) fn plan_join(&mut self, j: &Join) -> Result<Stream> {
         let kind = join_kind(j)?;
         let (on, filter) = equi_keys(j);
+        let window = window_condition(j, &on);
         let conjuncts: Vec<Expr> = filter.iter().flat_map(split_conjunction).cloned().collect();
-        let interval = if kind.is_semi_or_anti() {
+        let interval = if kind.is_semi_or_anti() || window.is_some() {
             None
         } else {
             join_interval(j, &conjuncts)
@@ -92,42 +96,67 @@ impl Builder {
         } else {
             arrow_schema(&j.schema)
         };
-        // An interval join's output is append-only, whatever its type.
-        let appends_only = interval.is_some();
-        let op: Arc<dyn OperatorFactory> = match interval {
-            Some(iv) => {
-                if let Some(u) = left.updates_from.as_ref().or(right.updates_from.as_ref()) {
-                    return Err(Error::unsupported(format!(
-                        "IntervalJoin doesn't support consuming update and delete changes \
-                         which is produced by node {u}"
-                    )));
-                }
-                Arc::new(IntervalJoinFactory {
-                    kind,
-                    left_keys: left_keys.clone(),
-                    right_keys: right_keys.clone(),
-                    filter,
-                    time: match iv.attribute {
-                        TimeAttribute::Rowtime => TimeDomain::EventTime,
-                        TimeAttribute::Proctime => TimeDomain::ProcessingTime,
-                    },
-                    bounds: iv.bounds,
-                    left_time: j.left.schema().index_of_column(&iv.left_time)?,
-                    right_time: j.right.schema().index_of_column(&iv.right_time)?,
-                    left_schema: Arc::clone(&left_schema),
-                    right_schema,
-                    output_schema,
-                })
+        // An interval or window join's output is append-only, whatever its type.
+        let appends_only = interval.is_some() || window.is_some();
+        let op: Arc<dyn OperatorFactory> = if let Some(w) = &window {
+            if w.attribute == TimeAttribute::Proctime {
+                return Err(Error::unsupported(
+                    "window joins on processing-time windows; Flink joins windows of event time only",
+                ));
             }
-            None => Arc::new(JoinFactory {
+            if let Some(u) = left.updates_from.as_ref().or(right.updates_from.as_ref()) {
+                return Err(Error::unsupported(format!(
+                    "WindowJoin doesn't support consuming update and delete changes \
+                     which is produced by node {u}"
+                )));
+            }
+            Arc::new(WindowJoinFactory {
                 kind,
                 left_keys: left_keys.clone(),
                 right_keys: right_keys.clone(),
                 filter,
+                left_window_end: j.left.schema().index_of_column(&w.left_end)?,
+                right_window_end: j.right.schema().index_of_column(&w.right_end)?,
                 left_schema: Arc::clone(&left_schema),
                 right_schema,
                 output_schema,
-            }),
+            })
+        } else {
+            match interval {
+                Some(iv) => {
+                    if let Some(u) = left.updates_from.as_ref().or(right.updates_from.as_ref()) {
+                        return Err(Error::unsupported(format!(
+                            "IntervalJoin doesn't support consuming update and delete changes \
+                         which is produced by node {u}"
+                        )));
+                    }
+                    Arc::new(IntervalJoinFactory {
+                        kind,
+                        left_keys: left_keys.clone(),
+                        right_keys: right_keys.clone(),
+                        filter,
+                        time: match iv.attribute {
+                            TimeAttribute::Rowtime => TimeDomain::EventTime,
+                            TimeAttribute::Proctime => TimeDomain::ProcessingTime,
+                        },
+                        bounds: iv.bounds,
+                        left_time: j.left.schema().index_of_column(&iv.left_time)?,
+                        right_time: j.right.schema().index_of_column(&iv.right_time)?,
+                        left_schema: Arc::clone(&left_schema),
+                        right_schema,
+                        output_schema,
+                    })
+                }
+                None => Arc::new(JoinFactory {
+                    kind,
+                    left_keys: left_keys.clone(),
+                    right_keys: right_keys.clone(),
+                    filter,
+                    left_schema: Arc::clone(&left_schema),
+                    right_schema,
+                    output_schema,
+                }),
+            }
         };
         let (v, right_partitioning) = if left_keys.is_empty() {
             (self.keyed_vertex(&left, Vec::new()), Partitioning::Single)

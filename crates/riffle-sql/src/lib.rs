@@ -40,6 +40,7 @@ pub mod session;
 pub mod stack;
 pub mod statements;
 pub mod tableau;
+mod window_join;
 pub mod window_tvf;
 
 pub use error::{Error, Result};

@@ -51,10 +51,12 @@ mod interval;
 mod lookup;
 mod semi;
 mod temporal;
+mod window;
 
 pub use interval::{IntervalJoinFactory, TimeBounds};
 pub use lookup::{LookupJoinFactory, LookupTable};
 pub use temporal::TemporalJoinFactory;
+pub use window::WindowJoinFactory;
 
 /// At most this many pairs go into one batch (the residual condition's
 /// input, an output chunk).
@@ -401,6 +403,33 @@ fn assemble_pairs(output_schema: &SchemaRef, codecs: [&Codec; 2], pairs: &[Pair]
     cols.extend(side_columns(codecs[1], &|p| p.1.as_ref())?);
     let kinds = pairs.iter().map(|p| p.2 as u8).collect();
     assemble(output_schema, cols, Vec::new(), Some(kinds))
+}
+
+/// Which of `pairs` (both rows present, in the row formats of `codecs`)
+/// satisfy `filter` (over `output_schema`); every one without a filter.
+/// Evaluated over batches of at most [`PAIRS_PER_BATCH`] pairs.
+fn passing(
+    filter: Option<&Arc<dyn PhysicalExpr>>,
+    output_schema: &SchemaRef,
+    codecs: [&Codec; 2],
+    pairs: &[Pair],
+) -> Result<Vec<bool>> {
+    let Some(filter) = filter else {
+        return Ok(vec![true; pairs.len()]);
+    };
+    let mut verdict = Vec::with_capacity(pairs.len());
+    for slice in pairs.chunks(PAIRS_PER_BATCH) {
+        let batch = assemble_pairs(output_schema, codecs, slice)?;
+        let v = filter
+            .evaluate(&batch.data)
+            .and_then(|v| v.into_array(batch.num_rows()))?;
+        let v = v
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+        verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+    }
+    Ok(verdict)
 }
 
 /// Keeps, of each row's candidates, those whose pair passed the residual

@@ -27,7 +27,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray};
 use arrow::datatypes::SchemaRef;
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind, Watermark};
@@ -192,24 +191,17 @@ impl TemporalJoin {
     /// dropped (INNER).
     fn emit(&self, mut pairs: Vec<Pair>, out: &mut Output) -> Result<()> {
         let codecs = [&self.codecs[0], &self.codecs[1]];
-        if let Some(filter) = &self.spec.filter {
-            let matched: Vec<usize> = (0..pairs.len()).filter(|&i| pairs[i].1.is_some()).collect();
-            for slice in matched.chunks(super::PAIRS_PER_BATCH) {
-                let candidates: Vec<Pair> = slice.iter().map(|&i| pairs[i].clone()).collect();
-                let batch = assemble_pairs(&self.spec.output_schema, codecs, &candidates)?;
-                let v = filter
-                    .evaluate(&batch.data)
-                    .and_then(|v| v.into_array(batch.num_rows()))?;
-                let v = v.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-                    Error::Internal("a join condition that is not boolean".into())
-                })?;
-                for (n, &i) in slice.iter().enumerate() {
-                    if !(v.is_valid(n) && v.value(n))
-                        && let Some(p) = pairs.get_mut(i)
-                    {
-                        p.1 = None;
-                    }
-                }
+        let matched: Vec<usize> = (0..pairs.len()).filter(|&i| pairs[i].1.is_some()).collect();
+        let candidates: Vec<Pair> = matched.iter().map(|&i| pairs[i].clone()).collect();
+        let verdict = super::passing(
+            self.spec.filter.as_ref(),
+            &self.spec.output_schema,
+            codecs,
+            &candidates,
+        )?;
+        for (&i, ok) in matched.iter().zip(verdict) {
+            if !ok && let Some(p) = pairs.get_mut(i) {
+                p.1 = None;
             }
         }
         if self.spec.kind == JoinKind::Inner {
