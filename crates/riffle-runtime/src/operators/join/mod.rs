@@ -853,6 +853,42 @@ pub(super) mod tests {
         kinds_and_rows(&emitted)
     }
 
+    /// A checkpoint barrier on input 0.
+    pub(crate) fn barrier() -> (usize, Message) {
+        (
+            0,
+            Message::Barrier(CheckpointBarrier {
+                checkpoint_id: 1,
+                timestamp_ms: 0,
+                is_savepoint: false,
+                stop: false,
+            }),
+        )
+    }
+
+    /// Runs the operator of `f` over `(input, message)`s, watermarks
+    /// included; a barrier snapshots it and a restored copy goes on. Returns
+    /// the rows emitted.
+    pub(crate) fn drive(f: &dyn OperatorFactory, input: Vec<(usize, Message)>) -> Vec<String> {
+        let mut op = f.create(&task()).unwrap();
+        let mut out = Output::default();
+        let mut emitted = Vec::new();
+        for (i, m) in input {
+            match m {
+                Message::Data(c) => op.process(i, c, &mut out).unwrap(),
+                Message::Watermark(w) => op.on_watermark(w, &mut out).unwrap(),
+                Message::Barrier(b) => {
+                    let mut snap = OperatorSnapshot::default();
+                    op.snapshot(b.checkpoint_id, &mut snap).unwrap();
+                    op = restored_copy(f, snap);
+                }
+                _ => {}
+            }
+            emitted.extend(out.drain().filter(|m| matches!(m, Message::Data(_))));
+        }
+        kinds_and_rows(&emitted)
+    }
+
     use RowKind::{Delete as D, Insert as I, UpdateAfter as UA, UpdateBefore as UB};
 
     #[test]

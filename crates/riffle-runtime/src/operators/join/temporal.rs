@@ -340,13 +340,13 @@ impl Operator for TemporalJoin {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::operators::aggregate::tests::{kinds_and_rows, restored_copy, task};
+    use crate::operators::join::tests::{barrier, drive};
     use RowKind::{Delete as D, Insert as I, UpdateAfter as UA, UpdateBefore as UB};
     use arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray, UInt8Array};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use datafusion_expr::Operator as BinOp;
     use datafusion_physical_expr::expressions::{BinaryExpr, col};
-    use riffle_common::{CheckpointBarrier, Message};
+    use riffle_common::Message;
 
     fn schema(k: &str, v: &str, t: &str) -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -423,25 +423,8 @@ mod tests {
         (0, Message::Watermark(Watermark(t)))
     }
 
-    /// Runs the join; a barrier snapshots it and a restored copy goes on.
     fn run(f: &TemporalJoinFactory, input: Vec<(usize, Message)>) -> Vec<String> {
-        let mut op = f.create(&task()).unwrap();
-        let mut out = Output::default();
-        let mut emitted = Vec::new();
-        for (i, m) in input {
-            match m {
-                Message::Data(c) => op.process(i, c, &mut out).unwrap(),
-                Message::Watermark(w) => op.on_watermark(w, &mut out).unwrap(),
-                Message::Barrier(b) => {
-                    let mut snap = OperatorSnapshot::default();
-                    op.snapshot(b.checkpoint_id, &mut snap).unwrap();
-                    op = restored_copy(f, snap);
-                }
-                _ => {}
-            }
-            emitted.extend(out.drain().filter(|m| matches!(m, Message::Data(_))));
-        }
-        kinds_and_rows(&emitted)
+        drive(f, input)
     }
 
     #[test]
@@ -460,15 +443,7 @@ mod tests {
                 // The version at 30 is read by the row at 30 only.
                 rows(&f, 1, &[(UB, Some(1), 200, 30), (UA, Some(1), 300, 30)]),
                 rows(&f, 0, &[(I, Some(1), 4, 30), (I, None, 5, 30)]),
-                (
-                    0,
-                    Message::Barrier(CheckpointBarrier {
-                        checkpoint_id: 1,
-                        timestamp_ms: 0,
-                        is_savepoint: false,
-                        stop: false,
-                    }),
-                ),
+                barrier(),
                 // Deleted at 40: a row at 45 finds no version.
                 rows(&f, 1, &[(D, Some(1), 300, 40)]),
                 rows(&f, 0, &[(I, Some(1), 6, 45)]),

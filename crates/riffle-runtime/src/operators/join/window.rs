@@ -131,7 +131,10 @@ impl WindowJoin {
     /// The window of key `key` has ended: its pairs and unmatched rows.
     fn fire(&mut self, key: &[u8], kg: u16, pairs: &mut Vec<Pair>) -> Result<()> {
         let take = |s: &mut KeyedState<InWindow>| {
-            let rows = s.get(key, kg).map(|w| w.rows.clone()).unwrap_or_default();
+            let rows = s
+                .get_mut(key, kg)
+                .map(|w| std::mem::take(&mut w.rows))
+                .unwrap_or_default();
             s.remove(key, kg);
             rows
         };
@@ -342,12 +345,12 @@ impl Operator for WindowJoin {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::operators::aggregate::tests::{kinds_and_rows, restored_copy, task};
+    use crate::operators::join::tests::{barrier, drive};
     use arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use datafusion_expr::Operator as BinOp;
     use datafusion_physical_expr::expressions::{BinaryExpr, col};
-    use riffle_common::{CheckpointBarrier, Message};
+    use riffle_common::Message;
 
     fn schema(k: &str, v: &str, end: &str) -> SchemaRef {
         Arc::new(Schema::new(vec![
@@ -423,37 +426,9 @@ mod tests {
         (0, Message::Watermark(Watermark(t)))
     }
 
-    fn barrier() -> (usize, Message) {
-        (
-            0,
-            Message::Barrier(CheckpointBarrier {
-                checkpoint_id: 1,
-                timestamp_ms: 0,
-                is_savepoint: false,
-                stop: false,
-            }),
-        )
-    }
-
-    /// Runs the join; a barrier snapshots it and a restored copy goes on.
+    /// Runs the join (a barrier restores it), rows sorted.
     fn run(f: &WindowJoinFactory, input: Vec<(usize, Message)>) -> Vec<String> {
-        let mut op = f.create(&task()).unwrap();
-        let mut out = Output::default();
-        let mut emitted = Vec::new();
-        for (i, m) in input {
-            match m {
-                Message::Data(c) => op.process(i, c, &mut out).unwrap(),
-                Message::Watermark(w) => op.on_watermark(w, &mut out).unwrap(),
-                Message::Barrier(b) => {
-                    let mut snap = OperatorSnapshot::default();
-                    op.snapshot(b.checkpoint_id, &mut snap).unwrap();
-                    op = restored_copy(f, snap);
-                }
-                _ => {}
-            }
-            emitted.extend(out.drain().filter(|m| matches!(m, Message::Data(_))));
-        }
-        let mut rows = kinds_and_rows(&emitted);
+        let mut rows = drive(f, input);
         rows.sort();
         rows
     }
