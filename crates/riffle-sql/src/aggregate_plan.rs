@@ -25,7 +25,7 @@ use crate::{Error, Result};
 
 /// The window table function an aggregate's input comes from, looking
 /// through projections, filters and aliases.
-fn window_tvf_below(plan: &LogicalPlan) -> Option<&WindowTvfNode> {
+pub(crate) fn window_tvf_below(plan: &LogicalPlan) -> Option<&WindowTvfNode> {
     match plan {
         LogicalPlan::Extension(ext) => ext.node.as_any().downcast_ref::<WindowTvfNode>(),
         LogicalPlan::Projection(p) => window_tvf_below(&p.input),

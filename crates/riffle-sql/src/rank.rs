@@ -8,7 +8,9 @@
 //! selected is deduplication: "keep last" (`DESC`) lets a later row with an
 //! equal time replace the kept one, "keep first" keeps the earliest; over
 //! processing time the order is the arrival order. Everything else is Top-N,
-//! where equal rows keep their arrival order.
+//! where equal rows keep their arrival order. Over an updating input the
+//! Top-N keeps every row so a retraction can promote the next (Flink's
+//! retract strategy); deduplication needs an append-only input, as in Flink.
 
 use std::sync::Arc;
 
@@ -189,11 +191,6 @@ impl Builder {
             return Err(Error::plan("rank window changed shape"));
         };
         let input = self.plan(&w.input)?;
-        if let Some(op) = &input.updates_from {
-            return Err(Error::unsupported(format!(
-                "Top-N and deduplication over an updating input (produced by node {op})"
-            )));
-        }
         let in_schema = w.input.schema();
         let partition = wf
             .params
@@ -214,6 +211,8 @@ impl Builder {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut later_wins_ties = false;
+        // Deduplication: row number 1 of a time order, the number not selected.
+        let mut dedup_on_time = false;
         if m.start == 1
             && m.end == 1
             && !rank_used
@@ -221,13 +220,22 @@ impl Builder {
             && let Expr::Column(c) = &s.expr
         {
             match time_attribute(&w.input, &c.name) {
-                Some(TimeAttribute::Rowtime) => later_wins_ties = !s.asc,
+                Some(TimeAttribute::Rowtime) => {
+                    later_wins_ties = !s.asc;
+                    dedup_on_time = true;
+                }
                 Some(TimeAttribute::Proctime) => {
                     later_wins_ties = !s.asc;
+                    dedup_on_time = true;
                     order.clear();
                 }
                 None => {}
             }
+        }
+        if let (true, Some(op)) = (dedup_on_time, &input.updates_from) {
+            return Err(Error::plan(format!(
+                "Deduplicate doesn't support consuming update and delete changes which is produced by node {op}"
+            )));
         }
         let op = RankFactory {
             partition: partition.clone(),
@@ -236,6 +244,7 @@ impl Builder {
             end: m.end,
             output_rank: rank_used,
             later_wins_ties,
+            retract: input.updates_from.is_some(),
             input_schema: arrow_schema(in_schema),
             output_schema: arrow_schema(&w.schema),
         };
@@ -256,5 +265,48 @@ impl Builder {
             vertex: v,
             updates_from,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use riffle_common::config::Configuration;
+    use riffle_runtime::metrics::JobMetrics;
+
+    use crate::session::Session;
+
+    const TABLES: &str = "
+        CREATE TABLE a (k BIGINT, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+            WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+        CREATE TABLE o (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');";
+
+    fn explain(insert: &str) -> crate::Result<String> {
+        Session::new(Configuration::new()).explain_script(
+            &format!("{TABLES}\n{insert}"),
+            &Arc::new(JobMetrics::default()),
+        )
+    }
+
+    #[test]
+    fn top_n_over_an_updating_input_keeps_every_row() {
+        let text = explain(
+            "INSERT INTO o SELECT k, n FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY n DESC) AS rn
+               FROM (SELECT k, COUNT(*) AS n FROM a GROUP BY k, v)) WHERE rn <= 2;",
+        )
+        .unwrap();
+        assert!(text.contains("Rank: strategy=[RetractStrategy]"), "{text}");
+        let text = explain(
+            "INSERT INTO o SELECT k, v FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM a)
+             WHERE rn <= 2;",
+        )
+        .unwrap();
+        assert!(
+            text.contains("Rank: strategy=[AppendFastStrategy]"),
+            "{text}"
+        );
     }
 }

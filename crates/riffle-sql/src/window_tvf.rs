@@ -7,7 +7,8 @@
 //! are time attributes: the windows need one, and deduplication depends on
 //! ordering by one. A column is a rowtime attribute if a `WATERMARK FOR` names
 //! it (followed through renaming projections), a processing-time attribute
-//! if it is computed by `PROCTIME()`.
+//! if it is computed by `PROCTIME()`; the `window_time` a window aggregate
+//! groups by stays one, so windows cascade.
 
 use std::sync::Arc;
 
@@ -349,6 +350,25 @@ pub fn time_attribute(plan: &LogicalPlan, name: &str) -> Option<TimeAttribute> {
         }
         LogicalPlan::Filter(f) => time_attribute(&f.input, name),
         LogicalPlan::SubqueryAlias(a) => time_attribute(&a.input, name),
+        // A window aggregate grouped by `window_time` keeps it a time attribute,
+        // so a window table function can run over its output (cascaded windows).
+        LogicalPlan::Aggregate(a) => {
+            let i = a.schema.fields().iter().position(|f| f.name() == name)?;
+            let Some(Expr::Column(c)) = a.group_expr.get(i) else {
+                return None;
+            };
+            let grouped = |n: &str| {
+                a.group_expr
+                    .iter()
+                    .any(|e| matches!(e, Expr::Column(c) if c.name == n))
+            };
+            let windowed = grouped("window_start")
+                && grouped("window_end")
+                && crate::aggregate_plan::window_tvf_below(&a.input).is_some();
+            (windowed && c.name == "window_time")
+                .then(|| time_attribute(&a.input, &c.name))
+                .flatten()
+        }
         // An interval join keeps its inputs' time attributes.
         LogicalPlan::Join(j) => {
             let conjuncts: Vec<Expr> = j
@@ -367,5 +387,46 @@ pub fn time_attribute(plan: &LogicalPlan, name: &str) -> Option<TimeAttribute> {
             time_attribute(&view.plan, name)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use riffle_common::config::Configuration;
+    use riffle_runtime::metrics::JobMetrics;
+
+    use crate::session::Session;
+
+    fn explain(sql: &str) -> crate::Result<String> {
+        Session::new(Configuration::new()).explain_script(
+            &format!(
+                "CREATE TABLE a (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+                     WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+                 CREATE TABLE o (s TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');
+                 {sql}"
+            ),
+            &Arc::new(JobMetrics::default()),
+        )
+    }
+
+    #[test]
+    fn window_time_of_a_window_aggregate_is_a_time_attribute() {
+        let inner = |time: &str| {
+            format!(
+                "CREATE VIEW w AS SELECT k, {time} AS rt, COUNT(*) AS n
+                 FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+                 GROUP BY k, window_start, window_end, window_time;
+                 INSERT INTO o SELECT window_start, SUM(n)
+                 FROM TABLE(TUMBLE(TABLE w, DESCRIPTOR(rt), INTERVAL '5' SECOND))
+                 GROUP BY window_start, window_end;"
+            )
+        };
+        let text = explain(&inner("window_time")).unwrap();
+        assert_eq!(text.matches("WindowAggregate").count(), 4, "{text}");
+        // window_end is a plain timestamp: no window over it.
+        let e = explain(&inner("window_end")).unwrap_err().to_string();
+        assert!(e.contains("'rt' is a plain column"), "{e}");
     }
 }

@@ -11,7 +11,12 @@
 //! without it, per row (`-D` evicted / `+I` entered, or `-U`/`+U` when only
 //! one row is kept).
 //!
-//! The input must be append-only.
+//! Over an updating input (`retract`) the operator keeps every row of a
+//! partition, not only the best `end`: a retraction (`-U`/`-D`) removes the
+//! earliest held row equal to it, and the next row moves up into the kept
+//! range — Flink's retractable Top-N. A retraction of a row not held (state
+//! already expired) is ignored. Deduplication ("keep last") needs an
+//! append-only input.
 
 use std::sync::Arc;
 
@@ -54,6 +59,9 @@ pub struct RankFactory {
     pub output_rank: bool,
     /// Among equal rows, the later arrival ranks first ("keep last").
     pub later_wins_ties: bool,
+    /// The input has updates: keep every row so a retraction can promote
+    /// the next one.
+    pub retract: bool,
     /// Schema of the input.
     pub input_schema: SchemaRef,
     /// The input columns and the row number (`UInt64`).
@@ -88,8 +96,14 @@ impl OperatorFactory for RankFactory {
         } else {
             "first"
         };
+        // Flink's names for the two ways of keeping the rows.
+        let strategy = if self.retract {
+            "RetractStrategy"
+        } else {
+            "AppendFastStrategy"
+        };
         format!(
-            "partitionBy=[{}], orderBy=[{}], rankRange=[{}..{}], outputRankNumber={}, ties=[keep {keep}]",
+            "strategy=[{strategy}], partitionBy=[{}], orderBy=[{}], rankRange=[{}..{}], outputRankNumber={}, ties=[keep {keep}]",
             p.join(", "),
             o.join(", "),
             self.start,
@@ -100,7 +114,7 @@ impl OperatorFactory for RankFactory {
 
     fn produces_updates(&self) -> bool {
         // Keeping the first row by arrival never replaces it.
-        !(self.is_deduplicate() && self.order.is_empty() && !self.later_wins_ties)
+        self.retract || !(self.is_deduplicate() && self.order.is_empty() && !self.later_wins_ties)
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
@@ -109,6 +123,11 @@ impl OperatorFactory for RankFactory {
                 "bad rank range {}..{}",
                 self.start, self.end
             )));
+        }
+        if self.retract && self.later_wins_ties {
+            return Err(Error::Internal(
+                "keep-last deduplication over an updating input".into(),
+            ));
         }
         let order_fields = self
             .order
@@ -161,8 +180,10 @@ impl OperatorFactory for RankFactory {
                 .iter()
                 .map(|f| crate::checkpoint::codec::type_text(f.data_type())),
         );
+        // A retracting rank holds every row: its state means something else.
+        let retract = if self.retract { " retract" } else { "" };
         Some(format!(
-            "Rank v1 partition [{}] order [{order}] rows [{rows}] keep [{}..{}] later-wins [{}]",
+            "Rank v1 partition [{}] order [{order}] rows [{rows}] keep [{}..{}] later-wins [{}]{retract}",
             crate::operators::aggregate::keys::keys_descriptor(&self.partition, &self.input_schema),
             self.start,
             self.end,
@@ -180,7 +201,7 @@ struct Entry {
 
 #[derive(Default, Clone)]
 struct Partition {
-    /// The best rows, in rank order.
+    /// The best rows (every row when retracting), in rank order.
     held: Vec<Entry>,
     /// What was emitted last: (sequence number, row) per rank position kept.
     emitted: Vec<(u64, Arc<[u8]>)>,
@@ -207,6 +228,7 @@ fn diff(spec: &RankFactory, p: &mut Partition, out: &mut Emitted) {
     let now: Vec<(u64, Arc<[u8]>)> = p
         .held
         .iter()
+        .take(spec.end)
         .skip(first)
         .map(|e| (e.seq, Arc::clone(&e.row)))
         .collect();
@@ -245,7 +267,7 @@ fn diff(spec: &RankFactory, p: &mut Partition, out: &mut Emitted) {
 
 impl Operator for Rank {
     fn process(&mut self, _input: usize, chunk: Chunk, out: &mut Output) -> Result<()> {
-        if !chunk.is_insert_only() {
+        if !self.spec.retract && !chunk.is_insert_only() {
             return Err(Error::User(
                 "Top-N and deduplication need an append-only input; this one has updates".into(),
             ));
@@ -265,15 +287,41 @@ impl Operator for Rank {
             }
         };
         let full = self.rows.convert_columns(chunk.data.columns())?;
-        let limit = self.spec.end;
+        // Without retractions nothing below the kept range can come back.
+        let limit = if self.spec.retract {
+            usize::MAX
+        } else {
+            self.spec.end
+        };
         for row in 0..n {
-            self.seq += 1;
             let sort: &[u8] = match &sort_rows {
                 Some(r) => r.row(row).data(),
                 None => &[],
             };
             let key = encoded.key(row);
             let kg = encoded.key_group(row);
+            let bytes = full.row(row).data();
+            if !chunk.kind(row).is_accumulate() {
+                let Some(p) = self.state.get_mut(key, kg) else {
+                    continue;
+                };
+                // The earliest held row equal to the retracted one goes.
+                let from = p.held.partition_point(|e| e.sort.as_ref() < sort);
+                let found = p.held[from..]
+                    .iter()
+                    .take_while(|e| e.sort.as_ref() == sort)
+                    .position(|e| e.row.as_ref() == bytes);
+                let Some(i) = found else {
+                    continue;
+                };
+                p.held.remove(from + i);
+                if !p.touched {
+                    p.touched = true;
+                    self.touched.push((key.into(), kg));
+                }
+                continue;
+            }
+            self.seq += 1;
             let p = self.state.get_or_insert_with(key, kg, Partition::default);
             // Position: after all rows that rank before or tie (earlier wins),
             // or before all ties (later wins).
@@ -290,7 +338,7 @@ impl Operator for Rank {
                 Entry {
                     sort: sort.into(),
                     seq: self.seq,
-                    row: Arc::from(full.row(row).data()),
+                    row: Arc::from(bytes),
                 },
             );
             p.held.truncate(limit);
@@ -304,6 +352,9 @@ impl Operator for Rank {
             if let Some(p) = self.state.get_mut(&key, kg) {
                 p.touched = false;
                 diff(&self.spec, p, &mut emitted);
+                if p.held.is_empty() && p.emitted.is_empty() {
+                    self.state.remove(&key, kg);
+                }
             }
         }
         if emitted.is_empty() {
@@ -427,6 +478,7 @@ mod tests {
             end,
             output_rank,
             later_wins_ties,
+            retract: false,
             input_schema: input,
             output_schema: Arc::new(Schema::new(out)),
         }
@@ -501,10 +553,87 @@ mod tests {
         assert!(op.process(0, c, &mut Output::default()).is_err());
     }
 
+    fn with_kinds(rows: &[(i64, i64, i64)], kinds: &[RowKind]) -> Chunk {
+        let c = chunk(rows);
+        Chunk::with_kinds(
+            c.data,
+            arrow::array::UInt8Array::from(kinds.iter().map(|k| *k as u8).collect::<Vec<_>>()),
+        )
+        .unwrap()
+    }
+
+    fn retracting(end: usize, output_rank: bool) -> RankFactory {
+        RankFactory {
+            retract: true,
+            ..factory(end, output_rank, false)
+        }
+    }
+
+    #[test]
+    fn a_retraction_promotes_the_next_row() {
+        use RowKind::*;
+        let out = run_chunks(
+            &retracting(2, true),
+            vec![
+                chunk(&[(1, 9, 1), (1, 8, 2), (1, 7, 3)]),
+                // The top row goes: the third row moves up into rank 2.
+                with_kinds(&[(1, 9, 1)], &[UpdateBefore]),
+                // An update of the row below the range changes nothing visible.
+                with_kinds(&[(1, 7, 3), (1, 6, 3)], &[UpdateBefore, UpdateAfter]),
+                // Retracting a row never seen is ignored.
+                with_kinds(&[(2, 1, 1)], &[Delete]),
+                with_kinds(&[(1, 8, 2), (1, 6, 3)], &[Delete, Delete]),
+            ],
+        );
+        assert_eq!(
+            kinds_and_rows(&out),
+            vec![
+                "+I 1,9,1,1",
+                "+I 1,8,2,2",
+                "-U 1,9,1,1",
+                "+U 1,8,2,1",
+                "-U 1,8,2,2",
+                "+U 1,7,3,2",
+                "-U 1,7,3,2",
+                "+U 1,6,3,2",
+                "-D 1,8,2,1",
+                "-D 1,6,3,2",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_retraction_removes_the_earliest_equal_row() {
+        use RowKind::*;
+        // Without the row number, rows enter and leave: two equal rows, one retracted.
+        let out = run_chunks(
+            &retracting(1, false),
+            vec![
+                chunk(&[(1, 5, 1), (1, 5, 1), (1, 3, 2)]),
+                with_kinds(&[(1, 5, 1)], &[Delete]),
+                with_kinds(&[(1, 5, 1)], &[Delete]),
+            ],
+        );
+        assert_eq!(
+            kinds_and_rows(&out),
+            vec![
+                "+I 1,5,1,1",
+                "-U 1,5,1,1",
+                "+U 1,5,1,1",
+                "-U 1,5,1,1",
+                "+U 1,3,2,1"
+            ]
+        );
+    }
+
     #[test]
     fn restores_anywhere_with_the_same_output() {
         use crate::operators::aggregate::tests::assert_restores_anywhere;
-        for f in [factory(2, true, false), factory(1, false, true)] {
+        for f in [
+            factory(2, true, false),
+            factory(1, false, true),
+            retracting(2, false),
+        ] {
             assert_restores_anywhere(
                 &f,
                 vec![
