@@ -27,7 +27,7 @@ NEXMARK_DIR="${NEXMARK_QUERIES_DIR:-$ROOT/../shared/reference/nexmark/queries}"
 DEFAULT_QUERIES=(q0 q1 q2 q3 q4 q5 q7 q8 q9 q11 q13 q14 q15 q16 q17 q18 q19 q20 q21 q22
     tvf_tumble tvf_hop tvf_cumulate tvf_session legacy_hop agg_retract dedup_first topn_norank
     join_outer join_interval set_ops semi_anti over_agg q23_quoted temporal_versioned
-    window_join topn_updating cascade_windows)
+    window_join topn_updating cascade_windows state_ttl)
 QUERIES=("$@")
 [[ ${#QUERIES[@]} -gt 0 ]] || QUERIES=("${DEFAULT_QUERIES[@]}")
 EVENTS_NUM="${DIFF_EVENTS:-20000}"

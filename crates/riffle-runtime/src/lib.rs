@@ -17,6 +17,7 @@
 mod error;
 
 pub mod checkpoint;
+pub mod clock;
 pub mod connector;
 pub mod deploy;
 pub mod display;
@@ -28,6 +29,7 @@ pub mod operator;
 pub mod operators;
 pub mod state;
 pub mod task;
+pub mod ttl;
 
 pub use error::{Error, Result};
 pub use executor::{JobOutcome, LocalExecutor};

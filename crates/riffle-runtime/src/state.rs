@@ -140,6 +140,31 @@ impl<V: Clone> KeyedState<V> {
         }
     }
 
+    /// Rewrites every entry `stale` picks with `fix`, and removes those
+    /// `fix` leaves empty (returns `false` for). Entries are visited through
+    /// the copy-on-write path, so a snapshot in progress is not disturbed.
+    /// Returns how many entries were removed.
+    pub fn sweep(
+        &mut self,
+        stale: impl Fn(&V) -> bool,
+        mut fix: impl FnMut(&mut V) -> bool,
+    ) -> usize {
+        let picked: Vec<KeyAt> = self
+            .iter()
+            .filter(|(_, _, v)| stale(v))
+            .map(|(k, kg, _)| (k.into(), kg))
+            .collect();
+        let mut removed = 0;
+        for (key, kg) in picked {
+            let keep = self.get_mut(&key, kg).is_none_or(&mut fix);
+            if !keep {
+                self.remove(&key, kg);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Hands the current entries to a snapshot without copying them; see
     /// the type's docs.
     pub fn freeze(&mut self) -> FrozenState<V> {
@@ -417,6 +442,29 @@ mod tests {
 
     fn frozen(f: &FrozenState<i64>) -> Model {
         f.iter().map(|(k, kg, v)| (k.to_vec(), (kg, *v))).collect()
+    }
+
+    #[test]
+    fn a_sweep_fixes_and_removes_only_what_it_picks_without_touching_a_snapshot() {
+        let mut state = KeyedState::<i64>::default();
+        for k in 0..10u8 {
+            *state.get_or_insert_with(&[k], u16::from(k % 3), || 0) = i64::from(k);
+        }
+        let before = contents(&state);
+        let snap = state.freeze();
+        // Odd values are stale: halve them; those that become 0 go.
+        let removed = state.sweep(
+            |v| v % 2 == 1,
+            |v| {
+                *v /= 2;
+                *v != 0
+            },
+        );
+        assert_eq!(removed, 1);
+        assert_eq!(frozen(&snap), before);
+        let after: Vec<i64> = contents(&state).values().map(|v| v.1).collect();
+        assert_eq!(after, vec![0, 2, 1, 4, 2, 6, 3, 8, 4]);
+        assert_eq!(state.len(), 9);
     }
 
     /// A random mix of inserts, updates and removals, with freezes at

@@ -41,6 +41,7 @@ use crate::checkpoint::{
     CheckpointContext, OperatorSnapshot, SnapshotListener, SnapshotPart, SubtaskSnapshot,
     TaskCommand,
 };
+use crate::clock::now_ms;
 use crate::connector::{SourcePoll, SourceReader};
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::metrics::{JobMetrics, TaskMetrics};
@@ -213,13 +214,6 @@ enum After {
     Pause,
     /// End the subtask successfully.
     Finish,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Subtask {

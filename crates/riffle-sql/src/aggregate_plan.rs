@@ -92,6 +92,7 @@ impl Builder {
                 input_schema: input_arrow,
                 output_schema: output_arrow,
                 input_updates: input.updates_from.is_some(),
+                ttl: self.state_ttl(&a.input),
             };
             let v = self.keyed_vertex(&input, keys);
             let updates_from = Some(describe(&op));

@@ -58,6 +58,11 @@ impl Dialect for FlinkDialect {
     }
 
     /// `FOR SYSTEM_TIME AS OF` (temporal joins).
+    /// `SELECT /*+ STATE_TTL(...) */`: Flink's query hints.
+    fn supports_comment_optimizer_hint(&self) -> bool {
+        true
+    }
+
     fn supports_table_versioning(&self) -> bool {
         true
     }

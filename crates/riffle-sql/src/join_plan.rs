@@ -155,6 +155,7 @@ impl Builder {
                     left_schema: Arc::clone(&left_schema),
                     right_schema,
                     output_schema,
+                    ttl: [self.state_ttl(&j.left), self.state_ttl(&j.right)],
                 }),
             }
         };

@@ -20,6 +20,7 @@
 mod aggregate_plan;
 mod aggregates;
 mod error;
+mod hints;
 mod interval_join;
 mod join_plan;
 mod legacy_window;

@@ -51,6 +51,8 @@ pub(crate) struct Builder {
     /// Per vertex, the `Calc` its chain ends with (and the chain's length
     /// then), for [`Builder::push_calc`] to fuse the next one into.
     calc_tail: std::collections::HashMap<usize, (usize, CalcFactory)>,
+    /// The `STATE_TTL` hints of the statement being planned.
+    pub(crate) hints: crate::hints::StateTtlHints,
 }
 
 /// Builds the job of a script's sinks.
@@ -69,10 +71,15 @@ pub(crate) fn build_job(
         session_window_ok: false,
         temporal_table_ok: false,
         calc_tail: std::collections::HashMap::new(),
+        hints: Default::default(),
     };
     let mut names = Vec::new();
     for sink in sinks {
+        b.hints = sink.hints.clone();
         let stream = b.plan(&sink.plan).map_err(|e| e.at(Some(sink.location)))?;
+        b.hints
+            .check_all_used()
+            .map_err(|e| e.at(Some(sink.location)))?;
         let (name, factory) = match &sink.table {
             Some(t) => {
                 let desc = t.descriptor();
@@ -148,6 +155,16 @@ pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
 }
 
 impl Builder {
+    /// The state TTL of a join or aggregate input: its hint, else
+    /// `table.exec.state.ttl`.
+    pub(crate) fn state_ttl(&self, input: &LogicalPlan) -> Option<riffle_runtime::ttl::StateTtl> {
+        let ms = self
+            .hints
+            .ttl_of(input)
+            .unwrap_or(self.config.execution.state_ttl_ms);
+        riffle_runtime::ttl::StateTtl::from_ms(ms)
+    }
+
     /// The vertex a sink is chained onto: the input's, or a vertex of its own
     /// fed by a rebalance when the table's `sink.parallelism` differs (as in
     /// Flink, where a sink with another parallelism cannot be chained).
@@ -334,17 +351,33 @@ impl Builder {
                 let desc = src.table.descriptor();
                 let connector = riffle_connectors::connector_for(&desc)?;
                 let factory = connector.source(&desc, scan.projection.clone(), &self.config)?;
+                // `scan.parallelism`: the source alone runs at it; its rows are
+                // rebalanced to the job's parallelism, as in Flink.
+                let scan_parallelism = riffle_connectors::options::OptionReader::new(&desc)
+                    .parallelism("scan.parallelism")?
+                    .map(|p| p.get());
                 let id = self.vertices.len();
                 self.vertices.push(Vertex {
                     id,
                     name: format!("Source: {}[{}]", src.table.name, connector.name()),
-                    parallelism: self.parallelism,
+                    parallelism: scan_parallelism.unwrap_or(self.parallelism),
                     source: Some(factory),
                     operators: Vec::new(),
                 });
-                Ok(Stream {
+                let stream = Stream {
                     vertex: id,
                     updates_from: None,
+                };
+                Ok(match scan_parallelism {
+                    Some(p) if p != self.parallelism => Stream {
+                        vertex: self.exchange_vertex(
+                            &stream,
+                            Partitioning::Rebalance,
+                            self.parallelism,
+                        ),
+                        updates_from: None,
+                    },
+                    _ => stream,
                 })
             }
             LogicalPlan::Projection(p) => {

@@ -67,6 +67,8 @@ pub(crate) struct PlannedSink {
     pub plan: LogicalPlan,
     /// Where the statement starts.
     pub location: (u64, u64),
+    /// Its `STATE_TTL` hints.
+    pub hints: crate::hints::StateTtlHints,
 }
 
 impl Session {
@@ -426,11 +428,15 @@ impl Session {
                 }
             }
             Statement::Query(q) => {
-                let plan = self.plan_sql(SqlStatement::Query(q), location)?;
+                let stmt = SqlStatement::Query(q);
+                let hints =
+                    crate::hints::StateTtlHints::collect(&stmt).map_err(|e| e.at(location))?;
+                let plan = self.plan_sql(stmt, location)?;
                 sinks.push(PlannedSink {
                     table: None,
                     plan,
                     location: st.location,
+                    hints,
                 });
             }
             Statement::Explain(inner) => {
@@ -536,6 +542,8 @@ impl Session {
                 self.catalog.object_names().join(", ")
             ),
         })?;
+        let hints =
+            crate::hints::StateTtlHints::collect(&stmt).map_err(|e| e.at(Some(location)))?;
         let plan = self.sql_to_plan(stmt, Some(location))?;
         // Flink's rule for what may be written into a sink, checked before
         // DataFusion's analyzer would cast anything into anything.
@@ -550,6 +558,7 @@ impl Session {
             table: Some(table),
             plan: input,
             location,
+            hints,
         })
     }
 

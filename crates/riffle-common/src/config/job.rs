@@ -50,6 +50,9 @@ pub struct ExecutionConfig {
     pub auto_watermark_interval_ms: i64,
     /// `table.exec.source.idle-timeout` in ms; 0 = never idle.
     pub source_idle_timeout_ms: i64,
+    /// `table.exec.state.ttl` in ms; 0 = state never expires.
+    #[serde(default)]
+    pub state_ttl_ms: i64,
     /// `table.local-time-zone` as an offset from UTC in ms.
     pub local_time_zone_offset_ms: i64,
     /// `pipeline.name`.
@@ -225,6 +228,7 @@ impl JobConfig {
             parallelism_overrides: parallelism_overrides(c)?,
             auto_watermark_interval_ms: c.ms(AUTO_WATERMARK_INTERVAL)?,
             source_idle_timeout_ms: c.ms(SOURCE_IDLE_TIMEOUT)?,
+            state_ttl_ms: c.ms(STATE_TTL)?,
             local_time_zone_offset_ms: parse::time_zone_offset_ms(&c.text(LOCAL_TIME_ZONE)?)
                 .map_err(|e| c.invalid(LOCAL_TIME_ZONE, e.0))?,
             pipeline_name: c.opt_text(PIPELINE_NAME)?,
@@ -250,7 +254,6 @@ impl JobConfig {
             MINI_BATCH_ALLOW_LATENCY,
             MINI_BATCH_SIZE,
             DISTINCT_AGG_SPLIT,
-            STATE_TTL,
         ] {
             c.value(key)?;
         }

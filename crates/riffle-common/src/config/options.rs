@@ -89,7 +89,7 @@ crate::config_options! {
         MINI_BATCH_SIZE = "table.exec.mini-batch.size": Int { min: -1, max: i64::MAX }, default Some("-1"), fallback [];
         /// accepted for compatibility; no effect
         DISTINCT_AGG_SPLIT = "table.optimizer.distinct-agg.split.enabled": Bool, default Some("false"), fallback [];
-        /// accepted; state TTL is not enforced yet
+        /// how long joins and unbounded aggregates keep a key's state after its last write (processing time; 0 = for ever); the STATE_TTL hint overrides it per input
         STATE_TTL = "table.exec.state.ttl": DURATION, default Some("0 ms"), fallback [];
     }
 }

@@ -28,6 +28,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind, Watermark};
 
 use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::clock::now_ms;
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::acc::{Acc, BoundAggs, accs_descriptor, decode_accs, encode_accs};
 use crate::operators::aggregate::keys::{GroupKeys, keys_descriptor};
@@ -312,12 +313,6 @@ impl OverAggregate {
         }
         self.emit(&taken, out)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Operator for OverAggregate {

@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, TimeUnit};
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, Watermark};
 
+use crate::clock::now_ms;
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::{Error, Result};
 
@@ -83,13 +84,6 @@ pub fn to_millis(arr: &ArrayRef) -> Result<Int64Array> {
         .downcast_ref::<Int64Array>()
         .cloned()
         .ok_or_else(|| Error::Internal("timestamp cast did not give Int64".into()))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl WatermarkAssigner {

@@ -6,6 +6,11 @@
 //! result, `-D` when the key's last row was retracted, nothing when the result
 //! did not change. Emitting once per chunk rather than once per row is Flink's
 //! mini-batch behaviour: the folded result is the same, the changelog shorter.
+//!
+//! With a state TTL a key's state is forgotten one TTL after its last write
+//! (processing time): the key's next row starts over and emits `+I`, and the
+//! result emitted before is not retracted — Flink's behaviour (see
+//! [`crate::ttl`]).
 
 use std::sync::Arc;
 
@@ -18,8 +23,10 @@ use super::acc::{Acc, AggCall, BoundAggs, decode_accs, encode_accs};
 use super::keys::{GroupKeys, assemble};
 use crate::Result;
 use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
+use crate::clock::Clock;
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::state::{KeyAt, KeyedState};
+use crate::ttl::{Expiry, StateTtl};
 
 /// Unbounded group aggregation, as stored in the job graph.
 #[derive(Debug, Clone)]
@@ -34,6 +41,8 @@ pub struct GroupAggregateFactory {
     pub output_schema: SchemaRef,
     /// Whether the input carries retractions.
     pub input_updates: bool,
+    /// How long a key's state lives after its last write; `None`: for ever.
+    pub ttl: Option<StateTtl>,
 }
 
 impl OperatorFactory for GroupAggregateFactory {
@@ -42,7 +51,11 @@ impl OperatorFactory for GroupAggregateFactory {
     }
 
     fn explain(&self) -> String {
-        super::explain_aggs(&self.keys, &self.aggs, &self.output_schema)
+        let text = super::explain_aggs(&self.keys, &self.aggs, &self.output_schema);
+        match self.ttl {
+            Some(ttl) => format!("{text}, stateTtl=[{ttl}]"),
+            None => text,
+        }
     }
 
     fn produces_updates(&self) -> bool {
@@ -50,23 +63,35 @@ impl OperatorFactory for GroupAggregateFactory {
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
-        Ok(Box::new(GroupAggregate {
-            aggs: BoundAggs::bind(&self.aggs, &self.input_schema, self.input_updates)?,
-            keys: GroupKeys::new(&self.keys, &self.input_schema, task.max_parallelism)?,
-            spec: self.clone(),
-            state: KeyedState::default(),
-            touched: Vec::new(),
-        }))
+        Ok(Box::new(self.build(task, Clock::System)?))
     }
 
     fn state_descriptor(&self) -> Option<String> {
-        Some(super::aggregate_descriptor(
+        let descriptor = super::aggregate_descriptor(
             "GroupAggregate",
             &self.keys,
             &self.aggs,
             &self.input_schema,
             self.input_updates,
-        ))
+        );
+        // With a TTL every key carries its write time.
+        Some(match self.ttl {
+            Some(_) => descriptor + " ttl",
+            None => descriptor,
+        })
+    }
+}
+
+impl GroupAggregateFactory {
+    fn build(&self, task: &TaskInfo, clock: Clock) -> Result<GroupAggregate> {
+        Ok(GroupAggregate {
+            aggs: BoundAggs::bind(&self.aggs, &self.input_schema, self.input_updates)?,
+            keys: GroupKeys::new(&self.keys, &self.input_schema, task.max_parallelism)?,
+            spec: self.clone(),
+            state: KeyedState::default(),
+            touched: Vec::new(),
+            expiry: Expiry::new(&[self.ttl], clock),
+        })
     }
 }
 
@@ -78,6 +103,8 @@ struct GroupState {
     /// The result emitted last, if any.
     emitted: Option<Vec<ScalarValue>>,
     touched: bool,
+    /// When it was last written (processing time, ms; with a TTL only).
+    written: i64,
 }
 
 struct GroupAggregate {
@@ -87,9 +114,19 @@ struct GroupAggregate {
     state: KeyedState<GroupState>,
     /// Keys changed since the last flush, with their key groups.
     touched: Vec<KeyAt>,
+    expiry: Expiry,
 }
 
 impl GroupAggregate {
+    /// Forgets every key whose state expired by `now`, and plans the next sweep.
+    fn expire(&mut self, now: i64) {
+        if let Some(ttl) = self.spec.ttl {
+            let stale = |st: &GroupState| ttl.expired(st.written, now);
+            self.state.sweep(stale, |_| false);
+        }
+        self.expiry.swept(now);
+    }
+
     fn flush(&mut self, out: &mut Output) -> Result<()> {
         let mut keys: Vec<Box<[u8]>> = Vec::new();
         let mut values = Vec::new();
@@ -146,6 +183,8 @@ impl Operator for GroupAggregate {
     fn process(&mut self, _input: usize, chunk: Chunk, out: &mut Output) -> Result<()> {
         let encoded = self.keys.encode(&chunk.data)?;
         let inputs = self.aggs.evaluate(&chunk.data)?;
+        let ttl = self.spec.ttl;
+        let now = if ttl.is_some() { self.expiry.now() } else { 0 };
         for row in 0..chunk.num_rows() {
             let sign = if chunk.kind(row).is_accumulate() {
                 1
@@ -154,6 +193,16 @@ impl Operator for GroupAggregate {
             };
             let key = encoded.key(row);
             let kg = encoded.key_group(row);
+            // An expired key is gone, as if it had never been seen; a key
+            // this chunk already touched is never expired.
+            if let Some(ttl) = ttl
+                && self
+                    .state
+                    .get(key, kg)
+                    .is_some_and(|st| !st.touched && ttl.expired(st.written, now))
+            {
+                self.state.remove(key, kg);
+            }
             if sign < 0 && self.state.get_mut(key, kg).is_none() {
                 // Retracting a key that holds nothing: Flink ignores it too.
                 continue;
@@ -164,7 +213,9 @@ impl Operator for GroupAggregate {
                 accs: aggs.new_accs(),
                 emitted: None,
                 touched: false,
+                written: now,
             });
+            st.written = now;
             if !st.touched {
                 st.touched = true;
                 self.touched.push((key.into(), kg));
@@ -175,7 +226,21 @@ impl Operator for GroupAggregate {
         self.flush(out)
     }
 
+    fn next_processing_timer(&self) -> Option<i64> {
+        self.expiry.next_sweep()
+    }
+
+    fn on_processing_time(&mut self, now_ms: i64, _out: &mut Output) -> Result<()> {
+        self.expire(now_ms);
+        Ok(())
+    }
+
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        let timed = self.spec.ttl.is_some();
+        if timed {
+            // A checkpoint holds no expired key.
+            self.expire(self.expiry.now());
+        }
         let frozen = self.state.freeze();
         snap.keyed_later(move |snap| {
             for (key, kg, st) in frozen.iter() {
@@ -192,6 +257,9 @@ impl Operator for GroupAggregate {
                             }
                         }
                     }
+                    if timed {
+                        e.i64(st.written);
+                    }
                     Ok(())
                 })?;
             }
@@ -201,6 +269,7 @@ impl Operator for GroupAggregate {
     }
 
     fn restore(&mut self, state: RestoredState) -> Result<()> {
+        let timed = self.spec.ttl.is_some();
         state.for_each_keyed(|entry| {
             let mut d = Decoder::new(entry.value);
             let rows = d.i64()?;
@@ -216,12 +285,14 @@ impl Operator for GroupAggregate {
                     Some(values)
                 }
             };
+            let written = if timed { d.i64()? } else { 0 };
             self.state
                 .get_or_insert_with(entry.key, entry.key_group, || GroupState {
                     rows,
                     accs,
                     emitted,
                     touched: false,
+                    written,
                 });
             Ok(())
         })
@@ -267,6 +338,7 @@ mod tests {
             ])),
             input_schema: input,
             input_updates,
+            ttl: None,
         }
     }
 
@@ -337,5 +409,49 @@ mod tests {
                 riffle_common::Message::Data(chunk(&[("b", 7), ("c", 1)], None)),
             ],
         );
+    }
+
+    #[test]
+    fn expired_keys_start_over_and_leave_memory_and_checkpoints() {
+        use std::sync::Arc as A;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let clock = A::new(AtomicI64::new(10_000));
+        let f = GroupAggregateFactory {
+            ttl: StateTtl::from_ms(1_000),
+            ..factory(false)
+        };
+        let mut op = f
+            .build(
+                &crate::operators::aggregate::tests::task(),
+                Clock::Manual(A::clone(&clock)),
+            )
+            .unwrap();
+        let mut out = Output::default();
+        op.process(0, chunk(&[("a", 1), ("b", 2)], None), &mut out)
+            .unwrap();
+        clock.store(10_600, Ordering::SeqCst);
+        // A write keeps "a" alive; "b" is only 600 ms old.
+        op.process(0, chunk(&[("a", 3)], None), &mut out).unwrap();
+        clock.store(11_000, Ordering::SeqCst);
+        // "b" expired at 11 000: it starts over with +I, its old row stays.
+        op.process(0, chunk(&[("b", 5)], None), &mut out).unwrap();
+        let rows = kinds_and_rows(&out.drain().collect::<Vec<_>>());
+        assert_eq!(
+            rows,
+            vec!["+I a,1,1", "+I b,1,2", "-U a,1,1", "+U a,2,3", "+I b,1,5"]
+        );
+        // A retraction of an expired key is ignored.
+        clock.store(12_000, Ordering::SeqCst);
+        op.process(0, chunk(&[("a", 3)], Some(vec![3])), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        // The sweep is due one TTL after creation; it leaves "b" (written at 11 000)
+        // until 12 000, and a checkpoint then holds nothing.
+        assert_eq!(op.next_processing_timer(), Some(11_000));
+        assert_eq!(
+            crate::operators::aggregate::tests::snapshot_entries(&f, &mut op),
+            0
+        );
+        assert_eq!(op.state.len(), 0);
     }
 }

@@ -131,6 +131,27 @@ pub(crate) mod tests {
         fresh
     }
 
+    /// How many keyed entries a snapshot of `op` (made by `f`) holds now.
+    pub(crate) fn snapshot_entries(f: &dyn OperatorFactory, op: &mut dyn Operator) -> usize {
+        let mut snap = OperatorSnapshot::default();
+        op.snapshot(1, &mut snap).unwrap();
+        let desc = f.state_descriptor().expect("a stateful operator");
+        let t = task();
+        let range = range_for_subtask(0, t.max_parallelism, 1);
+        let bytes = SnapshotFile::encode("op", &desc, range, snap).unwrap();
+        let state = restore_state(&OneFile(bytes), "op", &desc, &t)
+            .unwrap()
+            .unwrap();
+        let mut n = 0;
+        state
+            .for_each_keyed(|_| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+        n
+    }
+
     struct OneFile(Vec<u8>);
 
     impl StateStore for OneFile {

@@ -35,6 +35,7 @@ use super::{
     residual, restore_sides, snapshot_sides,
 };
 use crate::checkpoint::{OperatorSnapshot, RestoredState};
+use crate::clock::Clock;
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::TimeDomain;
 use crate::operators::time::millis;
@@ -196,25 +197,6 @@ impl Side {
             .or_default()
             .push((Box::from(key), kg));
         self.state.get_or_insert_with(key, kg, Vec::new).push(t);
-    }
-}
-
-/// Where processing time comes from.
-enum Clock {
-    System,
-    #[cfg(test)]
-    Manual(Arc<std::sync::atomic::AtomicI64>),
-}
-
-impl Clock {
-    fn now(&self) -> i64 {
-        match self {
-            Clock::System => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-            #[cfg(test)]
-            Clock::Manual(t) => t.load(std::sync::atomic::Ordering::SeqCst),
-        }
     }
 }
 

@@ -22,7 +22,9 @@
 //!   emitted padded again (`+I`).
 //!
 //! State is keyed by the join key in key groups, so it snapshots, restores
-//! and rescales like the other keyed operators.
+//! and rescales like the other keyed operators. With a state TTL per side
+//! (`table.exec.state.ttl`, the `STATE_TTL` hint) each kept row remembers
+//! when it was last written and is forgotten one TTL later (see [`crate::ttl`]).
 //!
 //! The lookup join ([`lookup`]) reads a bounded table instead of a second
 //! input and keeps no state; the event-time temporal join ([`temporal`])
@@ -42,9 +44,11 @@ use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind};
 
 use crate::checkpoint::{Decoder, Encoder, OperatorSnapshot, RestoredState};
+use crate::clock::Clock;
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::aggregate::keys::{assemble, keys_descriptor};
 use crate::state::{FrozenState, KeyEncoder, KeyedState};
+use crate::ttl::{Expiry, StateTtl};
 use crate::{Error, Result};
 
 mod interval;
@@ -128,6 +132,9 @@ pub struct JoinFactory {
     pub right_schema: SchemaRef,
     /// Left columns then right columns.
     pub output_schema: SchemaRef,
+    /// How long each side (left, right) keeps a row after its last write;
+    /// `None`: for ever.
+    pub ttl: [Option<StateTtl>; 2],
 }
 
 impl OperatorFactory for JoinFactory {
@@ -136,11 +143,18 @@ impl OperatorFactory for JoinFactory {
     }
 
     fn explain(&self) -> String {
+        let ttl = match self.ttl {
+            [None, None] => String::new(),
+            [l, r] => {
+                let text = |t: Option<StateTtl>| t.map_or("none".into(), |t| t.to_string());
+                format!(", stateTtl=[left={}, right={}]", text(l), text(r))
+            }
+        };
         explain_keyed(
             self.kind,
             &self.left_keys,
             &self.right_keys,
-            "",
+            &ttl,
             self.filter.as_ref(),
         )
     }
@@ -153,34 +167,48 @@ impl OperatorFactory for JoinFactory {
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(self.build(task, Clock::System)?))
+    }
+
+    fn state_descriptor(&self) -> Option<String> {
+        let descriptor = state_descriptor(
+            "Join",
+            self.kind,
+            &self.left_keys,
+            &self.left_schema,
+            &self.right_schema,
+        );
+        // With a TTL every row carries its write time.
+        Some(if self.ttl == [None, None] {
+            descriptor
+        } else {
+            descriptor + " ttl"
+        })
+    }
+}
+
+impl JoinFactory {
+    fn build(&self, task: &TaskInfo, clock: Clock) -> Result<Join> {
         check_key_types(
             &self.left_keys,
             &self.right_keys,
             &self.left_schema,
             &self.right_schema,
         )?;
-        let side = |keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef| -> Result<Side> {
+        let side = |keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef, ttl| -> Result<Side> {
             Ok(Side {
                 codec: Codec::new(keys, schema, task)?,
                 state: KeyedState::default(),
+                ttl,
             })
         };
-        let left = side(&self.left_keys, &self.left_schema)?;
-        let right = side(&self.right_keys, &self.right_schema)?;
-        Ok(Box::new(Join {
+        let left = side(&self.left_keys, &self.left_schema, self.ttl[0])?;
+        let right = side(&self.right_keys, &self.right_schema, self.ttl[1])?;
+        Ok(Join {
+            expiry: Expiry::new(&self.ttl, clock),
             spec: self.clone(),
             sides: [left, right],
-        }))
-    }
-
-    fn state_descriptor(&self) -> Option<String> {
-        Some(state_descriptor(
-            "Join",
-            self.kind,
-            &self.left_keys,
-            &self.left_schema,
-            &self.right_schema,
-        ))
+        })
     }
 }
 
@@ -255,6 +283,8 @@ struct Held {
     count: u32,
     /// With how many rows of the other side it is joined (outer sides only).
     matches: u32,
+    /// When it was last written (processing time, ms; with a TTL only).
+    written: i64,
 }
 
 /// How one input's rows are keyed and stored: its join keys, their
@@ -490,24 +520,61 @@ fn restore_sides(
 struct Side {
     codec: Codec,
     state: KeyedState<Vec<Held>>,
+    ttl: Option<StateTtl>,
 }
 
 impl Side {
     /// Keeps one more copy of `row`, joined with `matches` rows of the
-    /// other side.
-    fn add(&mut self, key: &[u8], kg: u16, row: &Arc<[u8]>, matches: u32) {
+    /// other side, written at `now`.
+    fn add(&mut self, key: &[u8], kg: u16, row: &Arc<[u8]>, matches: u32, now: i64) {
         let held = self.state.get_or_insert_with(key, kg, Vec::new);
         match held.iter_mut().find(|h| h.row == *row) {
             Some(h) => {
                 h.count += 1;
                 h.matches = matches;
+                h.written = now;
             }
             None => held.push(Held {
                 row: Arc::clone(row),
                 count: 1,
                 matches,
+                written: now,
             }),
         }
+    }
+
+    /// Forgets the rows of one key that expired by `now`.
+    fn expire_key(&mut self, key: &[u8], kg: u16, now: i64) {
+        let Some(ttl) = self.ttl else { return };
+        let stale = |h: &Held| ttl.expired(h.written, now);
+        if !self
+            .state
+            .get(key, kg)
+            .is_some_and(|held| held.iter().any(stale))
+        {
+            return;
+        }
+        let mut emptied = false;
+        if let Some(held) = self.state.get_mut(key, kg) {
+            held.retain(|h| !stale(h));
+            emptied = held.is_empty();
+        }
+        if emptied {
+            self.state.remove(key, kg);
+        }
+    }
+
+    /// Forgets every row that expired by `now`.
+    fn expire_all(&mut self, now: i64) {
+        let Some(ttl) = self.ttl else { return };
+        let stale = |h: &Held| ttl.expired(h.written, now);
+        self.state.sweep(
+            |held| held.iter().any(stale),
+            |held| {
+                held.retain(|h| !stale(h));
+                !held.is_empty()
+            },
+        );
     }
 
     /// Forgets one copy of `row` (a retraction).
@@ -533,6 +600,7 @@ impl Side {
 struct Join {
     spec: JoinFactory,
     sides: [Side; 2],
+    expiry: Expiry,
 }
 
 /// One output row: the left and right rows (`None`: padded) and its kind.
@@ -557,6 +625,14 @@ impl Encoded {
 }
 
 impl Join {
+    /// Forgets every row that expired by `now`, and plans the next sweep.
+    fn expire(&mut self, now: i64) {
+        for side in &mut self.sides {
+            side.expire_all(now);
+        }
+        self.expiry.swept(now);
+    }
+
     /// The candidates of each input row: indexes into the other side's rows
     /// of its key, kept when the residual condition holds for the pair.
     fn matches(&self, input: usize, chunk: &Chunk, enc: &Encoded) -> Result<Vec<Vec<usize>>> {
@@ -615,9 +691,20 @@ impl Operator for Join {
             return Err(Error::Internal(format!("a join has no input {input}")));
         }
         let enc = self.sides[input].codec.encode(&chunk.data)?;
+        let now = if self.expiry.enabled() {
+            let now = self.expiry.now();
+            for i in 0..chunk.num_rows() {
+                for side in &mut self.sides {
+                    side.expire_key(enc.key(i), enc.key_groups[i], now);
+                }
+            }
+            now
+        } else {
+            0
+        };
         let matched = self.matches(input, &chunk, &enc)?;
         if self.spec.kind.is_semi_or_anti() {
-            return self.process_semi_anti(input, &chunk, &enc, &matched, out);
+            return self.process_semi_anti(input, &chunk, &enc, &matched, now, out);
         }
         let own_outer = self.spec.kind.keeps_unmatched(input);
         let other_outer = self.spec.kind.keeps_unmatched(1 - input);
@@ -653,6 +740,7 @@ impl Operator for Join {
                             }
                         }
                         h.matches += 1;
+                        h.written = now;
                     } else {
                         if h.matches == 1 {
                             for _ in 0..h.count {
@@ -665,6 +753,7 @@ impl Operator for Join {
                             }
                         }
                         h.matches = h.matches.saturating_sub(1);
+                        h.written = now;
                     }
                 }
             }
@@ -700,7 +789,7 @@ impl Operator for Join {
                 } else {
                     joined(&mut pairs);
                 }
-                self.sides[input].add(key, kg, &row, n_matches);
+                self.sides[input].add(key, kg, &row, n_matches, now);
             } else {
                 if others.is_empty() {
                     if own_outer {
@@ -724,20 +813,48 @@ impl Operator for Join {
         Ok(())
     }
 
+    fn next_processing_timer(&self) -> Option<i64> {
+        self.expiry.next_sweep()
+    }
+
+    fn on_processing_time(&mut self, now_ms: i64, _out: &mut Output) -> Result<()> {
+        self.expire(now_ms);
+        Ok(())
+    }
+
     fn snapshot(&mut self, _checkpoint_id: u64, snap: &mut OperatorSnapshot) -> Result<()> {
+        let timed = self.expiry.enabled();
+        if timed {
+            // A checkpoint holds no expired row.
+            self.expire(self.expiry.now());
+        }
         let frozen = [self.sides[0].state.freeze(), self.sides[1].state.freeze()];
-        snapshot_sides(snap, frozen, |e, held: &Vec<Held>| {
-            e.len_prefix(held.len());
-            for h in held {
-                e.bytes(&h.row);
-                e.u32(h.count);
-                e.u32(h.matches);
+        let value: fn(&mut Encoder, &Vec<Held>) = if timed {
+            |e, held| {
+                e.len_prefix(held.len());
+                for h in held {
+                    e.bytes(&h.row);
+                    e.u32(h.count);
+                    e.u32(h.matches);
+                    e.i64(h.written);
+                }
             }
-        });
+        } else {
+            |e, held| {
+                e.len_prefix(held.len());
+                for h in held {
+                    e.bytes(&h.row);
+                    e.u32(h.count);
+                    e.u32(h.matches);
+                }
+            }
+        };
+        snapshot_sides(snap, frozen, value);
         Ok(())
     }
 
     fn restore(&mut self, state: RestoredState) -> Result<()> {
+        let timed = self.expiry.enabled();
         restore_sides(state, "join", |side, key, kg, mut d| {
             let n = d.len_prefix(12)?;
             let mut held = Vec::with_capacity(n);
@@ -745,10 +862,12 @@ impl Operator for Join {
                 let row: Arc<[u8]> = Arc::from(d.bytes()?);
                 let count = d.u32()?;
                 let matches = d.u32()?;
+                let written = if timed { d.i64()? } else { 0 };
                 held.push(Held {
                     row,
                     count,
                     matches,
+                    written,
                 });
             }
             *self.sides[side].state.get_or_insert_with(key, kg, Vec::new) = held;
@@ -799,6 +918,7 @@ pub(super) mod tests {
             left_schema: left,
             right_schema: right,
             output_schema: out,
+            ttl: [None, None],
         }
     }
 
@@ -1116,5 +1236,65 @@ pub(super) mod tests {
                 assert_eq!(run(&f, with), plain, "{kind:?}, barrier at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn each_side_forgets_rows_one_ttl_after_their_last_write() {
+        use RowKind::Insert as I;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let clock = Arc::new(AtomicI64::new(0));
+        // The left side keeps rows 1 s, the right side for ever; a LEFT join,
+        // so a left row's match count is written when a right row matches it.
+        let f = JoinFactory {
+            ttl: [StateTtl::from_ms(1_000), None],
+            ..factory(JoinKind::Left, false)
+        };
+        let mut op = f.build(&task(), Clock::Manual(Arc::clone(&clock))).unwrap();
+        let mut out = Output::default();
+        let mut feed = |op: &mut Join, at: i64, m: (usize, Message)| {
+            clock.store(at, Ordering::SeqCst);
+            let (i, Message::Data(c)) = m else {
+                unreachable!()
+            };
+            op.process(i, c, &mut out).unwrap();
+            kinds_and_rows(&out.drain().collect::<Vec<_>>())
+        };
+        assert_eq!(
+            feed(
+                &mut op,
+                0,
+                rows(&f, 0, &[(I, Some(1), 10), (I, Some(2), 20)])
+            ),
+            vec!["+I 1,10,null,null", "+I 2,20,null,null"]
+        );
+        // Key 1's left row is matched at 900 ms: a write, so it lives to 1 900.
+        assert_eq!(
+            feed(&mut op, 900, rows(&f, 1, &[(I, Some(1), 11)])),
+            vec!["-D 1,10,null,null", "+I 1,10,1,11"]
+        );
+        // At 1 500 key 2's left row (written at 0) is gone; key 1's is not.
+        assert_eq!(
+            feed(
+                &mut op,
+                1_500,
+                rows(&f, 1, &[(I, Some(1), 12), (I, Some(2), 21)])
+            ),
+            vec!["+I 1,10,1,12"]
+        );
+        // The right side never expires: a new left row of key 2 finds its row.
+        assert_eq!(
+            feed(&mut op, 5_000, rows(&f, 0, &[(I, Some(2), 22)])),
+            vec!["+I 2,22,2,21"]
+        );
+        // Key 1's left row expired at 2 500 but waits for a sweep.
+        assert_eq!(op.sides[0].state.len(), 2);
+        // A snapshot one TTL later holds the right side's two keys only.
+        clock.store(6_000, Ordering::SeqCst);
+        assert_eq!(
+            crate::operators::aggregate::tests::snapshot_entries(&f, &mut op),
+            2
+        );
+        assert_eq!(op.sides[0].state.len(), 0);
+        assert!(f.explain().contains("stateTtl=[left=1000 ms, right=none]"));
     }
 }

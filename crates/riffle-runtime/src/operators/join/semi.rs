@@ -26,6 +26,7 @@ impl Join {
         chunk: &Chunk,
         enc: &Encoded,
         matched: &[Vec<usize>],
+        now: i64,
         out: &mut Output,
     ) -> Result<()> {
         // Whether a left row with this many matches is in the output.
@@ -48,7 +49,7 @@ impl Join {
                     pairs.push((Some(Arc::clone(&row)), None, kind));
                 }
                 if accumulate {
-                    self.sides[0].add(key, kg, &row, n);
+                    self.sides[0].add(key, kg, &row, n, now);
                 } else {
                     self.sides[0].remove_one(key, kg, &row);
                 }
@@ -65,6 +66,7 @@ impl Join {
                     } else {
                         h.matches.saturating_sub(1)
                     };
+                    h.written = now;
                     let after = shown(h.matches);
                     if before != after {
                         let kind = if after {
@@ -79,7 +81,7 @@ impl Join {
                 }
             }
             if accumulate {
-                self.sides[1].add(key, kg, &row, 0);
+                self.sides[1].add(key, kg, &row, 0, now);
             } else {
                 self.sides[1].remove_one(key, kg, &row);
             }
