@@ -5,6 +5,10 @@
 //! ordered ascending by one time attribute, a frame that ends at the current
 //! row, an append-only input. (`ROW_NUMBER()` filters are Top-N, planned by
 //! [`crate::rank`].)
+//!
+//! Beyond Flink: over an updating input (Nexmark q6's average over a Top-1)
+//! a `ROWS` window with any `ORDER BY` plans a `RetractOverAggregate`,
+//! whose result is always the batch result over the input's current rows.
 
 use std::sync::Arc;
 
@@ -13,7 +17,10 @@ use datafusion_expr::logical_plan::Window;
 use datafusion_expr::{
     Expr, WindowFrame, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition,
 };
-use riffle_runtime::operators::{OverAggregateFactory, OverFrame, TimeDomain};
+use riffle_runtime::OperatorFactory;
+use riffle_runtime::operators::{
+    OverAggregateFactory, OverFrame, RetractOverFactory, SortKey, TimeDomain,
+};
 
 use crate::nodes::TimeAttribute;
 use crate::physical::{Builder, Stream, arrow_schema};
@@ -72,6 +79,10 @@ impl Builder {
         let Some((partition_by, order_by, frame)) = window else {
             return Err(Error::plan("an OVER window without aggregates"));
         };
+        let input = self.plan(&w.input)?;
+        if input.updates_from.is_some() {
+            return self.plan_retract_over(w, input, calls, partition_by, order_by, frame);
+        }
         let [order] = order_by else {
             return Err(Error::unsupported(
                 "OVER windows' ordering in stream mode must be defined on one time attribute",
@@ -98,13 +109,6 @@ impl Builder {
             }
         };
         let frame = over_frame(frame)?;
-        let input = self.plan(&w.input)?;
-        if let Some(u) = &input.updates_from {
-            return Err(Error::unsupported(format!(
-                "OverAggregate doesn't support consuming update and delete changes which is \
-                 produced by node {u}"
-            )));
-        }
         let keys = partition_by
             .iter()
             .map(|e| self.physical(e, input_schema))
@@ -123,6 +127,65 @@ impl Builder {
         Ok(Stream {
             vertex: v,
             updates_from: None,
+        })
+    }
+}
+
+impl Builder {
+    /// An OVER window over an updating input: `ROWS` frames only, any order.
+    fn plan_retract_over(
+        &mut self,
+        w: &Window,
+        input: Stream,
+        calls: Vec<riffle_runtime::operators::AggCall>,
+        partition_by: &[Expr],
+        order_by: &[datafusion_expr::SortExpr],
+        frame: &WindowFrame,
+    ) -> Result<Stream> {
+        let updates = input.updates_from.clone().unwrap_or_default();
+        let preceding = match over_frame(frame)? {
+            OverFrame::Rows(n) => n,
+            OverFrame::Range(_) => {
+                return Err(Error::unsupported(format!(
+                    "an OVER window with a RANGE frame over an updating input (produced by node \
+                     {updates}): over updates only ROWS frames are supported"
+                )));
+            }
+        };
+        if order_by.is_empty() {
+            return Err(Error::unsupported(
+                "an OVER window over an updating input needs an ORDER BY",
+            ));
+        }
+        let input_schema = w.input.schema();
+        let order = order_by
+            .iter()
+            .map(|s| {
+                Ok(SortKey {
+                    expr: self.physical(&s.expr, input_schema)?,
+                    descending: !s.asc,
+                    nulls_first: s.nulls_first,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let keys = partition_by
+            .iter()
+            .map(|e| self.physical(e, input_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let op = RetractOverFactory {
+            keys: keys.clone(),
+            order,
+            calls,
+            preceding,
+            input_schema: arrow_schema(input_schema),
+            output_schema: arrow_schema(&w.schema),
+        };
+        let updates_from = Some(format!("{}({})", op.name(), op.explain()));
+        let v = self.keyed_vertex(&input, keys);
+        self.push(v, Arc::new(op));
+        Ok(Stream {
+            vertex: v,
+            updates_from,
         })
     }
 }
@@ -225,5 +288,26 @@ mod tests {
             by_value.contains("must be defined on a time attribute"),
             "{by_value}"
         );
+    }
+
+    #[test]
+    fn over_an_updating_input_rows_frames_run_as_a_retracting_over_aggregate() {
+        let counts = "(SELECT k, COUNT(*) AS c, MAX(v) AS m FROM a GROUP BY k)";
+        let text = explain(&format!(
+            "SELECT k, c, SUM(m) OVER (ORDER BY c DESC ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)
+             FROM {counts}"
+        ))
+        .unwrap();
+        assert!(
+            text.contains("OverAggregate: strategy=[Retract], partitionBy=[], orderBy=[c@1 DESC]"),
+            "{text}"
+        );
+        let e = explain(&format!(
+            "SELECT k, c, SUM(m) OVER (ORDER BY c RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+             FROM {counts}"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("RANGE frame over an updating input"), "{e}");
     }
 }

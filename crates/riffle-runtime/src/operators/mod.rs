@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod calc;
 pub mod join;
 pub mod over;
+pub mod over_retract;
 pub mod rank;
 pub mod sink;
 mod time;
@@ -22,6 +23,7 @@ pub use join::{
     TemporalJoinFactory, TimeBounds, WindowJoinFactory,
 };
 pub use over::{OverAggregateFactory, OverFrame};
+pub use over_retract::RetractOverFactory;
 pub use rank::{RankFactory, SortKey};
 pub use sink::SinkOperatorFactory;
 pub use union::UnionFactory;
