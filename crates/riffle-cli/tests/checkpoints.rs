@@ -983,3 +983,92 @@ fn a_join_resumes_from_a_savepoint_at_another_parallelism_with_the_same_result()
         "join results differ after the rescaled restore"
     );
 }
+
+/// A job with a regular LEFT join over a group aggregate and an event-time
+/// OVER aggregate, both into exactly-once filesystem sinks under `out`.
+fn join_and_over_job(dir: &Path, out: &str, events: u64, paced: bool) -> String {
+    let sql = format!(
+        "CREATE TABLE datagen (
+            event_type INT,
+            auction ROW<id BIGINT, itemName VARCHAR, description VARCHAR, initialBid BIGINT, reserve BIGINT, `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra VARCHAR>,
+            bid ROW<auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR, `dateTime` TIMESTAMP(3), extra VARCHAR>,
+            `dateTime` AS CASE WHEN event_type = 1 THEN auction.`dateTime` ELSE bid.`dateTime` END,
+            WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND
+        ) WITH ('connector' = 'nexmark', 'events.num' = '{events}', 'max-emit-speed' = '{}',
+                'first-event.rate' = '{RATE}');
+        CREATE VIEW auctions AS SELECT auction.id AS id, auction.seller AS seller FROM datagen WHERE event_type = 1;
+        CREATE VIEW bids AS SELECT bid.auction AS auction, bid.price AS price, `dateTime` FROM datagen WHERE event_type = 2;
+        CREATE TABLE joined (id BIGINT, seller BIGINT, n BIGINT, top BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{out}/joined', 'format' = 'debezium-json',
+            'sink.rolling-policy.file-size' = '256kb');
+        CREATE TABLE over_sums (auction BIGINT, price BIGINT, last_second BIGINT, bids BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = '{out}/over_sums', 'format' = 'json',
+            'sink.rolling-policy.file-size' = '256kb');
+        INSERT INTO joined
+            SELECT A.id, A.seller, C.n, C.top
+            FROM auctions AS A
+            LEFT JOIN (SELECT auction, COUNT(*) AS n, MAX(price) AS top FROM bids GROUP BY auction) AS C
+            ON A.id = C.auction;
+        INSERT INTO over_sums
+            SELECT auction, price,
+                   SUM(price) OVER w, COUNT(*) OVER w
+            FROM bids
+            WHERE MOD(auction, 10) = 0
+            WINDOW w AS (PARTITION BY auction ORDER BY `dateTime`
+                         RANGE BETWEEN INTERVAL '1' SECOND PRECEDING AND CURRENT ROW);\n",
+        !paced
+    );
+    let file = dir.join(format!("join-over-{paced}-{}.sql", out.len()));
+    std::fs::write(&file, sql).unwrap();
+    file.to_string_lossy().into_owned()
+}
+
+/// The committed lines of an append-only sink directory, sorted.
+fn appended_rows(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            lines.extend(text.lines().map(str::to_string));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn join_and_over_output_survives_taskmanager_kills_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = 1_500_000;
+    let expected_out = dir.path().join("expected");
+    let file = join_and_over_job(dir.path(), expected_out.to_str().unwrap(), events, false);
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["run", "--quiet", "-p", "2", &file])
+        .env_remove("RIFFLE_CONF_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want_join = folded_by_id(&expected_out.join("joined"));
+    let want_over = appended_rows(&expected_out.join("over_sums"));
+    assert!(
+        want_join.len() > 1000 && want_over.len() > 1000,
+        "too little output"
+    );
+
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out");
+    let mut cluster = Cluster::start_with(2, &checkpointing(ck.to_str().unwrap()));
+    let file = join_and_over_job(dir.path(), out.to_str().unwrap(), events, true);
+    let id = cluster.submit_with(&file, &["-p", "2"]);
+    let kills = kill_taskmanagers(&mut cluster, &id, 2, 11);
+    assert_eq!(kills, 2, "the job ended before two kills");
+    wait_finished(&cluster, &id);
+    assert!(restarts(&cluster, &id) >= 2);
+    let got_join = folded_by_id(&out.join("joined"));
+    assert_eq!(got_join.len(), want_join.len(), "joined auctions");
+    assert!(got_join == want_join, "join results differ after the kills");
+    let got_over = appended_rows(&out.join("over_sums"));
+    assert_eq!(got_over.len(), want_over.len(), "OVER rows");
+    assert!(got_over == want_over, "OVER results differ after the kills");
+}

@@ -16,7 +16,8 @@ use datafusion_expr::{BinaryExpr, Expr, JoinType, Operator};
 use datafusion_physical_expr::PhysicalExpr;
 use datafusion_physical_expr::expressions::Column;
 use riffle_runtime::operators::{
-    CalcFactory, IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain, WindowJoinFactory,
+    CalcFactory, InputSpec, IntervalJoinFactory, JoinFactory, JoinKind, TimeDomain,
+    WindowJoinFactory,
 };
 use riffle_runtime::{OperatorFactory, Partitioning};
 
@@ -156,6 +157,10 @@ impl Builder {
                     right_schema,
                     output_schema,
                     ttl: [self.state_ttl(&j.left), self.state_ttl(&j.right)],
+                    input_specs: [
+                        input_spec(&j.left, on.iter().map(|p| &p.0)),
+                        input_spec(&j.right, on.iter().map(|p| &p.1)),
+                    ],
                 }),
             }
         };
@@ -244,6 +249,29 @@ pub(crate) fn join_kind(j: &Join) -> Result<JoinKind> {
             )));
         }
     })
+}
+
+/// How an input's rows are told apart: by a unique key inside its join keys
+/// (`keys`, the input's side of the equalities), outside them, or none.
+fn input_spec<'a>(input: &LogicalPlan, keys: impl Iterator<Item = &'a Expr>) -> InputSpec {
+    let Some(unique) = crate::unique_key::unique_key(input) else {
+        return InputSpec::NoUniqueKey;
+    };
+    let join_columns: Vec<&str> = keys
+        .filter_map(|e| match e {
+            Expr::Column(c) => Some(c.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if unique.iter().all(|u| join_columns.contains(&u.as_str())) {
+        return InputSpec::JoinKeyContainsUniqueKey;
+    }
+    let schema = input.schema();
+    let columns: Option<Vec<usize>> = unique
+        .iter()
+        .map(|u| schema.fields().iter().position(|f| f.name() == u))
+        .collect();
+    columns.map_or(InputSpec::NoUniqueKey, InputSpec::HasUniqueKey)
 }
 
 /// The join's equality keys and its residual condition: the keys of `ON`,
@@ -357,5 +385,29 @@ mod tests {
         .unwrap();
         // MAX(ts) is no time attribute: the join is a regular one, as in Flink.
         assert!(!text.contains("IntervalJoin"), "{text}");
+    }
+
+    #[test]
+    fn a_side_with_a_unique_key_is_planned_with_it() {
+        // Group keys inside the join key; a Top-1's partition outside it; none.
+        let text = explain(
+            "INSERT INTO o SELECT a.k, c.n FROM a
+             JOIN (SELECT k, COUNT(*) AS n FROM b GROUP BY k) AS c ON a.k = c.k;",
+        )
+        .unwrap();
+        assert!(
+            text.contains("leftInputSpec=[NoUniqueKey], rightInputSpec=[JoinKeyContainsUniqueKey]"),
+            "{text}"
+        );
+        let text = explain(
+            "INSERT INTO o SELECT a.k, t.k FROM a JOIN (
+               SELECT k, ts FROM (SELECT k, ts, ROW_NUMBER() OVER (PARTITION BY ts ORDER BY k) AS rn FROM b)
+               WHERE rn = 1) AS t ON a.k = t.k AND t.ts > a.ts;",
+        )
+        .unwrap();
+        assert!(
+            text.contains("rightInputSpec=[HasUniqueKey(keys=[ts])]"),
+            "{text}"
+        );
     }
 }

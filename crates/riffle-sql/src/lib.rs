@@ -32,6 +32,7 @@ mod rank;
 mod set_plan;
 mod sink_types;
 mod temporal_join;
+mod unique_key;
 
 pub mod catalog;
 pub mod ddl;

@@ -41,6 +41,27 @@ pub(crate) struct RankMatch<'a> {
     rest: Vec<Expr>,
 }
 
+impl RankMatch<'_> {
+    /// The partition columns of a Top-1 (or deduplication): each partition
+    /// keeps one row, so they are a unique key of the output.
+    pub(crate) fn top1_partition(&self) -> Option<Vec<String>> {
+        if self.start != 1 || self.end != 1 {
+            return None;
+        }
+        let [Expr::WindowFunction(wf)] = self.window.window_expr.as_slice() else {
+            return None;
+        };
+        wf.params
+            .partition_by
+            .iter()
+            .map(|e| match e {
+                Expr::Column(c) => Some(c.name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The filter below a projection (through aliases), if it is a rank filter.
 pub(crate) fn rank_filter_below(plan: &LogicalPlan) -> Result<Option<(&Filter, RankMatch<'_>)>> {
     match plan {

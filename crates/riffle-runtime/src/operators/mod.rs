@@ -19,7 +19,7 @@ pub use aggregate::{
 };
 pub use calc::CalcFactory;
 pub use join::{
-    IntervalJoinFactory, JoinFactory, JoinKind, LookupJoinFactory, LookupTable,
+    InputSpec, IntervalJoinFactory, JoinFactory, JoinKind, LookupJoinFactory, LookupTable,
     TemporalJoinFactory, TimeBounds, WindowJoinFactory,
 };
 pub use over::{OverAggregateFactory, OverFrame};

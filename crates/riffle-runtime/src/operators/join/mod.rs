@@ -114,6 +114,38 @@ impl JoinKind {
     }
 }
 
+/// How a join input's rows are told apart — Flink's join input specs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum InputSpec {
+    /// No unique key: rows are kept with their multiplicity.
+    #[default]
+    NoUniqueKey,
+    /// A unique key within the join key: one row per join key, which a new
+    /// row replaces and a retraction clears.
+    JoinKeyContainsUniqueKey,
+    /// A unique key (these columns) outside the join key. A consistent
+    /// changelog then holds each key's row once, so rows are kept as
+    /// without one; EXPLAIN names the key.
+    HasUniqueKey(Vec<usize>),
+}
+
+impl InputSpec {
+    /// Flink's EXPLAIN text, with `names` the input's column names.
+    fn explain(&self, names: &SchemaRef) -> String {
+        match self {
+            InputSpec::NoUniqueKey => "NoUniqueKey".into(),
+            InputSpec::JoinKeyContainsUniqueKey => "JoinKeyContainsUniqueKey".into(),
+            InputSpec::HasUniqueKey(cols) => {
+                let cols: Vec<&str> = cols
+                    .iter()
+                    .filter_map(|&i| names.fields().get(i).map(|f| f.name().as_str()))
+                    .collect();
+                format!("HasUniqueKey(keys=[{}])", cols.join(", "))
+            }
+        }
+    }
+}
+
 /// A regular join, as stored in the job graph. Input 0 is the left side,
 /// input 1 the right; the output is the left columns, then the right.
 #[derive(Debug, Clone)]
@@ -135,6 +167,8 @@ pub struct JoinFactory {
     /// How long each side (left, right) keeps a row after its last write;
     /// `None`: for ever.
     pub ttl: [Option<StateTtl>; 2],
+    /// Each side's unique key, if it has one.
+    pub input_specs: [InputSpec; 2],
 }
 
 impl OperatorFactory for JoinFactory {
@@ -143,18 +177,22 @@ impl OperatorFactory for JoinFactory {
     }
 
     fn explain(&self) -> String {
-        let ttl = match self.ttl {
-            [None, None] => String::new(),
-            [l, r] => {
-                let text = |t: Option<StateTtl>| t.map_or("none".into(), |t| t.to_string());
-                format!(", stateTtl=[left={}, right={}]", text(l), text(r))
-            }
-        };
+        let mut extra = format!(
+            ", leftInputSpec=[{}], rightInputSpec=[{}]",
+            self.input_specs[0].explain(&self.left_schema),
+            self.input_specs[1].explain(&self.right_schema)
+        );
+        if let [l, r] = self.ttl
+            && (l.is_some() || r.is_some())
+        {
+            let text = |t: Option<StateTtl>| t.map_or("none".into(), |t| t.to_string());
+            extra.push_str(&format!(", stateTtl=[left={}, right={}]", text(l), text(r)));
+        }
         explain_keyed(
             self.kind,
             &self.left_keys,
             &self.right_keys,
-            &ttl,
+            &extra,
             self.filter.as_ref(),
         )
     }
@@ -195,15 +233,16 @@ impl JoinFactory {
             &self.left_schema,
             &self.right_schema,
         )?;
-        let side = |keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef, ttl| -> Result<Side> {
+        let side = |keys: &[Arc<dyn PhysicalExpr>], schema: &SchemaRef, i: usize| -> Result<Side> {
             Ok(Side {
                 codec: Codec::new(keys, schema, task)?,
                 state: KeyedState::default(),
-                ttl,
+                ttl: self.ttl[i],
+                one_per_key: self.input_specs[i] == InputSpec::JoinKeyContainsUniqueKey,
             })
         };
-        let left = side(&self.left_keys, &self.left_schema, self.ttl[0])?;
-        let right = side(&self.right_keys, &self.right_schema, self.ttl[1])?;
+        let left = side(&self.left_keys, &self.left_schema, 0)?;
+        let right = side(&self.right_keys, &self.right_schema, 1)?;
         Ok(Join {
             expiry: Expiry::new(&self.ttl, clock),
             spec: self.clone(),
@@ -521,6 +560,8 @@ struct Side {
     codec: Codec,
     state: KeyedState<Vec<Held>>,
     ttl: Option<StateTtl>,
+    /// The join key holds a unique key: one row per key.
+    one_per_key: bool,
 }
 
 impl Side {
@@ -528,6 +569,10 @@ impl Side {
     /// other side, written at `now`.
     fn add(&mut self, key: &[u8], kg: u16, row: &Arc<[u8]>, matches: u32, now: i64) {
         let held = self.state.get_or_insert_with(key, kg, Vec::new);
+        if self.one_per_key {
+            // The key's one row: a new one replaces it.
+            held.clear();
+        }
         match held.iter_mut().find(|h| h.row == *row) {
             Some(h) => {
                 h.count += 1;
@@ -579,6 +624,11 @@ impl Side {
 
     /// Forgets one copy of `row` (a retraction).
     fn remove_one(&mut self, key: &[u8], kg: u16, row: &Arc<[u8]>) {
+        if self.one_per_key {
+            // The key's one row goes, whatever it was.
+            self.state.remove(key, kg);
+            return;
+        }
         let mut emptied = false;
         if let Some(held) = self.state.get_mut(key, kg)
             && let Some(at) = held.iter().position(|h| h.row == *row)
@@ -919,6 +969,7 @@ pub(super) mod tests {
             right_schema: right,
             output_schema: out,
             ttl: [None, None],
+            input_specs: Default::default(),
         }
     }
 
@@ -1296,5 +1347,32 @@ pub(super) mod tests {
         );
         assert_eq!(op.sides[0].state.len(), 0);
         assert!(f.explain().contains("stateTtl=[left=1000 ms, right=none]"));
+    }
+
+    #[test]
+    fn a_side_whose_join_key_is_unique_keeps_one_row_per_key() {
+        use RowKind::{Delete as D, Insert as I};
+        let f = JoinFactory {
+            input_specs: [InputSpec::NoUniqueKey, InputSpec::JoinKeyContainsUniqueKey],
+            ..factory(JoinKind::Inner, false)
+        };
+        let out = run(
+            &f,
+            vec![
+                rows(&f, 1, &[(I, Some(1), 10)]),
+                // A new row of the key replaces the old one.
+                rows(&f, 1, &[(I, Some(1), 11)]),
+                rows(&f, 0, &[(I, Some(1), 1)]),
+                barrier(),
+                // A retraction clears the key.
+                rows(&f, 1, &[(D, Some(1), 11)]),
+                rows(&f, 0, &[(I, Some(1), 2)]),
+            ],
+        );
+        assert_eq!(out, vec!["+I 1,1,1,11", "-D 1,1,1,11"]);
+        assert!(
+            f.explain()
+                .contains("rightInputSpec=[JoinKeyContainsUniqueKey]")
+        );
     }
 }
