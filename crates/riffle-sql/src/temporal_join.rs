@@ -328,14 +328,7 @@ fn primary_key(plan: &LogicalPlan) -> Option<Vec<String>> {
             .source
             .downcast_ref::<crate::catalog::PhysicalTableSource>()
         {
-            let pk: Vec<String> = src
-                .table
-                .ddl
-                .primary_key
-                .iter()
-                .map(|i| i.value.clone())
-                .collect();
-            return Some(pk);
+            return Some(crate::unique_key::declared_primary_key(src));
         }
         if let Some(view) = scan.source.downcast_ref::<crate::catalog::ViewSource>() {
             return primary_key(&view.plan);

@@ -11,6 +11,16 @@ use datafusion_expr::{Expr, LogicalPlan};
 
 use crate::catalog::{PhysicalTableSource, ViewSource};
 
+/// The `PRIMARY KEY` columns a table declares (none: empty).
+pub(crate) fn declared_primary_key(src: &PhysicalTableSource) -> Vec<String> {
+    src.table
+        .ddl
+        .primary_key
+        .iter()
+        .map(|i| i.value.clone())
+        .collect()
+}
+
 /// One unique key of `plan`'s output, as column names of its schema.
 pub(crate) fn unique_key(plan: &LogicalPlan) -> Option<Vec<String>> {
     match plan {
@@ -18,14 +28,7 @@ pub(crate) fn unique_key(plan: &LogicalPlan) -> Option<Vec<String>> {
             if let Some(view) = scan.source.downcast_ref::<ViewSource>() {
                 return unique_key(&view.plan);
             }
-            let src = scan.source.downcast_ref::<PhysicalTableSource>()?;
-            let pk: Vec<String> = src
-                .table
-                .ddl
-                .primary_key
-                .iter()
-                .map(|i| i.value.clone())
-                .collect();
+            let pk = declared_primary_key(scan.source.downcast_ref::<PhysicalTableSource>()?);
             let visible = pk
                 .iter()
                 .all(|c| scan.projected_schema.fields().iter().any(|f| f.name() == c));

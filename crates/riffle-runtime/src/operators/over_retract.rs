@@ -22,9 +22,8 @@
 
 use std::sync::Arc;
 
-use arrow::compute::SortOptions;
 use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use datafusion_common::ScalarValue;
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind};
@@ -35,6 +34,7 @@ use crate::operators::SortKey;
 use crate::operators::aggregate::AggCall;
 use crate::operators::aggregate::acc::{BoundAggs, accs_descriptor};
 use crate::operators::aggregate::keys::{GroupKeys, assemble, keys_descriptor};
+use crate::operators::rank::{order_and_rows_descriptor, sort_fields, whole_rows};
 use crate::state::{KeyAt, KeyedState};
 use crate::{Error, Result};
 
@@ -86,30 +86,11 @@ impl OperatorFactory for RetractOverFactory {
     }
 
     fn create(&self, task: &TaskInfo) -> Result<Box<dyn Operator>> {
-        let order = self
-            .order
-            .iter()
-            .map(|k| {
-                Ok(SortField::new_with_options(
-                    k.expr.data_type(&self.input_schema)?,
-                    SortOptions {
-                        descending: k.descending,
-                        nulls_first: k.nulls_first,
-                    },
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let rows = self
-            .input_schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
         Ok(Box::new(RetractOver {
             aggs: BoundAggs::bind(&self.calls, &self.input_schema, false)?,
             keys: GroupKeys::new(&self.keys, &self.input_schema, task.max_parallelism)?,
-            order: RowConverter::new(order)?,
-            rows: RowConverter::new(rows)?,
+            order: RowConverter::new(sort_fields(&self.order, &self.input_schema)?)?,
+            rows: whole_rows(&self.input_schema)?,
             spec: self.clone(),
             state: KeyedState::default(),
             touched: Vec::new(),
@@ -119,29 +100,12 @@ impl OperatorFactory for RetractOverFactory {
 
     fn state_descriptor(&self) -> Option<String> {
         let accs = accs_descriptor(&self.calls, &self.input_schema, false).ok()?;
-        let order: Vec<String> = self
-            .order
-            .iter()
-            .map(|k| {
-                let t = k
-                    .expr
-                    .data_type(&self.input_schema)
-                    .map(|t| crate::checkpoint::codec::type_text(&t))
-                    .unwrap_or_else(|e| format!("?({e})"));
-                format!("{t} {}", if k.descending { "DESC" } else { "ASC" })
-            })
-            .collect();
-        let rows: Vec<String> = self
-            .input_schema
-            .fields()
-            .iter()
-            .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
-            .collect();
+        let (order, rows) = order_and_rows_descriptor(&self.order, &self.input_schema);
         Some(format!(
             "RetractOverAggregate v1 keys [{}] order [{}] rows [{}] preceding [{:?}] [{accs}]",
             keys_descriptor(&self.keys, &self.input_schema),
-            order.join(", "),
-            rows.join(", "),
+            order,
+            rows,
             self.preceding
         ))
     }

@@ -44,6 +44,54 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+/// The row-format fields of an `ORDER BY` over `schema`.
+pub(crate) fn sort_fields(order: &[SortKey], schema: &SchemaRef) -> Result<Vec<SortField>> {
+    order
+        .iter()
+        .map(|k| {
+            Ok(SortField::new_with_options(
+                k.expr.data_type(schema)?,
+                SortOptions {
+                    descending: k.descending,
+                    nulls_first: k.nulls_first,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// A converter of whole rows of `schema` (how ordering operators keep rows).
+pub(crate) fn whole_rows(schema: &SchemaRef) -> Result<RowConverter> {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| SortField::new(f.data_type().clone()))
+        .collect();
+    Ok(RowConverter::new(fields)?)
+}
+
+/// State descriptor texts of an `ORDER BY` and of whole rows of `schema`:
+/// `(order, rows)`, each a comma-separated list of types.
+pub(crate) fn order_and_rows_descriptor(order: &[SortKey], schema: &SchemaRef) -> (String, String) {
+    let order: Vec<String> = order
+        .iter()
+        .map(|k| {
+            let t = k
+                .expr
+                .data_type(schema)
+                .map(|t| crate::checkpoint::codec::type_text(&t))
+                .unwrap_or_else(|e| format!("?({e})"));
+            format!("{t} {}", if k.descending { "DESC" } else { "ASC" })
+        })
+        .collect();
+    let rows: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| crate::checkpoint::codec::type_text(f.data_type()))
+        .collect();
+    (order.join(", "), rows.join(", "))
+}
+
 /// Top-N / deduplication, as stored in the job graph.
 #[derive(Debug, Clone)]
 pub struct RankFactory {
@@ -129,25 +177,7 @@ impl OperatorFactory for RankFactory {
                 "keep-last deduplication over an updating input".into(),
             ));
         }
-        let order_fields = self
-            .order
-            .iter()
-            .map(|k| {
-                Ok(SortField::new_with_options(
-                    k.expr.data_type(&self.input_schema)?,
-                    SortOptions {
-                        descending: k.descending,
-                        nulls_first: k.nulls_first,
-                    },
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let row_fields = self
-            .input_schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
+        let order_fields = sort_fields(&self.order, &self.input_schema)?;
         Ok(Box::new(Rank {
             keys: GroupKeys::new(&self.partition, &self.input_schema, task.max_parallelism)?,
             order: if order_fields.is_empty() {
@@ -155,7 +185,7 @@ impl OperatorFactory for RankFactory {
             } else {
                 Some(RowConverter::new(order_fields)?)
             },
-            rows: RowConverter::new(row_fields)?,
+            rows: whole_rows(&self.input_schema)?,
             spec: self.clone(),
             state: KeyedState::default(),
             touched: Vec::new(),
@@ -164,22 +194,7 @@ impl OperatorFactory for RankFactory {
     }
 
     fn state_descriptor(&self) -> Option<String> {
-        let types = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<_>>().join(", ");
-        let order = types(&mut self.order.iter().map(|k| {
-            let t = k
-                .expr
-                .data_type(&self.input_schema)
-                .map(|t| crate::checkpoint::codec::type_text(&t))
-                .unwrap_or_else(|e| format!("?({e})"));
-            format!("{t} {}", if k.descending { "DESC" } else { "ASC" })
-        }));
-        let rows = types(
-            &mut self
-                .input_schema
-                .fields()
-                .iter()
-                .map(|f| crate::checkpoint::codec::type_text(f.data_type())),
-        );
+        let (order, rows) = order_and_rows_descriptor(&self.order, &self.input_schema);
         // A retracting rank holds every row: its state means something else.
         let retract = if self.retract { " retract" } else { "" };
         Some(format!(
