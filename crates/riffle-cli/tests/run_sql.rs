@@ -83,7 +83,10 @@ fn processing_time_windows_fire_on_the_wall_clock() {
     let mut starts: Vec<&str> = rows.iter().map(|r| r["s"].as_str().unwrap()).collect();
     starts.sort_unstable();
     starts.dedup();
-    assert!(starts.len() >= 2, "windows fired while the job ran: {rows:?}");
+    assert!(
+        starts.len() >= 2,
+        "windows fired while the job ran: {rows:?}"
+    );
 }
 
 #[test]
