@@ -110,6 +110,18 @@ impl Encoder {
         self.buf.extend_from_slice(v);
     }
 
+    /// Writes an optional row of scalars (e.g. the result a key emitted
+    /// last, `None` before its first).
+    pub fn opt_scalars(&mut self, values: Option<&[ScalarValue]>) -> Result<()> {
+        let Some(values) = values else {
+            self.u8(0);
+            return Ok(());
+        };
+        self.u8(1);
+        self.len_prefix(values.len());
+        values.iter().try_for_each(|v| self.scalar(v))
+    }
+
     /// Writes a scalar with its type. Fails for types state never holds
     /// (nested values), naming the type.
     pub fn scalar(&mut self, v: &ScalarValue) -> Result<()> {
@@ -335,6 +347,14 @@ impl<'a> Decoder<'a> {
             1 => Ok(Some(read(self)?)),
             b => Err(corrupt(&format!("option byte {b}"))),
         }
+    }
+
+    /// Reads a row written by [`Encoder::opt_scalars`].
+    pub fn opt_scalars(&mut self) -> Result<Option<Vec<ScalarValue>>> {
+        self.opt(|d| {
+            let n = d.len_prefix(1)?;
+            (0..n).map(|_| d.scalar()).collect()
+        })
     }
 
     /// Reads a scalar written by [`Encoder::scalar`].

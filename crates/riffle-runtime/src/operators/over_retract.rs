@@ -28,15 +28,15 @@ use datafusion_common::ScalarValue;
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, RowKind};
 
+use crate::Result;
 use crate::checkpoint::{Decoder, OperatorSnapshot, RestoredState};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::operators::SortKey;
 use crate::operators::aggregate::AggCall;
 use crate::operators::aggregate::acc::{BoundAggs, accs_descriptor};
 use crate::operators::aggregate::keys::{GroupKeys, assemble, keys_descriptor};
-use crate::operators::rank::{order_and_rows_descriptor, sort_fields, whole_rows};
+use crate::operators::rank::{earliest_equal, order_and_rows_descriptor, sort_fields, whole_rows};
 use crate::state::{KeyAt, KeyedState};
-use crate::{Error, Result};
 
 /// An OVER aggregate over an updating input, as stored in the job graph.
 #[derive(Debug, Clone)]
@@ -261,19 +261,14 @@ impl Operator for RetractOver {
                 let Some(p) = self.state.get_mut(key, kg) else {
                     continue;
                 };
-                let from = p.rows.partition_point(|h| h.sort.as_ref() < sort);
-                let Some(k) = p.rows[from..]
-                    .iter()
-                    .take_while(|h| h.sort.as_ref() == sort)
-                    .position(|h| h.row.as_ref() == bytes)
-                else {
+                let Some(at) = earliest_equal(&p.rows, sort, bytes, |h| (&h.sort, &h.row)) else {
                     continue;
                 };
-                let gone = p.rows.remove(from + k);
+                let gone = p.rows.remove(at);
                 if let Some(values) = gone.emitted {
                     p.removed.push((gone.row, values));
                 }
-                p.mark(from + k);
+                p.mark(at);
                 if !p.touched {
                     p.touched = true;
                     self.touched.push((key.into(), kg));
@@ -325,16 +320,7 @@ impl Operator for RetractOver {
                         e.bytes(&h.sort);
                         e.u64(h.seq);
                         e.bytes(&h.row);
-                        match &h.emitted {
-                            None => e.u8(0),
-                            Some(values) => {
-                                e.u8(1);
-                                e.len_prefix(values.len());
-                                for v in values {
-                                    e.scalar(v)?;
-                                }
-                            }
-                        }
+                        e.opt_scalars(h.emitted.as_deref())?;
                     }
                     Ok(())
                 })?;
@@ -354,22 +340,7 @@ impl Operator for RetractOver {
                 let sort: Box<[u8]> = d.bytes()?.into();
                 let seq = d.u64()?;
                 let row: Arc<[u8]> = Arc::from(d.bytes()?);
-                let emitted = match d.u8()? {
-                    0 => None,
-                    1 => {
-                        let k = d.len_prefix(1)?;
-                        let mut values = Vec::with_capacity(k);
-                        for _ in 0..k {
-                            values.push(d.scalar()?);
-                        }
-                        Some(values)
-                    }
-                    other => {
-                        return Err(Error::External(format!(
-                            "corrupt OVER state: emitted flag {other}"
-                        )));
-                    }
-                };
+                let emitted = d.opt_scalars()?;
                 max_seq = max_seq.max(seq);
                 rows.push(Held {
                     sort,

@@ -60,6 +60,24 @@ pub(crate) fn sort_fields(order: &[SortKey], schema: &SchemaRef) -> Result<Vec<S
         .collect()
 }
 
+/// The position of the earliest entry equal to a retracted row in `rows`,
+/// which are in sort order (equal sorts in arrival order); `parts` gives an
+/// entry's sort bytes and row bytes.
+pub(crate) fn earliest_equal<T>(
+    rows: &[T],
+    sort: &[u8],
+    row: &[u8],
+    parts: impl Fn(&T) -> (&[u8], &[u8]),
+) -> Option<usize> {
+    let from = rows.partition_point(|e| parts(e).0 < sort);
+    let at = rows[from..]
+        .iter()
+        .map(&parts)
+        .take_while(|(s, _)| *s == sort)
+        .position(|(_, r)| r == row)?;
+    Some(from + at)
+}
+
 /// A converter of whole rows of `schema` (how ordering operators keep rows).
 pub(crate) fn whole_rows(schema: &SchemaRef) -> Result<RowConverter> {
     let fields = schema
@@ -321,15 +339,11 @@ impl Operator for Rank {
                     continue;
                 };
                 // The earliest held row equal to the retracted one goes.
-                let from = p.held.partition_point(|e| e.sort.as_ref() < sort);
-                let found = p.held[from..]
-                    .iter()
-                    .take_while(|e| e.sort.as_ref() == sort)
-                    .position(|e| e.row.as_ref() == bytes);
+                let found = earliest_equal(&p.held, sort, bytes, |e| (&e.sort, &e.row));
                 let Some(i) = found else {
                     continue;
                 };
-                p.held.remove(from + i);
+                p.held.remove(i);
                 if !p.touched {
                     p.touched = true;
                     self.touched.push((key.into(), kg));

@@ -247,16 +247,7 @@ impl Operator for GroupAggregate {
                 snap.keyed(kg, key, |e| {
                     e.i64(st.rows);
                     encode_accs(&st.accs, e)?;
-                    match &st.emitted {
-                        None => e.u8(0),
-                        Some(values) => {
-                            e.u8(1);
-                            e.len_prefix(values.len());
-                            for v in values {
-                                e.scalar(v)?;
-                            }
-                        }
-                    }
+                    e.opt_scalars(st.emitted.as_deref())?;
                     if timed {
                         e.i64(st.written);
                     }
@@ -274,17 +265,7 @@ impl Operator for GroupAggregate {
             let mut d = Decoder::new(entry.value);
             let rows = d.i64()?;
             let accs = decode_accs(&mut d)?;
-            let emitted = match d.u8()? {
-                0 => None,
-                _ => {
-                    let n = d.len_prefix(1)?;
-                    let mut values = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        values.push(d.scalar()?);
-                    }
-                    Some(values)
-                }
-            };
+            let emitted = d.opt_scalars()?;
             let written = if timed { d.i64()? } else { 0 };
             self.state
                 .get_or_insert_with(entry.key, entry.key_group, || GroupState {

@@ -433,16 +433,26 @@ fn residual(
             theirs.into_iter().chain(own).collect()
         };
         let batch = RecordBatch::try_new(Arc::clone(output_schema), cols)?;
-        let v = filter
-            .evaluate(&batch)
-            .and_then(|v| v.into_array(batch.num_rows()))?;
-        let v = v
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
-        verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+        holds(filter, &batch, &mut verdict)?;
     }
     Ok(verdict)
+}
+
+/// Appends, per row of `batch`, whether `filter` is true (NULL is not).
+fn holds(
+    filter: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+    verdict: &mut Vec<bool>,
+) -> Result<()> {
+    let v = filter
+        .evaluate(batch)
+        .and_then(|v| v.into_array(batch.num_rows()))?;
+    let v = v
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+    verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+    Ok(())
 }
 
 /// Builds the output chunk of `pairs`, whose rows are in the row formats of
@@ -489,14 +499,7 @@ fn passing(
     let mut verdict = Vec::with_capacity(pairs.len());
     for slice in pairs.chunks(PAIRS_PER_BATCH) {
         let batch = assemble_pairs(output_schema, codecs, slice)?;
-        let v = filter
-            .evaluate(&batch.data)
-            .and_then(|v| v.into_array(batch.num_rows()))?;
-        let v = v
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
-        verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+        holds(filter, &batch.data, &mut verdict)?;
     }
     Ok(verdict)
 }
