@@ -2,7 +2,9 @@
 //!
 //! A `GROUP BY` whose keys include `window_start` and `window_end` of a
 //! window table function below it is a window aggregate (one final row per
-//! window, append-only); with a `SESSION` function it is a session aggregate,
+//! window, append-only), and so is one grouped by the bounds of a window
+//! aggregate below it, over event time ([`crate::window_bounds`]: Flink's
+//! window property propagation, q5); with a `SESSION` function it is a session aggregate,
 //! keyed by the other group keys. Any other `GROUP BY` is an unbounded group
 //! aggregate that emits updates. Every aggregate sits behind a hash exchange
 //! on its keys (a global one behind a single-subtask exchange).
@@ -21,6 +23,7 @@ use datafusion_expr::UserDefinedLogicalNodeCore;
 
 use crate::nodes::{TimeAttribute, WindowKindSpec, WindowTvfNode};
 use crate::physical::{Builder, Stream, arrow_schema};
+use crate::window_bounds::window_keys;
 use crate::{Error, Result};
 
 /// The window table function an aggregate's input comes from, looking
@@ -56,12 +59,16 @@ impl Builder {
                 "GROUPING SETS, CUBE and ROLLUP in streaming queries",
             ));
         }
-        let window = match (
-            key_name("window_start"),
-            key_name("window_end"),
-            window_tvf_below(&a.input),
-        ) {
-            (Some(s), Some(e), Some(node)) => Some((s, e, node.clone())),
+        // A window aggregate groups by a window's bounds: right over its window
+        // table function, or over a window aggregate's output (attached).
+        let bounds = window_keys(a);
+        let tvf = window_tvf_below(&a.input);
+        let window = match (bounds, tvf) {
+            (Some(k), Some(node)) => Some((k.start, k.end, node.clone())),
+            _ => None,
+        };
+        let attached = match (bounds, tvf) {
+            (Some(k), None) => Some((k.end, k.origin.clone())),
             _ => None,
         };
         let is_session = matches!(
@@ -85,6 +92,28 @@ impl Builder {
         }
         let input_arrow = arrow_schema(input_schema);
         let output_arrow = arrow_schema(&a.schema);
+        if let Some((end_key, origin)) = attached {
+            if let Some(op) = &input.updates_from {
+                return Err(Error::plan(format!(
+                    "Window aggregate doesn't support consuming update changes which is produced by node {op}"
+                )));
+            }
+            let op = WindowAggregateFactory {
+                keys: keys.clone(),
+                end_key,
+                aggs,
+                input_schema: input_arrow,
+                output_schema: output_arrow,
+                time: TimeDomain::EventTime,
+                end_offset_ms: self.end_offset_ms(&origin),
+            };
+            let v = self.keyed_vertex(&input, keys);
+            self.push(v, Arc::new(op));
+            return Ok(Stream {
+                vertex: v,
+                updates_from: None,
+            });
+        }
         let Some((start_key, end_key, node)) = window else {
             let op = GroupAggregateFactory {
                 keys: keys.clone(),
@@ -111,11 +140,7 @@ impl Builder {
             TimeAttribute::Rowtime => TimeDomain::EventTime,
             TimeAttribute::Proctime => TimeDomain::ProcessingTime,
         };
-        let end_offset_ms = if node.is_ltz() {
-            self.config.execution.local_time_zone_offset_ms
-        } else {
-            0
-        };
+        let end_offset_ms = self.end_offset_ms(&node);
         if is_session {
             let op = SessionAggregateFactory {
                 keys,
@@ -174,6 +199,16 @@ impl Builder {
             vertex: v,
             updates_from: None,
         })
+    }
+
+    /// How far the end of `node`'s windows is from the instant they fire:
+    /// windows over a `TIMESTAMP_LTZ` are in the session's time zone.
+    fn end_offset_ms(&self, node: &WindowTvfNode) -> i64 {
+        if node.is_ltz() {
+            self.config.execution.local_time_zone_offset_ms
+        } else {
+            0
+        }
     }
 
     pub(crate) fn agg_call(

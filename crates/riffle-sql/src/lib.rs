@@ -42,6 +42,7 @@ pub mod session;
 pub mod stack;
 pub mod statements;
 pub mod tableau;
+mod window_bounds;
 mod window_join;
 pub mod window_tvf;
 

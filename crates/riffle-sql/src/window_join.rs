@@ -1,21 +1,16 @@
 //! Recognising a window join: both inputs windowed (a window table function,
-//! or a window aggregate that keeps the window bounds) and the condition
+//! or a window aggregate that keeps the window bounds, see
+//! [`crate::window_bounds`]) and the condition
 //! equating both `window_start`s and both `window_end`s. Flink plans such a
 //! join as a `WindowJoin`, fired per window when the watermark passes its
 //! end; anything else over windowed inputs stays a regular join.
 
 use datafusion_common::Column;
+use datafusion_expr::Expr;
 use datafusion_expr::logical_plan::Join;
-use datafusion_expr::{Expr, LogicalPlan};
 
-use crate::nodes::{TimeAttribute, WindowTvfNode};
-
-/// Which window bound a column carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bound {
-    Start,
-    End,
-}
+use crate::nodes::TimeAttribute;
+use crate::window_bounds::{Bound, bound};
 
 /// The window part of a join condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,12 +32,11 @@ pub(crate) fn window_condition(j: &Join, on: &[(Expr, Expr)]) -> Option<WindowCo
         let (Expr::Column(l), Expr::Column(r)) = (l, r) else {
             continue;
         };
-        let (Some((lb, la)), Some((rb, ra))) = (
-            bound(&j.left, &l.name, true),
-            bound(&j.right, &r.name, true),
-        ) else {
+        let (Some((lb, lw)), Some((rb, rw))) = (bound(&j.left, &l.name), bound(&j.right, &r.name))
+        else {
             continue;
         };
+        let (la, ra) = (lw.time_attribute, rw.time_attribute);
         if lb != rb || la != ra {
             continue;
         }
@@ -57,46 +51,6 @@ pub(crate) fn window_condition(j: &Join, on: &[(Expr, Expr)]) -> Option<WindowCo
         right_end,
         attribute,
     })
-}
-
-/// Whether column `name` of `plan` is a window's start or end, and what
-/// the window measures: traced through projections that keep it as it is,
-/// filters, aliases and the group keys of one window aggregate
-/// (`aggregate_ok`). An aggregate over a window aggregate's output (q5's
-/// maximum per window) is a regular, updating aggregate: its bounds are
-/// plain columns, and a join on them is a regular join, as in Flink.
-fn bound(plan: &LogicalPlan, name: &str, aggregate_ok: bool) -> Option<(Bound, TimeAttribute)> {
-    match plan {
-        LogicalPlan::Projection(p) => {
-            let i = p.schema.fields().iter().position(|f| f.name() == name)?;
-            let mut e = p.expr.get(i)?;
-            while let Expr::Alias(a) = e {
-                e = &a.expr;
-            }
-            match e {
-                Expr::Column(c) => bound(&p.input, &c.name, aggregate_ok),
-                _ => None,
-            }
-        }
-        LogicalPlan::Filter(f) => bound(&f.input, name, aggregate_ok),
-        LogicalPlan::SubqueryAlias(a) => bound(&a.input, name, aggregate_ok),
-        LogicalPlan::Aggregate(a) if aggregate_ok => {
-            let i = a.schema.fields().iter().position(|f| f.name() == name)?;
-            match a.group_expr.get(i)? {
-                Expr::Column(c) => bound(&a.input, &c.name, false),
-                _ => None,
-            }
-        }
-        LogicalPlan::Extension(ext) => {
-            let w = ext.node.as_any().downcast_ref::<WindowTvfNode>()?;
-            match name {
-                "window_start" => Some((Bound::Start, w.time_attribute)),
-                "window_end" => Some((Bound::End, w.time_attribute)),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -148,15 +102,32 @@ mod tests {
         .unwrap();
         assert!(!text.contains("WindowJoin"), "{text}");
         assert!(text.contains("Join: joinType=[InnerJoin]"), "{text}");
-        // Bounds of an aggregate over a window aggregate are plain columns (q5).
-        let max = "(SELECT MAX(n) AS m, ws, we FROM (SELECT COUNT(*) AS n, window_start AS ws,
-                     window_end AS we FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '5' SECOND))
-                     GROUP BY k, window_start, window_end) GROUP BY ws, we) r";
+        // An aggregate grouped by a window aggregate's bounds keeps them
+        // window bounds (q5): the join on them is a window join.
+        let max = |time: &str| {
+            format!(
+                "(SELECT MAX(n) AS m, ws, we FROM (SELECT COUNT(*) AS n, window_start AS ws,
+                   window_end AS we FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR({time}), INTERVAL '5' SECOND))
+                   GROUP BY k, window_start, window_end) GROUP BY ws, we) r"
+            )
+        };
         let text = explain(&format!(
-            "INSERT INTO o SELECT l.k, r.m FROM {l} JOIN {max} ON l.ws = r.ws AND l.we = r.we;"
+            "INSERT INTO o SELECT l.k, r.m FROM {l} JOIN {} ON l.ws = r.ws AND l.we = r.we
+             AND l.v >= r.m;",
+            max("ts")
         ))
         .unwrap();
-        assert!(!text.contains("WindowJoin"), "{text}");
+        assert!(text.contains("WindowJoin: joinType=[InnerJoin]"), "{text}");
+        assert!(!text.contains("GroupAggregate"), "{text}");
+        // Over processing time they are plain columns: a regular join.
+        let p = windowed("p", "l");
+        let text = explain(&format!(
+            "INSERT INTO o SELECT l.k, r.m FROM {p} JOIN {} ON l.ws = r.ws AND l.we = r.we;",
+            max("p")
+        ))
+        .unwrap();
+        assert!(text.contains("GroupAggregate"), "{text}");
+        assert!(text.contains("Join: joinType=[InnerJoin]"), "{text}");
         // Processing-time windows are refused, as in Flink.
         let (l, r) = (windowed("p", "l"), windowed("p", "r"));
         let e = explain(&format!(

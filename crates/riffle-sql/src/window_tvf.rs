@@ -357,14 +357,7 @@ pub fn time_attribute(plan: &LogicalPlan, name: &str) -> Option<TimeAttribute> {
             let Some(Expr::Column(c)) = a.group_expr.get(i) else {
                 return None;
             };
-            let grouped = |n: &str| {
-                a.group_expr
-                    .iter()
-                    .any(|e| matches!(e, Expr::Column(c) if c.name == n))
-            };
-            let windowed = grouped("window_start")
-                && grouped("window_end")
-                && crate::aggregate_plan::window_tvf_below(&a.input).is_some();
+            let windowed = crate::window_bounds::window_keys(a).is_some();
             (windowed && c.name == "window_time")
                 .then(|| time_attribute(&a.input, &c.name))
                 .flatten()
