@@ -88,18 +88,24 @@ fail() {
     exit 1
 }
 
-# Pods, events and the tail of each container log of the current scenario's namespace.
+# Pods, events, FlinkDeployments and the tail of each container log of the current scenario's
+# namespaces.
 diagnostics() {
-    [[ -n "$current_ns" ]] || return 0
-    echo "---- kubectl get all -n $current_ns"
-    kubectl get all,pvc,pdb -n "$current_ns" -o wide 2>&1 || true
-    echo "---- events"
-    kubectl get events -n "$current_ns" --sort-by=.lastTimestamp 2>&1 | tail -n 20 || true
-    local f
-    for f in /var/log/pods/"${current_ns}"_*/*/*.log; do
-        [[ -f "$f" ]] || continue
-        echo "---- $f"
-        tail -n 25 "$f"
+    local n f
+    for n in $current_ns; do
+        echo "---- kubectl get all -n $n"
+        kubectl get all,pvc,pdb -n "$n" -o wide 2>&1 || true
+        echo "---- events in $n"
+        kubectl get events -n "$n" --sort-by=.lastTimestamp 2>&1 | tail -n 20 || true
+        if kubectl get flinkdeployments.riffle.dev -n "$n" -o name 2>/dev/null | grep -q .; then
+            echo "---- FlinkDeployment status in $n"
+            kubectl get flinkdeployments.riffle.dev -n "$n" -o jsonpath='{range .items[*]}{.metadata.name}{": "}{.status}{"\n"}{end}' 2>&1 || true
+        fi
+        for f in /var/log/pods/"${n}"_*/*/*.log; do
+            [[ -f "$f" ]] || continue
+            echo "---- $f"
+            tail -n 25 "$f"
+        done
     done
 }
 
@@ -315,7 +321,7 @@ patched() { # FILE PATCH-FILE...
 # A fresh namespace for a scenario (a leftover of an earlier run with RIFFLE_K8S_REUSE=1 is
 # deleted first, with the PersistentVolumes made for it).
 new_namespace() {
-    current_ns="$1"
+    current_ns="$current_ns $1"
     if kubectl get namespace "$1" >/dev/null 2>&1; then
         say "deleting the namespace $1 left by an earlier run"
         kubectl delete namespace "$1" --timeout=120s >/dev/null || fail "could not delete the old namespace $1"
@@ -328,7 +334,7 @@ new_namespace() {
 drop_namespace() {
     kubectl delete namespace "$1" --wait=false >/dev/null 2>&1 || true
     kubectl delete pv -l "riffle-test-namespace=$1" --wait=false >/dev/null 2>&1 || true
-    current_ns=""
+    current_ns="$(printf '%s\n' $current_ns | grep -vx "$1" | tr '\n' ' ' || true)"
 }
 
 pods_of() { kubectl get pods -n "$1" -l "$2" -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'; }
