@@ -29,6 +29,7 @@ mod nodes;
 mod over_plan;
 mod physical;
 mod rank;
+mod reuse;
 mod set_plan;
 mod sink_types;
 mod temporal_join;

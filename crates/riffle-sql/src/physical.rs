@@ -22,6 +22,7 @@ use riffle_runtime::{JobGraph, OperatorFactory, Partitioning, Vertex};
 
 use crate::catalog::PhysicalTableSource;
 use crate::nodes::{WatermarkNode, WindowTvfNode};
+use crate::reuse::{Context, Reuse, collapse_forward_chains};
 use crate::session::{PlannedSink, Session};
 use crate::temporal_join::{TemporalJoinNode, TemporalTableNode};
 use crate::{Error, Result};
@@ -53,6 +54,10 @@ pub(crate) struct Builder {
     calc_tail: std::collections::HashMap<usize, (usize, CalcFactory)>,
     /// The `STATE_TTL` hints of the statement being planned.
     pub(crate) hints: crate::hints::StateTtlHints,
+    /// The index of the statement (sink) being planned.
+    statement: usize,
+    /// The sub-plans the sinks read more than once, planned once.
+    reuse: Reuse,
 }
 
 /// Builds the job of a script's sinks.
@@ -72,9 +77,16 @@ pub(crate) fn build_job(
         temporal_table_ok: false,
         calc_tail: std::collections::HashMap::new(),
         hints: Default::default(),
+        statement: 0,
+        reuse: if config.execution.reuse_sub_plans {
+            Reuse::of(sinks.iter().map(|s| &s.plan))
+        } else {
+            Reuse::default()
+        },
     };
     let mut names = Vec::new();
-    for sink in sinks {
+    for (statement, sink) in sinks.iter().enumerate() {
+        b.statement = statement;
         b.hints = sink.hints.clone();
         let stream = b.plan(&sink.plan).map_err(|e| e.at(Some(sink.location)))?;
         b.hints
@@ -137,6 +149,7 @@ pub(crate) fn build_job(
         );
         names.push(name);
     }
+    collapse_forward_chains(&mut b.vertices, &mut b.edges);
     let job_name = config
         .execution
         .pipeline_name
@@ -148,6 +161,31 @@ pub(crate) fn build_job(
         edges: b.edges,
         config,
     })
+}
+
+/// A `Calc` keeping, by name, the columns of `narrow` out of `wide` (a scan
+/// of every column some reader needs, narrowed for one reader).
+fn pick_columns(wide: &DFSchema, narrow: &DFSchema) -> Result<CalcFactory> {
+    let exprs = narrow
+        .fields()
+        .iter()
+        .map(|f| {
+            let i = wide
+                .index_of_column_by_name(None, f.name())
+                .ok_or_else(|| {
+                    Error::plan(format!("column {} missing from the shared scan", f.name()))
+                })?;
+            Ok(Arc::new(datafusion_physical_expr::expressions::Column::new(
+                f.name(),
+                i,
+            )) as Arc<dyn PhysicalExpr>)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(CalcFactory::try_new(
+        None,
+        Some(exprs),
+        arrow_schema(narrow),
+    )?)
 }
 
 pub(crate) fn arrow_schema(s: &DFSchema) -> SchemaRef {
@@ -336,7 +374,56 @@ impl Builder {
         )?)
     }
 
+    /// Plans `plan`, or, when the job reads it more than once, continues
+    /// from where it was planned before ([`crate::reuse`]).
     pub(crate) fn plan(&mut self, plan: &LogicalPlan) -> Result<Stream> {
+        if self.temporal_table_ok {
+            return self.plan_node(plan);
+        }
+        if let LogicalPlan::TableScan(scan) = plan
+            && let Some(wide) = self.reuse.widened_scan(scan)
+        {
+            let branch = self.plan_shared(&wide)?;
+            if wide.schema().fields() != plan.schema().fields() {
+                self.push_calc(branch.vertex, pick_columns(wide.schema(), plan.schema())?);
+            }
+            return Ok(branch);
+        }
+        if !self.reuse.is_shared(plan) {
+            return self.plan_node(plan);
+        }
+        self.plan_shared(plan)
+    }
+
+    /// A branch of the stream `plan` was planned into, planning it first
+    /// if it was not.
+    fn plan_shared(&mut self, plan: &LogicalPlan) -> Result<Stream> {
+        let context = Context {
+            session_window: self.session_window_ok,
+            hinted_statement: (!self.hints.is_empty()).then_some(self.statement),
+        };
+        let stream = match self.reuse.planned(plan, context) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.plan_node(plan)?;
+                self.reuse.record(plan, context, s.clone());
+                s
+            }
+        };
+        Ok(self.branch(&stream))
+    }
+
+    /// A vertex of its own fed by `stream`'s rows as they are (a reader of
+    /// a shared stream chains its operators here).
+    fn branch(&mut self, stream: &Stream) -> Stream {
+        let parallelism = self.vertex_parallelism(stream);
+        Stream {
+            vertex: self.exchange_vertex(stream, Partitioning::Forward, parallelism),
+            updates_from: stream.updates_from.clone(),
+        }
+    }
+
+    fn plan_node(&mut self, plan: &LogicalPlan) -> Result<Stream> {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 let Some(src) = scan.source.downcast_ref::<PhysicalTableSource>() else {

@@ -53,6 +53,9 @@ pub struct ExecutionConfig {
     /// `table.exec.state.ttl` in ms; 0 = state never expires.
     #[serde(default)]
     pub state_ttl_ms: i64,
+    /// `table.optimizer.reuse-sub-plan-enabled`.
+    #[serde(default)]
+    pub reuse_sub_plans: bool,
     /// `table.local-time-zone` as an offset from UTC in ms.
     pub local_time_zone_offset_ms: i64,
     /// `pipeline.name`.
@@ -229,6 +232,7 @@ impl JobConfig {
             auto_watermark_interval_ms: c.ms(AUTO_WATERMARK_INTERVAL)?,
             source_idle_timeout_ms: c.ms(SOURCE_IDLE_TIMEOUT)?,
             state_ttl_ms: c.ms(STATE_TTL)?,
+            reuse_sub_plans: c.flag(REUSE_SUB_PLAN)?,
             local_time_zone_offset_ms: parse::time_zone_offset_ms(&c.text(LOCAL_TIME_ZONE)?)
                 .map_err(|e| c.invalid(LOCAL_TIME_ZONE, e.0))?,
             pipeline_name: c.opt_text(PIPELINE_NAME)?,

@@ -91,6 +91,8 @@ crate::config_options! {
         DISTINCT_AGG_SPLIT = "table.optimizer.distinct-agg.split.enabled": Bool, default Some("false"), fallback [];
         /// how long joins and unbounded aggregates keep a key's state after its last write (processing time; 0 = for ever); the STATE_TTL hint overrides it per input
         STATE_TTL = "table.exec.state.ttl": DURATION, default Some("0 ms"), fallback [];
+        /// plan a sub-plan the job reads more than once (the same table scan, the same aggregate) once and share its output, as Flink does
+        REUSE_SUB_PLAN = "table.optimizer.reuse-sub-plan-enabled": Bool, default Some("true"), fallback [];
     }
 }
 
