@@ -212,9 +212,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         JobStatus::Canceled if interrupted.load(Ordering::Relaxed) => {
             eprintln!(
-                "Job '{}' cancelled after {:.1} s.",
+                "Job '{}' cancelled after {:.1} s: {} records read, {} records written.",
                 job.name,
-                elapsed.as_secs_f64()
+                elapsed.as_secs_f64(),
+                read,
+                written
             );
             Ok(ExitCode::from(130))
         }

@@ -226,6 +226,14 @@ fn ctrl_c_cancels_the_embedded_job() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("Job 'insert-into_k' cancelled after"), "{err}");
+    // What it did before it stopped: the count the benchmark harness reads.
+    let line = err.lines().find(|l| l.contains("cancelled after")).unwrap();
+    let read = line.split(": ").nth(1).and_then(|r| r.split(' ').next());
+    assert!(read.is_some_and(|n| n.parse::<u64>().is_ok()), "{line}");
+    assert!(
+        line.contains("records read, ") && line.ends_with("records written."),
+        "{line}"
+    );
 }
 
 /// Issue 15, case 8: a STRING into a BIGINT column is refused at planning
