@@ -161,6 +161,7 @@ impl Builder {
                         input_spec(&j.left, on.iter().map(|p| &p.0)),
                         input_spec(&j.right, on.iter().map(|p| &p.1)),
                     ],
+                    appends_only: [left.updates_from.is_none(), right.updates_from.is_none()],
                 }),
             }
         };

@@ -169,6 +169,11 @@ pub struct JoinFactory {
     pub ttl: [Option<StateTtl>; 2],
     /// Each side's unique key, if it has one.
     pub input_specs: [InputSpec; 2],
+    /// Whether each input (left, right) only appends rows. Such a side keeps
+    /// its rows as they come: no retraction will look for an equal row, so
+    /// adding one does not search the key's rows for it (which made a key
+    /// with many rows quadratic, e.g. q23's bids per bidder).
+    pub appends_only: [bool; 2],
 }
 
 impl OperatorFactory for JoinFactory {
@@ -239,6 +244,7 @@ impl JoinFactory {
                 state: KeyedState::default(),
                 ttl: self.ttl[i],
                 one_per_key: self.input_specs[i] == InputSpec::JoinKeyContainsUniqueKey,
+                appends_only: self.appends_only[i],
             })
         };
         let left = side(&self.left_keys, &self.left_schema, 0)?;
@@ -565,6 +571,8 @@ struct Side {
     ttl: Option<StateTtl>,
     /// The join key holds a unique key: one row per key.
     one_per_key: bool,
+    /// The input never retracts: equal rows are kept apart, not counted.
+    appends_only: bool,
 }
 
 impl Side {
@@ -576,7 +584,12 @@ impl Side {
             // The key's one row: a new one replaces it.
             held.clear();
         }
-        match held.iter_mut().find(|h| h.row == *row) {
+        let equal = if self.appends_only {
+            None
+        } else {
+            held.iter_mut().find(|h| h.row == *row)
+        };
+        match equal {
             Some(h) => {
                 h.count += 1;
                 h.matches = matches;
@@ -973,6 +986,7 @@ pub(super) mod tests {
             output_schema: out,
             ttl: [None, None],
             input_specs: Default::default(),
+            appends_only: [false, false],
         }
     }
 
@@ -1350,6 +1364,53 @@ pub(super) mod tests {
         );
         assert_eq!(op.sides[0].state.len(), 0);
         assert!(f.explain().contains("stateTtl=[left=1000 ms, right=none]"));
+    }
+
+    #[test]
+    fn an_append_only_side_keeps_equal_rows_apart_with_the_same_output() {
+        use RowKind::Insert as I;
+        for kind in [
+            JoinKind::Inner,
+            JoinKind::Left,
+            JoinKind::Right,
+            JoinKind::Full,
+        ] {
+            let counted = factory(kind, false);
+            let appended = JoinFactory {
+                appends_only: [true, true],
+                ..factory(kind, false)
+            };
+            let input = |f: &JoinFactory| {
+                vec![
+                    rows(f, 0, &[(I, Some(1), 10), (I, Some(1), 10), (I, Some(2), 5)]),
+                    rows(f, 1, &[(I, Some(1), 20), (I, Some(1), 20)]),
+                    rows(f, 0, &[(I, Some(1), 10)]),
+                    rows(f, 1, &[(I, Some(3), 7)]),
+                ]
+            };
+            let mut want = run(&counted, input(&counted));
+            let mut got = run(&appended, input(&appended));
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{kind:?}");
+        }
+        // Kept apart: three entries for key 1 where counting keeps one.
+        let f = JoinFactory {
+            appends_only: [true, false],
+            ..factory(JoinKind::Inner, false)
+        };
+        let mut op = f.build(&task(), Clock::System).unwrap();
+        let mut out = Output::default();
+        let (i, m) = rows(
+            &f,
+            0,
+            &[(I, Some(1), 10), (I, Some(1), 10), (I, Some(1), 10)],
+        );
+        if let Message::Data(c) = m {
+            op.process(i, c, &mut out).unwrap();
+        }
+        let held: usize = op.sides[0].state.iter().map(|(_, _, v)| v.len()).sum();
+        assert_eq!(held, 3);
     }
 
     #[test]
