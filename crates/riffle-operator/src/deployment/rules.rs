@@ -129,7 +129,11 @@ pub struct Observed {
 /// could deploy twice. So the cache is not used while a transition runs
 /// (UPGRADING, ROLLING_BACK), nor when it disagrees with the status on
 /// whether the JobManager exists (a cluster deleted by hand, or a watch that
-/// lags); those reconciliations read the apiserver. A resource never
+/// lags); those reconciliations read the apiserver. Nor while a deployed
+/// JobManager is on its way to ready: a watch event missed or late there
+/// would hold the job back (it is asked for only once its JobManager is
+/// ready), so only a cluster that the status and the cache both show ready,
+/// or both show gone, is observed from the cache. A resource never
 /// reconciled (one created suspended stays so) trusts a cache that shows no
 /// cluster: the operator has deployed nothing for it.
 pub fn cache_is_current(status: Option<&FlinkDeploymentStatus>, cached: &ClusterState) -> bool {
@@ -141,11 +145,15 @@ pub fn cache_is_current(status: Option<&FlinkDeploymentStatus>, cached: &Cluster
         None => cached_missing,
         Some(ReconciliationState::Upgrading | ReconciliationState::RollingBack) => false,
         Some(ReconciliationState::Deployed | ReconciliationState::RolledBack) => {
-            let recorded_missing = matches!(
-                status.and_then(|st| st.job_manager_deployment_status),
-                None | Some(JobManagerDeploymentStatus::Missing)
-            );
-            recorded_missing == cached_missing
+            let recorded = status.and_then(|st| st.job_manager_deployment_status);
+            let recorded_missing =
+                matches!(recorded, None | Some(JobManagerDeploymentStatus::Missing));
+            let cached_ready = cached
+                .deployment
+                .as_ref()
+                .is_some_and(|d| d.ready_replicas > 0 && !d.deleting);
+            (recorded_missing && cached_missing)
+                || (recorded == Some(JobManagerDeploymentStatus::Ready) && cached_ready)
         }
     }
 }
@@ -1024,7 +1032,7 @@ mod tests {
 
     #[test]
     fn the_cache_stands_for_a_read_only_in_a_settled_state_it_confirms() {
-        use JobManagerDeploymentStatus::{Missing, Ready};
+        use JobManagerDeploymentStatus::{DeployedNotReady, Deploying, Missing, Ready};
         use ReconciliationState::{Deployed, RolledBack, RollingBack, Upgrading};
         let gone = ClusterState::default();
         // Settled and confirmed: a suspended resource without a cluster, a
@@ -1040,6 +1048,23 @@ mod tests {
         assert!(!cache_is_current(Some(&status(Deployed, Ready)), &gone));
         assert!(!cache_is_current(
             Some(&status(Deployed, Missing)),
+            &running()
+        ));
+        // A JobManager on its way to ready: read until both show it ready.
+        let starting = ClusterState {
+            deployment: Some(DeploymentState {
+                replicas: 1,
+                ..Default::default()
+            }),
+            jobmanager_pods: Vec::new(),
+        };
+        assert!(!cache_is_current(
+            Some(&status(RolledBack, Deploying)),
+            &starting
+        ));
+        assert!(!cache_is_current(Some(&status(Deployed, Ready)), &starting));
+        assert!(!cache_is_current(
+            Some(&status(Deployed, DeployedNotReady)),
             &running()
         ));
         // A transition runs: the operator's own writes may not be in the
