@@ -62,19 +62,11 @@ impl Builder {
         // A window aggregate groups by a window's bounds: right over its window
         // table function, or over a window aggregate's output (attached).
         let bounds = window_keys(a);
-        let tvf = window_tvf_below(&a.input);
-        let window = match (bounds, tvf) {
-            (Some(k), Some(node)) => Some((k.start, k.end, node.clone())),
-            _ => None,
-        };
-        let attached = match (bounds, tvf) {
-            (Some(k), None) => Some((k.end, k.origin.clone())),
-            _ => None,
-        };
-        let is_session = matches!(
-            window.as_ref().map(|w| w.2.kind),
-            Some(WindowKindSpec::Session { .. })
-        );
+        let is_session = window_tvf_below(&a.input).is_some()
+            && matches!(
+                bounds.map(|k| k.origin.kind),
+                Some(WindowKindSpec::Session { .. })
+            );
         let saved = std::mem::replace(&mut self.session_window_ok, is_session);
         let input = self.plan(&a.input);
         self.session_window_ok = saved;
@@ -92,29 +84,7 @@ impl Builder {
         }
         let input_arrow = arrow_schema(input_schema);
         let output_arrow = arrow_schema(&a.schema);
-        if let Some((end_key, origin)) = attached {
-            if let Some(op) = &input.updates_from {
-                return Err(Error::plan(format!(
-                    "Window aggregate doesn't support consuming update changes which is produced by node {op}"
-                )));
-            }
-            let op = WindowAggregateFactory {
-                keys: keys.clone(),
-                end_key,
-                aggs,
-                input_schema: input_arrow,
-                output_schema: output_arrow,
-                time: TimeDomain::EventTime,
-                end_offset_ms: self.end_offset_ms(&origin),
-            };
-            let v = self.keyed_vertex(&input, keys);
-            self.push(v, Arc::new(op));
-            return Ok(Stream {
-                vertex: v,
-                updates_from: None,
-            });
-        }
-        let Some((start_key, end_key, node)) = window else {
+        let Some(window) = bounds else {
             let op = GroupAggregateFactory {
                 keys: keys.clone(),
                 aggs,
@@ -136,11 +106,12 @@ impl Builder {
                 "Window aggregate doesn't support consuming update changes which is produced by node {op}"
             )));
         }
+        let (start_key, end_key, node) = (window.start, window.end, window.origin);
         let time = match node.time_attribute {
             TimeAttribute::Rowtime => TimeDomain::EventTime,
             TimeAttribute::Proctime => TimeDomain::ProcessingTime,
         };
-        let end_offset_ms = self.end_offset_ms(&node);
+        let end_offset_ms = self.end_offset_ms(node);
         if is_session {
             let op = SessionAggregateFactory {
                 keys,
