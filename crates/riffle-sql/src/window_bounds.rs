@@ -39,17 +39,10 @@ pub(crate) struct WindowKeys<'a> {
 /// window aggregates.
 pub(crate) fn bound<'a>(plan: &'a LogicalPlan, name: &str) -> Option<(Bound, &'a WindowTvfNode)> {
     match plan {
-        LogicalPlan::Projection(p) => {
-            let i = p.schema.fields().iter().position(|f| f.name() == name)?;
-            let mut e = p.expr.get(i)?;
-            while let Expr::Alias(a) = e {
-                e = &a.expr;
-            }
-            match e {
-                Expr::Column(c) => bound(&p.input, &c.name),
-                _ => None,
-            }
-        }
+        LogicalPlan::Projection(p) => match crate::window_tvf::projected(p, name)? {
+            Expr::Column(c) => bound(&p.input, &c.name),
+            _ => None,
+        },
         LogicalPlan::Filter(f) => bound(&f.input, name),
         LogicalPlan::SubqueryAlias(a) => bound(&a.input, name),
         LogicalPlan::Aggregate(a) => {

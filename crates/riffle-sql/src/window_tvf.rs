@@ -299,23 +299,30 @@ fn interval_ms(
     }
 }
 
+/// The expression projection `p` computes its column `name` with, without
+/// its aliases: where a column's lineage continues below a projection.
+pub(crate) fn projected<'a>(
+    p: &'a datafusion_expr::logical_plan::Projection,
+    name: &str,
+) -> Option<&'a Expr> {
+    let i = p.schema.fields().iter().position(|f| f.name() == name)?;
+    let mut e = p.expr.get(i)?;
+    while let Expr::Alias(a) = e {
+        e = &a.expr;
+    }
+    Some(e)
+}
+
 /// Whether column `name` of `plan` is a time attribute, and which.
 pub fn time_attribute(plan: &LogicalPlan, name: &str) -> Option<TimeAttribute> {
     match plan {
-        LogicalPlan::Projection(p) => {
-            let i = p.schema.fields().iter().position(|f| f.name() == name)?;
-            let mut e = p.expr.get(i)?;
-            while let Expr::Alias(a) = e {
-                e = &a.expr;
+        LogicalPlan::Projection(p) => match projected(p, name)? {
+            Expr::Column(c) => time_attribute(&p.input, &c.name),
+            Expr::ScalarFunction(f) if f.func.name().eq_ignore_ascii_case("proctime") => {
+                Some(TimeAttribute::Proctime)
             }
-            match e {
-                Expr::Column(c) => time_attribute(&p.input, &c.name),
-                Expr::ScalarFunction(f) if f.func.name().eq_ignore_ascii_case("proctime") => {
-                    Some(TimeAttribute::Proctime)
-                }
-                _ => None,
-            }
-        }
+            _ => None,
+        },
         LogicalPlan::Extension(ext) => {
             if let Some(wm) = ext.node.as_any().downcast_ref::<WatermarkNode>() {
                 if wm.rowtime == name {
