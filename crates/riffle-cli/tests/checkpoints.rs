@@ -629,8 +629,10 @@ fn a_finished_standalone_job_is_not_run_again_unless_asked() {
     jm.kill().unwrap();
     jm.wait().unwrap();
     let run = |cluster: &Cluster, extra: &[&str]| {
-        let rest_port: u16 = cluster.rest.rsplit(':').next().unwrap().parse().unwrap();
-        let props = common::properties(cluster.rpc_port, rest_port, free_port()) + &cluster.extra;
+        // The TaskManagers know the JobManager by its RPC port only; the REST
+        // port is a fresh one each time (the killed JobManager's, reused, could
+        // meanwhile be another test's).
+        let props = common::properties(cluster.rpc_port, free_port(), free_port()) + &cluster.extra;
         Command::new(env!("CARGO_BIN_EXE_riffle"))
             .args(["standalone-job", "--job-file", file.to_str().unwrap()])
             .args(["--job-id-seed", "once"])
