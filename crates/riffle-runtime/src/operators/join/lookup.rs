@@ -23,14 +23,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt8Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt8Array, UInt32Array};
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use datafusion_physical_expr::PhysicalExpr;
 use riffle_common::{Chunk, Message, RowKind, Watermark};
 
-use super::{JoinKind, PAIRS_PER_BATCH, check_key_types};
+use super::{JoinKind, PAIRS_PER_BATCH, check_key_types, holds};
 use crate::connector::{SourceFactory, SourcePoll};
 use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 use crate::{Error, Result};
@@ -333,14 +333,7 @@ impl LookupJoin {
         {
             let (o, t) = (UInt32Array::from(o.to_vec()), UInt32Array::from(t.to_vec()));
             let batch = self.pairs(chunk, table, &o, &t)?;
-            let v = filter
-                .evaluate(&batch)
-                .and_then(|v| v.into_array(batch.num_rows()))?;
-            let v = v
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
-            verdict.extend((0..v.len()).map(|i| v.is_valid(i) && v.value(i)));
+            holds(filter, &batch, &mut verdict)?;
         }
         Ok(verdict)
     }

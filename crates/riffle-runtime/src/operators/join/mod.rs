@@ -445,7 +445,7 @@ fn residual(
 }
 
 /// Appends, per row of `batch`, whether `filter` is true (NULL is not).
-fn holds(
+pub(super) fn holds(
     filter: &Arc<dyn PhysicalExpr>,
     batch: &RecordBatch,
     verdict: &mut Vec<bool>,
