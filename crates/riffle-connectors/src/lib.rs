@@ -1,13 +1,12 @@
 //! Riffle's connectors, keyed by Flink's `connector` option value.
 //!
 //! Place in the data path: the planner (`riffle-sql`) looks a table's
-//! `connector` up in [`connector`], lets the connector check the table's
+//! `connector` up in its registry (these connectors and the ones of
+//! separate crates such as `riffle-kafka`) with [`find_for`], lets the
+//! connector check the table's
 //! `WITH (...)` options (unknown keys are an error that lists the allowed
 //! ones), and stores the source or sink factories it returns in the job graph;
 //! the runtime (`riffle-runtime`) then creates one reader or writer per subtask.
-//!
-//! The list in [`CONNECTORS`] is the single registry: no link-time or
-//! constructor-based registration.
 //!
 //! Must not depend on: the SQL layer.
 
@@ -87,23 +86,14 @@ pub trait Connector: Send + Sync {
     }
 }
 
-/// Every connector Riffle ships.
-pub static CONNECTORS: &[&dyn Connector] = &[
-    &nexmark::NexmarkConnector,
-    &datagen::DatagenConnector,
-    &filesystem::FilesystemConnector,
-    &print::PrintConnector,
-    &blackhole::BlackholeConnector,
-];
-
-/// Looks a connector up by its `connector` option value.
-pub fn connector(name: &str) -> Result<&'static dyn Connector> {
-    CONNECTORS
+/// Looks a connector up in `registry` by its `connector` option value.
+pub fn find(registry: &[&'static dyn Connector], name: &str) -> Result<&'static dyn Connector> {
+    registry
         .iter()
         .copied()
         .find(|c| c.name() == name)
         .ok_or_else(|| {
-            let names: Vec<&str> = CONNECTORS.iter().map(|c| c.name()).collect();
+            let names: Vec<&str> = registry.iter().map(|c| c.name()).collect();
             Error::Options(format!(
                 "unknown connector '{name}'; available connectors: {}",
                 names.join(", ")
@@ -111,16 +101,20 @@ pub fn connector(name: &str) -> Result<&'static dyn Connector> {
         })
 }
 
-/// The connector of a table, from its `connector` option. Fails as well if
-/// the table is `PARTITIONED BY` and the connector has no partitions.
-pub fn connector_for(table: &TableDescriptor) -> Result<&'static dyn Connector> {
+/// The connector of a table in `registry`, from its `connector` option.
+/// Fails as well if the table is `PARTITIONED BY` and the connector has no
+/// partitions.
+pub fn find_for(
+    registry: &[&'static dyn Connector],
+    table: &TableDescriptor,
+) -> Result<&'static dyn Connector> {
     let name = table.options.get("connector").ok_or_else(|| {
         Error::Options(format!(
             "table '{}' has no 'connector' option; add WITH ('connector' = '...')",
             table.name
         ))
     })?;
-    let c = connector(name)?;
+    let c = find(registry, name)?;
     if !table.partition_keys.is_empty() && !c.supports_partitioning() {
         return Err(Error::Unsupported(format!(
             "connector '{name}' does not support PARTITIONED BY (table '{}'); \
@@ -162,6 +156,18 @@ mod tests {
             options: [("connector".to_string(), connector.to_string())].into(),
             partition_keys: partition_keys.iter().map(|k| k.to_string()).collect(),
         }
+    }
+
+    static BUILT_IN: &[&dyn Connector] = &[
+        &nexmark::NexmarkConnector,
+        &datagen::DatagenConnector,
+        &filesystem::FilesystemConnector,
+        &print::PrintConnector,
+        &blackhole::BlackholeConnector,
+    ];
+
+    fn connector_for(table: &TableDescriptor) -> Result<&'static dyn Connector> {
+        find_for(BUILT_IN, table)
     }
 
     #[test]

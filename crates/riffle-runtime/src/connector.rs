@@ -68,6 +68,15 @@ pub trait SourceFactory: Send + Sync + Debug {
         restored: Option<Vec<Vec<u8>>>,
     ) -> Result<Box<dyn SourceReader>>;
 
+    /// Whether a restored subtask gets every split of the checkpoint (and
+    /// keeps those it owns by the source's own rule) instead of a
+    /// round-robin share. Flink's union list state: a source whose readers
+    /// also find new parts by themselves (Kafka's partition discovery)
+    /// needs to know every part the checkpoint holds.
+    fn restores_union(&self) -> bool {
+        false
+    }
+
     /// Names the format of this source's splits (see
     /// [`crate::OperatorFactory::state_descriptor`]).
     fn state_descriptor(&self) -> String {

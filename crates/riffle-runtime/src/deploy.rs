@@ -18,7 +18,7 @@ use crossbeam_channel::{Sender, bounded, unbounded};
 use riffle_common::keygroup::range_for_subtask;
 
 use crate::checkpoint::uid::operator_uids;
-use crate::checkpoint::{CheckpointContext, StateStore, TaskCommand, restore_state};
+use crate::checkpoint::{CheckpointContext, Items, StateStore, TaskCommand, restore_state};
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::graph::{JobGraph, Partitioning};
 use crate::metrics::JobMetrics;
@@ -216,7 +216,12 @@ pub fn wire(
                 Some(f) => {
                     let restored = match (&checkpointing.restore, &source_state) {
                         (Some(store), Some((uid, desc))) => {
-                            restore_state(store.as_ref(), uid, desc, &info)?.map(|r| r.items)
+                            let items = if f.restores_union() {
+                                Items::Union
+                            } else {
+                                Items::Dealt
+                            };
+                            restore_state(store.as_ref(), uid, desc, &info, items)?.map(|r| r.items)
                         }
                         _ => None,
                     };
@@ -354,7 +359,8 @@ fn restore_operators(
 fn restore_subtask(st: &mut Subtask, list: Vec<Restore>, store: &dyn StateStore) -> Result<()> {
     for r in list {
         let started = std::time::Instant::now();
-        let Some(state) = restore_state(store, &r.uid, &r.descriptor, &st.info)? else {
+        let Some(state) = restore_state(store, &r.uid, &r.descriptor, &st.info, Items::Dealt)?
+        else {
             continue;
         };
         let op = st

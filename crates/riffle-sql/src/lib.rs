@@ -19,6 +19,7 @@
 
 mod aggregate_plan;
 mod aggregates;
+mod connectors;
 mod error;
 mod hints;
 mod interval_join;

@@ -95,7 +95,7 @@ pub(crate) fn build_job(
         let (name, factory) = match &sink.table {
             Some(t) => {
                 let desc = t.descriptor();
-                let connector = riffle_connectors::connector_for(&desc)?;
+                let connector = crate::connectors::connector_for(&desc)?;
                 (t.name.clone(), connector.sink(&desc, &config)?)
             }
             None if let Some(buffer) = &session.collector => (
@@ -115,7 +115,7 @@ pub(crate) fn build_job(
                 };
                 (
                     "query".to_string(),
-                    riffle_connectors::connector("print")?.sink(&desc, &config)?,
+                    crate::connectors::connector("print")?.sink(&desc, &config)?,
                 )
             }
         };
@@ -436,7 +436,7 @@ impl Builder {
                     return Err(Error::plan("filters pushed into a scan are not supported"));
                 }
                 let desc = src.table.descriptor();
-                let connector = riffle_connectors::connector_for(&desc)?;
+                let connector = crate::connectors::connector_for(&desc)?;
                 let factory = connector.source(&desc, scan.projection.clone(), &self.config)?;
                 // `scan.parallelism`: the source alone runs at it; its rows are
                 // rebalanced to the job's parallelism, as in Flink.

@@ -296,7 +296,7 @@ impl Session {
                     });
                 }
                 let connector =
-                    riffle_connectors::connector_for(&table.descriptor()).map_err(|e| {
+                    crate::connectors::connector_for(&table.descriptor()).map_err(|e| {
                         Error::Plan {
                             location,
                             message: e.to_string(),

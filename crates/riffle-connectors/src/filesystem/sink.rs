@@ -78,7 +78,7 @@ use riffle_storage::{BlobWriter, Storage};
 use super::Format;
 use super::commit::PartitionCommit;
 use super::partition::{Partitioning, values_of};
-use crate::format::{Style, json::write_row, write_value};
+use crate::format::json::write_row;
 
 /// The kind tag of a waiting partition's state item.
 const PARTITION_ITEM: &str = "partition";
@@ -344,14 +344,7 @@ struct FileWriter {
 fn format_row(format: Format, data: &RecordBatch, kind: RowKind, row: usize, out: &mut String) {
     match format {
         Format::Json => write_row(data, row, out),
-        Format::Csv => {
-            for (i, col) in data.columns().iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(col.as_ref(), row, Style::Csv, out);
-            }
-        }
+        Format::Csv => crate::format::csv::write_row(data, row, out),
         Format::DebeziumJson => {
             // Flink's debezium-json encoding: additions as "c" with
             // `after`, retractions as "d" with `before`.

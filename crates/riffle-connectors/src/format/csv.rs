@@ -28,7 +28,18 @@ use arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use arrow::error::ArrowError;
 
 use super::records::{BadRecord, Framing, ParseErrors, RecordFormat, Single, split_csv};
-use super::write_csv_field;
+use super::{Style, write_csv_field, write_value};
+
+/// Appends row `row` of `batch` as one CSV line (no newline): values in
+/// Flink's spelling, quoted when needed, empty for NULL.
+pub fn write_row(batch: &arrow::array::RecordBatch, row: usize, out: &mut String) {
+    for (i, col) in batch.columns().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_value(col.as_ref(), row, Style::Csv, out);
+    }
+}
 
 /// Decodes CSV records into rows of a schema, by Flink's rules (see the
 /// module docs).

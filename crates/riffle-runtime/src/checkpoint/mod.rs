@@ -193,6 +193,15 @@ pub trait StateStore: Send + Sync {
     fn read(&self, uid: &str, subtask: usize) -> Result<Vec<u8>>;
 }
 
+/// Which operator-state items a restored instance gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Items {
+    /// Its own at the same parallelism, else a round-robin share.
+    Dealt,
+    /// Every item of every old instance (Flink's union list state).
+    Union,
+}
+
 /// Loads the state of one operator instance from a checkpoint: the keyed
 /// entries of its key-group range and its share of operator-state items.
 /// `None` when the checkpoint has no state for the operator.
@@ -201,6 +210,7 @@ pub fn restore_state(
     uid: &str,
     descriptor: &str,
     task: &TaskInfo,
+    items_to: Items,
 ) -> Result<Option<RestoredState>> {
     let Some(layout) = store.layout(uid) else {
         return Ok(None);
@@ -213,7 +223,8 @@ pub fn restore_state(
         )));
     }
     let mine = range_for_subtask(task.subtask_index, task.max_parallelism, task.parallelism);
-    let same = layout.parallelism == task.parallelism;
+    let union = items_to == Items::Union;
+    let same = layout.parallelism == task.parallelism && !union;
     let mut files = Vec::new();
     let mut items = Vec::new();
     let mut dealt = 0usize;
@@ -249,6 +260,8 @@ pub fn restore_state(
                 if old == task.subtask_index {
                     items.append(&mut file.items);
                 }
+            } else if union {
+                items.append(&mut file.items);
             } else {
                 for item in file.items.drain(..) {
                     if dealt % task.parallelism.max(1) == task.subtask_index {
@@ -439,16 +452,34 @@ mod tests {
     #[test]
     fn same_parallelism_gets_its_own_state_back() {
         let st = store(2);
-        let r = restore_state(&st, "op", "desc", &task(1, 2))
+        let r = restore_state(&st, "op", "desc", &task(1, 2), Items::Dealt)
             .unwrap()
             .unwrap();
         assert_eq!(keys(&r), vec![4, 5, 6, 7]);
         assert_eq!(r.items, vec![vec![1]]);
         assert!(
-            restore_state(&st, "other", "desc", &task(0, 2))
+            restore_state(&st, "other", "desc", &task(0, 2), Items::Dealt)
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_union_restore_gives_every_instance_every_item() {
+        let st = store(2);
+        for parallelism in [2, 3] {
+            for s in 0..parallelism {
+                let mut r = restore_state(&st, "op", "desc", &task(s, parallelism), Items::Union)
+                    .unwrap()
+                    .unwrap();
+                r.items.sort();
+                assert_eq!(
+                    r.items,
+                    vec![vec![0], vec![1]],
+                    "subtask {s} of {parallelism}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -456,7 +487,7 @@ mod tests {
         let st = store(2);
         let all: Vec<Vec<u8>> = (0..3)
             .map(|s| {
-                restore_state(&st, "op", "desc", &task(s, 3))
+                restore_state(&st, "op", "desc", &task(s, 3), Items::Dealt)
                     .unwrap()
                     .unwrap()
             })
@@ -470,7 +501,7 @@ mod tests {
         assert_eq!(all[1], vec![3, 4, 5, 101]);
         assert_eq!(all[2], vec![6, 7]);
         let st = store(3);
-        let one = restore_state(&st, "op", "desc", &task(0, 1))
+        let one = restore_state(&st, "op", "desc", &task(0, 1), Items::Dealt)
             .unwrap()
             .unwrap();
         assert_eq!(keys(&one), (0..8).collect::<Vec<u8>>());
@@ -480,11 +511,11 @@ mod tests {
     #[test]
     fn a_changed_state_shape_or_max_parallelism_is_refused() {
         let st = store(2);
-        let e = restore_state(&st, "op", "other", &task(0, 2)).unwrap_err();
+        let e = restore_state(&st, "op", "other", &task(0, 2), Items::Dealt).unwrap_err();
         assert!(e.to_string().contains("shape [desc]"), "{e}");
         let mut t = task(0, 2);
         t.max_parallelism = 16;
-        let e = restore_state(&st, "op", "desc", &t).unwrap_err();
+        let e = restore_state(&st, "op", "desc", &t, Items::Dealt).unwrap_err();
         assert!(e.to_string().contains("pipeline.max-parallelism 8"), "{e}");
     }
 
@@ -495,7 +526,7 @@ mod tests {
             let n = f.len() / 2;
             f[n] ^= 0xFF;
         }
-        let e = restore_state(&st, "op", "desc", &task(0, 2)).unwrap_err();
+        let e = restore_state(&st, "op", "desc", &task(0, 2), Items::Dealt).unwrap_err();
         assert!(e.to_string().contains("subtask 0"), "{e}");
         assert!(e.to_string().contains("checksum"), "{e}");
     }

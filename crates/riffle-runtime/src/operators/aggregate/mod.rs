@@ -57,7 +57,7 @@ pub(crate) mod tests {
     use riffle_common::{CheckpointBarrier, Chunk, Message, Watermark};
 
     use crate::checkpoint::{
-        OperatorLayout, OperatorSnapshot, SnapshotFile, StateStore, restore_state,
+        Items, OperatorLayout, OperatorSnapshot, SnapshotFile, StateStore, restore_state,
     };
     use crate::operator::{Operator, OperatorFactory, Output, TaskInfo};
 
@@ -125,7 +125,9 @@ pub(crate) mod tests {
         let range = range_for_subtask(0, t.max_parallelism, 1);
         let bytes = SnapshotFile::encode("op", &desc, range, snap).unwrap();
         let store = OneFile(bytes);
-        let state = restore_state(&store, "op", &desc, &t).unwrap().unwrap();
+        let state = restore_state(&store, "op", &desc, &t, Items::Dealt)
+            .unwrap()
+            .unwrap();
         let mut fresh = f.create(&t).unwrap();
         fresh.restore(state).unwrap();
         fresh
@@ -139,7 +141,7 @@ pub(crate) mod tests {
         let t = task();
         let range = range_for_subtask(0, t.max_parallelism, 1);
         let bytes = SnapshotFile::encode("op", &desc, range, snap).unwrap();
-        let state = restore_state(&OneFile(bytes), "op", &desc, &t)
+        let state = restore_state(&OneFile(bytes), "op", &desc, &t, Items::Dealt)
             .unwrap()
             .unwrap();
         let mut n = 0;

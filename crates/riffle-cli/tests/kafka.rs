@@ -1,0 +1,523 @@
+//! The Kafka connector against a real Apache Kafka broker (KRaft, started
+//! on 127.0.0.1 by `tests/kafka/broker.sh`, which fetches it from Maven
+//! Central once; `RIFFLE_KAFKA_BOOTSTRAP` points the tests at another
+//! Kafka instead). The real `riffle` binary runs the jobs; the test writes
+//! and reads the topics with its own client.
+//!
+//! One broker serves all scenarios of this file: they run in sequence in
+//! one test, each on its own topics, and the broker stops when the test
+//! ends, whether it passed or not.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+/// A broker for this test binary; stopped on drop.
+struct Broker {
+    dir: Option<tempfile::TempDir>,
+    bootstrap: String,
+}
+
+fn broker_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/kafka/broker.sh")
+}
+
+impl Broker {
+    fn start() -> Broker {
+        if let Ok(b) = std::env::var("RIFFLE_KAFKA_BOOTSTRAP") {
+            return Broker {
+                dir: None,
+                bootstrap: b,
+            };
+        }
+        let fetch = Command::new(broker_script()).arg("fetch").output().unwrap();
+        assert!(
+            fetch.status.success(),
+            "tests/kafka/broker.sh fetch failed:\n{}",
+            String::from_utf8_lossy(&fetch.stderr)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let o = Command::new(broker_script())
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "the Kafka broker did not start:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let bootstrap = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        Broker {
+            dir: Some(dir),
+            bootstrap,
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = Command::new(broker_script())
+                .arg("stop")
+                .arg(dir.path())
+                .output();
+        }
+    }
+}
+
+/// Drives a future to completion on this thread (the admin client's
+/// futures are completed by the client's own threads).
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+fn admin(b: &Broker) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .create()
+        .unwrap()
+}
+
+fn create_topic(b: &Broker, name: &str, partitions: i32) {
+    let r = block_on(admin(b).create_topics(
+        &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new(),
+    ))
+    .unwrap();
+    for t in r {
+        t.unwrap();
+    }
+}
+
+fn add_partitions(b: &Broker, name: &str, total: usize) {
+    let r = block_on(admin(b).create_partitions(
+        &[NewPartitions::new(name, total)],
+        &AdminOptions::new(),
+    ))
+    .unwrap();
+    for t in r {
+        t.unwrap();
+    }
+}
+
+/// Writes `(partition, timestamp ms, value)` records and waits for them.
+fn produce(b: &Broker, topic: &str, records: &[(i32, i64, String)]) {
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .create()
+        .unwrap();
+    for (partition, ts, value) in records {
+        p.send(
+            BaseRecord::<(), str>::to(topic)
+                .partition(*partition)
+                .timestamp(*ts)
+                .payload(value.as_str()),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Every record of `topic` as (partition, value), read to the end.
+fn consume_all(b: &Broker, topic: &str, partitions: i32) -> Vec<(i32, String)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", "riffle-test-reader")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut ended = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ended < partitions && std::time::Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((
+                m.partition(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Commits `offsets` (partition → offset) for `group` on `topic`.
+fn commit(b: &Broker, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o)).unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync).unwrap();
+}
+
+fn riffle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("riffle runs")
+}
+
+/// Runs `sql` (with `{out}` replaced by an output directory) at
+/// parallelism 2; returns the JSON rows written there, or the error.
+fn run(sql: &str) -> Result<Vec<serde_json::Value>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let file = dir.path().join("job.sql");
+    std::fs::write(&file, sql.replace("{out}", &out.to_string_lossy())).unwrap();
+    let o = riffle(&["run", "--quiet", "-p", "2", &file.to_string_lossy()]);
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    let mut rows = Vec::new();
+    if out.exists() {
+        for e in std::fs::read_dir(&out).unwrap() {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            rows.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
+        }
+    }
+    Ok(rows)
+}
+
+/// The `id`s of `rows`, sorted.
+fn ids(rows: &[serde_json::Value]) -> Vec<i64> {
+    let mut ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// A source table over `topic` with `options` and a sink into `{out}`.
+fn read_job(b: &Broker, topic: &str, options: &str) -> String {
+    format!(
+        "CREATE TABLE src (id BIGINT, name STRING) WITH (
+            'connector' = 'kafka', 'topic' = '{topic}',
+            'properties.bootstrap.servers' = '{}', 'format' = 'json'{options});
+         CREATE TABLE out (id BIGINT, name STRING) WITH (
+            'connector' = 'filesystem', 'path' = '{{out}}', 'format' = 'json');
+         INSERT INTO out SELECT id, name FROM src;",
+        b.bootstrap
+    )
+}
+
+const BASE_TS: i64 = 1_700_000_000_000;
+
+/// 30 records on 3 partitions: id i on partition i % 3 at BASE_TS + i s,
+/// so partition p holds ids p, p + 3, ... at offsets 0, 1, ...
+fn thirty(b: &Broker, topic: &str) {
+    create_topic(b, topic, 3);
+    let records: Vec<(i32, i64, String)> = (0..30)
+        .map(|i| {
+            (
+                (i % 3) as i32,
+                BASE_TS + i * 1000,
+                format!(r#"{{"id": {i}, "name": "n{i}"}}"#),
+            )
+        })
+        .collect();
+    produce(b, topic, &records);
+}
+
+fn startup_and_bounded_modes(b: &Broker) {
+    thirty(b, "modes");
+    let bounded = ", 'scan.bounded.mode' = 'latest-offset'";
+    let all: Vec<i64> = (0..30).collect();
+
+    let rows = run(&read_job(b, "modes", &format!(", 'scan.startup.mode' = 'earliest-offset'{bounded}"))).unwrap();
+    assert_eq!(ids(&rows), all, "earliest-offset to latest-offset");
+    assert!(rows.iter().any(|r| r["name"] == "n7"));
+
+    // Offset 5 of each partition holds ids 15, 16, 17.
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(
+            ", 'scan.startup.mode' = 'specific-offsets', \
+             'scan.startup.specific-offsets' = 'partition:0,offset:5;partition:1,offset:5;partition:2,offset:5'{bounded}"
+        ),
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), (15..30).collect::<Vec<_>>(), "specific-offsets");
+
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(
+            ", 'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '{}'{bounded}",
+            BASE_TS + 20_000
+        ),
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), (20..30).collect::<Vec<_>>(), "timestamp");
+
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(", 'scan.startup.mode' = 'latest-offset'{bounded}"),
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), Vec::<i64>::new(), "latest-offset to latest-offset");
+
+    // Group offsets: none committed is an error naming the remedy ...
+    let e = run(&read_job(
+        b,
+        "modes",
+        &format!(", 'properties.group.id' = 'g1'{bounded}"),
+    ))
+    .unwrap_err();
+    assert!(e.contains("has no committed offset"), "{e}");
+    assert!(e.contains("properties.auto.offset.reset"), "{e}");
+    // ... unless the reset says where to start, and committed ones are used.
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(", 'properties.group.id' = 'g1', 'properties.auto.offset.reset' = 'earliest'{bounded}"),
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), all, "group offsets with reset earliest");
+    commit(b, "g2", "modes", &[(0, 8), (1, 8), (2, 9)]);
+    let rows = run(&read_job(b, "modes", &format!(", 'properties.group.id' = 'g2'{bounded}"))).unwrap();
+    assert_eq!(ids(&rows), vec![24, 25, 27, 28, 29], "group offsets");
+
+    // Bounded by time and by given offsets.
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(
+            ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'timestamp', \
+             'scan.bounded.timestamp-millis' = '{}'",
+            BASE_TS + 6_000
+        ),
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), (0..6).collect::<Vec<_>>(), "bounded by timestamp");
+    let rows = run(&read_job(
+        b,
+        "modes",
+        ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'specific-offsets', \
+         'scan.bounded.specific-offsets' = 'partition:0,offset:1;partition:1,offset:2;partition:2,offset:0'",
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), vec![0, 1, 4], "bounded by specific offsets");
+}
+
+fn sink_partitioners_and_formats(b: &Broker) {
+    create_topic(b, "rr", 3);
+    let generator = "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '60',
+                   'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '60');";
+    let sql = format!(
+        "{generator}
+         CREATE TABLE k (id BIGINT, name STRING) WITH (
+            'connector' = 'kafka', 'topic' = 'rr', 'properties.bootstrap.servers' = '{}',
+            'format' = 'csv', 'sink.partitioner' = 'round-robin');
+         INSERT INTO k SELECT id, CONCAT('n', CAST(id AS STRING)) FROM gen;",
+        b.bootstrap
+    );
+    run(&sql).unwrap();
+    let records = consume_all(b, "rr", 3);
+    assert_eq!(records.len(), 60);
+    let mut per_partition = BTreeMap::new();
+    for (p, _) in &records {
+        *per_partition.entry(*p).or_insert(0) += 1;
+    }
+    assert_eq!(per_partition, BTreeMap::from([(0, 20), (1, 20), (2, 20)]));
+    let mut values: Vec<String> = records.into_iter().map(|(_, v)| v).collect();
+    values.sort();
+    assert!(values.contains(&"7,n7".to_string()), "{values:?}");
+
+    // The same topic read back as CSV.
+    let rows = run(&format!(
+        "CREATE TABLE k (id BIGINT, name STRING) WITH (
+            'connector' = 'kafka', 'topic' = 'rr', 'properties.bootstrap.servers' = '{}',
+            'format' = 'csv', 'scan.startup.mode' = 'earliest-offset',
+            'scan.bounded.mode' = 'latest-offset');
+         CREATE TABLE out (id BIGINT, name STRING) WITH (
+            'connector' = 'filesystem', 'path' = '{{out}}', 'format' = 'json');
+         INSERT INTO out SELECT * FROM k;",
+        b.bootstrap
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), (1..=60).collect::<Vec<_>>());
+
+    // Fixed: each sink subtask writes one partition.
+    create_topic(b, "fixed", 3);
+    run(&format!(
+        "{generator}
+         CREATE TABLE k (id BIGINT) WITH (
+            'connector' = 'kafka', 'topic' = 'fixed', 'properties.bootstrap.servers' = '{}',
+            'format' = 'json', 'sink.partitioner' = 'fixed');
+         INSERT INTO k SELECT id FROM gen;",
+        b.bootstrap
+    ))
+    .unwrap();
+    let records = consume_all(b, "fixed", 3);
+    assert_eq!(records.len(), 60);
+    assert!(records.iter().all(|(p, _)| *p < 2), "two subtasks, two partitions");
+
+    // Raw: the value as one STRING column, both ways.
+    create_topic(b, "raw", 1);
+    produce(
+        b,
+        "raw",
+        &[(0, BASE_TS, "plain text, not JSON".into()), (0, BASE_TS, "{\"a\": 1}".into())],
+    );
+    let rows = run(&format!(
+        "CREATE TABLE r (line STRING) WITH (
+            'connector' = 'kafka', 'topic' = 'raw', 'properties.bootstrap.servers' = '{}',
+            'format' = 'raw', 'scan.startup.mode' = 'earliest-offset',
+            'scan.bounded.mode' = 'latest-offset');
+         CREATE TABLE out (line STRING) WITH (
+            'connector' = 'filesystem', 'path' = '{{out}}', 'format' = 'json');
+         INSERT INTO out SELECT line FROM r;",
+        b.bootstrap
+    ))
+    .unwrap();
+    let mut lines: Vec<&str> = rows.iter().map(|r| r["line"].as_str().unwrap()).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, vec!["plain text, not JSON", "{\"a\": 1}"]);
+}
+
+fn bad_records_and_options(b: &Broker) {
+    create_topic(b, "bad", 1);
+    produce(
+        b,
+        "bad",
+        &[
+            (0, BASE_TS, r#"{"id": 1, "name": "a"}"#.into()),
+            (0, BASE_TS, "not json".into()),
+            (0, BASE_TS, r#"{"id": 3, "name": "c"}"#.into()),
+        ],
+    );
+    let bounded = ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'";
+    let e = run(&read_job(b, "bad", bounded)).unwrap_err();
+    assert!(e.contains("json.ignore-parse-errors"), "{e}");
+    let rows = run(&read_job(
+        b,
+        "bad",
+        &format!("{bounded}, 'json.ignore-parse-errors' = 'true'"),
+    ))
+    .unwrap();
+    assert_eq!(ids(&rows), vec![1, 3]);
+
+    let e = run(&read_job(b, "bad", ", 'scan.startup.mod' = 'earliest-offset'")).unwrap_err();
+    assert!(e.contains("unsupported option 'scan.startup.mod'"), "{e}");
+    let e = run(&read_job(b, "no-such-topic", bounded)).unwrap_err();
+    assert!(e.contains("topic 'no-such-topic' does not exist"), "{e}");
+    let e = run(&read_job(b, "bad", &format!("{bounded}, 'properties.no.such.property' = '1'"))).unwrap_err();
+    assert!(e.contains("no.such.property"), "{e}");
+}
+
+/// An unbounded job finds partitions added while it runs (discovery every
+/// second) and reads them from their beginning.
+fn partition_discovery(b: &Broker) {
+    create_topic(b, "grow", 1);
+    produce(b, "grow", &[(0, BASE_TS, r#"{"id": 1, "name": "a"}"#.into())]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job.sql");
+    let sql = format!(
+        "CREATE TABLE src (id BIGINT, name STRING) WITH (
+            'connector' = 'kafka', 'topic' = 'grow', 'properties.bootstrap.servers' = '{}',
+            'format' = 'json', 'scan.startup.mode' = 'earliest-offset',
+            'scan.topic-partition-discovery.interval' = '1 s');
+         CREATE TABLE out (id BIGINT, name STRING) WITH ('connector' = 'print');
+         INSERT INTO out SELECT id, name FROM src;",
+        b.bootstrap
+    );
+    std::fs::write(&file, sql).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["run", "--quiet", "-p", "2", &file.to_string_lossy()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let mut wait_for = |needles: &[&str]| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if needles.iter().all(|n| seen.contains(n)) {
+                return true;
+            }
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
+        false
+    };
+    let first = wait_for(&["+I[1, a]"]);
+    // Two partitions more; records on both, written before the job sees them.
+    add_partitions(b, "grow", 3);
+    produce(
+        b,
+        "grow",
+        &[
+            (1, BASE_TS, r#"{"id": 2, "name": "b"}"#.into()),
+            (2, BASE_TS, r#"{"id": 3, "name": "c"}"#.into()),
+        ],
+    );
+    let second = wait_for(&["+I[2, b]", "+I[3, c]"]);
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    assert!(first, "the first record was not printed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(second, "records of added partitions were not read: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn kafka_tables_against_a_real_broker() {
+    let broker = Broker::start();
+    startup_and_bounded_modes(&broker);
+    sink_partitioners_and_formats(&broker);
+    bad_records_and_options(&broker);
+    partition_discovery(&broker);
+}

@@ -1,0 +1,664 @@
+//! The Kafka source: each subtask reads the partitions it owns
+//! ([`crate::split::owner`]) with one consumer that assigns them itself, as
+//! Flink's Kafka source does (the group id only names where offsets are
+//! committed; there is no group rebalancing).
+//!
+//! Offsets are resolved to numbers when a partition's reading begins (the
+//! startup mode for partitions found when the job starts, the earliest
+//! offset for partitions found later or missing from a restored
+//! checkpoint), and so is the end of a bounded read; both go into the
+//! checkpoint with the offset of the next record, so a restored job reads
+//! exactly the records after the checkpoint and ends where the first
+//! attempt would have.
+//!
+//! Record values are decoded by the table's format in chunks of up to
+//! `batch_size` records (the file formats' decoders, so parse errors are
+//! treated alike); empty values (tombstones) are skipped, as Flink's
+//! formats skip them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, SchemaRef};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use regex::Regex;
+use riffle_connectors::format::csv::CsvDecoder;
+use riffle_connectors::format::json::JsonDecoder;
+use riffle_connectors::format::records::{BadRecord, ChunkError, RecordFormat, Span, decode_chunk};
+use riffle_runtime::TaskInfo;
+use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
+use riffle_runtime::metrics::TaskMetrics;
+
+use crate::options::{BoundedMode, Format, KafkaOptions, StartupMode, Topics};
+use crate::split::{PartitionSplit, owner};
+use crate::{Error, Result};
+
+/// How long a request to the brokers may take before the job fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// No end: the stop offset of an unbounded partition.
+const NO_STOP: i64 = i64::MAX;
+
+/// Creates a Kafka reader per subtask.
+#[derive(Debug)]
+pub struct KafkaSourceFactory {
+    options: Arc<KafkaOptions>,
+    /// The table's physical columns.
+    table_schema: SchemaRef,
+    /// The columns the job reads (indices into `table_schema`).
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+}
+
+impl KafkaSourceFactory {
+    /// A source over `options`' topics with rows of `table_schema`,
+    /// projected to `projection`.
+    pub fn new(
+        options: KafkaOptions,
+        table_schema: SchemaRef,
+        projection: Option<Vec<usize>>,
+    ) -> Result<KafkaSourceFactory> {
+        options.check_source()?;
+        let schema = match &projection {
+            Some(p) => Arc::new(
+                table_schema
+                    .project(p)
+                    .map_err(|e| Error::Options(format!("table '{}': {e}", options.table)))?,
+            ),
+            None => Arc::clone(&table_schema),
+        };
+        Ok(KafkaSourceFactory {
+            options: Arc::new(options),
+            table_schema,
+            projection,
+            schema,
+        })
+    }
+}
+
+impl SourceFactory for KafkaSourceFactory {
+    fn connector(&self) -> &str {
+        "kafka"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn is_bounded(&self) -> bool {
+        self.options.bounded != BoundedMode::Unbounded
+    }
+
+    fn restores_union(&self) -> bool {
+        true
+    }
+
+    fn create_reader(
+        &self,
+        task: &TaskInfo,
+        batch_size: usize,
+        restored: Option<Vec<Vec<u8>>>,
+    ) -> riffle_runtime::Result<Box<dyn SourceReader>> {
+        let restored = restored
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|b| PartitionSplit::decode(b))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?;
+        let reader = KafkaReader::new(
+            Arc::clone(&self.options),
+            Arc::clone(&self.table_schema),
+            self.projection.clone(),
+            task,
+            batch_size,
+            restored,
+        )?;
+        Ok(Box::new(reader))
+    }
+}
+
+/// One partition this subtask reads.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    /// The offset of the next record.
+    next: i64,
+    /// The offset reading ends before ([`NO_STOP`]: never).
+    stop: i64,
+}
+
+impl Position {
+    fn done(&self) -> bool {
+        self.next >= self.stop
+    }
+}
+
+/// A record's value waiting to be decoded.
+struct Pending {
+    buf: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+/// One subtask's reader.
+struct KafkaReader {
+    options: Arc<KafkaOptions>,
+    consumer: BaseConsumer,
+    subtask: usize,
+    parallelism: usize,
+    batch_size: usize,
+    decoder: Decoder,
+    projection: Option<Vec<usize>>,
+    /// Partitions this subtask owns, by topic and partition.
+    positions: BTreeMap<(String, i32), Position>,
+    /// Every partition seen so far, owned or not (so that discovery only
+    /// starts partitions that are new).
+    known: BTreeMap<String, i32>,
+    /// Whether the partitions known at start came from a checkpoint (a
+    /// partition missing from it starts at the earliest offset).
+    restored: bool,
+    pattern: Option<Regex>,
+    next_discovery: Option<Instant>,
+    pending: Pending,
+    bad: Vec<BadRecord>,
+    metrics: Option<Arc<TaskMetrics>>,
+}
+
+/// The format's decoder of record values.
+enum Decoder {
+    Text(Box<dyn RecordFormat>),
+    /// `raw`: the value as the one column (STRING or BYTES).
+    Raw(SchemaRef),
+}
+
+impl KafkaReader {
+    fn new(
+        options: Arc<KafkaOptions>,
+        table_schema: SchemaRef,
+        projection: Option<Vec<usize>>,
+        task: &TaskInfo,
+        batch_size: usize,
+        restored: Option<Vec<PartitionSplit>>,
+    ) -> Result<KafkaReader> {
+        let group = format!("riffle-{}-{}", task.job_name, options.table);
+        let config = options.client_config(&[
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "true"),
+            // Flink reads uncommitted records unless told otherwise
+            // (librdkafka's default is read_committed).
+            ("isolation.level", "read_uncommitted"),
+            ("auto.offset.reset", "earliest"),
+        ]);
+        let consumer: BaseConsumer = config
+            .create()
+            .map_err(|e| options.broker_error("cannot create a Kafka consumer", &e))?;
+        let decoder = match options.format {
+            Format::Json => Decoder::Text(Box::new(JsonDecoder::new(
+                Arc::clone(&table_schema),
+                options.parse_errors,
+            ))),
+            Format::Csv => Decoder::Text(Box::new(CsvDecoder::new(
+                Arc::clone(&table_schema),
+                options.parse_errors,
+            ))),
+            Format::Raw => Decoder::Raw(Arc::clone(&table_schema)),
+        };
+        let pattern = match &options.topics {
+            Topics::Pattern(p) => Some(Regex::new(&format!("^(?:{p})$")).map_err(|e| {
+                Error::Options(format!(
+                    "table '{}': 'topic-pattern' is not a regular expression: {e}",
+                    options.table
+                ))
+            })?),
+            Topics::Names(_) => None,
+        };
+        let mut reader = KafkaReader {
+            options,
+            consumer,
+            subtask: task.subtask_index,
+            parallelism: task.parallelism.max(1),
+            batch_size: batch_size.max(1),
+            decoder,
+            projection,
+            positions: BTreeMap::new(),
+            known: BTreeMap::new(),
+            restored: restored.is_some(),
+            pattern,
+            next_discovery: None,
+            pending: Pending {
+                buf: Vec::new(),
+                spans: Vec::new(),
+            },
+            bad: Vec::new(),
+            metrics: None,
+        };
+        if let Some(splits) = restored {
+            for s in splits {
+                let known = reader.known.entry(s.topic.clone()).or_insert(0);
+                *known = (*known).max(s.partition + 1);
+                if owner(&s.topic, s.partition, reader.parallelism) == reader.subtask {
+                    reader.positions.insert(
+                        (s.topic, s.partition),
+                        Position {
+                            next: s.offset,
+                            stop: s.stop,
+                        },
+                    );
+                }
+            }
+        }
+        reader.discover(true)?;
+        Ok(reader)
+    }
+
+    /// Looks for partitions (all at start, new ones later) and starts
+    /// reading those this subtask owns.
+    fn discover(&mut self, first: bool) -> Result<()> {
+        // Set first: a failed discovery is tried again at the next interval.
+        self.next_discovery = self.options.discovery_interval.map(|d| Instant::now() + d);
+        let found = self.partitions(first)?;
+        let mut started = Vec::new();
+        for (topic, count) in found {
+            let known = self.known.get(&topic).copied().unwrap_or(0);
+            if count <= known && !first {
+                continue;
+            }
+            for p in 0..count {
+                let new = p >= known;
+                if owner(&topic, p, self.parallelism) != self.subtask
+                    || self.positions.contains_key(&(topic.clone(), p))
+                {
+                    continue;
+                }
+                // At a fresh start the startup mode decides; a partition
+                // found later, or missing from a restored checkpoint, is
+                // read from its beginning.
+                let by_startup = first && !self.restored && new;
+                started.push((topic.clone(), p, by_startup));
+            }
+            self.known.insert(topic, count.max(known));
+        }
+        for (topic, partition, by_startup) in started {
+            let next = if by_startup {
+                self.startup_offset(&topic, partition)?
+            } else {
+                self.watermarks(&topic, partition)?.0
+            };
+            let stop = self.stop_offset(&topic, partition)?;
+            tracing::info!(
+                table = %self.options.table,
+                subtask = self.subtask,
+                topic = %topic,
+                partition,
+                offset = next,
+                stop = (stop != NO_STOP).then_some(stop),
+                "reading a Kafka partition"
+            );
+            self.positions
+                .insert((topic, partition), Position { next, stop });
+        }
+        self.assign()
+    }
+
+    /// The topics and their partition counts on the brokers. At start a
+    /// named topic that does not exist is an error; later it is skipped.
+    fn partitions(&self, first: bool) -> Result<Vec<(String, i32)>> {
+        let metadata = match &self.options.topics {
+            Topics::Names(names) if names.len() == 1 => self
+                .consumer
+                .fetch_metadata(Some(&names[0]), REQUEST_TIMEOUT),
+            _ => self.consumer.fetch_metadata(None, REQUEST_TIMEOUT),
+        }
+        .map_err(|e| {
+            self.options
+                .broker_error("cannot read the topics' metadata", &e)
+        })?;
+        let mut out = Vec::new();
+        for t in metadata.topics() {
+            let wanted = match (&self.options.topics, &self.pattern) {
+                (Topics::Names(names), _) => names.iter().any(|n| n == t.name()),
+                (Topics::Pattern(_), Some(re)) => re.is_match(t.name()),
+                (Topics::Pattern(_), None) => false,
+            };
+            if !wanted || t.name().starts_with("__") {
+                continue;
+            }
+            if t.error().is_some() || t.partitions().is_empty() {
+                continue;
+            }
+            out.push((t.name().to_string(), t.partitions().len() as i32));
+        }
+        if first && let Topics::Names(names) = &self.options.topics {
+            for n in names {
+                if !out.iter().any(|(t, _)| t == n) {
+                    return Err(Error::Options(format!(
+                        "table '{}': topic '{n}' does not exist on {} (create it first; \
+                         topics are not created by the source)",
+                        self.options.table,
+                        self.options.bootstrap()
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The low and high watermarks of a partition.
+    fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
+        self.consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.options.broker_error(
+                    &format!("cannot read the offsets of partition {partition} of topic '{topic}'"),
+                    &e,
+                )
+            })
+    }
+
+    /// The offset the startup mode starts `partition` at.
+    fn startup_offset(&self, topic: &str, partition: i32) -> Result<i64> {
+        match &self.options.startup {
+            StartupMode::Earliest => Ok(self.watermarks(topic, partition)?.0),
+            StartupMode::Latest => Ok(self.watermarks(topic, partition)?.1),
+            StartupMode::Timestamp(ts) => self.offset_for_time(topic, partition, *ts),
+            StartupMode::GroupOffsets => self.committed_or_reset(topic, partition),
+            StartupMode::SpecificOffsets(map) => match map.get(&partition) {
+                Some(o) => Ok(*o),
+                None => self.committed_or_reset(topic, partition),
+            },
+        }
+    }
+
+    /// The offset the bounded mode ends `partition` before.
+    fn stop_offset(&self, topic: &str, partition: i32) -> Result<i64> {
+        match &self.options.bounded {
+            BoundedMode::Unbounded => Ok(NO_STOP),
+            BoundedMode::Latest => Ok(self.watermarks(topic, partition)?.1),
+            BoundedMode::Timestamp(ts) => self.offset_for_time(topic, partition, *ts),
+            BoundedMode::GroupOffsets => self.committed_or_reset(topic, partition),
+            BoundedMode::SpecificOffsets(map) => match map.get(&partition) {
+                Some(o) => Ok(*o),
+                None => self.committed_or_reset(topic, partition),
+            },
+        }
+    }
+
+    /// The first offset with a timestamp at or after `ts`, else the end.
+    fn offset_for_time(&self, topic: &str, partition: i32, ts: i64) -> Result<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(ts))
+            .map_err(|e| self.options.broker_error("bad partition", &e))?;
+        let found = self
+            .consumer
+            .offsets_for_times(tpl, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.options.broker_error(
+                    &format!("cannot find the offset of time {ts} in partition {partition} of topic '{topic}'"),
+                    &e,
+                )
+            })?;
+        match found.find_partition(topic, partition).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => Ok(o),
+            _ => Ok(self.watermarks(topic, partition)?.1),
+        }
+    }
+
+    /// The group's committed offset of `partition`, else what
+    /// `properties.auto.offset.reset` says, else an error.
+    fn committed_or_reset(&self, topic: &str, partition: i32) -> Result<i64> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.options
+                    .broker_error("cannot read the group's committed offsets", &e)
+            })?;
+        if let Some(Offset::Offset(o)) = committed
+            .find_partition(topic, partition)
+            .map(|e| e.offset())
+        {
+            return Ok(o);
+        }
+        match self
+            .options
+            .properties
+            .get("auto.offset.reset")
+            .map(String::as_str)
+        {
+            Some("earliest" | "smallest" | "beginning") => Ok(self.watermarks(topic, partition)?.0),
+            Some("latest" | "largest" | "end") => Ok(self.watermarks(topic, partition)?.1),
+            _ => Err(Error::Options(format!(
+                "table '{}': group '{}' has no committed offset for partition {partition} of topic \
+                 '{topic}'; set 'properties.auto.offset.reset' to 'earliest' or 'latest', or \
+                 another 'scan.startup.mode'",
+                self.options.table,
+                self.options
+                    .properties
+                    .get("group.id")
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Hands the consumer the partitions still to read, at their offsets.
+    fn assign(&self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), pos) in &self.positions {
+            if !pos.done() {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(pos.next))
+                    .map_err(|e| self.options.broker_error("bad partition", &e))?;
+            }
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| self.options.broker_error("cannot assign partitions", &e))
+    }
+
+    /// Decodes the values collected so far.
+    fn decode(&mut self) -> riffle_runtime::Result<Option<RecordBatch>> {
+        if self.pending.spans.is_empty() {
+            return Ok(None);
+        }
+        let batch = match &mut self.decoder {
+            Decoder::Raw(schema) => Some(raw_batch(schema, &self.pending)?),
+            Decoder::Text(format) => {
+                self.bad.clear();
+                let decoded = decode_chunk(
+                    format.as_mut(),
+                    &self.pending.buf,
+                    &self.pending.spans,
+                    &mut self.bad,
+                );
+                if !self.bad.is_empty()
+                    && let Some(m) = &self.metrics
+                {
+                    m.add_records_in_errors(self.bad.len());
+                }
+                match decoded {
+                    Ok(b) => b,
+                    Err(ChunkError::Record(bad)) => {
+                        let key = format!("{}.ignore-parse-errors", self.options.format.name());
+                        return Err(Error::Data(format!(
+                            "table '{}': cannot read a record of Kafka: {} (set '{key}' = 'true' \
+                             to skip or repair such records)",
+                            self.options.table, bad.reason
+                        ))
+                        .into());
+                    }
+                    Err(ChunkError::Internal(e)) => {
+                        return Err(riffle_runtime::Error::Internal(format!(
+                            "table '{}': cannot put decoded Kafka records together: {e}",
+                            self.options.table
+                        )));
+                    }
+                }
+            }
+        };
+        self.pending.buf.clear();
+        self.pending.spans.clear();
+        Ok(match (batch, &self.projection) {
+            (Some(b), Some(p)) => Some(b.project(p)?),
+            (b, _) => b,
+        })
+    }
+
+    /// Whether every partition reached its end (bounded reads only).
+    fn finished(&self) -> bool {
+        self.options.bounded != BoundedMode::Unbounded
+            && self.positions.values().all(Position::done)
+    }
+
+    /// Marks `partition` done when the consumer reached its end at or past
+    /// the stop offset (the last offsets before it may be transaction
+    /// markers, which never arrive as records).
+    fn at_end(&mut self, topic: &str, partition: i32) -> Result<()> {
+        let Some(pos) = self.positions.get(&(topic.to_string(), partition)).copied() else {
+            return Ok(());
+        };
+        if pos.stop == NO_STOP || pos.done() {
+            return Ok(());
+        }
+        let (_, high) = self.watermarks(topic, partition)?;
+        if high >= pos.stop
+            && let Some(p) = self.positions.get_mut(&(topic.to_string(), partition))
+        {
+            p.next = p.next.max(pos.stop);
+            self.assign()?;
+        }
+        Ok(())
+    }
+}
+
+impl SourceReader for KafkaReader {
+    fn poll(&mut self) -> riffle_runtime::Result<SourcePoll> {
+        if self.next_discovery.is_some_and(|t| Instant::now() >= t)
+            && let Err(e) = self.discover(false)
+        {
+            tracing::warn!(table = %self.options.table, "partition discovery failed: {e}");
+        }
+        let mut reassign = false;
+        while self.pending.spans.len() < self.batch_size {
+            let Some(result) = self.consumer.poll(Duration::ZERO) else {
+                break;
+            };
+            let message = match result {
+                Ok(m) => m,
+                Err(KafkaError::PartitionEOF(p)) => {
+                    // The end of a partition; which topic is not said, so
+                    // every owned partition of that number is checked.
+                    let topics: Vec<String> = self
+                        .positions
+                        .keys()
+                        .filter(|(_, q)| *q == p)
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    for t in topics {
+                        self.at_end(&t, p)?;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    return Err(self
+                        .options
+                        .broker_error("cannot read from Kafka", &e)
+                        .into());
+                }
+            };
+            let key = (message.topic().to_string(), message.partition());
+            let Some(pos) = self.positions.get_mut(&key) else {
+                continue;
+            };
+            let offset = message.offset();
+            if offset < pos.next || pos.done() {
+                continue;
+            }
+            if offset >= pos.stop {
+                pos.next = pos.stop;
+                reassign = true;
+                continue;
+            }
+            pos.next = offset + 1;
+            if pos.done() {
+                reassign = true;
+            }
+            let Some(value) = message.payload().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let start = self.pending.buf.len();
+            self.pending.buf.extend_from_slice(value);
+            self.pending.buf.push(b'\n');
+            self.pending.spans.push(Span {
+                start,
+                end: self.pending.buf.len(),
+                line: offset.max(0) as u64,
+            });
+        }
+        if reassign {
+            self.assign()?;
+        }
+        if let Some(batch) = self.decode()? {
+            return Ok(SourcePoll::Batch(batch));
+        }
+        if self.finished() {
+            return Ok(SourcePoll::End);
+        }
+        Ok(SourcePoll::Pending)
+    }
+
+    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+        Ok(self
+            .positions
+            .iter()
+            .map(|((topic, partition), pos)| {
+                PartitionSplit {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: pos.next,
+                    stop: pos.stop,
+                }
+                .encode()
+            })
+            .collect())
+    }
+
+    fn bind_metrics(&mut self, metrics: Arc<TaskMetrics>) {
+        self.metrics = Some(metrics);
+    }
+}
+
+/// The `raw` format's rows: each value as the one column.
+fn raw_batch(schema: &SchemaRef, pending: &Pending) -> riffle_runtime::Result<RecordBatch> {
+    let values = pending.spans.iter().map(|s| {
+        pending
+            .buf
+            .get(s.start..s.end.saturating_sub(1))
+            .unwrap_or_default()
+    });
+    let column: ArrayRef = match schema.fields().first().map(|f| f.data_type()) {
+        Some(DataType::Utf8) => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                b.append_value(String::from_utf8_lossy(v));
+            }
+            Arc::new(b.finish())
+        }
+        _ => {
+            let mut b = BinaryBuilder::new();
+            for v in values {
+                b.append_value(v);
+            }
+            Arc::new(b.finish())
+        }
+    };
+    Ok(RecordBatch::try_new(Arc::clone(schema), vec![column])?)
+}
