@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -119,10 +121,9 @@ fn create_topic(b: &Broker, name: &str, partitions: i32) {
 }
 
 fn add_partitions(b: &Broker, name: &str, total: usize) {
-    let r = block_on(admin(b).create_partitions(
-        &[NewPartitions::new(name, total)],
-        &AdminOptions::new(),
-    ))
+    let r = block_on(
+        admin(b).create_partitions(&[NewPartitions::new(name, total)], &AdminOptions::new()),
+    )
     .unwrap();
     for t in r {
         t.unwrap();
@@ -159,7 +160,8 @@ fn consume_all(b: &Broker, topic: &str, partitions: i32) -> Vec<(i32, String)> {
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut out = Vec::new();
@@ -188,7 +190,8 @@ fn commit(b: &Broker, group: &str, topic: &str, offsets: &[(i32, i64)]) {
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for (p, o) in offsets {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*o)).unwrap();
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+            .unwrap();
     }
     c.commit(&tpl, CommitMode::Sync).unwrap();
 }
@@ -265,7 +268,12 @@ fn startup_and_bounded_modes(b: &Broker) {
     let bounded = ", 'scan.bounded.mode' = 'latest-offset'";
     let all: Vec<i64> = (0..30).collect();
 
-    let rows = run(&read_job(b, "modes", &format!(", 'scan.startup.mode' = 'earliest-offset'{bounded}"))).unwrap();
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(", 'scan.startup.mode' = 'earliest-offset'{bounded}"),
+    ))
+    .unwrap();
     assert_eq!(ids(&rows), all, "earliest-offset to latest-offset");
     assert!(rows.iter().any(|r| r["name"] == "n7"));
 
@@ -298,7 +306,11 @@ fn startup_and_bounded_modes(b: &Broker) {
         &format!(", 'scan.startup.mode' = 'latest-offset'{bounded}"),
     ))
     .unwrap();
-    assert_eq!(ids(&rows), Vec::<i64>::new(), "latest-offset to latest-offset");
+    assert_eq!(
+        ids(&rows),
+        Vec::<i64>::new(),
+        "latest-offset to latest-offset"
+    );
 
     // Group offsets: none committed is an error naming the remedy ...
     let e = run(&read_job(
@@ -313,12 +325,19 @@ fn startup_and_bounded_modes(b: &Broker) {
     let rows = run(&read_job(
         b,
         "modes",
-        &format!(", 'properties.group.id' = 'g1', 'properties.auto.offset.reset' = 'earliest'{bounded}"),
+        &format!(
+            ", 'properties.group.id' = 'g1', 'properties.auto.offset.reset' = 'earliest'{bounded}"
+        ),
     ))
     .unwrap();
     assert_eq!(ids(&rows), all, "group offsets with reset earliest");
     commit(b, "g2", "modes", &[(0, 8), (1, 8), (2, 9)]);
-    let rows = run(&read_job(b, "modes", &format!(", 'properties.group.id' = 'g2'{bounded}"))).unwrap();
+    let rows = run(&read_job(
+        b,
+        "modes",
+        &format!(", 'properties.group.id' = 'g2'{bounded}"),
+    ))
+    .unwrap();
     assert_eq!(ids(&rows), vec![24, 25, 27, 28, 29], "group offsets");
 
     // Bounded by time and by given offsets.
@@ -332,7 +351,11 @@ fn startup_and_bounded_modes(b: &Broker) {
         ),
     ))
     .unwrap();
-    assert_eq!(ids(&rows), (0..6).collect::<Vec<_>>(), "bounded by timestamp");
+    assert_eq!(
+        ids(&rows),
+        (0..6).collect::<Vec<_>>(),
+        "bounded by timestamp"
+    );
     let rows = run(&read_job(
         b,
         "modes",
@@ -394,14 +417,20 @@ fn sink_partitioners_and_formats(b: &Broker) {
     .unwrap();
     let records = consume_all(b, "fixed", 3);
     assert_eq!(records.len(), 60);
-    assert!(records.iter().all(|(p, _)| *p < 2), "two subtasks, two partitions");
+    assert!(
+        records.iter().all(|(p, _)| *p < 2),
+        "two subtasks, two partitions"
+    );
 
     // Raw: the value as one STRING column, both ways.
     create_topic(b, "raw", 1);
     produce(
         b,
         "raw",
-        &[(0, BASE_TS, "plain text, not JSON".into()), (0, BASE_TS, "{\"a\": 1}".into())],
+        &[
+            (0, BASE_TS, "plain text, not JSON".into()),
+            (0, BASE_TS, "{\"a\": 1}".into()),
+        ],
     );
     let rows = run(&format!(
         "CREATE TABLE r (line STRING) WITH (
@@ -430,7 +459,8 @@ fn bad_records_and_options(b: &Broker) {
             (0, BASE_TS, r#"{"id": 3, "name": "c"}"#.into()),
         ],
     );
-    let bounded = ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'";
+    let bounded =
+        ", 'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset'";
     let e = run(&read_job(b, "bad", bounded)).unwrap_err();
     assert!(e.contains("json.ignore-parse-errors"), "{e}");
     let rows = run(&read_job(
@@ -441,11 +471,21 @@ fn bad_records_and_options(b: &Broker) {
     .unwrap();
     assert_eq!(ids(&rows), vec![1, 3]);
 
-    let e = run(&read_job(b, "bad", ", 'scan.startup.mod' = 'earliest-offset'")).unwrap_err();
+    let e = run(&read_job(
+        b,
+        "bad",
+        ", 'scan.startup.mod' = 'earliest-offset'",
+    ))
+    .unwrap_err();
     assert!(e.contains("unsupported option 'scan.startup.mod'"), "{e}");
     let e = run(&read_job(b, "no-such-topic", bounded)).unwrap_err();
     assert!(e.contains("topic 'no-such-topic' does not exist"), "{e}");
-    let e = run(&read_job(b, "bad", &format!("{bounded}, 'properties.no.such.property' = '1'"))).unwrap_err();
+    let e = run(&read_job(
+        b,
+        "bad",
+        &format!("{bounded}, 'properties.no.such.property' = '1'"),
+    ))
+    .unwrap_err();
     assert!(e.contains("no.such.property"), "{e}");
 }
 
@@ -453,7 +493,11 @@ fn bad_records_and_options(b: &Broker) {
 /// second) and reads them from their beginning.
 fn partition_discovery(b: &Broker) {
     create_topic(b, "grow", 1);
-    produce(b, "grow", &[(0, BASE_TS, r#"{"id": 1, "name": "a"}"#.into())]);
+    produce(
+        b,
+        "grow",
+        &[(0, BASE_TS, r#"{"id": 1, "name": "a"}"#.into())],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("job.sql");
     let sql = format!(
@@ -477,7 +521,10 @@ fn partition_discovery(b: &Broker) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -509,8 +556,167 @@ fn partition_discovery(b: &Broker) {
     let second = wait_for(&["+I[2, b]", "+I[3, c]"]);
     let _ = child.kill();
     let o = child.wait_with_output().unwrap();
-    assert!(first, "the first record was not printed: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(second, "records of added partitions were not read: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        first,
+        "the first record was not printed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        second,
+        "records of added partitions were not read: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The committed JSON rows (visible `part-*` files) under `dir`.
+fn committed_ids(dir: &Path) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return ids;
+    };
+    for e in entries {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("part-") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            ids.extend(text.lines().map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            }));
+        }
+    }
+    ids.sort_unstable();
+    ids
+}
+
+/// Waits until `dir` holds `n` committed rows (or 90 s); returns them.
+fn wait_committed(dir: &Path, n: usize) -> Vec<i64> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let ids = committed_ids(dir);
+        if ids.len() >= n || std::time::Instant::now() > deadline {
+            return ids;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A job on a cluster reads a topic with checkpoints (offsets committed to
+/// its group when they complete), stops with a savepoint, and resumes from
+/// it at another parallelism: every record written before and after is
+/// read exactly once.
+fn savepoint_and_rescaled_restore(b: &Broker) {
+    let records = |from: i64, to: i64| -> Vec<(i32, i64, String)> {
+        (from..to)
+            .map(|i| {
+                (
+                    (i % 4) as i32,
+                    BASE_TS + i,
+                    format!(r#"{{"id": {i}, "name": "n{i}"}}"#),
+                )
+            })
+            .collect()
+    };
+    create_topic(b, "ck", 4);
+    produce(b, "ck", &records(0, 2000));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let ck = dir.path().join("ck");
+    let sp = dir.path().join("sp");
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        read_job(
+            b,
+            "ck",
+            ", 'scan.startup.mode' = 'earliest-offset', 'properties.group.id' = 'ck-group'",
+        )
+        .replace("{out}", &out.to_string_lossy()),
+    )
+    .unwrap();
+    let cluster = common::Cluster::start_with(
+        2,
+        &format!(
+            "execution.checkpointing.interval: 500 ms\nexecution.checkpointing.dir: file://{}\n\
+             taskmanager.numberOfTaskSlots: 2\n",
+            ck.display()
+        ),
+    );
+    let id = cluster.submit_with(&file.to_string_lossy(), &["-p", "2"]);
+    let first = wait_committed(&out, 2000);
+    assert_eq!(first, (0..2000).collect::<Vec<_>>(), "the first run's rows");
+    // The group's offsets follow the completed checkpoints.
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", "ck-group")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition("ck", p);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut total = 0;
+    while std::time::Instant::now() < deadline {
+        let committed = c
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .unwrap();
+        total = committed
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            })
+            .sum::<i64>();
+        if total == 2000 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(total, 2000, "offsets committed to the group");
+
+    let o = riffle(&[
+        "stop",
+        "-m",
+        &cluster.rest,
+        "-p",
+        &sp.to_string_lossy(),
+        &id,
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let savepoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap()
+        .to_string();
+    produce(b, "ck", &records(2000, 3000));
+    let o = riffle(&[
+        "run",
+        "-m",
+        &cluster.rest,
+        "-d",
+        "-p",
+        "3",
+        "-s",
+        &savepoint,
+        &file.to_string_lossy(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all = wait_committed(&out, 3000);
+    std::thread::sleep(Duration::from_secs(2));
+    let all_later = committed_ids(&out);
+    assert_eq!(all.len(), 3000, "rows after the restore");
+    assert_eq!(
+        all_later,
+        (0..3000).collect::<Vec<_>>(),
+        "each record exactly once"
+    );
 }
 
 #[test]
@@ -520,4 +726,5 @@ fn kafka_tables_against_a_real_broker() {
     sink_partitioners_and_formats(&broker);
     bad_records_and_options(&broker);
     partition_discovery(&broker);
+    savepoint_and_rescaled_restore(&broker);
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, SchemaRef};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -167,6 +167,9 @@ struct KafkaReader {
     pending: Pending,
     bad: Vec<BadRecord>,
     metrics: Option<Arc<TaskMetrics>>,
+    /// The offsets of each checkpoint taken and not yet completed (only
+    /// with a `properties.group.id` to commit them to).
+    uncommitted: BTreeMap<u64, Vec<(String, i32, i64)>>,
 }
 
 /// The format's decoder of record values.
@@ -238,8 +241,16 @@ impl KafkaReader {
             },
             bad: Vec::new(),
             metrics: None,
+            uncommitted: BTreeMap::new(),
         };
         if let Some(splits) = restored {
+            // A bounded read whose every subtask had finished before the
+            // checkpoint: nothing is left to read (the checkpoint keeps no
+            // splits of finished sources).
+            if splits.is_empty() && reader.options.bounded != BoundedMode::Unbounded {
+                reader.next_discovery = None;
+                return Ok(reader);
+            }
             for s in splits {
                 let known = reader.known.entry(s.topic.clone()).or_insert(0);
                 *known = (*known).max(s.partition + 1);
@@ -615,7 +626,15 @@ impl SourceReader for KafkaReader {
         Ok(SourcePoll::Pending)
     }
 
-    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+    fn snapshot_splits(&mut self, checkpoint_id: u64) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+        if self.options.properties.contains_key("group.id") {
+            let offsets = self
+                .positions
+                .iter()
+                .map(|((t, p), pos)| (t.clone(), *p, pos.next))
+                .collect();
+            self.uncommitted.insert(checkpoint_id, offsets);
+        }
         Ok(self
             .positions
             .iter()
@@ -629,6 +648,33 @@ impl SourceReader for KafkaReader {
                 .encode()
             })
             .collect())
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> riffle_runtime::Result<()> {
+        // The offsets of this checkpoint go to the group (Flink's
+        // commit-on-checkpoint, for monitoring; reading never uses them
+        // once the job runs). Earlier ones are superseded.
+        let Some(offsets) = self.uncommitted.remove(&checkpoint_id) else {
+            return Ok(());
+        };
+        self.uncommitted.retain(|id, _| *id > checkpoint_id);
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partition, offset) in offsets {
+            // Only an offset the client cannot represent fails here.
+            if let Err(e) = tpl.add_partition_offset(&topic, partition, Offset::Offset(offset)) {
+                tracing::warn!(table = %self.options.table, "offset {offset} not committed: {e}");
+            }
+        }
+        if tpl.count() > 0
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Async)
+        {
+            tracing::warn!(
+                table = %self.options.table,
+                checkpoint = checkpoint_id,
+                "cannot commit the offsets of a completed checkpoint to the group: {e}"
+            );
+        }
+        Ok(())
     }
 
     fn bind_metrics(&mut self, metrics: Arc<TaskMetrics>) {

@@ -39,8 +39,16 @@ pub trait SourceReader: Send {
     fn poll(&mut self) -> Result<SourcePoll>;
 
     /// The position after the last batch returned, one entry per split
-    /// still holding input (a finished reader returns none).
-    fn snapshot_splits(&mut self) -> Result<Vec<Vec<u8>>>;
+    /// still holding input (a finished reader returns none), for checkpoint
+    /// `checkpoint_id`.
+    fn snapshot_splits(&mut self, checkpoint_id: u64) -> Result<Vec<Vec<u8>>>;
+
+    /// Checkpoint `checkpoint_id` completed: its splits are durable. A
+    /// reader may tell its system how far it got (Kafka commits the
+    /// offsets to the consumer group, for monitoring).
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<()> {
+        Ok(())
+    }
 
     /// Gives the reader its subtask's counters, once, before the first
     /// `poll` (Flink hands a source reader its metric group the same way): a

@@ -392,7 +392,7 @@ impl Subtask {
                 if let Some((uid, descriptor)) = self.source_state.clone() {
                     let started = Instant::now();
                     let mut snap = OperatorSnapshot::default();
-                    match reader.snapshot_splits() {
+                    match reader.snapshot_splits(barrier.checkpoint_id) {
                         Ok(splits) => {
                             for split in splits {
                                 snap.item(split);
@@ -414,6 +414,9 @@ impl Subtask {
                 checkpoint_id,
                 stop,
             } => {
+                if let Some(reader) = reader {
+                    reader.notify_checkpoint_complete(checkpoint_id)?;
+                }
                 for op in &mut self.chain {
                     op.notify_checkpoint_complete(checkpoint_id)?;
                 }

@@ -111,7 +111,7 @@ impl SourceReader for Reader {
         Ok(SourcePoll::Pending)
     }
 
-    fn snapshot_splits(&mut self) -> Result<Vec<Vec<u8>>> {
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> Result<Vec<Vec<u8>>> {
         Ok(Vec::new())
     }
 }

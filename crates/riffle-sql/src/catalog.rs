@@ -294,6 +294,12 @@ pub struct Catalog {
     pub options: ConfigOptions,
     /// Names looked up and not found during the current statement (for error locations).
     pub missing: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The table an INSERT being planned writes to: its next lookup gives
+    /// its physical columns, not the inline view with its computed columns
+    /// (Flink writes the physical columns of a table and computes the
+    /// others when reading it). Set by the INSERT's planning, taken by the
+    /// planner's lookup of the target, which comes before the query's.
+    pub insert_target: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn add_udf(map: &mut HashMap<String, Arc<ScalarUDF>>, f: Arc<ScalarUDF>) {
@@ -369,6 +375,7 @@ impl Catalog {
             ],
             options,
             missing: Arc::default(),
+            insert_target: Arc::default(),
         }
     }
 
@@ -407,6 +414,16 @@ impl ContextProvider for Catalog {
         name: TableReference,
     ) -> datafusion_common::Result<Arc<dyn TableSource>> {
         let table = name.table();
+        let target = self
+            .insert_target
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take_if(|t| t == table));
+        if let Some(t) = target.and_then(|t| self.tables.get(&t)) {
+            return Ok(Arc::new(PhysicalTableSource {
+                table: Arc::clone(t),
+            }));
+        }
         match self.sources.get(table) {
             Some(s) => Ok(Arc::clone(s)),
             None => {

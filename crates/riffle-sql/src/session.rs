@@ -544,7 +544,16 @@ impl Session {
         })?;
         let hints =
             crate::hints::StateTtlHints::collect(&stmt).map_err(|e| e.at(Some(location)))?;
-        let plan = self.sql_to_plan(stmt, Some(location))?;
+        if table.needs_view()
+            && let Ok(mut t) = self.catalog.insert_target.lock()
+        {
+            *t = Some(target.clone());
+        }
+        let plan = self.sql_to_plan(stmt, Some(location));
+        if let Ok(mut t) = self.catalog.insert_target.lock() {
+            *t = None;
+        }
+        let plan = plan?;
         // Flink's rule for what may be written into a sink, checked before
         // DataFusion's analyzer would cast anything into anything.
         crate::sink_types::check_insert(&plan, &target, Some(location))?;
@@ -836,6 +845,29 @@ mod tests {
         CREATE TABLE k (v INT) WITH ('connector' = 'blackhole');
         CREATE TABLE kb (v BIGINT) WITH ('connector' = 'blackhole');
         CREATE TABLE kd (v DATE) WITH ('connector' = 'blackhole');";
+
+    /// A table with computed columns and a watermark is written through its
+    /// physical columns (Nexmark's `INSERT INTO kafka SELECT event_type,
+    /// person, auction, bid FROM datagen`), and read with the others.
+    #[test]
+    fn an_insert_writes_the_physical_columns_of_a_table_with_computed_ones() {
+        let script = "CREATE TABLE src (id BIGINT, ts TIMESTAMP(3))
+                WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+            CREATE TABLE t (id BIGINT, ts TIMESTAMP(3), twice AS id * 2,
+                WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+                WITH ('connector' = 'blackhole');
+            CREATE TABLE u (id BIGINT, twice BIGINT) WITH ('connector' = 'blackhole');
+            INSERT INTO t SELECT id, ts FROM src;";
+        let mut session = Session::new(Configuration::new());
+        session
+            .run_script(script, &Arc::new(JobMetrics::default()))
+            .expect("the insert plans");
+        let e = plan_err(&script.replace(
+            "SELECT id, ts FROM src",
+            "SELECT id, ts, id * 2 AS d FROM src",
+        ));
+        assert!(e.contains("Column count doesn't match"), "{e}");
+    }
 
     /// Issue 15, case 8: what Flink refuses to write into a sink is refused
     /// at planning, with Flink's message; what Flink casts implicitly plans.

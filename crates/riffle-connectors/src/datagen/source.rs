@@ -248,7 +248,7 @@ impl SourceReader for DatagenReader {
         })
     }
 
-    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> riffle_runtime::Result<Vec<Vec<u8>>> {
         Ok(self
             .splits
             .iter()

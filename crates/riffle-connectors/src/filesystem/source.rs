@@ -378,7 +378,7 @@ impl SourceReader for FileReader {
         }
     }
 
-    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> riffle_runtime::Result<Vec<Vec<u8>>> {
         let split = |path: &PathBuf, records: u64| {
             let mut e = Encoder::new();
             e.str(&path.to_string_lossy());
@@ -520,7 +520,7 @@ mod tests {
         let s = source(&path, true);
         let mut first = s.create_reader(&task(), 10, None)?;
         let before = ids(first.as_mut(), Some(2))?;
-        let splits = first.snapshot_splits()?;
+        let splits = first.snapshot_splits(1)?;
         let mut again = s.create_reader(&task(), 10, Some(splits))?;
         let after = ids(again.as_mut(), None)?;
         let mut all: Vec<i64> = before.iter().chain(&after).copied().collect();

@@ -179,7 +179,7 @@ impl SourceReader for NexmarkReader {
         }
     }
 
-    fn snapshot_splits(&mut self) -> riffle_runtime::Result<Vec<Vec<u8>>> {
+    fn snapshot_splits(&mut self, _checkpoint_id: u64) -> riffle_runtime::Result<Vec<Vec<u8>>> {
         Ok(self
             .splits
             .iter()
@@ -263,11 +263,11 @@ mod tests {
         for s in 0..2 {
             let mut r = src.create_reader(&task(s, 2), 7, None).unwrap();
             before.extend(drain(r.as_mut(), 3 + s));
-            splits.extend(r.snapshot_splits().unwrap());
+            splits.extend(r.snapshot_splits(1).unwrap());
         }
         let mut r = src.create_reader(&task(0, 1), 7, Some(splits)).unwrap();
         before.extend(drain(r.as_mut(), 1000));
-        assert!(r.snapshot_splits().unwrap().is_empty());
+        assert!(r.snapshot_splits(1).unwrap().is_empty());
         all.sort();
         before.sort();
         assert_eq!(all.len(), 300);

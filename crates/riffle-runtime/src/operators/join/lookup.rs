@@ -436,7 +436,7 @@ mod tests {
                 vec![Arc::new(k), Arc::new(b)],
             )?))
         }
-        fn snapshot_splits(&mut self) -> Result<Vec<Vec<u8>>> {
+        fn snapshot_splits(&mut self, _checkpoint_id: u64) -> Result<Vec<Vec<u8>>> {
             Ok(Vec::new())
         }
     }
