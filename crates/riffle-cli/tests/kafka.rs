@@ -24,7 +24,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -568,6 +568,136 @@ fn partition_discovery(b: &Broker) {
     );
 }
 
+/// Metadata columns: read (topic, partition, offset, timestamp and its
+/// type, headers) and written (timestamp, headers); a key the connector
+/// does not have is named with the ones it has.
+fn metadata_columns(b: &Broker) {
+    create_topic(b, "meta-in", 2);
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .create()
+        .unwrap();
+    for i in 0..4i64 {
+        p.send(
+            BaseRecord::<(), str>::to("meta-in")
+                .partition((i % 2) as i32)
+                .timestamp(BASE_TS + i)
+                .payload(&format!(r#"{{"id": {i}}}"#))
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "h",
+                    value: Some(format!("v{i}").as_bytes()),
+                })),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+    create_topic(b, "meta-out", 1);
+    let rows = run(&format!(
+        "CREATE TABLE src (
+            id BIGINT,
+            t STRING METADATA FROM 'topic' VIRTUAL,
+            p INT METADATA FROM 'partition' VIRTUAL,
+            `offset` BIGINT METADATA VIRTUAL,
+            ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+            tt STRING METADATA FROM 'timestamp-type' VIRTUAL,
+            hs MAP<STRING, BYTES> METADATA FROM 'headers'
+         ) WITH ('connector' = 'kafka', 'topic' = 'meta-in', 'properties.bootstrap.servers' = '{bs}',
+            'format' = 'json', 'scan.startup.mode' = 'earliest-offset',
+            'scan.bounded.mode' = 'latest-offset');
+         CREATE TABLE snk (
+            id BIGINT,
+            ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+            hs MAP<STRING, BYTES> METADATA FROM 'headers'
+         ) WITH ('connector' = 'kafka', 'topic' = 'meta-out', 'properties.bootstrap.servers' = '{bs}',
+            'format' = 'json');
+         CREATE TABLE out (id BIGINT, t STRING, p INT, o BIGINT, tt STRING, h STRING) WITH (
+            'connector' = 'filesystem', 'path' = '{{out}}', 'format' = 'json');
+         INSERT INTO out SELECT id, t, p, `offset`, tt, CAST(hs['h'] AS STRING) FROM src;
+         INSERT INTO snk SELECT id * 10, ts + INTERVAL '1' SECOND, hs FROM src;",
+        bs = b.bootstrap
+    ))
+    .unwrap();
+    let mut rows: Vec<(i64, String, i64, i64, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["t"].as_str().unwrap().to_string(),
+                r["p"].as_i64().unwrap(),
+                r["o"].as_i64().unwrap(),
+                r["tt"].as_str().unwrap().to_string(),
+                r["h"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        (0..4i64)
+            .map(|i| (
+                i,
+                "meta-in".to_string(),
+                i % 2,
+                i / 2,
+                "CreateTime".to_string(),
+                format!("v{i}")
+            ))
+            .collect::<Vec<_>>()
+    );
+    // Written back with a timestamp a second later and the same headers.
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &b.bootstrap)
+        .set("group.id", "meta-reader")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("meta-out", 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut got = Vec::new();
+    loop {
+        match c.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => {
+                let h = m.headers().unwrap();
+                let header = h.iter().find(|x| x.key == "h").unwrap();
+                got.push((
+                    String::from_utf8_lossy(m.payload().unwrap()).into_owned(),
+                    m.timestamp().to_millis().unwrap(),
+                    String::from_utf8_lossy(header.value.unwrap()).into_owned(),
+                ));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => break,
+            Some(Err(e)) => panic!("{e}"),
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        (0..4i64)
+            .map(|i| (
+                format!(r#"{{"id":{}}}"#, i * 10),
+                BASE_TS + i + 1000,
+                format!("v{i}")
+            ))
+            .collect::<Vec<_>>()
+    );
+    let e = run(&format!(
+        "CREATE TABLE src (id BIGINT, x INT METADATA FROM 'leader' VIRTUAL)
+         WITH ('connector' = 'kafka', 'topic' = 'meta-in', 'properties.bootstrap.servers' = '{}',
+            'format' = 'json', 'scan.startup.mode' = 'earliest-offset');
+         CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO out SELECT id FROM src;",
+        b.bootstrap
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("invalid metadata key 'leader'") && e.contains("'timestamp-type'"),
+        "{e}"
+    );
+}
+
 /// The committed JSON rows (visible `part-*` files) under `dir`.
 fn committed_ids(dir: &Path) -> Vec<i64> {
     let mut ids = Vec::new();
@@ -725,6 +855,7 @@ fn kafka_tables_against_a_real_broker() {
     startup_and_bounded_modes(&broker);
     sink_partitioners_and_formats(&broker);
     bad_records_and_options(&broker);
+    metadata_columns(&broker);
     partition_discovery(&broker);
     savepoint_and_rescaled_restore(&broker);
 }

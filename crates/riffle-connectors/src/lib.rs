@@ -44,6 +44,57 @@ pub struct TableDescriptor {
     /// The `PARTITIONED BY (...)` columns, in order (empty if none); the
     /// planner checked they are physical columns.
     pub partition_keys: Vec<String>,
+    /// The columns of `schema` that are metadata (`METADATA [FROM 'key']
+    /// [VIRTUAL]`), not part of the format's record.
+    pub metadata: Vec<MetadataColumn>,
+}
+
+/// A metadata column of a table: a value the connector reads or writes
+/// beside the record (Kafka's topic, partition, offset, timestamp, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataColumn {
+    /// The column's name in the table.
+    pub name: String,
+    /// The connector's key (`FROM 'key'`, else the column's name).
+    pub key: String,
+    /// `VIRTUAL`: read only, never written by an INSERT.
+    pub is_virtual: bool,
+}
+
+impl TableDescriptor {
+    /// Whether column `name` is a metadata column.
+    pub fn is_metadata(&self, name: &str) -> bool {
+        self.metadata.iter().any(|m| m.name == name)
+    }
+
+    /// The columns of the record itself (the format's), without metadata.
+    pub fn record_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| !self.is_metadata(f.name()))
+            .cloned()
+            .collect();
+        Arc::new(arrow::datatypes::Schema::new(fields))
+    }
+
+    /// The columns an INSERT writes: all but the virtual metadata columns.
+    pub fn persisted_schema(&self) -> SchemaRef {
+        let fields: Vec<_> = self
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| {
+                !self
+                    .metadata
+                    .iter()
+                    .any(|m| m.is_virtual && m.name == *f.name())
+            })
+            .cloned()
+            .collect();
+        Arc::new(arrow::datatypes::Schema::new(fields))
+    }
 }
 
 /// A connector: validates options and builds sources and sinks.
@@ -53,6 +104,17 @@ pub trait Connector: Send + Sync {
 
     /// Checks the table's options and column types; called at planning time.
     fn validate(&self, table: &TableDescriptor) -> Result<()>;
+
+    /// The metadata keys a source of this connector reads, with their
+    /// Flink types (for messages).
+    fn readable_metadata(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// The metadata keys a sink of this connector writes.
+    fn writable_metadata(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
 
     /// Whether the connector can write (or read) a `PARTITIONED BY` table.
     fn supports_partitioning(&self) -> bool {
@@ -115,6 +177,34 @@ pub fn find_for(
         ))
     })?;
     let c = find(registry, name)?;
+    for m in &table.metadata {
+        let readable = c.readable_metadata().iter().any(|(k, _)| *k == m.key);
+        let writable = c.writable_metadata().iter().any(|(k, _)| *k == m.key);
+        if !readable && !writable {
+            let list = |keys: &[(&str, &str)]| {
+                keys.iter()
+                    .map(|(k, t)| format!("'{k}' {t}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(Error::Options(if c.readable_metadata().is_empty() {
+                format!(
+                    "metadata column '{}' of table '{}': connector '{name}' has no metadata",
+                    m.name, table.name
+                )
+            } else {
+                format!(
+                    "invalid metadata key '{}' in column '{}' of table '{}'; connector '{name}' \
+                     reads the keys {} and writes {}",
+                    m.key,
+                    m.name,
+                    table.name,
+                    list(c.readable_metadata()),
+                    list(c.writable_metadata())
+                )
+            }));
+        }
+    }
     if !table.partition_keys.is_empty() && !c.supports_partitioning() {
         return Err(Error::Unsupported(format!(
             "connector '{name}' does not support PARTITIONED BY (table '{}'); \
@@ -142,6 +232,7 @@ pub(crate) fn test_table(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         partition_keys: Vec::new(),
+        metadata: Vec::new(),
     }
 }
 
@@ -155,6 +246,7 @@ mod tests {
             schema: Arc::new(arrow::datatypes::Schema::empty()),
             options: [("connector".to_string(), connector.to_string())].into(),
             partition_keys: partition_keys.iter().map(|k| k.to_string()).collect(),
+            metadata: Vec::new(),
         }
     }
 

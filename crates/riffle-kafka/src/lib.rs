@@ -14,6 +14,7 @@
 //! async runtime is involved.
 
 mod error;
+pub mod metadata;
 pub mod options;
 pub mod sink;
 pub mod source;
@@ -47,6 +48,14 @@ impl Connector for KafkaConnector {
         "kafka"
     }
 
+    fn readable_metadata(&self) -> &'static [(&'static str, &'static str)] {
+        metadata::READABLE
+    }
+
+    fn writable_metadata(&self) -> &'static [(&'static str, &'static str)] {
+        metadata::WRITABLE
+    }
+
     fn validate(&self, table: &TableDescriptor) -> riffle_connectors::Result<()> {
         Self::options(table)?;
         Ok(())
@@ -60,9 +69,7 @@ impl Connector for KafkaConnector {
     ) -> riffle_connectors::Result<Arc<dyn SourceFactory>> {
         let options = Self::options(table)?;
         Ok(Arc::new(source::KafkaSourceFactory::new(
-            options,
-            Arc::clone(&table.schema),
-            projection,
+            options, table, projection,
         )?))
     }
 
@@ -79,17 +86,15 @@ impl Connector for KafkaConnector {
             ))
             .into());
         }
-        Ok(Arc::new(sink::KafkaSinkFactory::new(
-            options,
-            Arc::clone(&table.schema),
-        )?))
+        Ok(Arc::new(sink::KafkaSinkFactory::new(options, table)?))
     }
 }
 
 /// The columns a format can hold: `raw` one STRING or BYTES column, `csv`
 /// flat columns.
 fn check_columns(table: &TableDescriptor, format: Format) -> Result<()> {
-    let fields = table.schema.fields();
+    let record = table.record_schema();
+    let fields = record.fields();
     match format {
         Format::Raw => {
             let ok = fields.len() == 1
@@ -99,7 +104,7 @@ fn check_columns(table: &TableDescriptor, format: Format) -> Result<()> {
                     "table '{}': the 'raw' format holds exactly one physical column of type \
                      STRING or BYTES; the table has {}",
                     table.name,
-                    describe(&table.schema)
+                    describe(&record)
                 )));
             }
         }

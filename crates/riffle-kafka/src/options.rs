@@ -508,6 +508,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             partition_keys: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 

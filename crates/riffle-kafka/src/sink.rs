@@ -16,15 +16,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{Array, ArrayRef, AsArray, MapArray, TimestampMillisecondArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use rdkafka::ClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use riffle_common::Chunk;
+use riffle_connectors::TableDescriptor;
 use riffle_connectors::format::{csv, json};
 use riffle_runtime::TaskInfo;
 use riffle_runtime::connector::{SinkFactory, SinkWriter};
 
+use crate::metadata::WRITABLE;
 use crate::options::{DeliveryGuarantee, Format, KafkaOptions, Partitioner, Topics};
 use crate::{Error, Result};
 
@@ -34,17 +38,68 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a request for the topic's partitions may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The columns a sink receives (the table's persisted columns): which are
+/// the record's and which are written as metadata.
+#[derive(Debug)]
+struct Written {
+    /// Indices of the record's columns.
+    record: Vec<usize>,
+    /// The column of `timestamp`, if written.
+    timestamp: Option<usize>,
+    /// The column of `headers`, if written.
+    headers: Option<usize>,
+}
+
+impl Written {
+    fn new(table: &TableDescriptor) -> Result<Written> {
+        let persisted = table.persisted_schema();
+        let mut w = Written {
+            record: Vec::new(),
+            timestamp: None,
+            headers: None,
+        };
+        for (i, f) in persisted.fields().iter().enumerate() {
+            let Some(m) = table.metadata.iter().find(|m| m.name == *f.name()) else {
+                w.record.push(i);
+                continue;
+            };
+            match m.key.as_str() {
+                "timestamp" => w.timestamp = Some(i),
+                "headers" => w.headers = Some(i),
+                other => {
+                    return Err(Error::Options(format!(
+                        "metadata column '{}' of table '{}' (key '{other}') cannot be written; \
+                         declare it VIRTUAL, or write only: {}",
+                        m.name,
+                        table.name,
+                        WRITABLE
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        }
+        Ok(w)
+    }
+}
+
 /// Creates a Kafka writer per subtask.
 #[derive(Debug)]
 pub struct KafkaSinkFactory {
     options: Arc<KafkaOptions>,
     topic: String,
     schema: SchemaRef,
+    written: Arc<Written>,
 }
 
 impl KafkaSinkFactory {
-    /// A sink of rows of `schema` into `options`' topic.
-    pub fn new(options: KafkaOptions, schema: SchemaRef) -> Result<KafkaSinkFactory> {
+    /// A sink of `table`'s persisted columns (its options read into
+    /// `options`) into its topic.
+    pub fn new(options: KafkaOptions, table: &TableDescriptor) -> Result<KafkaSinkFactory> {
+        let written = Arc::new(Written::new(table)?);
+        let schema = table.record_schema();
         let topic = match &options.topics {
             Topics::Names(names) if names.len() == 1 => names[0].clone(),
             _ => {
@@ -58,6 +113,7 @@ impl KafkaSinkFactory {
             options: Arc::new(options),
             topic,
             schema,
+            written,
         })
     }
 }
@@ -76,6 +132,7 @@ impl SinkFactory for KafkaSinkFactory {
             Arc::clone(&self.options),
             self.topic.clone(),
             Arc::clone(&self.schema),
+            Arc::clone(&self.written),
             task,
         )?))
     }
@@ -113,6 +170,7 @@ struct KafkaWriter {
     fixed: Option<i32>,
     next: i32,
     is_string: bool,
+    written: Arc<Written>,
     line: String,
 }
 
@@ -121,6 +179,7 @@ impl KafkaWriter {
         options: Arc<KafkaOptions>,
         topic: String,
         schema: SchemaRef,
+        written: Arc<Written>,
         task: &TaskInfo,
     ) -> Result<KafkaWriter> {
         let acks = match options.delivery {
@@ -169,6 +228,7 @@ impl KafkaWriter {
             partitions,
             fixed,
             is_string,
+            written,
             line: String::new(),
         })
     }
@@ -187,7 +247,7 @@ impl KafkaWriter {
     }
 
     /// Hands one record to the producer, waiting while its queue is full.
-    fn send(&mut self, payload: Option<&[u8]>) -> Result<()> {
+    fn send(&mut self, payload: Option<&[u8]>, meta: RecordMeta) -> Result<()> {
         let partition = self.partition();
         let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&self.topic);
         if let Some(p) = payload {
@@ -195,6 +255,12 @@ impl KafkaWriter {
         }
         if let Some(p) = partition {
             record = record.partition(p);
+        }
+        if let Some(ts) = meta.timestamp {
+            record = record.timestamp(ts);
+        }
+        if let Some(h) = meta.headers {
+            record = record.headers(h);
         }
         loop {
             match self.producer.send(record) {
@@ -242,28 +308,43 @@ impl KafkaWriter {
 
 impl SinkWriter for KafkaWriter {
     fn write(&mut self, chunk: &Chunk) -> riffle_runtime::Result<()> {
-        let data = &chunk.data;
+        let written = Arc::clone(&self.written);
+        let data = chunk.data.project(&written.record)?;
+        let timestamps = written
+            .timestamp
+            .map(|i| timestamps_ms(chunk.data.column(i)))
+            .transpose()?;
+        let headers = written
+            .headers
+            .map(|i| chunk.data.column(i).as_map().clone());
         for row in 0..data.num_rows() {
+            let meta = RecordMeta {
+                timestamp: timestamps
+                    .as_ref()
+                    .filter(|t| t.is_valid(row))
+                    .map(|t| t.value(row)),
+                headers: headers.as_ref().map(|h| owned_headers(h, row)),
+            };
             match self.options.format {
                 Format::Raw => {
                     let col = data.column(0);
                     if col.is_null(row) {
-                        self.send(None)?;
+                        self.send(None, meta)?;
                     } else if self.is_string {
-                        self.send(Some(col.as_string::<i32>().value(row).as_bytes()))?;
+                        self.send(Some(col.as_string::<i32>().value(row).as_bytes()), meta)?;
                     } else {
-                        self.send(Some(col.as_binary::<i32>().value(row)))?;
+                        self.send(Some(col.as_binary::<i32>().value(row)), meta)?;
                     }
                 }
                 Format::Json | Format::Csv => {
                     let mut line = std::mem::take(&mut self.line);
                     line.clear();
                     if self.options.format == Format::Json {
-                        json::write_row(data, row, &mut line);
+                        json::write_row(&data, row, &mut line);
                     } else {
-                        csv::write_row(data, row, &mut line);
+                        csv::write_row(&data, row, &mut line);
                     }
-                    let sent = self.send(Some(line.as_bytes()));
+                    let sent = self.send(Some(line.as_bytes()), meta);
                     self.line = line;
                     sent?;
                 }
@@ -282,4 +363,39 @@ impl SinkWriter for KafkaWriter {
         }
         Ok(Vec::new())
     }
+}
+
+/// The metadata written with one record.
+struct RecordMeta {
+    timestamp: Option<i64>,
+    headers: Option<OwnedHeaders>,
+}
+
+/// A `timestamp` column as epoch milliseconds.
+fn timestamps_ms(column: &ArrayRef) -> Result<TimestampMillisecondArray> {
+    let ms = cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))
+        .map_err(|e| Error::Data(format!("the 'timestamp' metadata column: {e}")))?;
+    Ok(ms.as_primitive::<TimestampMillisecondType>().clone())
+}
+
+/// Row `row` of a `headers` map column as Kafka headers.
+fn owned_headers(map: &MapArray, row: usize) -> OwnedHeaders {
+    let mut out = OwnedHeaders::new();
+    if map.is_null(row) {
+        return out;
+    }
+    let entries = map.value(row);
+    let (Some(keys), Some(values)) = (
+        entries.column(0).as_string_opt::<i32>(),
+        entries.column(1).as_binary_opt::<i32>(),
+    ) else {
+        return out;
+    };
+    for i in 0..entries.len() {
+        out = out.insert(Header {
+            key: keys.value(i),
+            value: values.is_valid(i).then(|| values.value(i)),
+        });
+    }
+    out
 }

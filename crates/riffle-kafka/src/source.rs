@@ -27,6 +27,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use regex::Regex;
+use riffle_connectors::TableDescriptor;
 use riffle_connectors::format::csv::CsvDecoder;
 use riffle_connectors::format::json::JsonDecoder;
 use riffle_connectors::format::records::{BadRecord, ChunkError, RecordFormat, Span, decode_chunk};
@@ -34,6 +35,7 @@ use riffle_runtime::TaskInfo;
 use riffle_runtime::connector::{SourceFactory, SourcePoll, SourceReader};
 use riffle_runtime::metrics::TaskMetrics;
 
+use crate::metadata::{Collected, Key, READABLE};
 use crate::options::{BoundedMode, Format, KafkaOptions, StartupMode, Topics};
 use crate::split::{PartitionSplit, owner};
 use crate::{Error, Result};
@@ -44,37 +46,122 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// No end: the stop offset of an unbounded partition.
 const NO_STOP: i64 = i64::MAX;
 
+/// Where a column of the table comes from.
+#[derive(Debug, Clone)]
+enum Column {
+    /// The record's column at this index of the record schema.
+    Record(usize),
+    /// A metadata key, in the declared type, and the column's name.
+    Metadata(Key, DataType, String),
+}
+
+/// The table's columns: the record's (decoded by the format) and the
+/// metadata ones, in the table's order.
+#[derive(Debug)]
+struct Layout {
+    record_schema: SchemaRef,
+    table_schema: SchemaRef,
+    columns: Vec<Column>,
+}
+
+impl Layout {
+    fn new(table: &TableDescriptor) -> Result<Layout> {
+        let record_schema = table.record_schema();
+        let mut columns = Vec::new();
+        let mut record = 0;
+        for f in table.schema.fields() {
+            match table.metadata.iter().find(|m| m.name == *f.name()) {
+                Some(m) => {
+                    let key = Key::parse(&m.key).ok_or_else(|| {
+                        Error::Options(format!(
+                            "metadata key '{}' of column '{}' of table '{}' cannot be read; \
+                             a Kafka source reads: {}",
+                            m.key,
+                            m.name,
+                            table.name,
+                            READABLE
+                                .iter()
+                                .map(|(k, _)| *k)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?;
+                    columns.push(Column::Metadata(key, f.data_type().clone(), m.name.clone()));
+                }
+                None => {
+                    columns.push(Column::Record(record));
+                    record += 1;
+                }
+            }
+        }
+        Ok(Layout {
+            record_schema,
+            table_schema: Arc::clone(&table.schema),
+            columns,
+        })
+    }
+
+    fn has_metadata(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| matches!(c, Column::Metadata(..)))
+    }
+
+    fn wants_headers(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| matches!(c, Column::Metadata(Key::Headers, ..)))
+    }
+
+    /// The table's row of a decoded `record` batch and its `meta`.
+    fn assemble(&self, record: RecordBatch, meta: &Collected) -> Result<RecordBatch> {
+        if !self.has_metadata() {
+            return Ok(record);
+        }
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for c in &self.columns {
+            columns.push(match c {
+                Column::Record(i) => Arc::clone(record.column(*i)),
+                Column::Metadata(key, to, name) => meta.column(*key, to, name)?,
+            });
+        }
+        RecordBatch::try_new(Arc::clone(&self.table_schema), columns)
+            .map_err(|e| Error::Data(format!("cannot put metadata columns together: {e}")))
+    }
+}
+
 /// Creates a Kafka reader per subtask.
 #[derive(Debug)]
 pub struct KafkaSourceFactory {
     options: Arc<KafkaOptions>,
-    /// The table's physical columns.
-    table_schema: SchemaRef,
-    /// The columns the job reads (indices into `table_schema`).
+    layout: Arc<Layout>,
+    /// The columns the job reads (indices into the table's columns).
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
 }
 
 impl KafkaSourceFactory {
-    /// A source over `options`' topics with rows of `table_schema`,
-    /// projected to `projection`.
+    /// A source of `table` (its options read into `options`), projected to
+    /// `projection`.
     pub fn new(
         options: KafkaOptions,
-        table_schema: SchemaRef,
+        table: &TableDescriptor,
         projection: Option<Vec<usize>>,
     ) -> Result<KafkaSourceFactory> {
         options.check_source()?;
+        let layout = Layout::new(table)?;
         let schema = match &projection {
             Some(p) => Arc::new(
-                table_schema
+                table
+                    .schema
                     .project(p)
                     .map_err(|e| Error::Options(format!("table '{}': {e}", options.table)))?,
             ),
-            None => Arc::clone(&table_schema),
+            None => Arc::clone(&table.schema),
         };
         Ok(KafkaSourceFactory {
             options: Arc::new(options),
-            table_schema,
+            layout: Arc::new(layout),
             projection,
             schema,
         })
@@ -114,7 +201,7 @@ impl SourceFactory for KafkaSourceFactory {
             .transpose()?;
         let reader = KafkaReader::new(
             Arc::clone(&self.options),
-            Arc::clone(&self.table_schema),
+            Arc::clone(&self.layout),
             self.projection.clone(),
             task,
             batch_size,
@@ -153,7 +240,12 @@ struct KafkaReader {
     parallelism: usize,
     batch_size: usize,
     decoder: Decoder,
+    layout: Arc<Layout>,
     projection: Option<Vec<usize>>,
+    /// The metadata of the records in `pending`.
+    meta: Collected,
+    /// Interned topic names (for the metadata).
+    topic_names: Vec<Arc<str>>,
     /// Partitions this subtask owns, by topic and partition.
     positions: BTreeMap<(String, i32), Position>,
     /// Every partition seen so far, owned or not (so that discovery only
@@ -182,7 +274,7 @@ enum Decoder {
 impl KafkaReader {
     fn new(
         options: Arc<KafkaOptions>,
-        table_schema: SchemaRef,
+        layout: Arc<Layout>,
         projection: Option<Vec<usize>>,
         task: &TaskInfo,
         batch_size: usize,
@@ -204,14 +296,14 @@ impl KafkaReader {
             .map_err(|e| options.broker_error("cannot create a Kafka consumer", &e))?;
         let decoder = match options.format {
             Format::Json => Decoder::Text(Box::new(JsonDecoder::new(
-                Arc::clone(&table_schema),
+                Arc::clone(&layout.record_schema),
                 options.parse_errors,
             ))),
             Format::Csv => Decoder::Text(Box::new(CsvDecoder::new(
-                Arc::clone(&table_schema),
+                Arc::clone(&layout.record_schema),
                 options.parse_errors,
             ))),
-            Format::Raw => Decoder::Raw(Arc::clone(&table_schema)),
+            Format::Raw => Decoder::Raw(Arc::clone(&layout.record_schema)),
         };
         let pattern = match &options.topics {
             Topics::Pattern(p) => Some(Regex::new(&format!("^(?:{p})$")).map_err(|e| {
@@ -229,6 +321,9 @@ impl KafkaReader {
             parallelism: task.parallelism.max(1),
             batch_size: batch_size.max(1),
             decoder,
+            meta: Collected::new(layout.wants_headers()),
+            layout,
+            topic_names: Vec::new(),
             projection,
             positions: BTreeMap::new(),
             known: BTreeMap::new(),
@@ -499,9 +594,15 @@ impl KafkaReader {
                     Ok(b) => b,
                     Err(ChunkError::Record(bad)) => {
                         let key = format!("{}.ignore-parse-errors", self.options.format.name());
+                        let at = self.meta.describe(bad.line.saturating_sub(1) as usize);
+                        let field = if bad.fields.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", field '{}'", bad.fields.join("', '"))
+                        };
                         return Err(Error::Data(format!(
-                            "table '{}': cannot read a record of Kafka: {} (set '{key}' = 'true' \
-                             to skip or repair such records)",
+                            "table '{}': cannot read the record at {at}{field}: {} (set '{key}' = \
+                             'true' to skip or repair such records)",
                             self.options.table, bad.reason
                         ))
                         .into());
@@ -515,6 +616,19 @@ impl KafkaReader {
                 }
             }
         };
+        // Records the format skipped have no row: drop their metadata.
+        let skipped: Vec<usize> = self
+            .bad
+            .iter()
+            .filter(|b| !b.kept)
+            .map(|b| b.line.saturating_sub(1) as usize)
+            .collect();
+        self.meta.remove(&skipped);
+        let batch = batch
+            .map(|b| self.layout.assemble(b, &self.meta))
+            .transpose()?;
+        self.meta.clear();
+        self.bad.clear();
         self.pending.buf.clear();
         self.pending.spans.clear();
         Ok(match (batch, &self.projection) {
@@ -608,11 +722,24 @@ impl SourceReader for KafkaReader {
             let start = self.pending.buf.len();
             self.pending.buf.extend_from_slice(value);
             self.pending.buf.push(b'\n');
+            // `line`: the record's place in the batch (from 1), which names
+            // it in errors and tells which records a format skipped.
             self.pending.spans.push(Span {
                 start,
                 end: self.pending.buf.len(),
-                line: offset.max(0) as u64,
+                line: self.pending.spans.len() as u64 + 1,
             });
+            if self.layout.has_metadata() {
+                let topic = match self.topic_names.iter().find(|t| ***t == *message.topic()) {
+                    Some(t) => Arc::clone(t),
+                    None => {
+                        let t: Arc<str> = Arc::from(message.topic());
+                        self.topic_names.push(Arc::clone(&t));
+                        t
+                    }
+                };
+                self.meta.push(&topic, &message);
+            }
         }
         if reassign {
             self.assign()?;

@@ -17,7 +17,7 @@ use datafusion_expr::{
     AggregateUDF, HigherOrderUDF, LogicalPlan, ScalarUDF, TableSource, WindowUDF,
 };
 use datafusion_sql::planner::ContextProvider;
-use riffle_connectors::TableDescriptor;
+use riffle_connectors::{MetadataColumn, TableDescriptor};
 
 use crate::ddl::{ColumnDef, CreateTable};
 
@@ -104,7 +104,9 @@ fn check_rowtime_column(
                     ));
                 }
             }
-            ColumnDef::Physical(f) if *f.name() == col.value && !is_rowtime_type(f.data_type()) => {
+            ColumnDef::Physical(f) | ColumnDef::Metadata { field: f, .. }
+                if *f.name() == col.value && !is_rowtime_type(f.data_type()) =>
+            {
                 return fail(rowtime_type_error(table, f.name(), f.data_type()));
             }
             _ => {}
@@ -131,14 +133,9 @@ impl CatalogTable {
                     f.name().clone()
                 }
                 ColumnDef::Computed { name, .. } => name.clone(),
-                ColumnDef::Metadata(f) => {
-                    return Err(crate::Error::Unsupported {
-                        location: Some(ddl.location),
-                        message: format!(
-                            "metadata column '{}' of table '{name}' (no connector provides metadata yet)",
-                            f.name()
-                        ),
-                    });
+                ColumnDef::Metadata { field, .. } => {
+                    fields.push(field.clone());
+                    field.name().clone()
                 }
             };
             if names.contains(&n) {
@@ -221,6 +218,23 @@ impl CatalogTable {
         TableDescriptor {
             name: self.name.clone(),
             schema: Arc::clone(&self.physical),
+            metadata: self
+                .ddl
+                .columns
+                .iter()
+                .filter_map(|c| match c {
+                    ColumnDef::Metadata {
+                        field,
+                        key,
+                        is_virtual,
+                    } => Some(MetadataColumn {
+                        name: field.name().clone(),
+                        key: key.clone().unwrap_or_else(|| field.name().clone()),
+                        is_virtual: *is_virtual,
+                    }),
+                    _ => None,
+                })
+                .collect(),
             options: self.ddl.options.clone(),
             partition_keys: self
                 .ddl
@@ -229,6 +243,15 @@ impl CatalogTable {
                 .map(|k| k.value.clone())
                 .collect(),
         }
+    }
+
+    /// Whether an INSERT writes other columns than a scan reads (computed
+    /// or metadata columns).
+    pub fn writes_fewer_columns(&self) -> bool {
+        self.ddl
+            .columns
+            .iter()
+            .any(|c| matches!(c, ColumnDef::Computed { .. } | ColumnDef::Metadata { .. }))
     }
 
     /// Whether the table needs the inline view (computed columns or a watermark).
@@ -253,6 +276,20 @@ pub struct PhysicalTableSource {
 impl TableSource for PhysicalTableSource {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.table.physical)
+    }
+}
+
+/// The target of an INSERT: the columns it writes (physical and
+/// non-virtual metadata columns).
+#[derive(Debug)]
+pub struct InsertTargetSource {
+    /// The columns written.
+    pub schema: SchemaRef,
+}
+
+impl TableSource for InsertTargetSource {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
     }
 }
 
@@ -295,9 +332,9 @@ pub struct Catalog {
     /// Names looked up and not found during the current statement (for error locations).
     pub missing: Arc<std::sync::Mutex<Vec<String>>>,
     /// The table an INSERT being planned writes to: its next lookup gives
-    /// its physical columns, not the inline view with its computed columns
-    /// (Flink writes the physical columns of a table and computes the
-    /// others when reading it). Set by the INSERT's planning, taken by the
+    /// the columns it writes, not the inline view with its computed columns
+    /// (Flink writes the physical and non-virtual metadata columns of a
+    /// table and computes the others when reading it). Set by the INSERT's planning, taken by the
     /// planner's lookup of the target, which comes before the query's.
     pub insert_target: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -420,8 +457,8 @@ impl ContextProvider for Catalog {
             .ok()
             .and_then(|mut t| t.take_if(|t| t == table));
         if let Some(t) = target.and_then(|t| self.tables.get(&t)) {
-            return Ok(Arc::new(PhysicalTableSource {
-                table: Arc::clone(t),
+            return Ok(Arc::new(InsertTargetSource {
+                schema: t.descriptor().persisted_schema(),
             }));
         }
         match self.sources.get(table) {

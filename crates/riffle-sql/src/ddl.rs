@@ -33,7 +33,14 @@ pub enum ColumnDef {
         expr: Box<Expr>,
     },
     /// A metadata column (`name TYPE METADATA [FROM 'key'] [VIRTUAL]`).
-    Metadata(Field),
+    Metadata {
+        /// Name, type, nullability.
+        field: Field,
+        /// `FROM 'key'` (`None`: the column's name is the key).
+        key: Option<String>,
+        /// `VIRTUAL`: read only.
+        is_virtual: bool,
+    },
 }
 
 /// A parsed `CREATE TABLE`.
@@ -164,18 +171,20 @@ fn parse_column(p: &mut Parser) -> Result<ColumnDef, ParserError> {
         });
     }
     let (dt, mut nullable) = parse_type(p)?;
-    let mut metadata = false;
+    let mut metadata = None;
     loop {
         if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
             nullable = false;
         } else if p.parse_keyword(Keyword::NULL) {
             nullable = true;
         } else if p.parse_keyword(Keyword::METADATA) {
-            metadata = true;
-            if p.parse_keyword(Keyword::FROM) {
-                p.parse_literal_string()?;
-            }
-            let _ = p.parse_keyword(Keyword::VIRTUAL);
+            let key = if p.parse_keyword(Keyword::FROM) {
+                Some(p.parse_literal_string()?)
+            } else {
+                None
+            };
+            let is_virtual = p.parse_keyword(Keyword::VIRTUAL);
+            metadata = Some((key, is_virtual));
         } else if p.parse_keyword(Keyword::COMMENT) {
             p.parse_literal_string()?;
         } else if p.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
@@ -185,10 +194,13 @@ fn parse_column(p: &mut Parser) -> Result<ColumnDef, ParserError> {
         }
     }
     let field = Field::new(name.value, dt, nullable);
-    Ok(if metadata {
-        ColumnDef::Metadata(field)
-    } else {
-        ColumnDef::Physical(field)
+    Ok(match metadata {
+        Some((key, is_virtual)) => ColumnDef::Metadata {
+            field,
+            key,
+            is_virtual,
+        },
+        None => ColumnDef::Physical(field),
     })
 }
 

@@ -112,6 +112,7 @@ pub(crate) fn build_job(
                     schema: arrow_schema(sink.plan.schema()),
                     options: desc_opts,
                     partition_keys: Vec::new(),
+                    metadata: Vec::new(),
                 };
                 (
                     "query".to_string(),

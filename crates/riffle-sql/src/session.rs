@@ -479,7 +479,9 @@ impl Session {
                     )?;
                     exprs.push(e.alias(name.clone()));
                 }
-                ColumnDef::Metadata(_) => {}
+                ColumnDef::Metadata { field, .. } => exprs.push(Expr::Column(
+                    datafusion_common::Column::new(Some(table.name.clone()), field.name()),
+                )),
             }
         }
         let projected = LogicalPlanBuilder::from(scan).project(exprs)?.build()?;
@@ -544,7 +546,7 @@ impl Session {
         })?;
         let hints =
             crate::hints::StateTtlHints::collect(&stmt).map_err(|e| e.at(Some(location)))?;
-        if table.needs_view()
+        if table.writes_fewer_columns()
             && let Ok(mut t) = self.catalog.insert_target.lock()
         {
             *t = Some(target.clone());

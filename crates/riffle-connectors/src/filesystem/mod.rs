@@ -143,6 +143,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             partition_keys: partition_keys.iter().map(|k| k.to_string()).collect(),
+            metadata: Vec::new(),
         }
     }
 

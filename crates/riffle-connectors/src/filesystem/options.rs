@@ -369,6 +369,7 @@ mod tests {
             ])),
             options,
             partition_keys: vec!["dt".into(), "hm".into()],
+            metadata: Vec::new(),
         }
     }
 

@@ -413,6 +413,7 @@ mod tests {
             ])),
             options: Default::default(),
             partition_keys: Vec::new(),
+            metadata: Vec::new(),
         }
     }
 

@@ -1259,6 +1259,7 @@ mod tests {
             schema: nexmark_schema(),
             options,
             partition_keys: Vec::new(),
+            metadata: Vec::new(),
         })
         .unwrap()
     }
