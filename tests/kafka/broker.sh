@@ -341,6 +341,9 @@ group.initial.rebalance.delay.ms=0
 # Flink's Kafka sink sets transaction.timeout.ms to 1 hour by default, which a broker refuses
 # above transaction.max.timeout.ms (15 minutes by default): allow it, as Flink's docs advise.
 transaction.max.timeout.ms=3600000
+# Records keep their timestamps, and tests use fixed ones in the past (deterministic windows):
+# time-based retention (7 days) would delete them while a test reads them. Keep everything.
+log.retention.ms=-1
 
 # A small machine (2 cores): fewer threads than the defaults (3 network, 8 I/O).
 num.network.threads=2

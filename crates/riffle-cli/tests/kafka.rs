@@ -489,6 +489,97 @@ fn bad_records_and_options(b: &Broker) {
     assert!(e.contains("no.such.property"), "{e}");
 }
 
+/// Runs `sql` unbounded with a `print` sink; returns the `+I` lines printed
+/// within `wait` after the first one (or after 60 s without one).
+fn printed_while_running(sql: &str, wait: Duration) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("job.sql");
+    std::fs::write(&file, sql).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["run", "--quiet", "-p", "1", &file.to_string_lossy()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let mut until = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < until {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+            && line.contains("+I[")
+        {
+            if lines.is_empty() {
+                until = std::time::Instant::now() + wait;
+            }
+            lines.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+/// Per-partition watermarks: the partition behind holds the watermark of
+/// the subtask reading both, and an idle partition stops holding it after
+/// `table.exec.source.idle-timeout`.
+fn per_partition_watermarks(b: &Broker) {
+    let windows = |topic: &str, set: &str| {
+        format!(
+            "{set}
+             CREATE TABLE src (id BIGINT, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
+                WATERMARK FOR ts AS ts)
+             WITH ('connector' = 'kafka', 'topic' = '{topic}', 'properties.bootstrap.servers' = '{}',
+                'format' = 'json', 'scan.startup.mode' = 'earliest-offset');
+             CREATE TABLE out (s TIMESTAMP(3), c BIGINT) WITH ('connector' = 'print');
+             INSERT INTO out SELECT window_start, COUNT(*)
+             FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+             GROUP BY window_start, window_end;",
+            b.bootstrap
+        )
+    };
+    // Partition 0 runs to 4.5 s, partition 1 stops at 1.5 s: only [0 s, 1 s) may fire.
+    create_topic(b, "wm", 2);
+    let mut records: Vec<(i32, i64, String)> = (0..10)
+        .map(|i| (0, BASE_TS + i * 500, format!(r#"{{"id": {i}}}"#)))
+        .collect();
+    records.push((1, BASE_TS + 1500, r#"{"id": 100}"#.to_string()));
+    produce(b, "wm", &records);
+    let lines = printed_while_running(&windows("wm", ""), Duration::from_secs(4));
+    assert_eq!(
+        lines.len(),
+        1,
+        "one window is complete in both partitions: {lines:?}"
+    );
+    assert!(lines[0].ends_with(", 2]"), "{lines:?}");
+
+    // A partition without records holds everything back until it is idle.
+    create_topic(b, "wm-idle", 2);
+    produce(b, "wm-idle", &records[..10]);
+    let lines = printed_while_running(
+        &windows(
+            "wm-idle",
+            "SET 'table.exec.source.idle-timeout' = '500 ms';",
+        ),
+        Duration::from_secs(3),
+    );
+    assert_eq!(
+        lines.len(),
+        4,
+        "windows up to 4.5 s fire once partition 1 is idle: {lines:?}"
+    );
+}
+
 /// An unbounded job finds partitions added while it runs (discovery every
 /// second) and reads them from their beginning.
 fn partition_discovery(b: &Broker) {
@@ -856,6 +947,7 @@ fn kafka_tables_against_a_real_broker() {
     sink_partitioners_and_formats(&broker);
     bad_records_and_options(&broker);
     metadata_columns(&broker);
+    per_partition_watermarks(&broker);
     partition_discovery(&broker);
     savepoint_and_rescaled_restore(&broker);
 }

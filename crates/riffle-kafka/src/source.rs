@@ -218,6 +218,8 @@ struct Position {
     next: i64,
     /// The offset reading ends before ([`NO_STOP`]: never).
     stop: i64,
+    /// The split's id for per-split watermarks (stable while it is held).
+    id: u32,
 }
 
 impl Position {
@@ -226,10 +228,14 @@ impl Position {
     }
 }
 
-/// A record's value waiting to be decoded.
+/// The records of one partition waiting to be decoded: their values and
+/// metadata, and the offset of the first (where a checkpoint taken now
+/// resumes the partition: these records have not been emitted).
 struct Pending {
     buf: Vec<u8>,
     spans: Vec<Span>,
+    meta: Collected,
+    first_offset: i64,
 }
 
 /// One subtask's reader.
@@ -242,8 +248,6 @@ struct KafkaReader {
     decoder: Decoder,
     layout: Arc<Layout>,
     projection: Option<Vec<usize>>,
-    /// The metadata of the records in `pending`.
-    meta: Collected,
     /// Interned topic names (for the metadata).
     topic_names: Vec<Arc<str>>,
     /// Partitions this subtask owns, by topic and partition.
@@ -256,7 +260,14 @@ struct KafkaReader {
     restored: bool,
     pattern: Option<Regex>,
     next_discovery: Option<Instant>,
-    pending: Pending,
+    /// Records read and not yet emitted, by split id (one batch per poll
+    /// comes from one partition, for per-partition watermarks).
+    pending: BTreeMap<u32, Pending>,
+    /// Records in `pending`.
+    buffered: usize,
+    /// The split of the batch `poll` returned last.
+    last_split: Option<u32>,
+    next_split_id: u32,
     bad: Vec<BadRecord>,
     metrics: Option<Arc<TaskMetrics>>,
     /// The offsets of each checkpoint taken and not yet completed (only
@@ -321,7 +332,6 @@ impl KafkaReader {
             parallelism: task.parallelism.max(1),
             batch_size: batch_size.max(1),
             decoder,
-            meta: Collected::new(layout.wants_headers()),
             layout,
             topic_names: Vec::new(),
             projection,
@@ -330,10 +340,10 @@ impl KafkaReader {
             restored: restored.is_some(),
             pattern,
             next_discovery: None,
-            pending: Pending {
-                buf: Vec::new(),
-                spans: Vec::new(),
-            },
+            pending: BTreeMap::new(),
+            buffered: 0,
+            last_split: None,
+            next_split_id: 0,
             bad: Vec::new(),
             metrics: None,
             uncommitted: BTreeMap::new(),
@@ -350,11 +360,13 @@ impl KafkaReader {
                 let known = reader.known.entry(s.topic.clone()).or_insert(0);
                 *known = (*known).max(s.partition + 1);
                 if owner(&s.topic, s.partition, reader.parallelism) == reader.subtask {
+                    let id = reader.new_split_id();
                     reader.positions.insert(
                         (s.topic, s.partition),
                         Position {
                             next: s.offset,
                             stop: s.stop,
+                            id,
                         },
                     );
                 }
@@ -407,8 +419,9 @@ impl KafkaReader {
                 stop = (stop != NO_STOP).then_some(stop),
                 "reading a Kafka partition"
             );
+            let id = self.new_split_id();
             self.positions
-                .insert((topic, partition), Position { next, stop });
+                .insert((topic, partition), Position { next, stop, id });
         }
         self.assign()
     }
@@ -570,21 +583,24 @@ impl KafkaReader {
             .map_err(|e| self.options.broker_error("cannot assign partitions", &e))
     }
 
-    /// Decodes the values collected so far.
-    fn decode(&mut self) -> riffle_runtime::Result<Option<RecordBatch>> {
-        if self.pending.spans.is_empty() {
+    fn new_split_id(&mut self) -> u32 {
+        self.next_split_id += 1;
+        self.next_split_id - 1
+    }
+
+    /// Decodes the records waiting of split `id` into a batch of the
+    /// table's columns (projected), if any row is left.
+    fn decode(&mut self, id: u32) -> riffle_runtime::Result<Option<RecordBatch>> {
+        let Some(mut pending) = self.pending.remove(&id) else {
             return Ok(None);
-        }
+        };
+        self.buffered -= pending.spans.len();
+        self.bad.clear();
         let batch = match &mut self.decoder {
-            Decoder::Raw(schema) => Some(raw_batch(schema, &self.pending)?),
+            Decoder::Raw(schema) => Some(raw_batch(schema, &pending)?),
             Decoder::Text(format) => {
-                self.bad.clear();
-                let decoded = decode_chunk(
-                    format.as_mut(),
-                    &self.pending.buf,
-                    &self.pending.spans,
-                    &mut self.bad,
-                );
+                let decoded =
+                    decode_chunk(format.as_mut(), &pending.buf, &pending.spans, &mut self.bad);
                 if !self.bad.is_empty()
                     && let Some(m) = &self.metrics
                 {
@@ -594,7 +610,7 @@ impl KafkaReader {
                     Ok(b) => b,
                     Err(ChunkError::Record(bad)) => {
                         let key = format!("{}.ignore-parse-errors", self.options.format.name());
-                        let at = self.meta.describe(bad.line.saturating_sub(1) as usize);
+                        let at = pending.meta.describe(bad.line.saturating_sub(1) as usize);
                         let field = if bad.fields.is_empty() {
                             String::new()
                         } else {
@@ -623,23 +639,32 @@ impl KafkaReader {
             .filter(|b| !b.kept)
             .map(|b| b.line.saturating_sub(1) as usize)
             .collect();
-        self.meta.remove(&skipped);
+        pending.meta.remove(&skipped);
         let batch = batch
-            .map(|b| self.layout.assemble(b, &self.meta))
+            .map(|b| self.layout.assemble(b, &pending.meta))
             .transpose()?;
-        self.meta.clear();
-        self.bad.clear();
-        self.pending.buf.clear();
-        self.pending.spans.clear();
         Ok(match (batch, &self.projection) {
             (Some(b), Some(p)) => Some(b.project(p)?),
             (b, _) => b,
         })
     }
 
+    /// Where a checkpoint taken now resumes each partition: its first
+    /// record not yet emitted.
+    fn resume_offsets(&self) -> impl Iterator<Item = (&(String, i32), i64, &Position)> {
+        self.positions.iter().map(|(key, pos)| {
+            let next = self
+                .pending
+                .get(&pos.id)
+                .map_or(pos.next, |p| p.first_offset);
+            (key, next, pos)
+        })
+    }
+
     /// Whether every partition reached its end (bounded reads only).
     fn finished(&self) -> bool {
         self.options.bounded != BoundedMode::Unbounded
+            && self.buffered == 0
             && self.positions.values().all(Position::done)
     }
 
@@ -672,7 +697,7 @@ impl SourceReader for KafkaReader {
             tracing::warn!(table = %self.options.table, "partition discovery failed: {e}");
         }
         let mut reassign = false;
-        while self.pending.spans.len() < self.batch_size {
+        while self.buffered < self.batch_size {
             let Some(result) = self.consumer.poll(Duration::ZERO) else {
                 break;
             };
@@ -719,16 +744,24 @@ impl SourceReader for KafkaReader {
             let Some(value) = message.payload().filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let start = self.pending.buf.len();
-            self.pending.buf.extend_from_slice(value);
-            self.pending.buf.push(b'\n');
+            let wants_headers = self.layout.wants_headers();
+            let pending = self.pending.entry(pos.id).or_insert_with(|| Pending {
+                buf: Vec::new(),
+                spans: Vec::new(),
+                meta: Collected::new(wants_headers),
+                first_offset: offset,
+            });
+            let start = pending.buf.len();
+            pending.buf.extend_from_slice(value);
+            pending.buf.push(b'\n');
             // `line`: the record's place in the batch (from 1), which names
             // it in errors and tells which records a format skipped.
-            self.pending.spans.push(Span {
+            pending.spans.push(Span {
                 start,
-                end: self.pending.buf.len(),
-                line: self.pending.spans.len() as u64 + 1,
+                end: pending.buf.len(),
+                line: pending.spans.len() as u64 + 1,
             });
+            self.buffered += 1;
             if self.layout.has_metadata() {
                 let topic = match self.topic_names.iter().find(|t| ***t == *message.topic()) {
                     Some(t) => Arc::clone(t),
@@ -738,14 +771,23 @@ impl SourceReader for KafkaReader {
                         t
                     }
                 };
-                self.meta.push(&topic, &message);
+                pending.meta.push(&topic, &message);
             }
         }
         if reassign {
             self.assign()?;
         }
-        if let Some(batch) = self.decode()? {
-            return Ok(SourcePoll::Batch(batch));
+        // One partition's records per batch: the one with the most waiting.
+        while let Some(id) = self
+            .pending
+            .iter()
+            .max_by_key(|(_, p)| p.spans.len())
+            .map(|(id, _)| *id)
+        {
+            if let Some(batch) = self.decode(id)? {
+                self.last_split = Some(id);
+                return Ok(SourcePoll::Batch(batch));
+            }
         }
         if self.finished() {
             return Ok(SourcePoll::End);
@@ -753,23 +795,33 @@ impl SourceReader for KafkaReader {
         Ok(SourcePoll::Pending)
     }
 
+    fn batch_split(&self) -> Option<u32> {
+        self.last_split
+    }
+
+    fn assigned_splits(&self) -> Vec<u32> {
+        self.positions
+            .values()
+            .filter(|p| !p.done() || self.pending.contains_key(&p.id))
+            .map(|p| p.id)
+            .collect()
+    }
+
     fn snapshot_splits(&mut self, checkpoint_id: u64) -> riffle_runtime::Result<Vec<Vec<u8>>> {
         if self.options.properties.contains_key("group.id") {
             let offsets = self
-                .positions
-                .iter()
-                .map(|((t, p), pos)| (t.clone(), *p, pos.next))
+                .resume_offsets()
+                .map(|((t, p), next, _)| (t.clone(), *p, next))
                 .collect();
             self.uncommitted.insert(checkpoint_id, offsets);
         }
         Ok(self
-            .positions
-            .iter()
-            .map(|((topic, partition), pos)| {
+            .resume_offsets()
+            .map(|((topic, partition), next, pos)| {
                 PartitionSplit {
                     topic: topic.clone(),
                     partition: *partition,
-                    offset: pos.next,
+                    offset: next,
                     stop: pos.stop,
                 }
                 .encode()

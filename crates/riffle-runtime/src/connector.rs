@@ -43,6 +43,19 @@ pub trait SourceReader: Send {
     /// `checkpoint_id`.
     fn snapshot_splits(&mut self, checkpoint_id: u64) -> Result<Vec<Vec<u8>>>;
 
+    /// The split the batch last returned by `poll` came from, for sources
+    /// whose batches each come from one split and whose splits advance
+    /// event time on their own (Kafka's partitions: per-partition
+    /// watermarks). `None` (the default): batches mix splits.
+    fn batch_split(&self) -> Option<u32> {
+        None
+    }
+
+    /// The splits this reader holds now (ids as in [`SourceReader::batch_split`]).
+    fn assigned_splits(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
     /// Checkpoint `checkpoint_id` completed: its splits are durable. A
     /// reader may tell its system how far it got (Kafka commits the
     /// offsets to the consumer group, for monitoring).

@@ -34,4 +34,4 @@ pub mod ttl;
 pub use error::{Error, Result};
 pub use executor::{JobOutcome, LocalExecutor};
 pub use graph::{Edge, JobGraph, Partitioning, Vertex};
-pub use operator::{Operator, OperatorFactory, Output, TaskInfo};
+pub use operator::{Operator, OperatorFactory, Output, SourceSplit, TaskInfo};

@@ -15,6 +15,12 @@
 //! - processing-time timers: the task asks [`Operator::next_processing_timer`]
 //!   after each call and invokes [`Operator::on_processing_time`] when due.
 //!
+//! - a source task whose reader says which split a batch came from (Kafka's
+//!   partitions) calls [`Operator::on_source_split`] on every operator of its
+//!   chain before the batch enters it; only operators before any exchange
+//!   see source batches, and the ones that keep state per split (the
+//!   watermark assigner: Flink's per-partition watermarks) use it.
+//!
 //! Two-input operators (joins) receive `input` 0 or 1 in `process`; the task
 //! combines watermarks over all channels of both inputs (the minimum), which is
 //! what a two-input operator needs.
@@ -46,6 +52,18 @@ pub struct TaskInfo {
     /// Whether the job takes periodic checkpoints; sinks then make output
     /// visible only when a checkpoint covering it completes.
     pub checkpointing: bool,
+}
+
+/// Where the source batch about to enter a chain came from.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceSplit<'a> {
+    /// The batch's split (an id the reader keeps stable while it holds the split).
+    pub split: u32,
+    /// Every split the reader holds now: one without records yet holds a
+    /// per-split watermark back until it is idle.
+    pub assigned: &'a [u32],
+    /// `table.exec.source.idle-timeout` in ms (0: a split is never idle).
+    pub idle_timeout_ms: i64,
 }
 
 /// Collects what an operator emits.
@@ -94,6 +112,10 @@ pub trait Operator: Send {
         out.watermark(wm);
         Ok(())
     }
+
+    /// The next source batch comes from `split` (see the module rules).
+    /// Default: nothing (row-by-row operators do not care).
+    fn on_source_split(&mut self, _split: &SourceSplit<'_>) {}
 
     /// Handles a checkpoint barrier (aligned over all inputs). Default: forward it.
     fn on_barrier(&mut self, barrier: CheckpointBarrier, out: &mut Output) -> Result<()> {

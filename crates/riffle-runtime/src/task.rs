@@ -45,7 +45,7 @@ use crate::clock::now_ms;
 use crate::connector::{SourcePoll, SourceReader};
 use crate::exchange::{EdgeWriter, Envelope};
 use crate::metrics::{JobMetrics, TaskMetrics};
-use crate::operator::{Operator, Output, TaskInfo};
+use crate::operator::{Operator, Output, SourceSplit, TaskInfo};
 use crate::{Error, Result};
 
 /// How long an idle task waits before checking cancellation and timers again.
@@ -278,6 +278,17 @@ impl Subtask {
                     if idle {
                         idle = false;
                         self.send_downstream(Message::Idle(false))?;
+                    }
+                    if let Some(split) = reader.batch_split() {
+                        let assigned = reader.assigned_splits();
+                        let at = SourceSplit {
+                            split,
+                            assigned: &assigned,
+                            idle_timeout_ms: self.idle_timeout_ms,
+                        };
+                        for op in &mut self.chain {
+                            op.on_source_split(&at);
+                        }
                     }
                     self.metrics.add_source_records(b.num_rows());
                     self.task_metrics.add_source_out(b.num_rows());
@@ -598,6 +609,13 @@ impl Subtask {
             }
             Message::Watermark(w) => {
                 state.watermark = state.watermark.max(w.0);
+                // A watermark marks its channel active again, as in Flink (a
+                // source idle for lack of records may still move event time
+                // on: a partition it reads went idle).
+                if state.idle {
+                    state.idle = false;
+                    self.on_idleness(gate)?;
+                }
                 self.advance_watermark(gate)
             }
             Message::Barrier(b) => self.on_barrier(gate, channel, b),
