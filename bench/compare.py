@@ -5,7 +5,7 @@ same parallelism, runs alternating between the engines.
   bench/compare.py [--suite S] [--quick] [--runs N] [-p N] [--rows N] [--events N]
                    [--gen-events N] [--gen-rss-limit-mb MB] [--json FILE] [--chart PNG] [--update-docs] [QUERY...]
 
-Suites (--suite, default all):
+Suites (--suite, default all: micro, nexmark and generator):
 
   micro      both engines generate --rows rows (default 20 M) in-process with the same
              `datagen` options (a sequence `id`, so both see the same keys and windows):
@@ -24,6 +24,27 @@ Suites (--suite, default all):
              One run per query by default (--gen-runs): the published table is one run too.
              A query whose state outgrows --gen-rss-limit-mb (default 16 000) is interrupted
              and listed as not fitting, with the RSS and the records read it reached.
+  kafka      both engines read the same Kafka topic with the `kafka` connector: Nexmark's
+             ddl_kafka.sql (json values) and the queries source, q0, q1, q2, q5 and q7, texts
+             unmodified. Before the runs the harness starts one single-node Kafka 4.4 broker
+             (tests/kafka/broker.sh, into the work directory; stopped at the end, also on an
+             error, Ctrl-C or SIGTERM), creates topic `nexmark` with -p partitions and fills it
+             once with --events events (default 5 M) by running Nexmark's insert_kafka.sql
+             unmodified on Riffle (ddl_gen.sql's generator at 10 M events per second of event
+             time, as in the other suites, then ddl_kafka.sql and insert_kafka.sql; the topic's
+             end offsets are checked to sum to --events). Every run of either engine then reads
+             that topic from its earliest offset to its end. The one change to ddl_kafka.sql:
+             its WITH clause gets 'scan.bounded.mode' = 'latest-offset' (it already says
+             'scan.startup.mode' = 'earliest-offset'), because the table as published is
+             unbounded and a run would never end. Besides, ${BOOTSTRAP_SERVERS} is filled in and
+             each run gets a 'properties.group.id' of its own in place of 'nexmark', so no two
+             runs share a consumer group's state. Flink gets Flink's SQL Kafka connector jar
+             (flink-sql-connector-kafka 5.0.0-2.2, fetched by broker.sh) in pipeline.jars. The
+             empty run reads a second topic, `nexmark-1`, filled the same way with one event and
+             with as many partitions: the same consumers, metadata requests and end-offset
+             look-ups as a timed run, one record. The broker's own CPU and memory (serving both
+             engines alike) are counted for neither. Not part of `--suite all` (the broker needs
+             Java 17 and Maven): run it with --suite kafka.
 
 Every measurement is three executions of the query:
   timed   the query into `blackhole`: wall time, CPU-seconds, peak RSS;
@@ -36,8 +57,9 @@ processing CPU (minus the empty run's CPU), peak RSS summed over all processes o
 per query.
 
 --quick: small inputs and one run each; instead of timing, both engines run every query of the
-micro and nexmark suites to completion into `print` and the harness checks that their changelogs
-fold to the same number of rows; generator queries must run. Exit status 1 on a difference or a
+micro, nexmark and kafka suites to completion into `print` and the harness checks that their
+changelogs fold to the same number of rows (kafka: both read the one topic, so a difference is
+the engines', not the inputs'); generator queries must run. Exit status 1 on a difference or a
 failure; 2 on bad arguments or a missing Nexmark query text (checked before anything starts).
 
 --json writes every run's numbers; --chart draws events per CPU-second per query (bench/chart.py,
@@ -46,10 +68,13 @@ and rewrites the generated section of docs/benchmarks.md (date, machine, commit,
 
 Riffle: RIFFLE_BIN, else a release build. Flink: apache-flink 2.3.0 in the venv of
 tests/differential/setup_flink.sh (installed on first use into $RIFFLE_CACHE). Nexmark query
-texts: NEXMARK_QUERIES_DIR, else ../shared/reference/nexmark/queries.
+texts: NEXMARK_QUERIES_DIR, else ../shared/reference/nexmark/queries. Kafka: the broker and the
+connector jar of tests/kafka/broker.sh (fetched on first use into $RIFFLE_CACHE/kafka; Java 17+
+and Maven); RIFFLE_KAFKA_BOOTSTRAP=host:port uses that Kafka instead of starting one (it must
+not hold topics `nexmark` and `nexmark-1` yet).
 """
-import argparse, datetime, json, os, platform, re, shutil, signal, statistics, subprocess, sys, tempfile
-import threading, time
+import argparse, atexit, datetime, functools, json, os, platform, re, shutil, signal, statistics, subprocess
+import sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("RIFFLE_CACHE", os.path.expanduser("~/.cache/riffle"))
@@ -159,10 +184,11 @@ def statement(text):
 FLINK_PARSER_QUOTES = {"q23": ("A.dateTime", "A.`dateTime`")}
 
 
-def nexmark_query(q, sink):
+def nexmark_query(q, sink, table="datagen"):
+    """Query `q` (or `source`) over the Nexmark table `table`, into `sink`."""
     if q == "source":
         text = (f"CREATE TABLE nexmark_source ({NEXMARK_COLUMNS}) WITH ('connector' = 'blackhole');\n"
-                "INSERT INTO nexmark_source SELECT event_type, person, auction, bid FROM datagen;")
+                f"INSERT INTO nexmark_source SELECT event_type, person, auction, bid FROM {table};")
     else:
         text = open(os.path.join(QDIR, f"{q}.sql"), encoding="utf-8").read()
     text = re.sub(r"'connector'\s*=\s*'blackhole'", f"'connector' = '{sink}'", text)
@@ -172,16 +198,25 @@ def nexmark_query(q, sink):
     if "${FLINK_HOME}" in text:
         text = text.replace("${FLINK_HOME}", side_input_home())
     views = open(os.path.join(QDIR, "ddl_views.sql"), encoding="utf-8").read()
-    return statement(views.replace("${NEXMARK_TABLE}", "datagen")) + statement(text)
+    return statement(views.replace("${NEXMARK_TABLE}", table)) + statement(text)
 
 
 class Suite:
     """A family of queries over one kind of input. `script(query, size, sink)` is the SQL;
-    `size` is what `events(size)` counts."""
+    `size` is what `events(size)` counts. `prepare` makes what the runs read before they start,
+    `close` undoes it; `flink_jars` go to Flink's pipeline.jars besides the Nexmark UDF jar."""
+
+    flink_jars = ()
 
     def __init__(self, name, queries, engines, default_size, quick_size):
         self.name, self.queries, self.engine_names = name, queries, engines
         self.default_size, self.quick_size = default_size, quick_size
+
+    def prepare(self, work, size, quick):
+        pass
+
+    def close(self):
+        pass
 
 
 class Micro(Suite):
@@ -210,6 +245,124 @@ class NexmarkGenerator(Suite):
 
     def script(self, q, events, sink):
         return nexmark_generator_ddl(events) + nexmark_query(q, sink)
+
+
+# The Nexmark queries of the kafka suite: the source ceiling, stateless ones, and the two
+# windowed ones whose watermarks come from the Kafka source.
+KAFKA_QUERIES = ["source", "q0", "q1", "q2", "q5", "q7"]
+# Nexmark's texts the kafka suite reads besides the views and the queries.
+KAFKA_TEXTS = ["ddl_gen.sql", "ddl_kafka.sql", "insert_kafka.sql"]
+BROKER_SH = os.path.join(ROOT, "tests", "kafka", "broker.sh")
+
+
+class Broker:
+    """One single-node Kafka broker of tests/kafka/broker.sh for the whole harness run, started
+    into a directory. `stop` is idempotent and also registered with atexit."""
+
+    def __init__(self):
+        out = subprocess.run([BROKER_SH, "paths"], stdout=subprocess.PIPE, check=True, text=True).stdout
+        paths = dict(line.split("=", 1) for line in out.split())
+        self.connector_jar = paths["FLINK_KAFKA_CONNECTOR_JAR"]
+        self.dir, self.bootstrap, self.running = None, None, False
+
+    def start(self, directory):
+        subprocess.run([BROKER_SH, "fetch"], stdout=subprocess.DEVNULL, check=True)
+        self.dir = directory
+        atexit.register(self.stop)
+        self.running = True  # from here on a broker may exist (its pid file is written first)
+        t0 = time.time()
+        out = subprocess.run([BROKER_SH, "start", self.dir], stdout=subprocess.PIPE, check=True, text=True)
+        self.bootstrap = out.stdout.strip().splitlines()[-1]
+        print(f"Kafka broker at {self.bootstrap} ({time.time() - t0:.1f} s to start)", file=sys.stderr, flush=True)
+
+    def tool(self, cls, *args):
+        """Runs a Kafka tool class; its stdout."""
+        r = subprocess.run([BROKER_SH, "run", cls, "--bootstrap-server", self.bootstrap, *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{cls.rsplit('.', 1)[-1]} {' '.join(args)} failed:\n{r.stderr[-3000:]}")
+        return r.stdout
+
+    def stop(self):
+        if self.running:
+            self.running = False
+            subprocess.run([BROKER_SH, "stop", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kafka_table(bootstrap, topic, group=None):
+    """Nexmark's ddl_kafka.sql for `topic`. With a `group` (the tables the runs read): bounded at
+    the end offsets the topic has when a run starts, read from the earliest offset, in consumer
+    group `group`. Without (the table the topic is filled through): the text as published."""
+    text = open(os.path.join(QDIR, "ddl_kafka.sql"), encoding="utf-8").read()
+    text = text.replace("${BOOTSTRAP_SERVERS}", bootstrap)
+
+    def option(key, value, add=None):
+        nonlocal text
+        pattern = r"'" + re.escape(key) + r"'\s*=\s*'[^']*'"
+        if not re.search(pattern, text):
+            raise SystemExit(f"compare.py: {QDIR}/ddl_kafka.sql has no '{key}' option")
+        text = re.sub(pattern, lambda _: f"'{key}' = '{value}'" + (add or ""), text, count=1)
+
+    option("topic", topic)
+    if group is not None:
+        option("properties.group.id", group)
+        option("scan.startup.mode", "earliest-offset", ",\n    'scan.bounded.mode' = 'latest-offset'")
+    return text
+
+
+class NexmarkKafka(Suite):
+    def __init__(self, riffle, parallelism):
+        super().__init__("kafka", KAFKA_QUERIES, ["riffle", "flink"], 5_000_000, 20_000)
+        self.riffle, self.parallelism = riffle, parallelism
+        self.broker = Broker()
+        self.flink_jars = (self.broker.connector_jar,)
+        self.topics = {}  # events → topic holding that many
+        self.groups = 0
+
+    def prepare(self, work, events, quick):
+        """Starts the broker and fills the topics: `nexmark` with `events` events and, unless
+        `quick` (no empty runs), `nexmark-1` with one."""
+        self.broker.start(os.path.join(work, "kafka"))
+        self.fill("nexmark", events)
+        if not quick and events != 1:
+            self.fill("nexmark-1", 1)
+
+    def fill(self, topic, events):
+        t0 = time.time()
+        self.broker.tool("org.apache.kafka.tools.TopicCommand", "--create", "--topic", topic,
+                         "--partitions", str(self.parallelism))
+        gen = open(os.path.join(QDIR, "ddl_gen.sql"), encoding="utf-8").read()
+        for k, v in {"TPS": RATE, "EVENTS_NUM": events, "PERSON_PROPORTION": 1, "AUCTION_PROPORTION": 3,
+                     "BID_PROPORTION": 46}.items():
+            gen = gen.replace("${" + k + "}", str(v))
+        insert = open(os.path.join(QDIR, "insert_kafka.sql"), encoding="utf-8").read()
+        path = os.path.join(os.path.dirname(self.broker.dir), f"fill-{topic}.sql")
+        open(path, "w", encoding="utf-8").write(
+            statement(gen) + statement(kafka_table(self.broker.bootstrap, topic)) + statement(insert))
+        r = subprocess.run([self.riffle, "run", "--quiet", "-p", str(self.parallelism), "-D",
+                            "table.local-time-zone=UTC", path], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"riffle failed to fill topic {topic}:\n{r.stderr[-3000:]}")
+        # `topic:partition:offset` per partition: the end offsets of a new topic sum to its records.
+        ends = self.broker.tool("org.apache.kafka.tools.GetOffsetShell", "--topic", topic)
+        n = sum(int(line.rsplit(":", 1)[1]) for line in ends.split() if line.startswith(topic + ":"))
+        if n != events:
+            raise SystemExit(f"topic {topic} holds {n} records after the fill, expected {events}")
+        self.topics[events] = topic
+        print(f"topic {topic}: {events:,} Nexmark events in {self.parallelism} partitions "
+              f"({time.time() - t0:.1f} s to create and fill)", file=sys.stderr, flush=True)
+
+    def script(self, q, events, sink):
+        if events not in self.topics:
+            raise SystemExit(f"kafka suite: no topic of {events} events was filled")
+        self.groups += 1
+        group = f"riffle-compare-{os.getpid()}-{self.groups}"
+        return (statement(kafka_table(self.broker.bootstrap, self.topics[events], group))
+                + nexmark_query(q, sink, "kafka"))
+
+    def close(self):
+        self.broker.stop()
 
 
 def events_dir(riffle, events, parts):
@@ -255,13 +408,14 @@ def riffle_bin():
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "riffle")
 
 
+@functools.lru_cache(maxsize=None)
 def flink_python():
     setup = os.path.join(ROOT, "tests", "differential", "setup_flink.sh")
     out = subprocess.run([setup], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 
 
-def engines(rb, parallelism, names):
+def engines(rb, parallelism, names, flink_jars=()):
     out = {}
     if "riffle" in names:
         out["riffle"] = lambda f: [rb, "run", "--quiet", "-p", str(parallelism), "-D", "table.local-time-zone=UTC", f]
@@ -269,8 +423,8 @@ def engines(rb, parallelism, names):
         py = flink_python()
         driver = os.path.join(ROOT, "bench", "flink_job.py")
         # The q14 UDF count_char, compiled by setup_flink.sh.
-        jar = os.path.join(CACHE, "nexmark-udf.jar")
-        out["flink"] = lambda f: [py, driver, "-p", str(parallelism), "--jar", jar, f]
+        jars = [os.path.join(CACHE, "nexmark-udf.jar"), *flink_jars]
+        out["flink"] = lambda f: [py, driver, "-p", str(parallelism), *(a for j in jars for a in ("--jar", j)), f]
     return out
 
 
@@ -332,12 +486,17 @@ class Run:
         out.start(), err.start()
         # wait4 rather than poll: the root's own rusage is exact even when the process ends
         # between two samples (a Riffle run of a second or two).
-        while True:
-            self.take_sample()
-            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(0.05)
+        try:
+            while True:
+                self.take_sample()
+                pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.05)
+        except BaseException:
+            # Ctrl-C or SIGTERM of the harness: no engine (nor Flink's JVM) outlives it.
+            self.kill()
+            raise
         self.wall = time.time() - self.t0
         self.proc.returncode = self.code = os.waitstatus_to_exitcode(status)
         self.root_cpu = usage.ru_utime + usage.ru_stime
@@ -440,7 +599,7 @@ def quick(suites, queries, engs, sizes, work):
             for name in s.engine_names:
                 f = os.path.join(work, f"{s.name}-{q}-{name}-print.sql")
                 open(f, "w").write(s.script(q, sizes[s.name], "print"))
-                r = Run(engs[name](f), keep_rows=True)
+                r = Run(engs[s.name][name](f), keep_rows=True)
                 if r.code != 0:
                     print(f"{name} failed on {s.name}/{q}:\n{r.failure()}", file=sys.stderr)
                     counts.append(None)
@@ -632,16 +791,19 @@ WORK = None
 def check_nexmark_texts(suites, only):
     """Stops, before anything is built or started, if a Nexmark text the selected suites and
     queries read (`ddl_views.sql`, `qN.sql`) is not in QDIR."""
-    lists = {"nexmark": NEXMARK_BOTH, "generator": NEXMARK_GEN}
+    lists = {"nexmark": NEXMARK_BOTH, "generator": NEXMARK_GEN, "kafka": KAFKA_QUERIES}
     queries = [q for s in suites for q in lists.get(s, []) if not only or q in only]
     if not queries:
         return
     files = ["ddl_views.sql"] + [f"{q}.sql" for q in dict.fromkeys(queries) if q != "source"]
+    if "kafka" in suites:
+        files += KAFKA_TEXTS
     for f in files:
         if not os.path.isfile(os.path.join(QDIR, f)):
             problem = f"has no {f}" if os.path.isdir(QDIR) else f"does not exist (looked for {f})"
             print(f"compare.py: the Nexmark query directory {QDIR} {problem}; set NEXMARK_QUERIES_DIR "
-                  "to the directory holding ddl_views.sql and q0.sql ... q22.sql", file=sys.stderr)
+                  "to the directory holding ddl_views.sql and q0.sql ... q23.sql (and for the kafka "
+                  "suite ddl_gen.sql, ddl_kafka.sql and insert_kafka.sql)", file=sys.stderr)
             sys.exit(2)
 
 
@@ -649,13 +811,14 @@ def main():
     global WORK
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("queries", nargs="*", help="only these queries (names from the selected suites)")
-    ap.add_argument("--suite", choices=["micro", "nexmark", "generator", "all"], default="all")
+    ap.add_argument("--suite", choices=["micro", "nexmark", "generator", "kafka", "all"], default="all",
+                    help="all: micro, nexmark and generator (kafka only when named)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=3, help="runs per query and engine (default 3)")
     ap.add_argument("--gen-runs", type=int, default=1, help="runs per query of the generator suite (default 1)")
     ap.add_argument("-p", "--parallelism", type=int, default=2)
     ap.add_argument("--rows", type=int, help="micro suite rows (default 20 M; quick 50 k)")
-    ap.add_argument("--events", type=int, help="nexmark suite events (default 5 M; quick 20 k)")
+    ap.add_argument("--events", type=int, help="nexmark and kafka suite events (default 5 M; quick 20 k)")
     ap.add_argument("--gen-events", type=int, help="generator suite events (default 100 M; quick 20 k)")
     ap.add_argument("--gen-rss-limit-mb", type=float, default=16000,
                     help="generator suite: a query whose processes hold more than this is stopped "
@@ -670,22 +833,27 @@ def main():
     command = "bench/compare.py " + " ".join(sys.argv[1:])
     revision = commit()  # before the run writes the chart and the document
 
-    needed = {"riffle"} | ({"flink"} if set(names) & {"micro", "nexmark"} else set())
     rb = riffle_bin()
-    engs = engines(rb, a.parallelism, needed)
-    all_suites = {"micro": Micro(), "nexmark": NexmarkFile(rb, a.parallelism),
-                  "generator": NexmarkGenerator()}
-    suites = [all_suites[n] for n in names]
+    all_suites = {"micro": Micro, "nexmark": lambda: NexmarkFile(rb, a.parallelism),
+                  "generator": NexmarkGenerator, "kafka": lambda: NexmarkKafka(rb, a.parallelism)}
+    suites = [all_suites[n]() for n in names]
     known = {q for s in suites for q in s.queries}
     unknown = [q for q in a.queries if q not in known]
     if unknown:
         ap.error(f"unknown query {', '.join(unknown)}; the selected suites have: {', '.join(sorted(known))}")
     queries = {s.name: [q for q in s.queries if not a.queries or q in a.queries] for s in suites}
     suites = [s for s in suites if queries[s.name]]
-    explicit = {"micro": a.rows, "nexmark": a.events, "generator": a.gen_events}
+    engs = {s.name: engines(rb, a.parallelism, s.engine_names, s.flink_jars) for s in suites}
+    explicit = {"micro": a.rows, "nexmark": a.events, "generator": a.gen_events, "kafka": a.events}
     sizes = {s.name: explicit[s.name] or (s.quick_size if a.quick else s.default_size) for s in suites}
     WORK = tempfile.mkdtemp(prefix="riffle-compare-")
+    # SIGTERM (and SIGHUP) end the harness as Ctrl-C does: through the `finally` below, which
+    # stops what the suites started (the kafka suite's broker).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, _: sys.exit(128 + n))
     try:
+        for s in suites:
+            s.prepare(WORK, sizes[s.name], a.quick)
         if a.quick:
             print(f"## quick check: parallelism {a.parallelism}, "
                   + ", ".join(f"{s.name} {sizes[s.name]:,} events" for s in suites) + "\n")
@@ -697,7 +865,7 @@ def main():
         for s in suites:
             runs = a.gen_runs if s.name == "generator" else a.runs
             limit = a.gen_rss_limit_mb * 1e6 if s.name == "generator" else None
-            results = run_suite(s, queries[s.name], engs, sizes[s.name], runs, a.parallelism, report, limit)
+            results = run_suite(s, queries[s.name], engs[s.name], sizes[s.name], runs, a.parallelism, report, limit)
             for q in queries[s.name]:
                 label = q if s.name == "micro" else f"{s.name}/{q}"
                 data["results"].setdefault(label, {})
@@ -716,6 +884,8 @@ def main():
         if a.update_docs:
             update_docs(report, command, revision)
     finally:
+        for s in suites:
+            s.close()
         shutil.rmtree(WORK, ignore_errors=True)
 
 
