@@ -327,20 +327,6 @@ fn exactly_once_output_on_s3_survives_taskmanager_kills() {
 }
 
 /// `riffle stop -p DIR` of job `id`; the savepoint's path.
-fn stop_with_savepoint(cluster: &Cluster, id: &str, dir: &Path) -> String {
-    let o = riffle(&["stop", "-m", &cluster.rest, "-p", dir.to_str().unwrap(), id]);
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap()
-        .to_string()
-}
-
 fn riffle(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_riffle"))
         .args(args)
@@ -372,7 +358,7 @@ fn stop_with_savepoint_then_restore_with_another_parallelism() {
     );
     assert!(text.contains("Savepoint completed. Path: "), "{text}");
     std::thread::sleep(Duration::from_secs(1));
-    let savepoint = stop_with_savepoint(&cluster, &id, &sp);
+    let savepoint = common::stop_with_savepoint(&cluster, &id, &sp);
     assert!(Path::new(&savepoint).join("_metadata").exists());
     wait_finished(&cluster, &id);
     let partial = committed(&out);
@@ -949,7 +935,7 @@ fn a_join_resumes_from_a_savepoint_at_another_parallelism_with_the_same_result()
     let id = cluster.submit_with(&file, &["-p", "2"]);
     cluster.wait_for(|v| v["status"] == "RUNNING", &format!("/jobs/{id}/status"));
     std::thread::sleep(Duration::from_secs(4));
-    let savepoint = stop_with_savepoint(&cluster, &id, &sp);
+    let savepoint = common::stop_with_savepoint(&cluster, &id, &sp);
     wait_finished(&cluster, &id);
     assert!(
         folded_by_id(&out).len() < want.len(),

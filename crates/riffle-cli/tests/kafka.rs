@@ -489,34 +489,60 @@ fn bad_records_and_options(b: &Broker) {
     assert!(e.contains("no.such.property"), "{e}");
 }
 
+/// An unbounded `riffle run` of a SQL text whose `print` output is read
+/// line by line; killed when dropped.
+struct PrintingJob {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl PrintingJob {
+    fn start(sql: &str, parallelism: &str) -> PrintingJob {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("job.sql");
+        std::fs::write(&file, sql).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_riffle"))
+            .args(["run", "--quiet", "-p", parallelism, &file.to_string_lossy()])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        PrintingJob {
+            child,
+            lines,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for PrintingJob {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs `sql` unbounded with a `print` sink; returns the `+I` lines printed
 /// within `wait` after the first one (or after 60 s without one).
 fn printed_while_running(sql: &str, wait: Duration) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("job.sql");
-    std::fs::write(&file, sql).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riffle"))
-        .args(["run", "--quiet", "-p", "1", &file.to_string_lossy()])
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let job = PrintingJob::start(sql, "1");
     let mut lines = Vec::new();
     let mut until = std::time::Instant::now() + Duration::from_secs(60);
     while std::time::Instant::now() < until {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+        if let Ok(line) = job.lines.recv_timeout(Duration::from_millis(100))
             && line.contains("+I[")
         {
             if lines.is_empty() {
@@ -525,8 +551,6 @@ fn printed_while_running(sql: &str, wait: Duration) -> Vec<String> {
             lines.push(line);
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
     lines
 }
 
@@ -589,8 +613,6 @@ fn partition_discovery(b: &Broker) {
         "grow",
         &[(0, BASE_TS, r#"{"id": 1, "name": "a"}"#.into())],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("job.sql");
     let sql = format!(
         "CREATE TABLE src (id BIGINT, name STRING) WITH (
             'connector' = 'kafka', 'topic' = 'grow', 'properties.bootstrap.servers' = '{}',
@@ -600,25 +622,7 @@ fn partition_discovery(b: &Broker) {
          INSERT INTO out SELECT id, name FROM src;",
         b.bootstrap
     );
-    std::fs::write(&file, sql).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riffle"))
-        .args(["run", "--quiet", "-p", "2", &file.to_string_lossy()])
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let job = PrintingJob::start(&sql, "2");
     let mut seen = String::new();
     let mut wait_for = |needles: &[&str]| {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -626,7 +630,7 @@ fn partition_discovery(b: &Broker) {
             if needles.iter().all(|n| seen.contains(n)) {
                 return true;
             }
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Ok(line) = job.lines.recv_timeout(Duration::from_millis(200)) {
                 seen.push_str(&line);
                 seen.push('\n');
             }
@@ -645,18 +649,8 @@ fn partition_discovery(b: &Broker) {
         ],
     );
     let second = wait_for(&["+I[2, b]", "+I[3, c]"]);
-    let _ = child.kill();
-    let o = child.wait_with_output().unwrap();
-    assert!(
-        first,
-        "the first record was not printed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        second,
-        "records of added partitions were not read: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(first, "the first record was not printed: {seen}");
+    assert!(second, "records of added partitions were not read: {seen}");
 }
 
 /// Metadata columns: read (topic, partition, offset, timestamp and its
@@ -897,25 +891,7 @@ fn savepoint_and_rescaled_restore(b: &Broker) {
     }
     assert_eq!(total, 2000, "offsets committed to the group");
 
-    let o = riffle(&[
-        "stop",
-        "-m",
-        &cluster.rest,
-        "-p",
-        &sp.to_string_lossy(),
-        &id,
-    ]);
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap()
-        .to_string();
+    let savepoint = common::stop_with_savepoint(&cluster, &id, &sp);
     produce(b, "ck", &records(2000, 3000));
     let o = riffle(&[
         "run",

@@ -267,6 +267,11 @@ struct KafkaReader {
     buffered: usize,
     /// The split of the batch `poll` returned last.
     last_split: Option<u32>,
+    /// The partition of the last message read.
+    last_key: Option<(String, i32)>,
+    /// Emptied buffers of decoded batches, reused (growing a buffer from
+    /// nothing for each batch costs copies and fresh pages).
+    spare: Vec<Pending>,
     next_split_id: u32,
     bad: Vec<BadRecord>,
     metrics: Option<Arc<TaskMetrics>>,
@@ -343,6 +348,8 @@ impl KafkaReader {
             pending: BTreeMap::new(),
             buffered: 0,
             last_split: None,
+            last_key: None,
+            spare: Vec::new(),
             next_split_id: 0,
             bad: Vec::new(),
             metrics: None,
@@ -643,6 +650,10 @@ impl KafkaReader {
         let batch = batch
             .map(|b| self.layout.assemble(b, &pending.meta))
             .transpose()?;
+        pending.buf.clear();
+        pending.spans.clear();
+        pending.meta.clear();
+        self.spare.push(pending);
         Ok(match (batch, &self.projection) {
             (Some(b), Some(p)) => Some(b.project(p)?),
             (b, _) => b,
@@ -724,8 +735,20 @@ impl SourceReader for KafkaReader {
                         .into());
                 }
             };
-            let key = (message.topic().to_string(), message.partition());
-            let Some(pos) = self.positions.get_mut(&key) else {
+            // Messages come in runs per partition: the key of the last one
+            // is reused instead of a new String per message.
+            if self
+                .last_key
+                .as_ref()
+                .is_none_or(|(t, p)| t != message.topic() || *p != message.partition())
+            {
+                self.last_key = Some((message.topic().to_string(), message.partition()));
+            }
+            let Some(pos) = self
+                .last_key
+                .as_ref()
+                .and_then(|key| self.positions.get_mut(key))
+            else {
                 continue;
             };
             let offset = message.offset();
@@ -745,12 +768,22 @@ impl SourceReader for KafkaReader {
                 continue;
             };
             let wants_headers = self.layout.wants_headers();
-            let pending = self.pending.entry(pos.id).or_insert_with(|| Pending {
-                buf: Vec::new(),
-                spans: Vec::new(),
-                meta: Collected::new(wants_headers),
-                first_offset: offset,
-            });
+            let spare = &mut self.spare;
+            let pending = self
+                .pending
+                .entry(pos.id)
+                .or_insert_with(|| match spare.pop() {
+                    Some(mut p) => {
+                        p.first_offset = offset;
+                        p
+                    }
+                    None => Pending {
+                        buf: Vec::new(),
+                        spans: Vec::new(),
+                        meta: Collected::new(wants_headers),
+                        first_offset: offset,
+                    },
+                });
             let start = pending.buf.len();
             pending.buf.extend_from_slice(value);
             pending.buf.push(b'\n');

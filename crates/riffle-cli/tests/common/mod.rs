@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by test crates; a failed unwrap is a failed test
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -193,4 +194,22 @@ impl Cluster {
             &format!("/jobs/{id}/status"),
         );
     }
+}
+
+/// `riffle stop -p DIR ID`: stops the job with a savepoint; returns its path.
+pub fn stop_with_savepoint(cluster: &Cluster, id: &str, dir: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_riffle"))
+        .args(["stop", "-m", &cluster.rest, "-p", dir.to_str().unwrap(), id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap()
+        .to_string()
 }

@@ -109,7 +109,12 @@ impl Splits {
 
     /// The minimum over assigned splits that are not idle (`None`: all idle).
     fn combined(&self) -> Option<i64> {
-        let now = now_ms();
+        // The clock only matters with a timeout (it is read per record otherwise).
+        let now = if self.idle_timeout_ms > 0 {
+            now_ms()
+        } else {
+            0
+        };
         let idle = |s: &u32| {
             self.idle_timeout_ms > 0
                 && *s != self.current
