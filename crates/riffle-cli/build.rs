@@ -26,11 +26,22 @@ fn main() {
         return;
     };
     let order = dir.join(ORDER);
-    if linux_x86_64 && !opted_out && order.is_file() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    if !(linux_x86_64 && !opted_out && order.is_file()) {
+        return;
     }
+    // The linker reads a copy in OUT_DIR: the target directory may be shared
+    // by several clones (CI caches it), and a cached build-script output
+    // naming another clone's file would fail the link once that clone is gone.
+    let Some(copy) = env::var_os("OUT_DIR").map(|d| PathBuf::from(d).join(ORDER)) else {
+        return;
+    };
+    if std::fs::copy(&order, &copy).is_err() {
+        println!("cargo:warning=cannot copy {ORDER} to OUT_DIR; linking without it");
+        return;
+    }
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        copy.display()
+    );
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }

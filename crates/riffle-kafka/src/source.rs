@@ -62,6 +62,10 @@ struct Layout {
     record_schema: SchemaRef,
     table_schema: SchemaRef,
     columns: Vec<Column>,
+    /// Whether any column is metadata (asked per record, so kept).
+    has_metadata: bool,
+    /// Whether `headers` is read (copying headers costs).
+    wants_headers: bool,
 }
 
 impl Layout {
@@ -94,28 +98,22 @@ impl Layout {
                 }
             }
         }
+        let has_metadata = columns.iter().any(|c| matches!(c, Column::Metadata(..)));
+        let wants_headers = columns
+            .iter()
+            .any(|c| matches!(c, Column::Metadata(Key::Headers, ..)));
         Ok(Layout {
             record_schema,
             table_schema: Arc::clone(&table.schema),
             columns,
+            has_metadata,
+            wants_headers,
         })
-    }
-
-    fn has_metadata(&self) -> bool {
-        self.columns
-            .iter()
-            .any(|c| matches!(c, Column::Metadata(..)))
-    }
-
-    fn wants_headers(&self) -> bool {
-        self.columns
-            .iter()
-            .any(|c| matches!(c, Column::Metadata(Key::Headers, ..)))
     }
 
     /// The table's row of a decoded `record` batch and its `meta`.
     fn assemble(&self, record: RecordBatch, meta: &Collected) -> Result<RecordBatch> {
-        if !self.has_metadata() {
+        if !self.has_metadata {
             return Ok(record);
         }
         let mut columns = Vec::with_capacity(self.columns.len());
@@ -767,7 +765,7 @@ impl SourceReader for KafkaReader {
             let Some(value) = message.payload().filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let wants_headers = self.layout.wants_headers();
+            let wants_headers = self.layout.wants_headers;
             let spare = &mut self.spare;
             let pending = self
                 .pending
@@ -795,7 +793,7 @@ impl SourceReader for KafkaReader {
                 line: pending.spans.len() as u64 + 1,
             });
             self.buffered += 1;
-            if self.layout.has_metadata() {
+            if self.layout.has_metadata {
                 let topic = match self.topic_names.iter().find(|t| ***t == *message.topic()) {
                     Some(t) => Arc::clone(t),
                     None => {
